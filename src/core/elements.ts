@@ -1,0 +1,41 @@
+import type { CheckpointId } from './ids.js';
+
+/**
+ * Everything that flows on a stream is one of these. Records travel in batches (see
+ * `RecordBatch`) so the hot path never allocates a wrapper per record; control elements
+ * travel alone and are ordered with respect to the batches on the same channel.
+ */
+export type StreamElement<T = unknown> =
+  | RecordBatch<T>
+  | Watermark
+  | CheckpointBarrier
+  | EndOfInput;
+
+export interface RecordBatch<T = unknown> {
+  readonly kind: 'records';
+  readonly records: readonly T[];
+}
+
+/** No record with an event time <= `timestamp` will follow on this channel. */
+export interface Watermark {
+  readonly kind: 'watermark';
+  readonly timestamp: number;
+}
+
+/** Aligned checkpoint barrier (Chandy-Lamport). */
+export interface CheckpointBarrier {
+  readonly kind: 'barrier';
+  readonly checkpointId: CheckpointId;
+  readonly timestamp: number;
+  /** A savepoint is a self-contained, user-triggered checkpoint. */
+  readonly savepoint: boolean;
+}
+
+/** The channel's producer has finished; nothing follows. */
+export interface EndOfInput {
+  readonly kind: 'end';
+}
+
+export const recordBatch = <T>(records: readonly T[]): RecordBatch<T> => ({ kind: 'records', records });
+export const watermark = (timestamp: number): Watermark => ({ kind: 'watermark', timestamp });
+export const END_OF_INPUT: EndOfInput = Object.freeze({ kind: 'end' });

@@ -1,0 +1,68 @@
+/**
+ * The connector contract: what a source or sink implements so the runtime can drive it.
+ * Connectors live in `src/connectors` and import only this file, the state contract and core.
+ */
+import type { SubtaskRef } from '../core/errors.js';
+import type { OperatorStateStore } from '../state/types.js';
+
+export interface Counter {
+  inc(n?: number): void;
+}
+
+/** Named counters reported to the coordinator (and shown by the CLI and metrics). */
+export interface MetricGroup {
+  counter(name: string): Counter;
+}
+
+export interface ConnectorContext {
+  readonly subtask: SubtaskRef;
+  /** Per-subtask list state; positions live here so they survive checkpoints and rescaling. */
+  readonly operatorState: OperatorStateStore;
+  /** True when operator state was restored from a checkpoint or savepoint. */
+  readonly isRestored: boolean;
+  /** Aborted when the job is asked to stop gracefully: a source then ends its input early. */
+  readonly stopSignal: AbortSignal;
+  readonly metrics: MetricGroup;
+}
+
+export type PollResult = 'more' | 'end';
+
+export interface SourceReader<T> {
+  /** Called once before the first poll: restore or assign splits and positions. */
+  open(): Promise<void>;
+  /**
+   * Emits the next records through `emit` (synchronously, at most `maxRecords`), then
+   * resolves. Resolves 'end' once the bounded input is exhausted or the stop signal fired,
+   * and never emits after that. One await per batch, never per record.
+   */
+  poll(emit: (record: T) => void, maxRecords: number): Promise<PollResult>;
+  /** Writes current positions into operator state; called just before a checkpoint. */
+  snapshotState(checkpointId: number): void;
+  close(): Promise<void>;
+}
+
+export interface Source<T> {
+  /** Default operator name when the user gives none. */
+  readonly defaultName: string;
+  createReader(ctx: ConnectorContext): SourceReader<T>;
+}
+
+export interface SinkWriter<T> {
+  open(): Promise<void>;
+  /** Buffers one record; must not do per-record async work. */
+  write(record: T): void;
+  /** Called between batches: may write buffered output; awaiting it is backpressure. */
+  flush(): Promise<void> | void;
+  /** End of input: make all output visible (e.g. finalise part files). */
+  finish(): Promise<void>;
+  /** Failure or cancellation: release resources and leave no visible partial output. */
+  abort(): Promise<void>;
+  /** Two-phase commit hooks, used once checkpoints exist. */
+  snapshotState?(checkpointId: number): void;
+  notifyCheckpointComplete?(checkpointId: number): Promise<void>;
+}
+
+export interface Sink<T> {
+  readonly defaultName: string;
+  createWriter(ctx: ConnectorContext): SinkWriter<T>;
+}

@@ -1,0 +1,92 @@
+/**
+ * The state contract shared by the runtime, user functions and every backend.
+ * Keyed state is scoped to the *current key*, which the runtime sets before each call
+ * into user code; operator state is per subtask and redistributed as list elements.
+ */
+
+/** A key after normalisation (see keygroups/normalizeKey): usable as a Map key by value. */
+export type NormalizedKey = string | number | boolean | bigint;
+
+export interface ValueState<T> {
+  /** The value for the current key, or the descriptor's default (undefined if none). */
+  value(): T | undefined;
+  update(value: T): void;
+  clear(): void;
+}
+
+export interface ListState<T> {
+  /** The elements for the current key (a fresh array; empty if none). */
+  get(): T[];
+  add(value: T): void;
+  addAll(values: readonly T[]): void;
+  update(values: readonly T[]): void;
+  clear(): void;
+}
+
+export interface MapState<K, V> {
+  get(key: K): V | undefined;
+  put(key: K, value: V): void;
+  putAll(entries: Iterable<readonly [K, V]>): void;
+  has(key: K): boolean;
+  delete(key: K): void;
+  entries(): IterableIterator<[K, V]>;
+  keys(): IterableIterator<K>;
+  values(): IterableIterator<V>;
+  isEmpty(): boolean;
+  clear(): void;
+}
+
+export interface ReducingState<T> {
+  get(): T | undefined;
+  /** Folds `value` into the current aggregate with the descriptor's reduce function. */
+  add(value: T): void;
+  clear(): void;
+}
+
+export interface AggregatingState<IN, OUT> {
+  get(): OUT | undefined;
+  add(value: IN): void;
+  clear(): void;
+}
+
+export interface AggregateFunction<IN, ACC, OUT> {
+  createAccumulator(): ACC;
+  add(value: IN, accumulator: ACC): ACC;
+  getResult(accumulator: ACC): OUT;
+  /** Needed by merging windows; optional elsewhere. */
+  merge?(a: ACC, b: ACC): ACC;
+}
+
+/** Operator (non-keyed) list state redistribution on restore at another parallelism. */
+export type RedistributionMode = 'split' | 'union' | 'broadcast';
+
+/** Per-subtask list state whose elements the engine may redistribute independently. */
+export interface OperatorListState<T> extends ListState<T> {
+  readonly mode: RedistributionMode;
+}
+
+export interface OperatorStateStore {
+  /**
+   * Returns the list state registered under `name`, creating it on first use. The same
+   * name must always be used with the same mode.
+   */
+  getListState<T>(name: string, mode?: RedistributionMode): OperatorListState<T>;
+}
+
+/** Snapshot of one subtask's operator state: each element individually addressable. */
+export interface OperatorStateSnapshot {
+  readonly states: ReadonlyArray<{
+    readonly name: string;
+    readonly mode: RedistributionMode;
+    readonly elements: readonly unknown[];
+  }>;
+}
+
+/** Snapshot of one key group: for each named state, its (normalised key, value) entries. */
+export interface KeyGroupSnapshot {
+  readonly keyGroup: number;
+  readonly states: ReadonlyArray<{
+    readonly name: string;
+    readonly entries: ReadonlyArray<readonly [NormalizedKey, unknown]>;
+  }>;
+}
