@@ -1,0 +1,175 @@
+/** Typed streams. Types flow from source to sink through every transformation. */
+import { InvalidArgumentError } from '../core/errors.js';
+import type { Key } from '../keygroups/index.js';
+import type {
+  FilterFunction,
+  FlatMapFunction,
+  KeyedProcessFunction,
+  MapFunction,
+  ProcessFunction,
+  ReduceFunction,
+} from '../runtime/functions.js';
+import type { Partitioning } from '../runtime/graph.js';
+import type { Sink } from '../runtime/io.js';
+import { KeyedProcessOperator, ProcessOperator } from '../runtime/operators/process.js';
+import { SinkOperator } from '../runtime/operators/sink.js';
+import { FilterOperator, FlatMapOperator, MapOperator } from '../runtime/operators/stateless.js';
+import { ValueStateDescriptor } from '../state/descriptors.js';
+import type { InputSpec, OperatorOptions, StreamExecutionEnvironment } from './environment.js';
+
+export class DataStream<T> {
+  /** @internal */
+  constructor(
+    protected readonly env: StreamExecutionEnvironment,
+    /** @internal Upstream nodes (several after union) and their routing. */
+    readonly inputs: readonly InputSpec[],
+  ) {}
+
+  map<O>(fn: MapFunction<T, O>, options: OperatorOptions = {}): DataStream<O> {
+    requireFunction(fn, 'map');
+    return this.add<O>('map', options, () => new MapOperator(fn));
+  }
+
+  filter(fn: FilterFunction<T>, options: OperatorOptions = {}): DataStream<T> {
+    requireFunction(fn, 'filter');
+    return this.add<T>('filter', options, () => new FilterOperator(fn));
+  }
+
+  flatMap<O>(fn: FlatMapFunction<T, O>, options: OperatorOptions = {}): DataStream<O> {
+    requireFunction(fn, 'flatMap');
+    return this.add<O>('flatMap', options, () => new FlatMapOperator(fn));
+  }
+
+  /**
+   * A process function on a non-keyed stream. Its operator list state (declared in
+   * `initializeState`) is redistributed by the mode it was registered with.
+   */
+  process<O>(fn: ProcessFunction<T, O> | (() => ProcessFunction<T, O>), options: OperatorOptions = {}): DataStream<O> {
+    const make = factory(fn, 'process');
+    return this.add<O>('process', options, () => new ProcessOperator(make()));
+  }
+
+  /**
+   * Partitions the stream by key: each key's records go to the one subtask that owns the
+   * key's key group. `selector` is a function or the name of a field holding the key.
+   * @example stream.keyBy((e) => e.user)
+   */
+  keyBy<K extends Key>(selector: (value: T) => K): KeyedStream<T, K>;
+  keyBy<F extends KeyFields<T>>(field: F): KeyedStream<T, T[F] & Key>;
+  keyBy(selector: unknown): KeyedStream<T, Key> {
+    return new KeyedStream<T, Key>(this.env, this.inputs, toKeySelector<T>(selector));
+  }
+
+  /** Merges streams of the same type. */
+  union(...others: DataStream<T>[]): DataStream<T> {
+    return new DataStream<T>(this.env, [...this.inputs, ...others.flatMap((o) => o.inputs)]);
+  }
+
+  /** Round-robin to the next operator's subtasks (evens out skew). */
+  rebalance(): DataStream<T> {
+    return this.partition({ kind: 'rebalance' });
+  }
+
+  /** Every record to every subtask of the next operator. */
+  broadcast(): DataStream<T> {
+    return this.partition({ kind: 'broadcast' });
+  }
+
+  sinkTo(sink: Sink<T>, options: OperatorOptions = {}): void {
+    this.add<never>(sink.defaultName, options, () => new SinkOperator(sink));
+  }
+
+  /** @internal */
+  protected add<O>(name: string, options: OperatorOptions, create: () => unknown, key?: (r: unknown) => Key): DataStream<O> {
+    const id = this.env.addOperator(this.inputs, name, options, create as never, key);
+    return new DataStream<O>(this.env, [{ node: id, partitioning: undefined }]);
+  }
+
+  private partition(p: Partitioning): DataStream<T> {
+    return new DataStream<T>(this.env, this.inputs.map((i) => ({ node: i.node, partitioning: p })));
+  }
+}
+
+/** A stream partitioned by key: its operators get keyed state. */
+export class KeyedStream<T, K extends Key> {
+  /** @internal */
+  constructor(
+    private readonly env: StreamExecutionEnvironment,
+    private readonly inputs: readonly InputSpec[],
+    /** @internal */
+    readonly keySelector: (value: T) => K,
+  ) {}
+
+  /** A stateful function per key. Pass a factory to get a fresh instance per subtask. */
+  process<O>(
+    fn: KeyedProcessFunction<K, T, O> | (() => KeyedProcessFunction<K, T, O>),
+    options: OperatorOptions = {},
+  ): DataStream<O> {
+    const make = factory(fn, 'process');
+    const sel = this.keySelector;
+    return this.add<O>('keyed-process', options, () => new KeyedProcessOperator<K, T, O>(make(), sel));
+  }
+
+  /** Rolling reduce per key: emits the new aggregate after every record. */
+  reduce(fn: ReduceFunction<T>, options: OperatorOptions = {}): DataStream<T> {
+    requireFunction(fn, 'reduce');
+    return this.process<T>(() => reduceFunction<K, T>(fn), { name: 'reduce', ...options });
+  }
+
+  private add<O>(name: string, options: OperatorOptions, create: () => unknown): DataStream<O> {
+    const sel = this.keySelector as (r: unknown) => Key;
+    const hashed = this.inputs.map((i) => ({ node: i.node, partitioning: { kind: 'hash', keySelector: sel } as const }));
+    const id = this.env.addOperator(hashed, name, options, create as never, sel);
+    return new DataStream<O>(this.env, [{ node: id, partitioning: undefined }]);
+  }
+}
+
+const reduceFunction = <K, T>(fn: ReduceFunction<T>): KeyedProcessFunction<K, T, T> => {
+  const descriptor = new ValueStateDescriptor<T>('reduce');
+  let state: import('../state/types.js').ValueState<T>;
+  return {
+    open(ctx) {
+      state = ctx.getState(descriptor);
+    },
+    processElement(value, _ctx, out) {
+      const acc = state.value();
+      const next = acc === undefined ? value : fn(acc, value);
+      state.update(next);
+      out.collect(next);
+    },
+  };
+};
+
+/** Field names of T whose values can be keys. */
+export type KeyFields<T> = { [F in keyof T]: T[F] extends Key ? F : never }[keyof T] & (string | number);
+
+const toKeySelector = <T>(selector: unknown): ((value: T) => Key) => {
+  if (typeof selector === 'function') return selector as (value: T) => Key;
+  if (typeof selector === 'string' || typeof selector === 'number') {
+    const field = selector;
+    return (value: T) => (value as Record<string | number, Key>)[field]!;
+  }
+  throw new InvalidArgumentError(
+    `keyBy needs a key selector function or a field name, got ${describe(selector)}; a key must be a string, number, bigint, boolean, Date or a tuple of these`,
+    'EDDY_UNHASHABLE_KEY',
+  );
+};
+
+const factory = <F extends object>(fn: F | (() => F), what: string): (() => F) => {
+  if (typeof fn === 'function') return fn as () => F;
+  if (fn && typeof fn === 'object' && 'processElement' in fn) {
+    // Each subtask gets its own shallow copy (Flink gives each a deserialised copy), so
+    // fields set in open() - state handles above all - are never shared between subtasks
+    // that run in the same thread.
+    return () => Object.assign(Object.create(Object.getPrototypeOf(fn)), fn) as F;
+  }
+  throw new InvalidArgumentError(`${what} needs a function object with processElement, or a factory returning one; got ${describe(fn)}`);
+};
+
+const requireFunction = (fn: unknown, what: string) => {
+  if (typeof fn !== 'function') {
+    throw new InvalidArgumentError(`${what} needs a function, got ${describe(fn)}`);
+  }
+};
+
+const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);

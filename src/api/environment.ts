@@ -1,0 +1,114 @@
+/**
+ * The job builder. Every stream operation appends a node (and its input edges) to a graph
+ * that the runtime executes; building is deterministic so every worker builds the same one.
+ */
+import { InvalidArgumentError } from '../core/errors.js';
+import { defaultMaxParallelism, validateParallelism } from '../keygroups/index.js';
+import type { JobEdge, JobGraph, JobNode, Partitioning } from '../runtime/graph.js';
+import type { Source } from '../runtime/io.js';
+import type { StreamOperator } from '../runtime/operator.js';
+import { DataStream } from './datastream.js';
+
+export interface OperatorOptions {
+  /** Display name (logs, errors, progress). */
+  readonly name?: string;
+  /** Stable id mapping this operator's state across job versions. Set it on stateful operators. */
+  readonly uid?: string;
+  readonly parallelism?: number;
+  /** Key groups of this operator's keyed state; fixed once the job has state. */
+  readonly maxParallelism?: number;
+}
+
+export interface EnvironmentConfig {
+  readonly jobName: string;
+  /** Default parallelism of every operator. */
+  readonly parallelism: number;
+  /** Job-wide maxParallelism; default per operator: defaultMaxParallelism(parallelism). */
+  readonly maxParallelism?: number | undefined;
+}
+
+/** An input of a new node: the upstream node and how records are routed from it. */
+export interface InputSpec {
+  readonly node: number;
+  readonly partitioning: Partitioning | undefined;
+}
+
+export class StreamExecutionEnvironment {
+  private readonly nodes: JobNode[] = [];
+  private readonly edges: JobEdge[] = [];
+
+  constructor(readonly config: EnvironmentConfig) {
+    if (!Number.isInteger(config.parallelism) || config.parallelism < 1) {
+      throw new InvalidArgumentError(
+        `parallelism must be an integer >= 1, got ${config.parallelism}`,
+        'EDDY_INVALID_PARALLELISM',
+      );
+    }
+    if (config.maxParallelism !== undefined) validateParallelism(config.parallelism, config.maxParallelism);
+  }
+
+  get parallelism(): number {
+    return this.config.parallelism;
+  }
+
+  /** Adds a source; its records start the stream. */
+  fromSource<T>(source: Source<T>, options: OperatorOptions = {}): DataStream<T> {
+    const id = this.addNode(options, source.defaultName, (base) => ({
+      ...base,
+      kind: 'source',
+      source: source as Source<unknown>,
+    }));
+    return new DataStream<T>(this, [{ node: id, partitioning: undefined }]);
+  }
+
+  /** @internal Used by DataStream: appends an operator fed by `inputs`. */
+  addOperator(
+    inputs: readonly InputSpec[],
+    defaultName: string,
+    options: OperatorOptions,
+    createOperator: () => StreamOperator,
+    keySelector?: (record: unknown) => import('../keygroups/index.js').Key,
+  ): number {
+    const id = this.addNode(options, defaultName, (base) => ({
+      ...base,
+      kind: 'operator',
+      keySelector,
+      createOperator,
+    }));
+    const node = this.nodes[id]!;
+    for (const input of inputs) {
+      const upstream = this.nodes[input.node]!;
+      const partitioning: Partitioning =
+        input.partitioning ??
+        (upstream.parallelism === node.parallelism ? { kind: 'forward' } : { kind: 'rebalance' });
+      this.edges.push({ source: input.node, target: id, partitioning });
+    }
+    return id;
+  }
+
+  /** The graph built so far. */
+  buildGraph(): JobGraph {
+    return { name: this.config.jobName, nodes: [...this.nodes], edges: [...this.edges] };
+  }
+
+  private addNode(
+    options: OperatorOptions,
+    defaultName: string,
+    make: (base: Omit<JobNode, 'kind' | 'source' | 'keySelector' | 'createOperator'>) => JobNode,
+  ): number {
+    const id = this.nodes.length;
+    const parallelism = options.parallelism ?? this.config.parallelism;
+    const maxParallelism =
+      options.maxParallelism ?? this.config.maxParallelism ?? defaultMaxParallelism(parallelism);
+    const name = options.name ?? defaultName;
+    validateParallelism(parallelism, maxParallelism);
+    if (options.uid !== undefined && (typeof options.uid !== 'string' || options.uid.length === 0)) {
+      throw new InvalidArgumentError(`operator '${name}': uid must be a non-empty string`);
+    }
+    const uid = options.uid ?? `${slug(name)}-${id}`;
+    this.nodes.push(make({ id, uid, name, parallelism, maxParallelism }));
+    return id;
+  }
+}
+
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'op';

@@ -1,0 +1,46 @@
+/**
+ * eddy: a stateful stream-processing engine for TypeScript.
+ * The public face: key-group math, state, the DataStream API, connectors and errors.
+ */
+export * from './keygroups/index.js';
+export * from './state/index.js';
+export * from './core/errors.js';
+export type { StreamElement, RecordBatch, Watermark, CheckpointBarrier, EndOfInput } from './core/elements.js';
+export type {
+  Collector,
+  FilterFunction,
+  FlatMapFunction,
+  KeyedContext,
+  KeyedProcessFunction,
+  KeyedRuntimeContext,
+  MapFunction,
+  ProcessFunction,
+  ReduceFunction,
+  RuntimeContext,
+  StateInitializationContext,
+  StateSnapshotContext,
+  TaskInfo,
+} from './runtime/functions.js';
+export type {
+  ConnectorContext,
+  Counter,
+  MetricGroup,
+  PollResult,
+  Sink,
+  SinkWriter,
+  Source,
+  SourceReader,
+} from './runtime/io.js';
+export type { JobRunResult, RunOptions } from './runtime/coordinator.js';
+export type { SubtaskMetricsReport } from './runtime/metrics.js';
+export { DataStream, KeyedStream, type KeyFields } from './api/datastream.js';
+export { StreamExecutionEnvironment, type OperatorOptions, type EnvironmentConfig } from './api/environment.js';
+export {
+  buildGraph,
+  defineJob,
+  type JobDefinition,
+  type JobSpec,
+  runJobInThread,
+  runJobModule,
+} from './api/job.js';
+export * from './connectors/index.js';

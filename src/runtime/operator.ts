@@ -1,0 +1,42 @@
+/**
+ * What the runtime drives. The API layer compiles user functions into these; the runtime
+ * knows nothing of DataStream. Records are pushed synchronously down a chain of operators,
+ * so a chain costs one function call per record and operator, never a Promise.
+ */
+import type { SubtaskRef } from '../core/errors.js';
+import type { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
+import type { OperatorStateStore } from '../state/types.js';
+import type { MetricGroup } from './io.js';
+
+/** Where an operator emits: the next chained operator or the network output. */
+export interface Output<T> {
+  collect(record: T): void;
+  /** Event-time progress; forwarded downstream. */
+  emitWatermark(timestamp: number): void;
+}
+
+export interface OperatorContext {
+  readonly subtask: SubtaskRef;
+  readonly maxParallelism: number;
+  readonly operatorState: OperatorStateStore;
+  /** Present on operators after keyBy: state partitioned by key group. */
+  readonly keyedState: HeapKeyedStateBackend | undefined;
+  readonly isRestored: boolean;
+  readonly metrics: MetricGroup;
+  readonly stopSignal: AbortSignal;
+}
+
+export interface StreamOperator<IN = unknown, OUT = unknown> {
+  open(ctx: OperatorContext, output: Output<OUT>): void | Promise<void>;
+  /** Hot path. May throw: the operator wraps user-code failures in UserFunctionError. */
+  processRecord(record: IN): void;
+  processWatermark?(timestamp: number): void;
+  /** Called after each input batch: a chance to do batched I/O. Awaiting it is backpressure. */
+  endOfBatch?(): void | Promise<void>;
+  /** All inputs ended: emit what is pending. Called once, before close. */
+  finish?(): void | Promise<void>;
+  /** Writes operator state; called before a checkpoint barrier is forwarded. */
+  snapshotState?(checkpointId: number): void;
+  /** Releases resources; `failed` means the job is being torn down after a failure. */
+  close?(failed: boolean): void | Promise<void>;
+}

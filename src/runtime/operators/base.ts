@@ -1,0 +1,42 @@
+import { type SubtaskRef, UserFunctionError } from '../../core/errors.js';
+import type { RuntimeContext, TaskInfo } from '../functions.js';
+import type { OperatorContext } from '../operator.js';
+
+/**
+ * A failure in user code, named by operator, subtask and the 1-based position of the record
+ * in that subtask's input. Errors already attributed downstream in the chain pass through,
+ * so the operator that really failed is the one named.
+ */
+export const userFailure = (
+  subtask: SubtaskRef,
+  what: string,
+  position: number | undefined,
+  cause: unknown,
+): UserFunctionError =>
+  cause instanceof UserFunctionError ? cause : new UserFunctionError(subtask, what, position, cause);
+
+export const taskInfo = (ctx: OperatorContext): TaskInfo => ({
+  operatorName: ctx.subtask.operatorName,
+  operatorUid: ctx.subtask.operatorUid,
+  subtaskIndex: ctx.subtask.subtaskIndex,
+  parallelism: ctx.subtask.parallelism,
+  maxParallelism: ctx.maxParallelism,
+});
+
+export const runtimeContext = (ctx: OperatorContext): RuntimeContext => ({
+  task: taskInfo(ctx),
+  metrics: ctx.metrics,
+});
+
+/** Runs a lifecycle hook of user code, attributing failures to the operator. */
+export const callHook = async (
+  subtask: SubtaskRef,
+  what: string,
+  hook: () => void | Promise<void>,
+): Promise<void> => {
+  try {
+    await hook();
+  } catch (e) {
+    throw userFailure(subtask, what, undefined, e);
+  }
+};

@@ -1,0 +1,76 @@
+/** map, filter, flatMap: one user call per record, failures attributed to the record. */
+import type { Collector, FilterFunction, FlatMapFunction, MapFunction } from '../functions.js';
+import type { OperatorContext, Output, StreamOperator } from '../operator.js';
+import { userFailure } from './base.js';
+
+abstract class StatelessOperator<IN, OUT> implements StreamOperator<IN, OUT> {
+  protected ctx!: OperatorContext;
+  protected out!: Output<OUT>;
+  protected position = 0;
+
+  open(ctx: OperatorContext, output: Output<OUT>): void {
+    this.ctx = ctx;
+    this.out = output;
+  }
+
+  processWatermark(timestamp: number): void {
+    this.out.emitWatermark(timestamp);
+  }
+
+  abstract processRecord(record: IN): void;
+
+  protected fail(what: string, e: unknown): never {
+    throw userFailure(this.ctx.subtask, what, this.position, e);
+  }
+}
+
+export class MapOperator<IN, OUT> extends StatelessOperator<IN, OUT> {
+  constructor(private readonly fn: MapFunction<IN, OUT>) {
+    super();
+  }
+  processRecord(record: IN): void {
+    this.position++;
+    let v: OUT;
+    try {
+      v = this.fn(record);
+    } catch (e) {
+      this.fail('map', e);
+    }
+    this.out.collect(v);
+  }
+}
+
+export class FilterOperator<T> extends StatelessOperator<T, T> {
+  constructor(private readonly fn: FilterFunction<T>) {
+    super();
+  }
+  processRecord(record: T): void {
+    this.position++;
+    let keep: boolean;
+    try {
+      keep = this.fn(record);
+    } catch (e) {
+      this.fail('filter', e);
+    }
+    if (keep) this.out.collect(record);
+  }
+}
+
+export class FlatMapOperator<IN, OUT> extends StatelessOperator<IN, OUT> {
+  private collector!: Collector<OUT>;
+  constructor(private readonly fn: FlatMapFunction<IN, OUT>) {
+    super();
+  }
+  override open(ctx: OperatorContext, output: Output<OUT>): void {
+    super.open(ctx, output);
+    this.collector = output;
+  }
+  processRecord(record: IN): void {
+    this.position++;
+    try {
+      this.fn(record, this.collector);
+    } catch (e) {
+      this.fail('flatMap', e);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Outputs of a chain's operators: the next chained operator, or the network edges at the
+ * chain's tail, partitioned forward / rebalance / broadcast / by key group.
+ */
+import { type SubtaskRef, UserFunctionError } from '../core/errors.js';
+import { assignToKeyGroup, type Key, operatorIndexForKeyGroup } from '../keygroups/index.js';
+import type { Partitioning } from './graph.js';
+import type { Output, StreamOperator } from './operator.js';
+import type { ChannelWriter } from './transport/channel-writer.js';
+
+/** Calls the next operator of the chain directly. */
+export class ChainedOutput<T> implements Output<T> {
+  constructor(private readonly next: StreamOperator<T, unknown>) {}
+  collect(record: T): void {
+    this.next.processRecord(record);
+  }
+  emitWatermark(timestamp: number): void {
+    this.next.processWatermark?.(timestamp);
+  }
+}
+
+/** A sink has no output; emitting from it is a bug in the operator. */
+export const NO_OUTPUT: Output<unknown> = {
+  collect() {},
+  emitWatermark() {},
+};
+
+/** One network edge: picks the channel(s) of each record. */
+export class EdgeOutput implements Output<unknown> {
+  private next = 0;
+  private readonly route: (record: unknown) => void;
+
+  constructor(
+    readonly writers: readonly ChannelWriter[],
+    partitioning: Partitioning,
+    targetMaxParallelism: number,
+    private readonly sender: SubtaskRef,
+  ) {
+    this.next = sender.subtaskIndex % writers.length;
+    this.route = this.router(partitioning, targetMaxParallelism);
+  }
+
+  collect(record: unknown): void {
+    this.route(record);
+  }
+
+  emitWatermark(timestamp: number): void {
+    for (const w of this.writers) w.emitControl({ kind: 'watermark', timestamp });
+  }
+
+  private router(p: Partitioning, maxParallelism: number): (record: unknown) => void {
+    const ws = this.writers;
+    switch (p.kind) {
+      case 'forward':
+        return (r) => ws[0]!.push(r);
+      case 'broadcast':
+        return (r) => {
+          for (const w of ws) w.push(r);
+        };
+      case 'rebalance':
+        return (r) => {
+          ws[this.next]!.push(r);
+          this.next = this.next + 1 === ws.length ? 0 : this.next + 1;
+        };
+      case 'hash': {
+        const parallelism = ws.length;
+        const select = p.keySelector;
+        let position = 0;
+        return (r) => {
+          position++;
+          let key: Key;
+          try {
+            key = select(r);
+            const kg = assignToKeyGroup(key, maxParallelism);
+            ws[operatorIndexForKeyGroup(maxParallelism, parallelism, kg)]!.push(r);
+          } catch (e) {
+            throw new UserFunctionError(this.sender, 'the keyBy key selector', position, e);
+          }
+        };
+      }
+    }
+  }
+}
+
+/** Fans a record out to several network edges. */
+export class FanOutOutput implements Output<unknown> {
+  constructor(private readonly outputs: readonly Output<unknown>[]) {}
+  collect(record: unknown): void {
+    for (const o of this.outputs) o.collect(record);
+  }
+  emitWatermark(timestamp: number): void {
+    for (const o of this.outputs) o.emitWatermark(timestamp);
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * One parallel subtask of one chain: its head (a source reader or an input gate), the
+ * chained operators, and the network outputs at the tail. Records move through the chain
+ * synchronously; the only awaits are per batch (poll, next frame, backpressure, batched I/O).
+ */
+import { describeSubtask, EddyError, JobFailedError, type SubtaskRef } from '../core/errors.js';
+import { computeKeyGroupRange } from '../keygroups/index.js';
+import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
+import { HeapOperatorStateStore } from '../state/operator-state.js';
+import type { JobGraph, JobNode } from './graph.js';
+import type { SourceReader } from './io.js';
+import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
+import type { OperatorContext, Output, StreamOperator } from './operator.js';
+import { ChainedOutput, EdgeOutput, FanOutOutput, NO_OUTPUT } from './output.js';
+import type { Chain, ChannelSpec, ExecutionPlan } from './plan.js';
+import { ChannelWriter } from './transport/channel-writer.js';
+import type { Exchange } from './transport/exchange.js';
+import { InputGate } from './transport/input-gate.js';
+
+export interface ExchangeOptions {
+  /** Records per network batch. */
+  readonly batchSize: number;
+  /** Frames in flight per channel before the sender waits. */
+  readonly creditsPerChannel: number;
+}
+
+interface Member {
+  readonly node: JobNode;
+  readonly ref: SubtaskRef;
+  readonly metrics: SubtaskMetrics;
+  readonly operator: StreamOperator | undefined;
+  readonly ctx: OperatorContext;
+}
+
+export class SubtaskRunner {
+  readonly writers: ChannelWriter[] = [];
+  readonly gate: InputGate | undefined;
+  private readonly members: Member[];
+  private reader: SourceReader<unknown> | undefined;
+  private headOutput: Output<unknown> = NO_OUTPUT;
+  private batchHooks: StreamOperator[] = [];
+
+  constructor(
+    private readonly graph: JobGraph,
+    private readonly plan: ExecutionPlan,
+    readonly chain: Chain,
+    readonly subtaskIndex: number,
+    private readonly exchange: Exchange,
+    private readonly options: ExchangeOptions,
+    private readonly stopSignal: AbortSignal,
+  ) {
+    this.members = chain.nodeIds.map((id) => this.member(graph.nodes[id]!));
+    const inbound = plan.channels.filter((c) => c.to.chain === chain.index && c.to.subtask === subtaskIndex);
+    if (this.head.node.kind !== 'source') {
+      this.gate = new InputGate(inbound);
+      for (const c of inbound) exchange.registerGate(c, this.gate);
+    }
+  }
+
+  get label(): string {
+    return describeSubtask(this.head.ref);
+  }
+
+  private get head(): Member {
+    return this.members[0]!;
+  }
+
+  /** Opens operators tail first, so each one's output is ready before anything upstream runs. */
+  async open(): Promise<void> {
+    let output = this.tailOutput();
+    for (let i = this.members.length - 1; i >= 0; i--) {
+      const m = this.members[i]!;
+      if (m.operator) {
+        await this.attribute(m, () => m.operator!.open(m.ctx, output));
+        output = new ChainedOutput(m.operator);
+      } else {
+        this.headOutput = output;
+      }
+    }
+    if (this.head.node.kind !== 'source') this.headOutput = output;
+    this.batchHooks = this.members.flatMap((m) => (m.operator?.endOfBatch ? [m.operator] : []));
+    const h = this.head;
+    if (h.node.kind === 'source') {
+      this.reader = h.node.source.createReader(h.ctx);
+      await this.attribute(h, () => this.reader!.open());
+    }
+  }
+
+  async run(): Promise<void> {
+    try {
+      if (this.reader) await this.runSource(this.reader);
+      else await this.runInputs(this.gate!);
+      await this.finish();
+    } catch (e) {
+      throw this.wrap(this.head, e);
+    }
+  }
+
+  /** Releases resources; after a failure sinks discard their in-progress output. */
+  async close(failed: boolean): Promise<void> {
+    for (const m of this.members) {
+      try {
+        await m.operator?.close?.(failed);
+      } catch (e) {
+        if (!failed) throw this.wrap(m, e);
+      }
+    }
+    try {
+      await this.reader?.close();
+    } catch (e) {
+      if (!failed) throw this.wrap(this.head, e);
+    }
+  }
+
+  metrics(): SubtaskMetricsReport[] {
+    return this.members.map((m) => ({
+      nodeId: m.node.id,
+      operatorName: m.node.name,
+      kind: m.node.kind === 'source' ? 'source' : this.isSink(m.node) ? 'sink' : 'operator',
+      subtaskIndex: this.subtaskIndex,
+      values: m.metrics.snapshot(),
+    }));
+  }
+
+  /** Sends partial batches (buffer timeout), unless the channel is already backlogged. */
+  flushIdle(): void {
+    for (const w of this.writers) if (!w.backlogged && w.hasBufferedRecords) w.flush();
+  }
+
+  private async runSource(reader: SourceReader<unknown>): Promise<void> {
+    const metrics = this.head.metrics;
+    const out = this.headOutput;
+    const emit = (r: unknown) => {
+      metrics.recordsOut++;
+      out.collect(r);
+    };
+    for (;;) {
+      const result = await reader.poll(emit, this.options.batchSize);
+      await this.afterBatch();
+      if (result === 'end') return;
+    }
+  }
+
+  private async runInputs(gate: InputGate): Promise<void> {
+    const head = this.members[0]!;
+    const op = head.operator!;
+    const watermarks = new Map<number, number>(gate.channels.map((c) => [c.id, Number.NEGATIVE_INFINITY]));
+    let current = Number.NEGATIVE_INFINITY;
+    let open = gate.channels.length;
+    while (open > 0) {
+      const { channel, element } = await gate.next();
+      switch (element.kind) {
+        case 'records': {
+          const rs = element.records;
+          head.metrics.recordsIn += rs.length;
+          for (let i = 0; i < rs.length; i++) op.processRecord(rs[i]);
+          break;
+        }
+        case 'watermark':
+          watermarks.set(channel.id, element.timestamp);
+          current = this.advanceWatermark(op, watermarks, current);
+          break;
+        case 'end':
+          open--;
+          watermarks.set(channel.id, Number.POSITIVE_INFINITY);
+          if (open > 0) current = this.advanceWatermark(op, watermarks, current);
+          break;
+        case 'barrier':
+          // Barrier alignment and snapshots arrive with checkpoints; nothing emits them yet.
+          break;
+      }
+      this.exchange.returnCredit(channel, 1);
+      await this.afterBatch();
+    }
+  }
+
+  /** Watermark of a multi-input operator = minimum over its input channels. */
+  private advanceWatermark(op: StreamOperator, wms: Map<number, number>, current: number): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const w of wms.values()) if (w < min) min = w;
+    if (min > current && min !== Number.POSITIVE_INFINITY) {
+      op.processWatermark?.(min);
+      return min;
+    }
+    return current;
+  }
+
+  private async afterBatch(): Promise<void> {
+    for (const op of this.batchHooks) {
+      const p = op.endOfBatch!();
+      if (p) await p;
+    }
+    for (const w of this.writers) if (w.backlogged) await w.drained();
+  }
+
+  private async finish(): Promise<void> {
+    for (const m of this.members) {
+      if (m.operator?.finish) await this.attribute(m, () => m.operator!.finish!());
+    }
+    for (const w of this.writers) w.emitControl({ kind: 'end' });
+    for (const w of this.writers) await w.drained();
+  }
+
+  private tailOutput(): Output<unknown> {
+    const tail = this.members[this.members.length - 1]!;
+    const outgoing = this.plan.channels.filter(
+      (c) => c.from.chain === this.chain.index && c.from.subtask === this.subtaskIndex,
+    );
+    const byEdge = new Map<number, ChannelSpec[]>();
+    for (const c of outgoing) byEdge.set(c.edge, [...(byEdge.get(c.edge) ?? []), c]);
+    const outputs: Output<unknown>[] = [];
+    for (const [edgeIndex, specs] of byEdge) {
+      const edge = this.graph.edges[edgeIndex]!;
+      const target = this.graph.nodes[edge.target]!;
+      specs.sort((a, b) => a.to.subtask - b.to.subtask);
+      const writers = specs.map(
+        (s) => new ChannelWriter(s, this.exchange, this.options.batchSize, this.options.creditsPerChannel),
+      );
+      for (const w of writers) {
+        this.exchange.registerWriter(w);
+        this.writers.push(w);
+      }
+      outputs.push(new EdgeOutput(writers, edge.partitioning, target.maxParallelism, tail.ref));
+    }
+    if (outputs.length === 0) return NO_OUTPUT;
+    return outputs.length === 1 ? outputs[0]! : new FanOutOutput(outputs);
+  }
+
+  private member(node: JobNode): Member {
+    const ref: SubtaskRef = {
+      operatorName: node.name,
+      operatorUid: node.uid,
+      subtaskIndex: this.subtaskIndex,
+      parallelism: node.parallelism,
+    };
+    const metrics = new SubtaskMetrics();
+    const keyed = node.kind === 'operator' && node.keySelector !== undefined;
+    const ctx: OperatorContext = {
+      subtask: ref,
+      maxParallelism: node.maxParallelism,
+      operatorState: new HeapOperatorStateStore(),
+      keyedState: keyed
+        ? new HeapKeyedStateBackend({
+            keyGroupRange: computeKeyGroupRange(node.maxParallelism, node.parallelism, this.subtaskIndex),
+            maxParallelism: node.maxParallelism,
+          })
+        : undefined,
+      isRestored: false,
+      metrics,
+      stopSignal: this.stopSignal,
+    };
+    const operator = node.kind === 'operator' ? node.createOperator() : undefined;
+    return { node, ref, metrics, operator, ctx };
+  }
+
+  private isSink(node: JobNode): boolean {
+    return !this.graph.edges.some((e) => e.source === node.id);
+  }
+
+  private async attribute(m: Member, f: () => void | Promise<void>): Promise<void> {
+    try {
+      await f();
+    } catch (e) {
+      throw this.wrap(m, e);
+    }
+  }
+
+  /** Every error leaving a subtask names the operator and subtask. */
+  private wrap(m: Member, e: unknown): EddyError {
+    if (e instanceof EddyError) {
+      if (e.code === 'EDDY_USER_FUNCTION' || e.message.includes(`(uid ${m.ref.operatorUid})`)) return e;
+      return new EddyError(e.code, `${describeSubtask(m.ref)}: ${e.message}`, {
+        domain: e.domain,
+        cause: e,
+      });
+    }
+    const reason = e instanceof Error ? e.message : String(e);
+    return new JobFailedError(`${describeSubtask(m.ref)}: ${reason}`, e);
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Sender side of one channel: batches records and enforces credit-based flow control.
+ * A frame (batch or control element) costs one credit; the receiver returns credit after
+ * it has processed the frame. Without credit, frames wait in `queue`, and the subtask
+ * awaits `drained()` before producing more: that is the backpressure that keeps a fast
+ * source from growing memory without bound.
+ */
+import type { StreamElement } from '../../core/elements.js';
+import type { ChannelSpec } from '../plan.js';
+
+export interface FrameSender {
+  send(channel: ChannelSpec, element: StreamElement): void;
+}
+
+export class ChannelWriter {
+  private buffer: unknown[] = [];
+  private readonly queue: StreamElement[] = [];
+  private waiters: Array<() => void> = [];
+  /** Records sent on this channel (for metrics). */
+  recordsSent = 0;
+
+  constructor(
+    readonly spec: ChannelSpec,
+    private readonly sender: FrameSender,
+    private readonly batchSize: number,
+    private credits: number,
+  ) {}
+
+  push(record: unknown): void {
+    const b = this.buffer;
+    b.push(record);
+    if (b.length >= this.batchSize) this.flush();
+  }
+
+  /** Sends the partial batch, if any. */
+  flush(): void {
+    if (this.buffer.length === 0) return;
+    const records = this.buffer;
+    this.buffer = [];
+    this.recordsSent += records.length;
+    this.emit({ kind: 'records', records });
+  }
+
+  /** Control elements keep their order relative to records: flush first. */
+  emitControl(element: StreamElement): void {
+    this.flush();
+    this.emit(element);
+  }
+
+  addCredit(n: number): void {
+    this.credits += n;
+    while (this.credits > 0 && this.queue.length > 0) {
+      this.credits--;
+      this.sender.send(this.spec, this.queue.shift()!);
+    }
+    if (this.queue.length === 0 && this.waiters.length > 0) {
+      const w = this.waiters;
+      this.waiters = [];
+      for (const resolve of w) resolve();
+    }
+  }
+
+  get backlogged(): boolean {
+    return this.queue.length > 0;
+  }
+
+  get hasBufferedRecords(): boolean {
+    return this.buffer.length > 0;
+  }
+
+  /** Resolves once every queued frame has been sent. */
+  drained(): Promise<void> {
+    if (this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private emit(element: StreamElement): void {
+    if (this.credits > 0 && this.queue.length === 0) {
+      this.credits--;
+      this.sender.send(this.spec, element);
+    } else {
+      this.queue.push(element);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Everything one worker runs: the subtasks placed on it and its end of the exchange. The
+ * same class runs a whole job in one thread (every subtask on worker 0, all channels local)
+ * or one slice of it per worker thread; nothing else differs between the two modes.
+ */
+import type { JobGraph } from './graph.js';
+import type { SubtaskMetricsReport } from './metrics.js';
+import type { ExecutionPlan } from './plan.js';
+import { type ExchangeOptions, SubtaskRunner } from './subtask.js';
+import { Exchange, type PeerLink } from './transport/exchange.js';
+
+export interface WorkerOptions extends ExchangeOptions {
+  /** Partial batches are sent after this long (latency bound for slow streams). */
+  readonly bufferTimeoutMs: number;
+}
+
+export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
+  batchSize: 1024,
+  creditsPerChannel: 4,
+  bufferTimeoutMs: 20,
+};
+
+export class WorkerRuntime {
+  readonly exchange: Exchange;
+  readonly runners: SubtaskRunner[];
+  private readonly stop = new AbortController();
+
+  constructor(
+    graph: JobGraph,
+    plan: ExecutionPlan,
+    readonly workerIndex: number,
+    private readonly options: WorkerOptions = DEFAULT_WORKER_OPTIONS,
+  ) {
+    this.exchange = new Exchange(workerIndex, plan.channels);
+    this.runners = [];
+    for (const chain of plan.chains) {
+      for (let i = 0; i < chain.parallelism; i++) {
+        if (plan.workerOf({ chain: chain.index, subtask: i }) !== workerIndex) continue;
+        this.runners.push(
+          new SubtaskRunner(graph, plan, chain, i, this.exchange, options, this.stop.signal),
+        );
+      }
+    }
+  }
+
+  connectPeer(worker: number, link: PeerLink): void {
+    this.exchange.connectPeer(worker, link);
+  }
+
+  async open(): Promise<void> {
+    for (const r of this.runners) await r.open();
+  }
+
+  /** Runs every subtask to the end of its input. Rejects with the first failure. */
+  async run(): Promise<void> {
+    const timer = setInterval(() => {
+      for (const r of this.runners) r.flushIdle();
+    }, this.options.bufferTimeoutMs);
+    try {
+      await Promise.all(this.runners.map((r) => r.run()));
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Graceful stop: sources end their input, the rest drains. */
+  requestStop(): void {
+    this.stop.abort();
+  }
+
+  async close(failed: boolean): Promise<void> {
+    for (const r of this.runners) await r.close(failed);
+  }
+
+  metrics(): SubtaskMetricsReport[] {
+    return this.runners.flatMap((r) => r.metrics());
+  }
+}
