@@ -55,7 +55,7 @@ export class DataStream<T> {
    * @example stream.keyBy((e) => e.user)
    */
   keyBy<K extends Key>(selector: (value: T) => K): KeyedStream<T, K>;
-  keyBy<F extends KeyFields<T>>(field: F): KeyedStream<T, T[F] & Key>;
+  keyBy<F extends KeyFields<T>>(field: F): KeyedStream<T, Extract<T[F], Key>>;
   keyBy(selector: unknown): KeyedStream<T, Key> {
     return new KeyedStream<T, Key>(this.env, this.inputs, toKeySelector<T>(selector));
   }
