@@ -82,11 +82,19 @@ export interface OperatorStateSnapshot {
   }>;
 }
 
+/** The kind of a keyed state, as named by its descriptor. */
+export type StateKind = 'value' | 'list' | 'map' | 'reducing' | 'aggregating';
+
 /** Snapshot of one key group: for each named state, its (normalised key, value) entries. */
 export interface KeyGroupSnapshot {
   readonly keyGroup: number;
   readonly states: ReadonlyArray<{
     readonly name: string;
+    /**
+     * The state's kind when the snapshot was taken (absent in snapshots that do not record it).
+     * Lets a restore detect a state re-registered under the same name with another kind.
+     */
+    readonly kind?: StateKind;
     readonly entries: ReadonlyArray<readonly [NormalizedKey, unknown]>;
   }>;
 }

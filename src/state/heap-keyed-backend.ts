@@ -1,0 +1,329 @@
+/**
+ * Keyed state on the JS heap, laid out by key group so that snapshot and restore work per
+ * key-group range (SYSTEM.md §4): a rescaled subtask restores exactly the key groups it owns.
+ *
+ * Layout: per named state a {@link StateTable}, i.e. `Array<Map<key, value> | undefined>`
+ * indexed by `keyGroup - range.start`, maps created lazily.
+ *
+ * Values are held by reference and treated as immutable, as Flink's heap backend does: a
+ * snapshot copies the entry arrays and the lists/maps the backend mutates in place, but not
+ * user values. A user who mutates a value (or an accumulator) after handing it to state changes
+ * already-taken snapshots unless those are serialised before the next call into user code.
+ */
+import { EddyError, InvalidArgumentError } from '../core/errors.js';
+import type { StateDescriptor, StateFor } from './descriptors.js';
+import { createKeyedState } from './keyed-states.js';
+import {
+  fromSnapshotValue,
+  type KeyContext,
+  type KeyGroupRange,
+  type StateTable,
+  toSnapshotValue,
+} from './state-table.js';
+import type { KeyGroupSnapshot, NormalizedKey, StateKind } from './types.js';
+
+/** Options of {@link HeapKeyedStateBackend}. */
+export interface HeapKeyedStateBackendOptions {
+  /** The key groups this subtask owns (inclusive). */
+  readonly keyGroupRange: KeyGroupRange;
+  /** Number of key groups of the job; fixed for the job's lifetime. */
+  readonly maxParallelism: number;
+}
+
+type SnapshotState = KeyGroupSnapshot['states'][number];
+
+const isInt = (n: unknown): n is number => Number.isSafeInteger(n);
+
+const stateError = (message: string, domain: 'user' | 'internal') =>
+  new EddyError('EDDY_STATE', message, { domain });
+
+/** Heap keyed-state backend of one subtask of one keyed operator. */
+export class HeapKeyedStateBackend {
+  /** The key groups this backend owns (inclusive). */
+  readonly keyGroupRange: KeyGroupRange;
+  readonly maxParallelism: number;
+  private readonly start: number;
+  /** Number of key groups in the range; 0 after dispose, which fails every range check. */
+  private size: number;
+  private readonly ctx: KeyContext = { key: undefined, index: 0 };
+  private keyGroup: number | undefined;
+  private readonly tables = new Map<string, StateTable>();
+  /** State objects handed out, by name; a name is here iff its table's kind is set. */
+  private readonly states = new Map<string, unknown>();
+  /** Table names sorted, so snapshots do not depend on registration or restore order. */
+  private sortedNames: string[] | undefined;
+  private disposed = false;
+
+  constructor(options: HeapKeyedStateBackendOptions) {
+    const { keyGroupRange: range, maxParallelism } = options;
+    if (!isInt(maxParallelism) || maxParallelism < 1) {
+      throw new InvalidArgumentError(
+        `maxParallelism must be a positive integer, got ${maxParallelism}`,
+      );
+    }
+    const { start, end } = range;
+    if (!isInt(start) || !isInt(end) || start < 0 || end < start || end >= maxParallelism) {
+      throw new InvalidArgumentError(
+        `key-group range [${start}, ${end}] must be non-empty integers within [0, ${maxParallelism - 1}]`,
+      );
+    }
+    this.keyGroupRange = Object.freeze({ start, end });
+    this.maxParallelism = maxParallelism;
+    this.start = start;
+    this.size = end - start + 1;
+  }
+
+  /**
+   * Sets the key every state object reads until the next call. Called by the runtime before
+   * every call into user code, so it is only field writes and one range check.
+   * @throws EddyError `EDDY_STATE` (internal) if `keyGroup` is outside this backend's range:
+   * the runtime routed a key to the wrong subtask.
+   */
+  setCurrentKey(key: NormalizedKey, keyGroup: number): void {
+    const index = keyGroup - this.start;
+    // `>>> 0` turns negatives into huge numbers and differs from non-integers (and NaN).
+    if (index >>> 0 !== index || index >= this.size) throw this.outOfRange(keyGroup, 'set key in');
+    this.ctx.key = key;
+    this.ctx.index = index;
+    this.keyGroup = keyGroup;
+  }
+
+  /** The key set by the last {@link setCurrentKey}, if any. */
+  get currentKey(): NormalizedKey | undefined {
+    return this.ctx.key;
+  }
+
+  /** The key group set by the last {@link setCurrentKey}, if any. */
+  get currentKeyGroup(): number | undefined {
+    return this.keyGroup;
+  }
+
+  /**
+   * Returns the state object for `descriptor`, registering it on first use. The object reads
+   * the current key at each call. Restored entries of a not-yet-registered state are converted
+   * now. A second call with the same name and kind returns the same object (the first
+   * descriptor's default value or functions stay in force).
+   * @throws EddyError `EDDY_STATE` if the name is registered, or was restored, as another kind.
+   */
+  getState<D extends StateDescriptor>(descriptor: D): StateFor<D> {
+    this.checkLive('register state in');
+    const { name, kind } = descriptor;
+    const table = this.tables.get(name);
+    if (table?.kind !== undefined) {
+      if (table.kind !== kind) {
+        throw stateError(
+          `state '${name}' is already registered as ${table.kind} state and cannot also be ` +
+            `registered as ${kind} state; use a different name for each state`,
+          'user',
+        );
+      }
+      return this.states.get(name) as StateFor<D>;
+    }
+    const ready = table === undefined ? this.addTable(name, kind) : this.materialise(table, kind);
+    const state = createKeyedState(descriptor, ready, this.ctx);
+    this.states.set(name, state);
+    return state as StateFor<D>;
+  }
+
+  /** Snapshot of one key group of this backend's range (`states` empty if it has no state). */
+  snapshotKeyGroup(keyGroup: number): KeyGroupSnapshot {
+    this.checkLive('snapshot');
+    const index = this.indexOf(keyGroup, 'snapshot');
+    const states: SnapshotState[] = [];
+    for (const name of this.names()) {
+      const table = this.tables.get(name)!;
+      const group = table.groups[index];
+      if (group === undefined || group.size === 0) continue;
+      const liveKind = table.kind;
+      const entries = Array.from(
+        group,
+        ([key, value]) => [key, toSnapshotValue(liveKind, value)] as const,
+      );
+      const kind = liveKind ?? table.restoredKind;
+      states.push(kind === undefined ? { name, entries } : { name, kind, entries });
+    }
+    return { keyGroup, states };
+  }
+
+  /**
+   * Snapshots of the non-empty key groups of `range` (default: this backend's whole range), in
+   * ascending key-group order; states sorted by name, entries in insertion order. The result is
+   * a consistent copy that later updates do not change (see the module note on user values).
+   */
+  snapshot(range: KeyGroupRange = this.keyGroupRange): KeyGroupSnapshot[] {
+    this.checkLive('snapshot');
+    this.indexOf(range.start, 'snapshot');
+    this.indexOf(range.end, 'snapshot');
+    const out: KeyGroupSnapshot[] = [];
+    for (let kg = range.start; kg <= range.end; kg++) {
+      const snap = this.snapshotKeyGroup(kg);
+      if (snap.states.length > 0) out.push(snap);
+    }
+    return out;
+  }
+
+  /**
+   * Puts a key group's entries back, overwriting entries of the same keys. States not yet
+   * registered are kept in snapshot form until {@link getState} registers them (restore runs
+   * before user `open()`), and are included in snapshots meanwhile so nothing is dropped.
+   * @throws EddyError `EDDY_STATE` if the key group is outside this backend's range or a
+   * state's recorded kind conflicts with its registration.
+   */
+  restoreKeyGroup(snapshot: KeyGroupSnapshot): void {
+    this.checkLive('restore');
+    const index = this.indexOf(snapshot.keyGroup, 'restore');
+    for (const state of snapshot.states) {
+      const table = this.tableForRestore(state);
+      const group = table.groups[index] ?? new Map();
+      table.groups[index] = group;
+      const kind = table.kind;
+      for (const [key, value] of state.entries) {
+        const live =
+          kind === undefined
+            ? rawValue(state.kind, value)
+            : fromSnapshotValue(table.name, kind, value);
+        if (live === undefined) group.delete(key);
+        else group.set(key, live);
+      }
+    }
+  }
+
+  /** Number of distinct keys with state in any named state. */
+  numKeys(): number {
+    let n = 0;
+    for (let index = 0; index < this.size; index++) {
+      const keys = new Set<NormalizedKey>();
+      for (const table of this.tables.values()) {
+        const group = table.groups[index];
+        if (group !== undefined) for (const key of group.keys()) keys.add(key);
+      }
+      n += keys.size;
+    }
+    return n;
+  }
+
+  /** Number of (state, key) entries. */
+  numEntries(): number {
+    let n = 0;
+    for (const size of this.keyGroupSizes().values()) n += size;
+    return n;
+  }
+
+  /** The key groups holding any state, ascending. */
+  keyGroupsWithState(): number[] {
+    return [...this.keyGroupSizes().keys()];
+  }
+
+  /** Per non-empty key group (ascending), its number of (state, key) entries: not bytes. */
+  keyGroupSizes(): Map<number, number> {
+    const sizes = new Map<number, number>();
+    for (let index = 0; index < this.size; index++) {
+      let n = 0;
+      for (const table of this.tables.values()) n += table.groups[index]?.size ?? 0;
+      if (n > 0) sizes.set(this.start + index, n);
+    }
+    return sizes;
+  }
+
+  /**
+   * Drops all state. Afterwards state objects throw (no current key) and every backend method
+   * throws.
+   */
+  dispose(): void {
+    for (const table of this.tables.values()) table.groups.length = 0;
+    this.tables.clear();
+    this.states.clear();
+    this.sortedNames = undefined;
+    this.ctx.key = undefined;
+    this.keyGroup = undefined;
+    this.size = 0;
+    this.disposed = true;
+  }
+
+  private names(): string[] {
+    this.sortedNames ??= [...this.tables.keys()].sort();
+    return this.sortedNames;
+  }
+
+  private addTable(name: string, kind: StateKind | undefined, restoredKind?: StateKind) {
+    const groups = new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined);
+    const table: StateTable = { name, kind, restoredKind, groups };
+    this.tables.set(name, table);
+    this.sortedNames = undefined;
+    return table;
+  }
+
+  /** Converts a restored, unregistered table's values to live form for `kind`. */
+  private materialise(table: StateTable, kind: StateKind): StateTable {
+    const restored = table.restoredKind;
+    if (restored !== undefined && restored !== kind) {
+      throw stateError(
+        `state '${table.name}' was restored as ${restored} state but is now registered as ` +
+          `${kind} state; keep the kind or give the new state another name`,
+        'user',
+      );
+    }
+    for (const group of table.groups) {
+      if (group === undefined) continue;
+      for (const [key, value] of group) {
+        const live = fromSnapshotValue(table.name, kind, value);
+        if (live === undefined) group.delete(key);
+        else group.set(key, live);
+      }
+    }
+    table.kind = kind;
+    return table;
+  }
+
+  private tableForRestore(state: SnapshotState): StateTable {
+    const { name, kind } = state;
+    const table = this.tables.get(name);
+    if (table === undefined) return this.addTable(name, undefined, kind);
+    const known = table.kind ?? table.restoredKind;
+    if (kind !== undefined && known !== undefined && kind !== known) {
+      // Registered as another kind: the job changed the state's kind. Only restored: the
+      // snapshots themselves disagree, which is eddy's fault.
+      const registered = table.kind !== undefined;
+      throw stateError(
+        `cannot restore state '${name}' as ${kind} state: it is ` +
+          `${registered ? 'registered' : 'already restored'} as ${known} state`,
+        registered ? 'user' : 'internal',
+      );
+    }
+    table.restoredKind ??= kind;
+    return table;
+  }
+
+  /** `keyGroup - start`, or throws naming the key group and the range. */
+  private indexOf(keyGroup: number, what: string): number {
+    const index = keyGroup - this.start;
+    if (index >>> 0 !== index || index >= this.size) throw this.outOfRange(keyGroup, what);
+    return index;
+  }
+
+  private outOfRange(keyGroup: number, what: string): EddyError {
+    if (this.disposed) return stateError(`cannot ${what} a disposed state backend`, 'internal');
+    const { start, end } = this.keyGroupRange;
+    const hint = what === 'set key in' ? '; the key was routed to the wrong subtask' : '';
+    return stateError(
+      `cannot ${what} key group ${keyGroup}: outside this backend's key-group range ` +
+        `[${start}, ${end}] (maxParallelism ${this.maxParallelism})${hint}`,
+      'internal',
+    );
+  }
+
+  private checkLive(what: string): void {
+    if (this.disposed) throw stateError(`cannot ${what} a disposed state backend`, 'internal');
+  }
+}
+
+/**
+ * A restored value kept in snapshot form (state not registered yet). Undefined, and empty
+ * lists/maps when the snapshot says the kind, mean "no entry".
+ */
+const rawValue = (kind: StateKind | undefined, value: unknown): unknown => {
+  if ((kind === 'list' || kind === 'map') && Array.isArray(value) && value.length === 0) {
+    return undefined;
+  }
+  return value;
+};
