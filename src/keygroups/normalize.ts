@@ -1,0 +1,77 @@
+import type { NormalizedKey } from '../state/types.js';
+import type { Key } from './hash.js';
+import { invalidDateKey, MAX_KEY_DEPTH, tooDeepKey, unhashableKey } from './unhashable.js';
+
+/*
+ * Encoded keys are strings that start with U+0000 and a tag: 'D' Date, 'T' tuple, 'S' a string
+ * key that itself starts with U+0000 (escaped so it cannot collide with an encoded key).
+ * Any other string is its own normalized form, so the common string path never allocates.
+ *
+ * Tuple elements are encoded prefix-free, so their concatenation decodes one way only:
+ *   string   s<length>:<code units>      number  n<String(n)>;   (-0 as 0; String(n) has no ';')
+ *   boolean  t | f                        bigint  b<decimal>;
+ *   Date     d<epoch ms>;                 tuple   a<element count>:<elements>
+ */
+const ENCODED = '\u0000';
+
+/**
+ * A form of the key usable as a JS `Map` key *by value*: two keys normalize equal exactly when
+ * they are the same key. Strings (except those starting with U+0000), booleans and bigints are
+ * returned as they are; numbers too, with -0 turned into 0; Dates and tuples become tagged
+ * strings.
+ *
+ * Injective across all key types: distinct keys never share a normalized form, even a string key
+ * and a Date or tuple key. Equal normalized forms imply equal `keyHashCode`s.
+ *
+ * Hazard: hash the original key, never its normalized form; a Date or tuple key and its encoded
+ * string hash differently and would land in different key groups.
+ *
+ * @throws UnhashableKeyError for values that are not a `Key` (same rules as `keyHashCode`).
+ * @example
+ * normalizeKey(['a', 1]) === normalizeKey(['a', 1]); // true
+ */
+export const normalizeKey = (key: Key): NormalizedKey => {
+  switch (typeof key) {
+    case 'string':
+      return key.charCodeAt(0) === 0 ? `${ENCODED}S${key}` : key;
+    case 'number':
+      return key === 0 ? 0 : key;
+    case 'boolean':
+    case 'bigint':
+      return key;
+    case 'object':
+      if (Array.isArray(key)) return `${ENCODED}T${encodeTuple(key, 0)}`;
+      if (key instanceof Date) return `${ENCODED}D${dateMillis(key)}`;
+  }
+  throw unhashableKey(key, false);
+};
+
+const encodeTuple = (tuple: readonly unknown[], depth: number): string => {
+  if (depth >= MAX_KEY_DEPTH) throw tooDeepKey();
+  let out = `a${tuple.length}:`;
+  for (let i = 0; i < tuple.length; i++) out += encodeElement(tuple[i], depth + 1);
+  return out;
+};
+
+const encodeElement = (value: unknown, depth: number): string => {
+  switch (typeof value) {
+    case 'string':
+      return `s${value.length}:${value}`;
+    case 'number':
+      return `n${value};`; // String(-0) is '0'
+    case 'boolean':
+      return value ? 't' : 'f';
+    case 'bigint':
+      return `b${value};`;
+    case 'object':
+      if (Array.isArray(value)) return encodeTuple(value, depth);
+      if (value instanceof Date) return `d${dateMillis(value)};`;
+  }
+  throw unhashableKey(value, true);
+};
+
+const dateMillis = (date: Date): number => {
+  const ms = date.getTime();
+  if (Number.isNaN(ms)) throw invalidDateKey();
+  return ms;
+};
