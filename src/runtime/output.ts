@@ -10,8 +10,12 @@ import type { ChannelWriter } from './transport/channel-writer.js';
 
 /** Calls the next operator of the chain directly. */
 export class ChainedOutput<T> implements Output<T> {
-  constructor(private readonly next: StreamOperator<T, unknown>) {}
+  constructor(
+    private readonly next: StreamOperator<T, unknown>,
+    private readonly metrics: { recordsIn: number },
+  ) {}
   collect(record: T): void {
+    this.metrics.recordsIn++;
     this.next.processRecord(record);
   }
   emitWatermark(timestamp: number): void {

@@ -72,7 +72,7 @@ export class SubtaskRunner {
       const m = this.members[i]!;
       if (m.operator) {
         await this.attribute(m, () => m.operator!.open(m.ctx, output));
-        output = new ChainedOutput(m.operator);
+        output = new ChainedOutput(m.operator, m.metrics);
       } else {
         this.headOutput = output;
       }

@@ -1,0 +1,71 @@
+/** Helpers for end-to-end runs of the real CLI in a child process. */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = new URL('../..', import.meta.url).pathname;
+export const EDDY = join(ROOT, 'bin', 'eddy.mjs');
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export const tempDir = (prefix = 'eddy-e2e-') => mkdtempSync(join(tmpdir(), prefix));
+
+/** Runs `eddy <args>`; `onStart` may signal the child (e.g. SIGINT for a graceful stop). */
+export const eddy = (args: string[], onStart?: (child: import('node:child_process').ChildProcess) => void) =>
+  new Promise<RunResult>((resolve, reject) => {
+    const child = spawn(process.execPath, [EDDY, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    onStart?.(child);
+  });
+
+/** All lines of the visible part files in `dir`. */
+export const readParts = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((f) => f.startsWith('part-'))
+    .sort()
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.length > 0));
+
+export const sorted = (lines: string[]) => [...lines].sort();
+
+export interface SumEvent {
+  user: string;
+  amount: number;
+}
+
+/** Writes events into files, JSONL; returns the directory. */
+export const writeEventFiles = (files: SumEvent[][], dir = tempDir()): string => {
+  mkdirSync(dir, { recursive: true });
+  files.forEach((events, i) => {
+    writeFileSync(join(dir, `events-${String(i).padStart(3, '0')}.jsonl`), events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+  });
+  return dir;
+};
+
+/** The reference: files in name order, one running sum per user, one line per event. */
+export const referenceSums = (files: SumEvent[][]): string[] => {
+  const sums = new Map<string, number>();
+  const out: string[] = [];
+  for (const events of files) {
+    for (const e of events) {
+      const total = (sums.get(e.user) ?? 0) + e.amount;
+      sums.set(e.user, total);
+      out.push(JSON.stringify({ user: e.user, total }));
+    }
+  }
+  return out;
+};
