@@ -2,6 +2,7 @@
  * Running sum per user.
  *
  *   eddy run examples/keyed-sum.ts -p 2 -- --input <dir> --output <dir> [--rate <events/s>]
+ *     [--dead-letter-dir <dir>]   (malformed lines go there instead of failing the job)
  *
  * Reads JSONL events {"user": string, "amount": number} from every file in --input, keeps a
  * running sum per user in keyed value state, and writes {"user", "total"} for every event.
@@ -48,14 +49,25 @@ export default defineJob({
   build(env, args) {
     const { values } = parseArgs({
       args: [...args],
-      options: { input: { type: 'string' }, output: { type: 'string' }, rate: { type: 'string' } },
+      options: {
+        input: { type: 'string' },
+        output: { type: 'string' },
+        rate: { type: 'string' },
+        'dead-letter-dir': { type: 'string' },
+      },
     });
     if (!values.input || !values.output) {
       throw new Error('keyed-sum needs -- --input <dir> --output <dir> [--rate <events/s>]');
     }
     const rate = values.rate === undefined ? undefined : Number(values.rate);
+    const deadLetterDir = values['dead-letter-dir'];
+    const source = FileSource.jsonl<Event>({
+      path: values.input,
+      ratePerSecond: rate,
+      badRecords: deadLetterDir ? { deadLetterDir } : 'fail',
+    });
     env
-      .fromSource(FileSource.jsonl<Event>({ path: values.input, ratePerSecond: rate }), { uid: 'events' })
+      .fromSource(source, { uid: 'events' })
       .keyBy((e) => e.user)
       .process(new RunningSum(), { uid: 'running-sum', name: 'running-sum' })
       .sinkTo(FileSink.jsonl<Total>({ path: values.output }), { uid: 'totals' });
