@@ -1,0 +1,48 @@
+/**
+ * Benchmark dispatcher: `npm run bench -- <name> [options]`.
+ * Each benchmark lives in its own module, imported only when it is run.
+ */
+
+interface Bench {
+  readonly description: string;
+  /** Runs the benchmark with its own arguments; resolves to the process exit code. */
+  readonly run: (args: string[]) => Promise<number>;
+}
+
+const BENCHES: Record<string, Bench> = {
+  'keyed-sum': {
+    description:
+      'running sum per user over JSONL files: hand-written Node baseline vs eddy -p 1 and -p 2',
+    run: async (args) => (await import('./keyed-sum.js')).main(args),
+  },
+  // Later: 'checkpoint', 'rescale'.
+};
+
+const usage = (): string => {
+  const width = Math.max(...Object.keys(BENCHES).map((n) => n.length));
+  const lines = Object.entries(BENCHES).map(
+    ([name, b]) => `  ${name.padEnd(width)}  ${b.description}`,
+  );
+  return [
+    'usage: npm run bench -- <name> [options]   (<name> --help for its options)',
+    '',
+    'benchmarks:',
+    ...lines,
+  ].join('\n');
+};
+
+const [name, ...rest] = process.argv.slice(2);
+if (name === undefined) {
+  console.error(usage());
+  process.exitCode = 2;
+} else if (name === '--help' || name === '-h' || name === 'list') {
+  console.log(usage());
+} else {
+  const bench = Object.hasOwn(BENCHES, name) ? BENCHES[name] : undefined;
+  if (bench === undefined) {
+    console.error(`unknown benchmark '${name}'\n\n${usage()}`);
+    process.exitCode = 2;
+  } else {
+    process.exitCode = await bench.run(rest);
+  }
+}

@@ -1,0 +1,446 @@
+/**
+ * keyed-sum benchmark: a running sum per user over JSONL files, comparing the hand-written
+ * single-threaded Node program (bench/baselines/handwritten-keyed-sum.mjs) with
+ * `eddy run examples/keyed-sum.ts` at parallelism 1 and 2.
+ *
+ *   npm run bench -- keyed-sum [--rounds 3] [--events 5000000] [--users 100000] [--files 8]
+ *
+ * Every run is a fresh child process with a fresh empty output directory; configurations are
+ * interleaved round by round (the starting one rotates) so drift in machine state hits all of
+ * them alike. Every run's output is checked against the baseline's with an order-independent
+ * digest of its lines.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { arch, availableParallelism, cpus, platform, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  DATA_ROOT,
+  DEFAULT_KEYED_SUM_DATA,
+  type DigestValue,
+  digestDir,
+  ensureKeyedSumData,
+  type KeyedSumDataParams,
+  sameDigest,
+} from './data.js';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BASELINE = join(REPO, 'bench', 'baselines', 'handwritten-keyed-sum.mjs');
+const EDDY = join(REPO, 'bin', 'eddy.mjs');
+const JOB = join(REPO, 'examples', 'keyed-sum.ts');
+
+const HELP = `usage: npm run bench -- keyed-sum [options]
+
+  --rounds <n>        rounds; each runs every configuration once (default 3)
+  --events <n>        events in the data set (default ${DEFAULT_KEYED_SUM_DATA.events})
+  --users <n>         distinct users (default ${DEFAULT_KEYED_SUM_DATA.users})
+  --files <n>         input files (default ${DEFAULT_KEYED_SUM_DATA.files})
+  --seed <n>          data generator seed (default ${DEFAULT_KEYED_SUM_DATA.seed})
+  --parallelism <l>   eddy parallelisms to run, comma-separated (default 1,2)
+  --keep-output       keep the runs' output directories (under the OS temp dir)
+  -h, --help          this help`;
+
+/** One configuration: how to start it, given input, output and stats file paths. */
+interface Config {
+  readonly id: string;
+  readonly label: string;
+  readonly parallelism: number;
+  readonly args: (input: string, output: string, stats: string) => string[];
+}
+
+/** The stats file contract shared by the baseline and `eddy run --stats-file`. */
+interface RunStats {
+  readonly durationMs: number;
+  readonly recordsIn: number;
+  readonly maxRssBytes: number;
+}
+
+interface RunRecord {
+  readonly config: string;
+  readonly round: number;
+  /** Duration as measured by the program itself (the stats file). */
+  readonly durationMs: number;
+  /** Wall-clock time of the whole child process, startup included. */
+  readonly wallMs: number;
+  readonly recordsIn: number;
+  readonly eventsPerSec: number;
+  readonly maxRssBytes: number;
+  readonly output: DigestValue & { files: number };
+  readonly stats: unknown;
+}
+
+interface ConfigSummary {
+  readonly config: string;
+  readonly label: string;
+  readonly runs: number;
+  readonly medianEventsPerSec: number;
+  readonly medianDurationMs: number;
+  readonly medianWallMs: number;
+  readonly medianMaxRssBytes: number;
+  /** Median throughput of this config / median throughput of the baseline (>1: faster). */
+  readonly throughputVsBaseline: number;
+  /** Median wall time of the baseline / median wall time of this config (>1: faster). */
+  readonly wallSpeedupVsBaseline: number;
+  /** Median peak RSS of this config / median peak RSS of the baseline. */
+  readonly rssVsBaseline: number;
+}
+
+class BenchFailure extends Error {}
+
+const positiveInt = (name: string, value: string | undefined, fallback: number): number => {
+  if (value === undefined) return fallback;
+  const n = Number(value.replaceAll('_', ''));
+  if (!Number.isSafeInteger(n) || n < (name === 'seed' ? 0 : 1)) {
+    throw new BenchFailure(`--${name} must be a positive integer, got '${value}'`);
+  }
+  return n;
+};
+
+export const median = (xs: readonly number[]): number => {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+const configs = (parallelisms: readonly number[]): Config[] => [
+  {
+    id: 'baseline',
+    label: 'hand-written Node (1 thread)',
+    parallelism: 1,
+    args: (input, output, stats) => [BASELINE, input, output, stats],
+  },
+  ...parallelisms.map(
+    (p): Config => ({
+      id: `eddy-p${p}`,
+      label: `eddy run -p ${p}`,
+      parallelism: p,
+      args: (input, output, stats) => [
+        EDDY,
+        'run',
+        JOB,
+        '-p',
+        String(p),
+        '--no-progress',
+        '--stats-file',
+        stats,
+        '--',
+        '--input',
+        input,
+        '--output',
+        output,
+      ],
+    }),
+  ),
+];
+
+interface ChildResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly wallMs: number;
+}
+
+const runChild = (args: string[]): Promise<ChildResult> =>
+  new Promise((resolvePromise, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, args, {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolvePromise({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        wallMs: performance.now() - started,
+      }),
+    );
+  });
+
+const readStats = (file: string, config: string): RunStats & Record<string, unknown> => {
+  let stats: Record<string, unknown>;
+  try {
+    stats = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new BenchFailure(`${config}: cannot read stats file ${file}: ${(e as Error).message}`);
+  }
+  for (const key of ['durationMs', 'recordsIn', 'maxRssBytes']) {
+    if (typeof stats[key] !== 'number' || !Number.isFinite(stats[key])) {
+      throw new BenchFailure(
+        `${config}: stats file lacks a numeric '${key}': ${JSON.stringify(stats)}`,
+      );
+    }
+  }
+  return stats as RunStats & Record<string, unknown>;
+};
+
+const runOnce = async (
+  config: Config,
+  round: number,
+  input: string,
+  events: number,
+  keepOutput: boolean,
+  verify: (r: RunRecord) => void,
+): Promise<RunRecord> => {
+  const root = mkdtempSync(join(tmpdir(), `eddy-bench-${config.id}-`));
+  const output = join(root, 'out');
+  const statsFile = join(root, 'stats.json');
+  mkdirSync(output);
+  let keep = keepOutput;
+  try {
+    const child = await runChild(config.args(input, output, statsFile));
+    if (child.code !== 0) {
+      keep = true;
+      const how = child.signal ? `signal ${child.signal}` : `exit code ${child.code}`;
+      throw new BenchFailure(
+        `${config.label} (round ${round}) failed with ${how}; output kept in ${root}\n` +
+          `--- stderr ---\n${child.stderr.trimEnd()}\n--- stdout ---\n${child.stdout.trimEnd()}`,
+      );
+    }
+    const stats = readStats(statsFile, config.label);
+    if (stats.recordsIn !== events) {
+      keep = true;
+      throw new BenchFailure(
+        `${config.label} (round ${round}): stats say recordsIn=${stats.recordsIn}, expected ${events}; output kept in ${root}`,
+      );
+    }
+    const digest = digestDir(output);
+    const record: RunRecord = {
+      config: config.id,
+      round,
+      durationMs: stats.durationMs,
+      wallMs: child.wallMs,
+      recordsIn: stats.recordsIn,
+      eventsPerSec: events / (stats.durationMs / 1000),
+      maxRssBytes: stats.maxRssBytes,
+      output: digest,
+      stats,
+    };
+    try {
+      verify(record);
+    } catch (e) {
+      keep = true;
+      if (e instanceof BenchFailure) throw new BenchFailure(`${e.message}; output kept in ${root}`);
+      throw e;
+    }
+    return record;
+  } finally {
+    if (!keep) rmSync(root, { recursive: true, force: true });
+    else if (keepOutput) console.log(`    output kept in ${root}`);
+  }
+};
+
+const MiB = 1024 * 1024;
+const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+const fmtSec = (ms: number) => (ms / 1000).toFixed(2);
+const fmtRatio = (r: number) => `${r.toFixed(2)}x`;
+
+const table = (header: string[], rows: string[][]): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+};
+
+const machine = () => {
+  const cpu = cpus();
+  return {
+    cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+    cpuCount: cpu.length,
+    availableParallelism: availableParallelism(),
+    totalMemoryBytes: totalmem(),
+    node: process.version,
+    platform: `${platform()} ${release()} ${arch()}`,
+  };
+};
+
+export const main = async (argv: string[]): Promise<number> => {
+  try {
+    return await benchmark(argv);
+  } catch (e) {
+    if (e instanceof BenchFailure) {
+      console.error(`\nkeyed-sum bench FAILED: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+};
+
+const benchmark = async (argv: string[]): Promise<number> => {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        rounds: { type: 'string' },
+        events: { type: 'string' },
+        users: { type: 'string' },
+        files: { type: 'string' },
+        seed: { type: 'string' },
+        parallelism: { type: 'string' },
+        'keep-output': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  const rounds = positiveInt('rounds', str('rounds'), 3);
+  const params: KeyedSumDataParams = {
+    events: positiveInt('events', str('events'), DEFAULT_KEYED_SUM_DATA.events),
+    users: positiveInt('users', str('users'), DEFAULT_KEYED_SUM_DATA.users),
+    files: positiveInt('files', str('files'), DEFAULT_KEYED_SUM_DATA.files),
+    seed: positiveInt('seed', str('seed'), DEFAULT_KEYED_SUM_DATA.seed),
+  };
+  const parallelisms = (str('parallelism') ?? '1,2')
+    .split(',')
+    .map((s) => positiveInt('parallelism', s.trim(), 1));
+  const keepOutput = values['keep-output'] === true;
+  const date = new Date();
+  const host = machine();
+
+  console.log(`keyed-sum benchmark — ${date.toISOString()}`);
+  console.log(
+    `machine: ${host.cpuModel}, ${host.cpuCount} cores (available parallelism ${host.availableParallelism}), ` +
+      `${(host.totalMemoryBytes / 1024 ** 3).toFixed(1)} GiB RAM, node ${host.node}, ${host.platform}`,
+  );
+
+  const genStarted = performance.now();
+  const data = ensureKeyedSumData(params);
+  const m = data.manifest;
+  console.log(
+    `data: ${fmtInt(m.events)} events over ${fmtInt(m.users)} users in ${m.files} files, ` +
+      `${(m.bytes / MiB).toFixed(1)} MiB, seed ${m.seed} — ${relative(REPO, data.dir)} ` +
+      (data.cached ? '(cached)' : `(generated in ${fmtSec(performance.now() - genStarted)} s)`),
+  );
+
+  const cfgs = configs(parallelisms);
+  console.log(`runs: ${rounds} round(s) x ${cfgs.map((c) => c.id).join(', ')} (interleaved)\n`);
+
+  const runs: RunRecord[] = [];
+  let reference: RunRecord | undefined;
+  const check = (r: RunRecord) => {
+    if (r.output.lines !== m.events) {
+      throw new BenchFailure(
+        `${r.config} (round ${r.round}) wrote ${r.output.lines} lines, expected ${m.events}`,
+      );
+    }
+    if (reference !== undefined && !sameDigest(r.output, reference.output)) {
+      throw new BenchFailure(
+        `${r.config} (round ${r.round}) output differs from the baseline's: ` +
+          `${r.output.lines} lines, digest ${r.output.hash} vs ${reference.output.lines} lines, ` +
+          `digest ${reference.output.hash}`,
+      );
+    }
+  };
+  for (let round = 1; round <= rounds; round++) {
+    // Rotate the starting configuration so none always runs first (or right after another).
+    const order = cfgs.map((_, i) => cfgs[(i + round - 1) % cfgs.length]!);
+    for (const cfg of order) {
+      // Round 1 starts with the baseline, whose output becomes the reference.
+      const r = await runOnce(cfg, round, data.dir, m.events, keepOutput, check);
+      runs.push(r);
+      reference ??= r;
+      console.log(
+        `  round ${round}  ${cfg.id.padEnd(10)} ${fmtInt(r.eventsPerSec).padStart(11)} ev/s  ` +
+          `job ${fmtSec(r.durationMs).padStart(6)} s  wall ${fmtSec(r.wallMs).padStart(6)} s  ` +
+          `peak RSS ${(r.maxRssBytes / MiB).toFixed(0).padStart(5)} MiB  output ok (${r.output.files} file(s))`,
+      );
+    }
+  }
+
+  const base = runs.filter((r) => r.config === 'baseline');
+  const baseThroughput = median(base.map((r) => r.eventsPerSec));
+  const baseWall = median(base.map((r) => r.wallMs));
+  const baseRss = median(base.map((r) => r.maxRssBytes));
+  const summaries: ConfigSummary[] = cfgs.map((cfg) => {
+    const rs = runs.filter((r) => r.config === cfg.id);
+    const eventsPerSec = median(rs.map((r) => r.eventsPerSec));
+    const wallMs = median(rs.map((r) => r.wallMs));
+    const rss = median(rs.map((r) => r.maxRssBytes));
+    return {
+      config: cfg.id,
+      label: cfg.label,
+      runs: rs.length,
+      medianEventsPerSec: eventsPerSec,
+      medianDurationMs: median(rs.map((r) => r.durationMs)),
+      medianWallMs: wallMs,
+      medianMaxRssBytes: rss,
+      throughputVsBaseline: eventsPerSec / baseThroughput,
+      wallSpeedupVsBaseline: baseWall / wallMs,
+      rssVsBaseline: rss / baseRss,
+    };
+  });
+
+  console.log(
+    `\nmedians of ${rounds} run(s); outputs of all runs identical (line-multiset digest)\n`,
+  );
+  console.log(
+    table(
+      [
+        'config',
+        'events/s',
+        'job s',
+        'wall s',
+        'peak RSS MiB',
+        'throughput vs baseline',
+        'wall speedup',
+        'RSS vs baseline',
+      ],
+      summaries.map((s) => [
+        s.label,
+        fmtInt(s.medianEventsPerSec),
+        fmtSec(s.medianDurationMs),
+        fmtSec(s.medianWallMs),
+        (s.medianMaxRssBytes / MiB).toFixed(0),
+        fmtRatio(s.throughputVsBaseline),
+        fmtRatio(s.wallSpeedupVsBaseline),
+        fmtRatio(s.rssVsBaseline),
+      ]),
+    ),
+  );
+  console.log(
+    '\nevents/s = events / job time (the duration each program reports in its stats file; for eddy\n' +
+      'it includes starting its worker threads). wall = whole child process, startup included.\n' +
+      'Ratios > 1 mean faster than the baseline (RSS: > 1 means more memory).',
+  );
+
+  const resultsDir = join(DATA_ROOT, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const resultFile = join(resultsDir, `keyed-sum-${date.toISOString().replace(/[:.]/g, '-')}.json`);
+  const result = {
+    bench: 'keyed-sum',
+    date: date.toISOString(),
+    machine: host,
+    data: {
+      ...params,
+      bytes: m.bytes,
+      dir: relative(REPO, data.dir),
+      outputDigest: reference?.output,
+    },
+    rounds,
+    configs: cfgs.map(({ id, label, parallelism }) => ({ id, label, parallelism })),
+    summary: summaries,
+    runs,
+  };
+  writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nresults: ${relative(REPO, resultFile)}`);
+  return 0;
+};
