@@ -2,10 +2,32 @@
  * eddy: a stateful stream-processing engine for TypeScript.
  * The public face: key-group math, state, the DataStream API, connectors and errors.
  */
-export * from './keygroups/index.js';
-export * from './state/index.js';
+
+export { DataStream, KeyedStream, type KeyFields } from './api/datastream.js';
+export {
+  type EnvironmentConfig,
+  type OperatorOptions,
+  StreamExecutionEnvironment,
+} from './api/environment.js';
+export {
+  buildGraph,
+  defineJob,
+  type JobDefinition,
+  type JobSpec,
+  runJobInThread,
+  runJobModule,
+} from './api/job.js';
+export * from './connectors/index.js';
+export type {
+  CheckpointBarrier,
+  EndOfInput,
+  RecordBatch,
+  StreamElement,
+  Watermark,
+} from './core/elements.js';
 export * from './core/errors.js';
-export type { StreamElement, RecordBatch, Watermark, CheckpointBarrier, EndOfInput } from './core/elements.js';
+export * from './keygroups/index.js';
+export type { JobRunResult, RunOptions } from './runtime/coordinator.js';
 export type {
   Collector,
   FilterFunction,
@@ -31,16 +53,5 @@ export type {
   Source,
   SourceReader,
 } from './runtime/io.js';
-export type { JobRunResult, RunOptions } from './runtime/coordinator.js';
 export type { SubtaskMetricsReport } from './runtime/metrics.js';
-export { DataStream, KeyedStream, type KeyFields } from './api/datastream.js';
-export { StreamExecutionEnvironment, type OperatorOptions, type EnvironmentConfig } from './api/environment.js';
-export {
-  buildGraph,
-  defineJob,
-  type JobDefinition,
-  type JobSpec,
-  runJobInThread,
-  runJobModule,
-} from './api/job.js';
-export * from './connectors/index.js';
+export * from './state/index.js';

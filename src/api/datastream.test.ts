@@ -30,7 +30,10 @@ const sumJob = (events: { user: string; amount: number }[], out: unknown[]) =>
 
 describe('DataStream in one thread', () => {
   it('keyed running sums are exact at every parallelism', async () => {
-    const events = Array.from({ length: 5000 }, (_, i) => ({ user: `u${(i * 7) % 97}`, amount: i % 13 }));
+    const events = Array.from({ length: 5000 }, (_, i) => ({
+      user: `u${(i * 7) % 97}`,
+      amount: i % 13,
+    }));
     const finals = async (p: number) => {
       const out: { user: string; total: number }[] = [];
       await runJobInThread(sumJob(events, out), { parallelism: p });

@@ -44,7 +44,10 @@ export class DataStream<T> {
    * A process function on a non-keyed stream. Its operator list state (declared in
    * `initializeState`) is redistributed by the mode it was registered with.
    */
-  process<O>(fn: ProcessFunction<T, O> | (() => ProcessFunction<T, O>), options: OperatorOptions = {}): DataStream<O> {
+  process<O>(
+    fn: ProcessFunction<T, O> | (() => ProcessFunction<T, O>),
+    options: OperatorOptions = {},
+  ): DataStream<O> {
     const make = factory(fn, 'process');
     return this.add<O>('process', options, () => new ProcessOperator(make()));
   }
@@ -80,13 +83,21 @@ export class DataStream<T> {
   }
 
   /** @internal */
-  protected add<O>(name: string, options: OperatorOptions, create: () => unknown, key?: (r: unknown) => Key): DataStream<O> {
+  protected add<O>(
+    name: string,
+    options: OperatorOptions,
+    create: () => unknown,
+    key?: (r: unknown) => Key,
+  ): DataStream<O> {
     const id = this.env.addOperator(this.inputs, name, options, create as never, key);
     return new DataStream<O>(this.env, [{ node: id, partitioning: undefined }]);
   }
 
   private partition(p: Partitioning): DataStream<T> {
-    return new DataStream<T>(this.env, this.inputs.map((i) => ({ node: i.node, partitioning: p })));
+    return new DataStream<T>(
+      this.env,
+      this.inputs.map((i) => ({ node: i.node, partitioning: p })),
+    );
   }
 }
 
@@ -107,7 +118,11 @@ export class KeyedStream<T, K extends Key> {
   ): DataStream<O> {
     const make = factory(fn, 'process');
     const sel = this.keySelector;
-    return this.add<O>('keyed-process', options, () => new KeyedProcessOperator<K, T, O>(make(), sel));
+    return this.add<O>(
+      'keyed-process',
+      options,
+      () => new KeyedProcessOperator<K, T, O>(make(), sel),
+    );
   }
 
   /** Rolling reduce per key: emits the new aggregate after every record. */
@@ -118,7 +133,10 @@ export class KeyedStream<T, K extends Key> {
 
   private add<O>(name: string, options: OperatorOptions, create: () => unknown): DataStream<O> {
     const sel = this.keySelector as (r: unknown) => Key;
-    const hashed = this.inputs.map((i) => ({ node: i.node, partitioning: { kind: 'hash', keySelector: sel } as const }));
+    const hashed = this.inputs.map((i) => ({
+      node: i.node,
+      partitioning: { kind: 'hash', keySelector: sel } as const,
+    }));
     const id = this.env.addOperator(hashed, name, options, create as never, sel);
     return new DataStream<O>(this.env, [{ node: id, partitioning: undefined }]);
   }
@@ -141,7 +159,8 @@ const reduceFunction = <K, T>(fn: ReduceFunction<T>): KeyedProcessFunction<K, T,
 };
 
 /** Field names of T whose values can be keys. */
-export type KeyFields<T> = { [F in keyof T]: T[F] extends Key ? F : never }[keyof T] & (string | number);
+export type KeyFields<T> = { [F in keyof T]: T[F] extends Key ? F : never }[keyof T] &
+  (string | number);
 
 const toKeySelector = <T>(selector: unknown): ((value: T) => Key) => {
   if (typeof selector === 'function') return selector as (value: T) => Key;
@@ -163,7 +182,9 @@ const factory = <F extends object>(fn: F | (() => F), what: string): (() => F) =
     // that run in the same thread.
     return () => Object.assign(Object.create(Object.getPrototypeOf(fn)), fn) as F;
   }
-  throw new InvalidArgumentError(`${what} needs a function object with processElement, or a factory returning one; got ${describe(fn)}`);
+  throw new InvalidArgumentError(
+    `${what} needs a function object with processElement, or a factory returning one; got ${describe(fn)}`,
+  );
 };
 
 const requireFunction = (fn: unknown, what: string) => {

@@ -44,7 +44,8 @@ export class StreamExecutionEnvironment {
         'EDDY_INVALID_PARALLELISM',
       );
     }
-    if (config.maxParallelism !== undefined) validateParallelism(config.parallelism, config.maxParallelism);
+    if (config.maxParallelism !== undefined)
+      validateParallelism(config.parallelism, config.maxParallelism);
   }
 
   get parallelism(): number {
@@ -102,7 +103,10 @@ export class StreamExecutionEnvironment {
       options.maxParallelism ?? this.config.maxParallelism ?? defaultMaxParallelism(parallelism);
     const name = options.name ?? defaultName;
     validateParallelism(parallelism, maxParallelism);
-    if (options.uid !== undefined && (typeof options.uid !== 'string' || options.uid.length === 0)) {
+    if (
+      options.uid !== undefined &&
+      (typeof options.uid !== 'string' || options.uid.length === 0)
+    ) {
       throw new InvalidArgumentError(`operator '${name}': uid must be a non-empty string`);
     }
     const uid = options.uid ?? `${slug(name)}-${id}`;
@@ -111,4 +115,8 @@ export class StreamExecutionEnvironment {
   }
 }
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'op';
+const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '') || 'op';

@@ -5,7 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
-import { runThreaded, type JobRunResult, type RunOptions } from '../runtime/coordinator.js';
+import { type JobRunResult, type RunOptions, runThreaded } from '../runtime/coordinator.js';
 import type { JobGraph } from '../runtime/graph.js';
 import { runInThread } from '../runtime/local.js';
 import { StreamExecutionEnvironment } from './environment.js';
@@ -29,8 +29,15 @@ export interface JobDefinition {
  * });
  */
 export const defineJob = (definition: JobDefinition): JobDefinition => {
-  if (!definition || typeof definition.name !== 'string' || typeof definition.build !== 'function') {
-    throw new InvalidArgumentError('defineJob needs { name: string, build(env, args) { … } }', 'EDDY_INVALID_JOB');
+  if (
+    !definition ||
+    typeof definition.name !== 'string' ||
+    typeof definition.build !== 'function'
+  ) {
+    throw new InvalidArgumentError(
+      'defineJob needs { name: string, build(env, args) { … } }',
+      'EDDY_INVALID_JOB',
+    );
   }
   return definition;
 };
@@ -64,7 +71,10 @@ export const importJob = async (module: string): Promise<JobDefinition> => {
     mod = (await import(url)) as Record<string, unknown>;
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
-    throw new EddyError('EDDY_JOB_MODULE', `cannot load job module ${module}: ${reason}`, { domain: 'user', cause: e });
+    throw new EddyError('EDDY_JOB_MODULE', `cannot load job module ${module}: ${reason}`, {
+      domain: 'user',
+      cause: e,
+    });
   }
   const job = (mod.default ?? mod.job) as JobDefinition | undefined;
   if (!job || typeof job.build !== 'function' || typeof job.name !== 'string') {
@@ -82,7 +92,10 @@ export const loadJobGraph = async (spec: JobSpec): Promise<JobGraph> =>
   buildGraph(await importJob(spec.module), spec);
 
 /** Runs a job module on worker threads: one per parallel subtask index. */
-export const runJobModule = async (spec: JobSpec, options: RunOptions = {}): Promise<JobRunResult> => {
+export const runJobModule = async (
+  spec: JobSpec,
+  options: RunOptions = {},
+): Promise<JobRunResult> => {
   const graph = await loadJobGraph(spec);
   return runThreaded(graph, { ...options, graphLoader: import.meta.url, spec });
 };

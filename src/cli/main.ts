@@ -22,8 +22,16 @@ export const buildProgram = (): Command => {
     .description('run a job locally until its bounded input ends or Ctrl-C (graceful stop)')
     .argument('<job>', 'job module (.ts or .js) whose default export is defineJob(...)')
     .argument('[jobArgs...]', "the job's own arguments, after --")
-    .option('-p, --parallelism <n>', 'default parallelism of every operator', commanderInt('--parallelism'))
-    .option('--max-parallelism <n>', 'number of key groups (fixed once a job has state)', commanderInt('--max-parallelism'))
+    .option(
+      '-p, --parallelism <n>',
+      'default parallelism of every operator',
+      commanderInt('--parallelism'),
+    )
+    .option(
+      '--max-parallelism <n>',
+      'number of key groups (fixed once a job has state)',
+      commanderInt('--max-parallelism'),
+    )
     .option('--stats-file <file>', 'write run statistics (duration, records, peak RSS) as JSON')
     .option('--no-progress', 'no live progress line')
     .action(async (job: string, jobArgs: string[], o) => {
@@ -41,7 +49,13 @@ const main = async () => {
   try {
     await buildProgram().parseAsync(process.argv);
   } catch (e) {
-    if (e && typeof e === 'object' && 'exitCode' in e && 'code' in e && String(e.code).startsWith('commander.')) {
+    if (
+      e &&
+      typeof e === 'object' &&
+      'exitCode' in e &&
+      'code' in e &&
+      String(e.code).startsWith('commander.')
+    ) {
       process.exitCode = (e as { exitCode: number }).exitCode;
       return;
     }

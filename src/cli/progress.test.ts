@@ -2,7 +2,10 @@ import { describe, expect, it, vi } from 'vitest';
 import type { SubtaskMetricsReport } from '../runtime/metrics.js';
 import { ProgressLine, totals } from './progress.js';
 
-const report = (kind: SubtaskMetricsReport['kind'], values: Record<string, number>): SubtaskMetricsReport => ({
+const report = (
+  kind: SubtaskMetricsReport['kind'],
+  values: Record<string, number>,
+): SubtaskMetricsReport => ({
   nodeId: 0,
   operatorName: kind,
   kind,
@@ -32,6 +35,8 @@ describe('progress', () => {
     line.update([report('source', { recordsOut: 4000 }), report('sink', { recordsIn: 2000 })]);
     now.mockRestore();
     expect(writes).toHaveLength(1);
-    expect(writes[0]).toMatch(/^\rjob: in 2,000 rec\/s {2}out 1,000 rec\/s {2}\(total in 4,000, out 2,000\)/);
+    expect(writes[0]).toMatch(
+      /^\rjob: in 2,000 rec\/s {2}out 1,000 rec\/s {2}\(total in 4,000, out 2,000\)/,
+    );
   });
 });

@@ -23,7 +23,9 @@ export const runCommand = async (
   const onSigint = () => {
     interrupts++;
     if (interrupts === 1) {
-      process.stderr.write('\nstopping: sources end their input and the job drains (Ctrl-C again to abort)\n');
+      process.stderr.write(
+        '\nstopping: sources end their input and the job drains (Ctrl-C again to abort)\n',
+      );
       stop.abort();
     } else {
       process.exit(130);
@@ -62,10 +64,12 @@ export const runCommand = async (
   }
 };
 
-export const parsePositiveInt = (name: string) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new InvalidArgumentError(`${name} must be an integer >= 1, got '${value}'`);
-  }
-  return n;
-};
+export const parsePositiveInt =
+  (name: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`${name} must be an integer >= 1, got '${value}'`);
+    }
+    return n;
+  };

@@ -36,6 +36,9 @@ export interface EndOfInput {
   readonly kind: 'end';
 }
 
-export const recordBatch = <T>(records: readonly T[]): RecordBatch<T> => ({ kind: 'records', records });
+export const recordBatch = <T>(records: readonly T[]): RecordBatch<T> => ({
+  kind: 'records',
+  records,
+});
 export const watermark = (timestamp: number): Watermark => ({ kind: 'watermark', timestamp });
 export const END_OF_INPUT: EndOfInput = Object.freeze({ kind: 'end' });

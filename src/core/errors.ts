@@ -66,10 +66,14 @@ export interface RecordOrigin {
 export class BadRecordError extends EddyError {
   readonly origin: RecordOrigin;
   constructor(origin: RecordOrigin, reason: string, cause?: unknown) {
-    super('EDDY_BAD_RECORD', `malformed record in ${origin.file} at line ${origin.line}: ${reason}`, {
-      domain: 'user',
-      cause,
-    });
+    super(
+      'EDDY_BAD_RECORD',
+      `malformed record in ${origin.file} at line ${origin.line}: ${reason}`,
+      {
+        domain: 'user',
+        cause,
+      },
+    );
     this.origin = origin;
   }
 }
@@ -92,7 +96,12 @@ export const describeSubtask = (s: SubtaskRef) =>
 export class UserFunctionError extends EddyError {
   readonly subtask: SubtaskRef;
   readonly recordPosition: number | undefined;
-  constructor(subtask: SubtaskRef, what: string, recordPosition: number | undefined, cause: unknown) {
+  constructor(
+    subtask: SubtaskRef,
+    what: string,
+    recordPosition: number | undefined,
+    cause: unknown,
+  ) {
     const pos = recordPosition === undefined ? '' : ` at record #${recordPosition}`;
     const reason = cause instanceof Error ? cause.message : String(cause);
     super('EDDY_USER_FUNCTION', `${describeSubtask(subtask)} failed in ${what}${pos}: ${reason}`, {
@@ -135,7 +144,13 @@ export const serializeError = (e: unknown): SerializedError => {
     return { name: e.name, code: e.code, message: e.message, domain: e.domain, stack: e.stack };
   }
   if (e instanceof Error) {
-    return { name: e.name, code: 'EDDY_INTERNAL', message: e.message, domain: 'internal', stack: e.stack };
+    return {
+      name: e.name,
+      code: 'EDDY_INTERNAL',
+      message: e.message,
+      domain: 'internal',
+      stack: e.stack,
+    };
   }
   return { name: 'Error', code: 'EDDY_INTERNAL', message: String(e), domain: 'internal' };
 };

@@ -19,7 +19,11 @@ const fastSource = (limit: number, counter: { emitted: number }): Source<number>
 });
 
 /** A sink that takes 1 ms per batch and tracks the most records ever in flight. */
-const slowSink = (counter: { emitted: number; sunk: number; maxInFlight: number }): Sink<number> => ({
+const slowSink = (counter: {
+  emitted: number;
+  sunk: number;
+  maxInFlight: number;
+}): Sink<number> => ({
   defaultName: 'slow',
   createWriter: () => ({
     async open() {},

@@ -3,7 +3,12 @@
  * MessageChannel between every pair of workers for the exchange, and this thread as the
  * coordinator that starts, watches, stops and tears down the workers.
  */
-import { MessageChannel, type MessagePort, type TransferListItem, Worker } from 'node:worker_threads';
+import {
+  MessageChannel,
+  type MessagePort,
+  type TransferListItem,
+  Worker,
+} from 'node:worker_threads';
 import {
   deserializeError,
   EddyError,
@@ -40,7 +45,10 @@ export interface JobRunResult {
 
 const BOOT = new URL('./worker-boot.mjs', import.meta.url);
 
-export const runThreaded = async (graph: JobGraph, options: ThreadedRunOptions): Promise<JobRunResult> => {
+export const runThreaded = async (
+  graph: JobGraph,
+  options: ThreadedRunOptions,
+): Promise<JobRunResult> => {
   const plan = planExecution(graph);
   const started = performance.now();
   const workerOptions = { ...DEFAULT_WORKER_OPTIONS, ...options.worker };
@@ -119,7 +127,10 @@ export const runThreaded = async (graph: JobGraph, options: ThreadedRunOptions):
 };
 
 /** A MessageChannel per pair of workers; each end goes to one of them. */
-const connect = (workers: Worker[], send: (w: Worker, m: ToWorker, t: TransferListItem[]) => void) => {
+const connect = (
+  workers: Worker[],
+  send: (w: Worker, m: ToWorker, t: TransferListItem[]) => void,
+) => {
   const peers = workers.map(() => [] as { worker: number; port: MessagePort }[]);
   for (let a = 0; a < workers.length; a++) {
     for (let b = a + 1; b < workers.length; b++) {
@@ -130,7 +141,11 @@ const connect = (workers: Worker[], send: (w: Worker, m: ToWorker, t: TransferLi
   }
   workers.forEach((w, i) => {
     const ps = peers[i]!;
-    send(w, { type: 'connect', peers: ps }, ps.map((p) => p.port));
+    send(
+      w,
+      { type: 'connect', peers: ps },
+      ps.map((p) => p.port),
+    );
   });
 };
 

@@ -8,7 +8,10 @@ import type { JobGraph } from './graph.js';
 import { planExecution } from './plan.js';
 import { DEFAULT_WORKER_OPTIONS, WorkerRuntime } from './worker-runtime.js';
 
-export const runInThread = async (graph: JobGraph, options: RunOptions = {}): Promise<JobRunResult> => {
+export const runInThread = async (
+  graph: JobGraph,
+  options: RunOptions = {},
+): Promise<JobRunResult> => {
   const started = performance.now();
   const runtime = new WorkerRuntime(graph, planExecution(graph, 'single'), 0, {
     ...DEFAULT_WORKER_OPTIONS,

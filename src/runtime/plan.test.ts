@@ -3,10 +3,31 @@ import { describe, expect, it } from 'vitest';
 import type { JobEdge, JobGraph, JobNode, Partitioning } from './graph.js';
 import { planExecution } from './plan.js';
 
-const node = (id: number, parallelism: number, kind: 'source' | 'operator' = 'operator'): JobNode =>
+const node = (
+  id: number,
+  parallelism: number,
+  kind: 'source' | 'operator' = 'operator',
+): JobNode =>
   kind === 'source'
-    ? { id, uid: `n${id}`, name: `n${id}`, parallelism, maxParallelism: 128, kind, source: {} as never }
-    : { id, uid: `n${id}`, name: `n${id}`, parallelism, maxParallelism: 128, kind, keySelector: undefined, createOperator: () => ({}) as never };
+    ? {
+        id,
+        uid: `n${id}`,
+        name: `n${id}`,
+        parallelism,
+        maxParallelism: 128,
+        kind,
+        source: {} as never,
+      }
+    : {
+        id,
+        uid: `n${id}`,
+        name: `n${id}`,
+        parallelism,
+        maxParallelism: 128,
+        kind,
+        keySelector: undefined,
+        createOperator: () => ({}) as never,
+      };
 
 const edge = (source: number, target: number, kind: Partitioning['kind'] = 'forward'): JobEdge => ({
   source,
@@ -22,7 +43,10 @@ describe('planExecution', () => {
       edges: [edge(0, 1), edge(1, 2, 'hash'), edge(2, 3)],
     };
     const plan = planExecution(g);
-    expect(plan.chains.map((c) => c.nodeIds)).toEqual([[0, 1], [2, 3]]);
+    expect(plan.chains.map((c) => c.nodeIds)).toEqual([
+      [0, 1],
+      [2, 3],
+    ]);
     expect(plan.channels).toHaveLength(4);
     expect(plan.workers).toBe(2);
   });
@@ -37,7 +61,11 @@ describe('planExecution', () => {
   });
 
   it('refuses forward edges between different parallelisms, naming both operators', () => {
-    const g: JobGraph = { name: 'j', nodes: [node(0, 2, 'source'), node(1, 3)], edges: [edge(0, 1)] };
+    const g: JobGraph = {
+      name: 'j',
+      nodes: [node(0, 2, 'source'), node(1, 3)],
+      edges: [edge(0, 1)],
+    };
     expect(() => planExecution(g)).toThrow(/'n0'.*parallelism 2.*'n1'.*parallelism 3/);
   });
 
@@ -49,7 +77,11 @@ describe('planExecution', () => {
         fc.constantFrom<Partitioning['kind']>('rebalance', 'hash', 'broadcast'),
         fc.constantFrom('per-subtask' as const, 'single' as const),
         (ps, pt, kind, placement) => {
-          const g: JobGraph = { name: 'j', nodes: [node(0, ps, 'source'), node(1, pt)], edges: [edge(0, 1, kind)] };
+          const g: JobGraph = {
+            name: 'j',
+            nodes: [node(0, ps, 'source'), node(1, pt)],
+            edges: [edge(0, 1, kind)],
+          };
           const plan = planExecution(g, placement);
           const pairs = plan.channels.map((c) => `${c.from.subtask}->${c.to.subtask}`);
           expect(new Set(pairs).size).toBe(ps * pt);

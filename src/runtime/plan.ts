@@ -46,7 +46,10 @@ export interface ExecutionPlan {
   readonly channels: readonly ChannelSpec[];
 }
 
-export const planExecution = (graph: JobGraph, placement: Placement = 'per-subtask'): ExecutionPlan => {
+export const planExecution = (
+  graph: JobGraph,
+  placement: Placement = 'per-subtask',
+): ExecutionPlan => {
   validateGraph(graph);
   const chains = buildChains(graph);
   const chainOfNode: number[] = [];
@@ -81,7 +84,8 @@ const buildChains = (graph: JobGraph): Chain[] => {
   for (const n of graph.nodes) {
     if (hasChainedInput.has(n.id)) continue;
     const nodeIds = [n.id];
-    for (let next = chained.get(n.id); next !== undefined; next = chained.get(next)) nodeIds.push(next);
+    for (let next = chained.get(n.id); next !== undefined; next = chained.get(next))
+      nodeIds.push(next);
     chains.push({ index: chains.length, nodeIds, parallelism: n.parallelism });
   }
   return chains;
@@ -103,7 +107,14 @@ const buildChannels = (
       for (const j of targets) {
         const src = { chain: from.index, subtask: i };
         const dst = { chain: to.index, subtask: j };
-        channels.push({ id: channels.length, edge, from: src, to: dst, fromWorker: workerOf(src), toWorker: workerOf(dst) });
+        channels.push({
+          id: channels.length,
+          edge,
+          from: src,
+          to: dst,
+          fromWorker: workerOf(src),
+          toWorker: workerOf(dst),
+        });
       }
     }
   });
@@ -113,12 +124,14 @@ const buildChannels = (
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 const validateGraph = (graph: JobGraph) => {
-  const invalid = (m: string) => new InvalidArgumentError(`job '${graph.name}': ${m}`, 'EDDY_INVALID_JOB');
+  const invalid = (m: string) =>
+    new InvalidArgumentError(`job '${graph.name}': ${m}`, 'EDDY_INVALID_JOB');
   if (graph.nodes.length === 0) throw invalid('the job has no operators; add a source and a sink');
   const describe = (n: JobNode) => `'${n.name}' (uid ${n.uid})`;
   const uids = new Set<string>();
   for (const n of graph.nodes) {
-    if (uids.has(n.uid)) throw invalid(`two operators share the uid '${n.uid}'; uids must be unique`);
+    if (uids.has(n.uid))
+      throw invalid(`two operators share the uid '${n.uid}'; uids must be unique`);
     uids.add(n.uid);
   }
   for (const e of graph.edges) {

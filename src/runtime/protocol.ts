@@ -16,7 +16,10 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { readonly type: 'connect'; readonly peers: ReadonlyArray<{ worker: number; port: MessagePort }> }
+  | {
+      readonly type: 'connect';
+      readonly peers: ReadonlyArray<{ worker: number; port: MessagePort }>;
+    }
   | { readonly type: 'start' }
   | { readonly type: 'stop' }
   | { readonly type: 'cancel' };

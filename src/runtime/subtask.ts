@@ -50,7 +50,9 @@ export class SubtaskRunner {
     private readonly stopSignal: AbortSignal,
   ) {
     this.members = chain.nodeIds.map((id) => this.member(graph.nodes[id]!));
-    const inbound = plan.channels.filter((c) => c.to.chain === chain.index && c.to.subtask === subtaskIndex);
+    const inbound = plan.channels.filter(
+      (c) => c.to.chain === chain.index && c.to.subtask === subtaskIndex,
+    );
     if (this.head.node.kind !== 'source') {
       this.gate = new InputGate(inbound);
       for (const c of inbound) exchange.registerGate(c, this.gate);
@@ -144,7 +146,9 @@ export class SubtaskRunner {
   private async runInputs(gate: InputGate): Promise<void> {
     const head = this.members[0]!;
     const op = head.operator!;
-    const watermarks = new Map<number, number>(gate.channels.map((c) => [c.id, Number.NEGATIVE_INFINITY]));
+    const watermarks = new Map<number, number>(
+      gate.channels.map((c) => [c.id, Number.NEGATIVE_INFINITY]),
+    );
     let current = Number.NEGATIVE_INFINITY;
     let open = gate.channels.length;
     while (open > 0) {
@@ -214,7 +218,13 @@ export class SubtaskRunner {
       const target = this.graph.nodes[edge.target]!;
       specs.sort((a, b) => a.to.subtask - b.to.subtask);
       const writers = specs.map(
-        (s) => new ChannelWriter(s, this.exchange, this.options.batchSize, this.options.creditsPerChannel),
+        (s) =>
+          new ChannelWriter(
+            s,
+            this.exchange,
+            this.options.batchSize,
+            this.options.creditsPerChannel,
+          ),
       );
       for (const w of writers) {
         this.exchange.registerWriter(w);
@@ -241,7 +251,11 @@ export class SubtaskRunner {
       operatorState: new HeapOperatorStateStore(),
       keyedState: keyed
         ? new HeapKeyedStateBackend({
-            keyGroupRange: computeKeyGroupRange(node.maxParallelism, node.parallelism, this.subtaskIndex),
+            keyGroupRange: computeKeyGroupRange(
+              node.maxParallelism,
+              node.parallelism,
+              this.subtaskIndex,
+            ),
             maxParallelism: node.maxParallelism,
           })
         : undefined,
@@ -268,7 +282,8 @@ export class SubtaskRunner {
   /** Every error leaving a subtask names the operator and subtask. */
   private wrap(m: Member, e: unknown): EddyError {
     if (e instanceof EddyError) {
-      if (e.code === 'EDDY_USER_FUNCTION' || e.message.includes(`(uid ${m.ref.operatorUid})`)) return e;
+      if (e.code === 'EDDY_USER_FUNCTION' || e.message.includes(`(uid ${m.ref.operatorUid})`))
+        return e;
       return new EddyError(e.code, `${describeSubtask(m.ref)}: ${e.message}`, {
         domain: e.domain,
         cause: e,

@@ -54,7 +54,10 @@ const main = async () => {
     post({ type: 'failed', error: serializeError(e) });
   };
   const execute = async () => {
-    const timer = setInterval(() => post({ type: 'metrics', reports: runtime.metrics() }), init.metricsIntervalMs);
+    const timer = setInterval(
+      () => post({ type: 'metrics', reports: runtime.metrics() }),
+      init.metricsIntervalMs,
+    );
     try {
       await runtime.run();
       await runtime.close(false);

@@ -17,9 +17,15 @@ export interface RunResult {
 export const tempDir = (prefix = 'eddy-e2e-') => mkdtempSync(join(tmpdir(), prefix));
 
 /** Runs `eddy <args>`; `onStart` may signal the child (e.g. SIGINT for a graceful stop). */
-export const eddy = (args: string[], onStart?: (child: import('node:child_process').ChildProcess) => void) =>
+export const eddy = (
+  args: string[],
+  onStart?: (child: import('node:child_process').ChildProcess) => void,
+) =>
   new Promise<RunResult>((resolve, reject) => {
-    const child = spawn(process.execPath, [EDDY, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [EDDY, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {
@@ -38,7 +44,11 @@ export const readParts = (dir: string): string[] =>
   readdirSync(dir)
     .filter((f) => f.startsWith('part-'))
     .sort()
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.length > 0));
+    .flatMap((f) =>
+      readFileSync(join(dir, f), 'utf8')
+        .split('\n')
+        .filter((l) => l.length > 0),
+    );
 
 export const sorted = (lines: string[]) => [...lines].sort();
 
@@ -51,7 +61,10 @@ export interface SumEvent {
 export const writeEventFiles = (files: SumEvent[][], dir = tempDir()): string => {
   mkdirSync(dir, { recursive: true });
   files.forEach((events, i) => {
-    writeFileSync(join(dir, `events-${String(i).padStart(3, '0')}.jsonl`), events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    writeFileSync(
+      join(dir, `events-${String(i).padStart(3, '0')}.jsonl`),
+      events.map((e) => `${JSON.stringify(e)}\n`).join(''),
+    );
   });
   return dir;
 };

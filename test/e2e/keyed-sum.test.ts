@@ -2,22 +2,49 @@
  * The keyed-sum contract, end to end through the real CLI and worker threads: exact output
  * at parallelism 1, 2 and 4, compared with a straightforward reference implementation.
  */
-import fc from 'fast-check';
+
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { eddy, readParts, referenceSums, type SumEvent, sorted, tempDir, writeEventFiles } from './helpers.js';
+import {
+  eddy,
+  readParts,
+  referenceSums,
+  type SumEvent,
+  sorted,
+  tempDir,
+  writeEventFiles,
+} from './helpers.js';
 
 const run = async (input: string, p: number) => {
   const output = join(tempDir(), 'out');
-  const r = await eddy(['run', 'examples/keyed-sum.ts', '-p', String(p), '--', '--input', input, '--output', output]);
+  const r = await eddy([
+    'run',
+    'examples/keyed-sum.ts',
+    '-p',
+    String(p),
+    '--',
+    '--input',
+    input,
+    '--output',
+    output,
+  ]);
   expect(r.stderr).toMatch(/finished/);
   expect(r.code).toBe(0);
   return readParts(output);
 };
 
 /** Deterministic events; `usersPerFile` users live only in their own file when `partitioned`. */
-const makeFiles = (seed: number, files: number, perFile: number, partitioned: boolean): SumEvent[][] => {
-  const rnd = fc.sample(fc.integer({ min: 0, max: 1_000_000 }), { seed, numRuns: files * perFile * 2 });
+const makeFiles = (
+  seed: number,
+  files: number,
+  perFile: number,
+  partitioned: boolean,
+): SumEvent[][] => {
+  const rnd = fc.sample(fc.integer({ min: 0, max: 1_000_000 }), {
+    seed,
+    numRuns: files * perFile * 2,
+  });
   let k = 0;
   return Array.from({ length: files }, (_, f) =>
     Array.from({ length: perFile }, () => {

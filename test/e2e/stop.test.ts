@@ -10,7 +10,19 @@ describe('graceful stop', () => {
     const input = writeEventFiles([events.slice(0, 25_000), events.slice(25_000)]);
     const output = join(tempDir(), 'out');
     const r = await eddy(
-      ['run', 'examples/keyed-sum.ts', '-p', '2', '--', '--input', input, '--output', output, '--rate', '5000'],
+      [
+        'run',
+        'examples/keyed-sum.ts',
+        '-p',
+        '2',
+        '--',
+        '--input',
+        input,
+        '--output',
+        output,
+        '--rate',
+        '5000',
+      ],
       (child) => {
         setTimeout(() => child.kill('SIGINT'), 3000);
       },

@@ -13,7 +13,9 @@ export const userFailure = (
   position: number | undefined,
   cause: unknown,
 ): UserFunctionError =>
-  cause instanceof UserFunctionError ? cause : new UserFunctionError(subtask, what, position, cause);
+  cause instanceof UserFunctionError
+    ? cause
+    : new UserFunctionError(subtask, what, position, cause);
 
 export const taskInfo = (ctx: OperatorContext): TaskInfo => ({
   operatorName: ctx.subtask.operatorName,

@@ -10,7 +10,10 @@ import type {
 import type { OperatorContext, Output, StreamOperator } from '../operator.js';
 import { callHook, runtimeContext, userFailure } from './base.js';
 
-type Hooks = Pick<KeyedProcessFunction<unknown, unknown, unknown>, 'initializeState' | 'snapshotState'>;
+type Hooks = Pick<
+  KeyedProcessFunction<unknown, unknown, unknown>,
+  'initializeState' | 'snapshotState'
+>;
 
 abstract class FunctionOperator<IN, OUT> implements StreamOperator<IN, OUT> {
   protected ctx!: OperatorContext;
@@ -61,7 +64,8 @@ export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
 
   protected async openFunction(): Promise<void> {
     const open = this.fn.open;
-    if (open) await callHook(this.ctx.subtask, 'open', () => open.call(this.fn, runtimeContext(this.ctx)));
+    if (open)
+      await callHook(this.ctx.subtask, 'open', () => open.call(this.fn, runtimeContext(this.ctx)));
   }
 
   processRecord(record: IN): void {

@@ -22,7 +22,9 @@ export class SinkOperator<T> implements StreamOperator<T, never> {
     try {
       this.writer.write(record);
     } catch (e) {
-      throw e instanceof EddyError ? e : userFailure(this.ctx.subtask, 'sink write', this.position, e);
+      throw e instanceof EddyError
+        ? e
+        : userFailure(this.ctx.subtask, 'sink write', this.position, e);
     }
   }
 

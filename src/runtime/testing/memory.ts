@@ -3,7 +3,14 @@
  * round-robin over its subtasks; the sink collects into a shared array (only meaningful when
  * the job runs in one thread).
  */
-import type { ConnectorContext, PollResult, Sink, SinkWriter, Source, SourceReader } from '../io.js';
+import type {
+  ConnectorContext,
+  PollResult,
+  Sink,
+  SinkWriter,
+  Source,
+  SourceReader,
+} from '../io.js';
 
 export const memorySource = <T>(items: readonly T[], opts: { batch?: number } = {}): Source<T> => ({
   defaultName: 'memory-source',

@@ -82,7 +82,8 @@ export class Exchange implements FrameSender {
 
   private gateFor(id: number): InputGate {
     const g = this.gates.get(id);
-    if (!g) throw new InternalError(`worker ${this.workerIndex} has no input gate for channel ${id}`);
+    if (!g)
+      throw new InternalError(`worker ${this.workerIndex} has no input gate for channel ${id}`);
     return g;
   }
 

@@ -8,7 +8,9 @@ const record = fc.record({
   user: fc.string(),
   amount: fc.oneof(fc.integer(), fc.double({ noNaN: true })),
   tags: fc.array(fc.string(), { maxLength: 3 }),
-  nested: fc.option(fc.record({ a: fc.boolean(), b: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }) })),
+  nested: fc.option(
+    fc.record({ a: fc.boolean(), b: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }) }),
+  ),
 });
 
 const element: fc.Arbitrary<StreamElement> = fc.oneof(

@@ -14,9 +14,9 @@
  *     credit:    u32 number of frames the receiver has consumed
  */
 import { Packr } from 'msgpackr';
-import { EddyError } from '../../core/errors.js';
 import type { StreamElement } from '../../core/elements.js';
 import { END_OF_INPUT } from '../../core/elements.js';
+import { EddyError } from '../../core/errors.js';
 import { type ChannelId, type CheckpointId, channelId } from '../../core/ids.js';
 
 export const FrameType = {
@@ -74,14 +74,16 @@ export class WireCodec {
   }
 
   decode(frame: Uint8Array): DecodedFrame {
-    if (frame.length < HEADER) throw wireError(`frame of ${frame.length} bytes is shorter than its header`);
+    if (frame.length < HEADER)
+      throw wireError(`frame of ${frame.length} bytes is shorter than its header`);
     const v = view(frame);
     const type = v.getUint8(0);
     const channel = channelId(v.getUint32(1, true));
     switch (type) {
       case FrameType.records: {
         const records = this.packr.unpack(frame.subarray(HEADER)) as unknown[];
-        if (!Array.isArray(records)) throw wireError(`records frame on channel ${channel} is not an array`);
+        if (!Array.isArray(records))
+          throw wireError(`records frame on channel ${channel} is not an array`);
         return { channel, element: { kind: 'records', records } };
       }
       case FrameType.watermark:
