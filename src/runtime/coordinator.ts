@@ -62,7 +62,14 @@ export const runThreaded = async (
       options: workerOptions,
       metricsIntervalMs: options.metricsIntervalMs ?? 500,
     };
-    return new Worker(BOOT, { workerData: init, stdout: false, stderr: false });
+    return new Worker(BOOT, {
+      workerData: init,
+      stdout: false,
+      stderr: false,
+      // A larger young generation than V8's default: record processing allocates many
+      // short-lived objects, and fewer scavenges measured ~7% faster on keyed-sum.
+      resourceLimits: { maxYoungGenerationSizeMb: workerOptions.youngGenerationMb },
+    });
   });
   const send = (w: Worker, m: ToWorker, transfer: TransferListItem[] = []) =>
     w.postMessage(m, transfer);
@@ -90,6 +97,9 @@ export const runThreaded = async (
           switch (m.type) {
             case 'ready':
               if (++ready === workers.length) {
+                if (process.env.EDDY_DEBUG) {
+                  process.stderr.write(`all workers ready after ${(performance.now() - started).toFixed(0)} ms\n`);
+                }
                 options.stopSignal?.addEventListener('abort', onStop, { once: true });
                 if (options.stopSignal?.aborted) onStop();
                 for (const x of workers) send(x, { type: 'start' });

@@ -12,12 +12,15 @@ import { Exchange, type PeerLink } from './transport/exchange.js';
 export interface WorkerOptions extends ExchangeOptions {
   /** Partial batches are sent after this long (latency bound for slow streams). */
   readonly bufferTimeoutMs: number;
+  /** V8 young generation size of worker threads (MiB). */
+  readonly youngGenerationMb: number;
 }
 
 export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   batchSize: 1024,
   creditsPerChannel: 4,
   bufferTimeoutMs: 20,
+  youngGenerationMb: 48,
 };
 
 export class WorkerRuntime {
