@@ -9,10 +9,24 @@
 import { parseArgs } from 'node:util';
 import { defineJob, FileSink, GeneratorSource, hashToUnit } from 'eddy';
 
-const WORDS = ['stream', 'state', 'key', 'group', 'barrier', 'window', 'timer', 'sink', 'source', 'eddy'];
+const WORDS = [
+  'stream',
+  'state',
+  'key',
+  'group',
+  'barrier',
+  'window',
+  'timer',
+  'sink',
+  'source',
+  'eddy',
+];
 
 export const sentence = (i: number): string =>
-  Array.from({ length: 3 + (i % 5) }, (_, k) => WORDS[Math.floor(hashToUnit(i * 8 + k, 7) * WORDS.length)]).join(' ');
+  Array.from(
+    { length: 3 + (i % 5) },
+    (_, k) => WORDS[Math.floor(hashToUnit(i * 8 + k, 7) * WORDS.length)],
+  ).join(' ');
 
 export default defineJob({
   name: 'word-count',

@@ -74,6 +74,14 @@ export const runThreaded = async (
   const send = (w: Worker, m: ToWorker, transfer: TransferListItem[] = []) =>
     w.postMessage(m, transfer);
 
+  // One aggregated report per interval, not one per worker message: rates computed from
+  // partial updates would jump.
+  const metricsTimer = options.onMetrics
+    ? setInterval(
+        () => options.onMetrics?.([...latest.values()].flat()),
+        options.metricsIntervalMs ?? 500,
+      )
+    : undefined;
   let stopped = false;
   const onStop = () => {
     stopped = true;
@@ -98,7 +106,9 @@ export const runThreaded = async (
             case 'ready':
               if (++ready === workers.length) {
                 if (process.env.EDDY_DEBUG) {
-                  process.stderr.write(`all workers ready after ${(performance.now() - started).toFixed(0)} ms\n`);
+                  process.stderr.write(
+                    `all workers ready after ${(performance.now() - started).toFixed(0)} ms\n`,
+                  );
                 }
                 options.stopSignal?.addEventListener('abort', onStop, { once: true });
                 if (options.stopSignal?.aborted) onStop();
@@ -107,7 +117,6 @@ export const runThreaded = async (
               break;
             case 'metrics':
               latest.set(i, m.reports);
-              options.onMetrics?.([...latest.values()].flat());
               break;
             case 'finished':
               latest.set(i, m.reports);
@@ -130,6 +139,7 @@ export const runThreaded = async (
       connect(workers, send);
     });
   } finally {
+    clearInterval(metricsTimer);
     options.stopSignal?.removeEventListener('abort', onStop);
     await Promise.all(workers.map((w) => w.terminate()));
   }

@@ -18,7 +18,17 @@ describe('examples/word-count.ts', () => {
     }
     for (const p of [1, 2, 3]) {
       const output = join(tempDir(), 'out');
-      const r = await eddy(['run', 'examples/word-count.ts', '-p', String(p), '--', '--output', output, '--lines', String(lines)]);
+      const r = await eddy([
+        'run',
+        'examples/word-count.ts',
+        '-p',
+        String(p),
+        '--',
+        '--output',
+        output,
+        '--lines',
+        String(lines),
+      ]);
       expect(r.code, r.stderr).toBe(0);
       expect(sorted(readParts(output))).toEqual(sorted(expected));
     }

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { HeapOperatorStateStore } from '../../state/operator-state.js';
 import type { OperatorListState } from '../../state/types.js';
 import type { ProcessFunction } from '../functions.js';
-import type { OperatorContext, Output } from '../operator.js';
 import { SubtaskMetrics } from '../metrics.js';
+import type { OperatorContext, Output } from '../operator.js';
 import { ProcessOperator } from './process.js';
 
 /** Counts records per subtask in operator list state (union mode), as a checkpoint would see it. */
@@ -61,7 +61,12 @@ describe('operator list state through a process function', () => {
         throw new Error('disk on fire');
       },
     });
-    await op.open(context(new HeapOperatorStateStore(), false), { collect() {}, emitWatermark() {} });
-    expect(() => op.snapshotState(1)).toThrow(/operator 'count' \(uid count\), subtask 1\/1 failed in snapshotState: disk on fire/);
+    await op.open(context(new HeapOperatorStateStore(), false), {
+      collect() {},
+      emitWatermark() {},
+    });
+    expect(() => op.snapshotState(1)).toThrow(
+      /operator 'count' \(uid count\), subtask 1\/1 failed in snapshotState: disk on fire/,
+    );
   });
 });
