@@ -10,9 +10,9 @@ import type {
 import type { OperatorContext, Output, StreamOperator } from '../operator.js';
 import { callHook, runtimeContext, userFailure } from './base.js';
 
-type Hooks = Pick<
-  KeyedProcessFunction<unknown, unknown, unknown>,
-  'initializeState' | 'snapshotState'
+type Hooks<OUT> = Pick<
+  KeyedProcessFunction<unknown, unknown, OUT>,
+  'initializeState' | 'snapshotState' | 'finish' | 'close'
 >;
 
 abstract class FunctionOperator<IN, OUT> implements StreamOperator<IN, OUT> {
@@ -20,7 +20,7 @@ abstract class FunctionOperator<IN, OUT> implements StreamOperator<IN, OUT> {
   protected out!: Output<OUT>;
   protected position = 0;
 
-  constructor(private readonly hooks: Hooks & { close?(): void | Promise<void> }) {}
+  constructor(private readonly hooks: Hooks<OUT>) {}
 
   async open(ctx: OperatorContext, output: Output<OUT>): Promise<void> {
     this.ctx = ctx;
@@ -51,6 +51,16 @@ abstract class FunctionOperator<IN, OUT> implements StreamOperator<IN, OUT> {
     }
   }
 
+  finish(): void {
+    const finish = this.hooks.finish;
+    if (!finish) return;
+    try {
+      finish.call(this.hooks, this.out);
+    } catch (e) {
+      throw userFailure(this.ctx.subtask, 'finish', undefined, e);
+    }
+  }
+
   async close(): Promise<void> {
     const close = this.hooks.close;
     if (close) await callHook(this.ctx.subtask, 'close', () => close.call(this.hooks));
@@ -76,28 +86,17 @@ export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
       throw userFailure(this.ctx.subtask, 'processElement', this.position, e);
     }
   }
-
-  finish(): void {
-    if (!this.fn.finish) return;
-    try {
-      this.fn.finish(this.out);
-    } catch (e) {
-      throw userFailure(this.ctx.subtask, 'finish', undefined, e);
-    }
-  }
 }
 
 /**
  * Sets the current key (and its key group) on the state backend before every call into the
  * function, so state reads and writes hit that key's entry in that key group.
  */
-export class KeyedProcessOperator<K extends Key, IN, OUT>
-  extends FunctionOperator<IN, OUT>
-  implements KeyedContext<K>
-{
+export class KeyedProcessOperator<K extends Key, IN, OUT> extends FunctionOperator<IN, OUT> {
   private backend!: HeapKeyedStateBackend;
   private maxParallelism = 0;
-  currentKey!: K;
+  /** One mutable context per operator: no allocation per record. */
+  private readonly keyed: { currentKey: K } = { currentKey: undefined as unknown as K };
 
   constructor(
     private readonly fn: KeyedProcessFunction<K, IN, OUT>,
@@ -123,20 +122,11 @@ export class KeyedProcessOperator<K extends Key, IN, OUT>
     this.position++;
     try {
       const key = this.keySelector(record);
-      this.currentKey = key;
+      this.keyed.currentKey = key;
       this.backend.setCurrentKey(normalizeKey(key), assignToKeyGroup(key, this.maxParallelism));
-      this.fn.processElement(record, this, this.out);
+      this.fn.processElement(record, this.keyed as KeyedContext<K>, this.out);
     } catch (e) {
       throw userFailure(this.ctx.subtask, 'processElement', this.position, e);
-    }
-  }
-
-  finish(): void {
-    if (!this.fn.finish) return;
-    try {
-      this.fn.finish(this.out);
-    } catch (e) {
-      throw userFailure(this.ctx.subtask, 'finish', undefined, e);
     }
   }
 }
