@@ -9,11 +9,13 @@ export {
   type OperatorOptions,
   StreamExecutionEnvironment,
 } from './api/environment.js';
+export type { RunOptions } from './api/job.js';
 export {
   buildGraph,
   defineJob,
   type JobDefinition,
   type JobSpec,
+  runGraphInThread,
   runJobInThread,
   runJobModule,
 } from './api/job.js';
@@ -27,7 +29,6 @@ export type {
 } from './core/elements.js';
 export * from './core/errors.js';
 export * from './keygroups/index.js';
-export type { JobRunResult, RunOptions } from './runtime/coordinator.js';
 export type {
   Collector,
   FilterFunction,
@@ -53,5 +54,11 @@ export type {
   Source,
   SourceReader,
 } from './runtime/io.js';
+export type {
+  CheckpointConfig,
+  CheckpointStats,
+  JobRunResult,
+  RestartStrategy,
+} from './runtime/job-master.js';
 export type { SubtaskMetricsReport } from './runtime/metrics.js';
 export * from './state/index.js';

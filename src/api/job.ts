@@ -1,13 +1,24 @@
 /**
- * A job is a module whose default export is `defineJob({ name, build })`. The coordinator
- * and every worker thread import the module and call `build`, which must construct the same
+ * A job is a module whose default export is `defineJob({ name, build })`. The master and
+ * every worker thread import the module and call `build`, which must construct the same
  * graph each time; the runtime checks this with a fingerprint.
  */
+import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
-import { type JobRunResult, type RunOptions, runThreaded } from '../runtime/coordinator.js';
+import { ThreadPool } from '../runtime/coordinator.js';
 import type { JobGraph } from '../runtime/graph.js';
-import { runInThread } from '../runtime/local.js';
+import {
+  type CheckpointConfig,
+  type CheckpointStats,
+  JobMaster,
+  type JobRunResult,
+  type RestartStrategy,
+} from '../runtime/job-master.js';
+import { LocalPool } from '../runtime/local.js';
+import type { SubtaskMetricsReport } from '../runtime/metrics.js';
+import type { RestoreSource } from '../runtime/protocol.js';
+import type { WorkerOptions } from '../runtime/worker-runtime.js';
 import { StreamExecutionEnvironment } from './environment.js';
 
 export interface JobDefinition {
@@ -51,6 +62,25 @@ export interface JobSpec {
   readonly maxParallelism?: number | undefined;
 }
 
+export interface RunOptions {
+  /** Fresh per-subtask metrics every `metricsIntervalMs` (default 500). */
+  readonly onMetrics?: ((reports: SubtaskMetricsReport[]) => void) | undefined;
+  readonly metricsIntervalMs?: number | undefined;
+  /** Aborting asks for a graceful stop: sources end their input and the job drains. */
+  readonly stopSignal?: AbortSignal | undefined;
+  readonly worker?: Partial<WorkerOptions> | undefined;
+  /** Enables checkpoints: exactly-once sinks, recovery from failures. */
+  readonly checkpoint?: CheckpointConfig | undefined;
+  /** Start from a checkpoint or savepoint. */
+  readonly restore?: RestoreSource | undefined;
+  readonly restart?: RestartStrategy | undefined;
+  readonly onCheckpoint?: ((stats: CheckpointStats) => void) | undefined;
+  readonly log?: ((line: string) => void) | undefined;
+  /** Receives the master once the job starts (savepoints, stop with savepoint). */
+  readonly onMaster?: ((master: JobMaster) => void) | undefined;
+  readonly jobId?: string | undefined;
+}
+
 export const buildGraph = (
   job: JobDefinition,
   config: { parallelism: number; maxParallelism?: number | undefined; args?: readonly string[] },
@@ -91,13 +121,50 @@ export const importJob = async (module: string): Promise<JobDefinition> => {
 export const loadJobGraph = async (spec: JobSpec): Promise<JobGraph> =>
   buildGraph(await importJob(spec.module), spec);
 
+const execute = async (
+  graph: JobGraph,
+  pool: (checkpointing: boolean) => import('../runtime/job-master.js').WorkerPool,
+  options: RunOptions,
+): Promise<JobRunResult> => {
+  const master = new JobMaster(graph, pool(options.checkpoint !== undefined), {
+    jobId: options.jobId ?? randomUUID(),
+    checkpoint: options.checkpoint,
+    restore: options.restore,
+    restart: options.restart,
+    onMetrics: options.onMetrics,
+    metricsIntervalMs: options.metricsIntervalMs,
+    onCheckpoint: options.onCheckpoint,
+    log: options.log,
+  });
+  const onStop = () => master.stop();
+  options.stopSignal?.addEventListener('abort', onStop, { once: true });
+  if (options.stopSignal?.aborted) onStop();
+  options.onMaster?.(master);
+  try {
+    return await master.run();
+  } finally {
+    options.stopSignal?.removeEventListener('abort', onStop);
+  }
+};
+
 /** Runs a job module on worker threads: one per parallel subtask index. */
 export const runJobModule = async (
   spec: JobSpec,
   options: RunOptions = {},
 ): Promise<JobRunResult> => {
   const graph = await loadJobGraph(spec);
-  return runThreaded(graph, { ...options, graphLoader: import.meta.url, spec });
+  return execute(
+    graph,
+    (checkpointing) =>
+      new ThreadPool(graph, {
+        graphLoader: import.meta.url,
+        spec,
+        worker: options.worker,
+        metricsIntervalMs: options.metricsIntervalMs,
+        checkpointing,
+      }),
+    options,
+  );
 };
 
 /** Runs a job in the calling thread (all subtasks, same semantics). Handy in tests. */
@@ -105,4 +172,19 @@ export const runJobInThread = (
   job: JobDefinition,
   config: { parallelism: number; maxParallelism?: number; args?: readonly string[] },
   options: RunOptions = {},
-): Promise<JobRunResult> => runInThread(buildGraph(job, config), options);
+): Promise<JobRunResult> => runGraphInThread(buildGraph(job, config), options);
+
+export const runGraphInThread = (
+  graph: JobGraph,
+  options: RunOptions = {},
+): Promise<JobRunResult> =>
+  execute(
+    graph,
+    (checkpointing) =>
+      new LocalPool(graph, {
+        worker: options.worker,
+        metricsIntervalMs: options.metricsIntervalMs,
+        checkpointing,
+      }),
+    options,
+  );

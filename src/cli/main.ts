@@ -2,15 +2,20 @@
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
 import { EddyError } from '../core/errors.js';
+import { savepointCommand, stopCommand } from './control.js';
+import { listCommand } from './list.js';
 import { parsePositiveInt, runCommand } from './run.js';
+import { runHooks } from './run-control.js';
 
-const commanderInt = (name: string) => (v: string) => {
-  try {
-    return parsePositiveInt(name)(v);
-  } catch (e) {
-    throw new CommanderArgError((e as Error).message);
-  }
-};
+const commanderInt =
+  (name: string, min = 1) =>
+  (v: string) => {
+    try {
+      return parsePositiveInt(name, min)(v);
+    } catch (e) {
+      throw new CommanderArgError((e as Error).message);
+    }
+  };
 
 export const buildProgram = (): Command => {
   const program = new Command('eddy')
@@ -34,15 +39,63 @@ export const buildProgram = (): Command => {
     )
     .option('--stats-file <file>', 'write run statistics (duration, records, peak RSS) as JSON')
     .option('--no-progress', 'no live progress line')
+    .option(
+      '--checkpoint-interval <ms>',
+      'take a checkpoint every <ms> milliseconds',
+      commanderInt('--checkpoint-interval'),
+    )
+    .option('--checkpoint-dir <dir>', 'where checkpoints go (default .eddy/checkpoints/<job name>)')
+    .option('--from-savepoint <path>', 'start from a savepoint or checkpoint directory')
+    .option('--resume', 'continue from the latest completed checkpoint in the checkpoint dir')
+    .option(
+      '--restart-attempts <n>',
+      'restarts after failures (with checkpoints; 0 = none)',
+      commanderInt('--restart-attempts', 0),
+    )
     .action(async (job: string, jobArgs: string[], o) => {
       process.exitCode = await runCommand(job, jobArgs, {
         parallelism: o.parallelism ?? availableParallelism(),
         maxParallelism: o.maxParallelism,
         statsFile: o.statsFile,
         progress: o.progress === false ? false : undefined,
+        checkpointInterval: o.checkpointInterval,
+        checkpointDir: o.checkpointDir,
+        fromSavepoint: o.fromSavepoint,
+        resume: o.resume === true,
+        restartAttempts: o.restartAttempts,
+        ...runHooks(),
       });
     });
+  addJobControlCommands(program);
   return program;
+};
+
+/** `eddy list | savepoint | stop`: reach running jobs through the registry in $EDDY_HOME. */
+const addJobControlCommands = (program: Command) => {
+  program
+    .command('list')
+    .description('list the jobs registered in $EDDY_HOME (default ~/.eddy)')
+    .option('--json', 'print all fields of every job as a JSON array')
+    .action(async (o) => {
+      process.exitCode = await listCommand({ json: o.json === true });
+    });
+  program
+    .command('savepoint')
+    .description('take a savepoint of a running job; prints its path as the last line')
+    .argument('<jobId>', 'job id or a unique prefix of it (see eddy list)')
+    .option('--dir <dir>', 'directory for the savepoint (default: chosen by the job)')
+    .action(async (jobId: string, o) => {
+      process.exitCode = await savepointCommand(jobId, { dir: o.dir });
+    });
+  program
+    .command('stop')
+    .description('stop a running job gracefully, waiting until it has drained')
+    .argument('<jobId>', 'job id or a unique prefix of it (see eddy list)')
+    .option('--savepoint', 'write a final savepoint; prints its path as the last line')
+    .option('--dir <dir>', 'directory for the savepoint (default: chosen by the job)')
+    .action(async (jobId: string, o) => {
+      process.exitCode = await stopCommand(jobId, { savepoint: o.savepoint === true, dir: o.dir });
+    });
 };
 
 const main = async () => {

@@ -1,12 +1,18 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EddyError } from '../core/errors.js';
 import type { SinkWriter } from '../runtime/io.js';
-import { FileSink, type FileSinkOptions } from './file-sink.js';
+import { FileSink, type FileSinkOptions, PENDING_STATE, type PendingPart } from './file-sink.js';
 import { FileSource } from './file-source.js';
-import { createTestContext, drainSource, type TestConnectorContext } from './testing.js';
+import {
+  createTestContext,
+  drainSource,
+  type TestConnectorContext,
+  type TestContextOptions,
+} from './testing.js';
 
 const root = mkdtempSync(join(tmpdir(), 'eddy-file-sink-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -136,5 +142,448 @@ describe('FileSink.jsonl', () => {
     expect(() => writer.write({})).toThrow(/write after finish/);
     expect(() => FileSink.jsonl({ path: '' })).toThrow(/path/);
     expect(() => FileSink.jsonl({ path: 'x', rollBytes: 0 })).toThrow(/rollBytes/);
+  });
+});
+
+/** A sink writer whose two-phase-commit hooks are known to exist. */
+type TwoPhaseWriter<T> = Required<SinkWriter<T>>;
+
+const cpContext = (options: TestContextOptions = {}): TestConnectorContext =>
+  createTestContext({ ...options, checkpointing: true });
+
+const openTwoPhase = async <T>(
+  options: FileSinkOptions,
+  ctx: TestConnectorContext,
+): Promise<TwoPhaseWriter<T>> => {
+  const writer = await openWriter<T>(options, ctx);
+  if (writer.snapshotState === undefined || writer.notifyCheckpointComplete === undefined) {
+    throw new Error('file sink writer lacks the two-phase-commit hooks');
+  }
+  return writer as TwoPhaseWriter<T>;
+};
+
+const hiddenFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter((n) => n.endsWith('.inprogress'))
+    .sort();
+
+/** Visible part names ordered by (subtask, seq), so concatenation follows write order. */
+const orderedParts = (dir: string) =>
+  visibleParts(dir)
+    .map((name) => ({ name, key: name.split(/[-.]/).slice(1, 3).map(Number) as [number, number] }))
+    .sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1])
+    .map((p) => p.name);
+
+/** Every visible record, parts in (subtask, seq) order. */
+const visibleRecords = (dir: string): unknown[] =>
+  orderedParts(dir).flatMap((name) =>
+    readFileSync(join(dir, name), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as unknown),
+  );
+
+const pendingOf = (ctx: TestConnectorContext) =>
+  ctx.operatorState.elements<PendingPart>(PENDING_STATE);
+
+describe('FileSink.jsonl with checkpointing (two-phase commit)', () => {
+  it('keeps output hidden until the checkpoint covering it completes', async () => {
+    const dir = outDir();
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, ctx);
+    const rs = records(30);
+    for (const r of rs.slice(0, 10)) writer.write(r);
+    writer.snapshotState(1);
+    expect(visibleParts(dir)).toEqual([]);
+    expect(hiddenFiles(dir)).toEqual(['.part-0-0.jsonl.inprogress']);
+    expect(pendingOf(ctx)).toEqual([
+      { checkpointId: 1, inProgress: '.part-0-0.jsonl.inprogress', final: 'part-0-0.jsonl' },
+    ]);
+    expect(ctx.operatorState.modeOf(PENDING_STATE)).toBe('union');
+
+    for (const r of rs.slice(10, 20)) writer.write(r); // after the barrier: next epoch
+    await writer.notifyCheckpointComplete(1);
+    expect(visibleParts(dir)).toEqual(['part-0-0.jsonl']);
+    expect(visibleRecords(dir)).toEqual(rs.slice(0, 10));
+    expect(hiddenFiles(dir)).toEqual(['.part-0-1.jsonl.inprogress']);
+
+    writer.snapshotState(2);
+    expect(pendingOf(ctx)).toEqual([
+      { checkpointId: 2, inProgress: '.part-0-1.jsonl.inprogress', final: 'part-0-1.jsonl' },
+    ]);
+    for (const r of rs.slice(20)) writer.write(r);
+    await writer.notifyCheckpointComplete(2);
+    expect(visibleRecords(dir)).toEqual(rs.slice(0, 20));
+    await writer.finish();
+    writer.snapshotState(3);
+    await writer.notifyCheckpointComplete(3);
+    expect(visibleRecords(dir)).toEqual(rs);
+    expect(hiddenFiles(dir)).toEqual([]);
+  });
+
+  it('keeps parts rolled inside an epoch hidden until the next checkpoint completes', async () => {
+    const dir = outDir();
+    const ctx = cpContext({ subtaskIndex: 1, parallelism: 2 });
+    const writer = await openTwoPhase<unknown>({ path: dir, rollBytes: 100 }, ctx);
+    const rs = records(40);
+    for (const r of rs) writer.write(r);
+    const rolled = hiddenFiles(dir).length;
+    expect(rolled).toBeGreaterThan(3);
+    expect(visibleParts(dir)).toEqual([]);
+    writer.snapshotState(1);
+    const pending = pendingOf(ctx);
+    expect(pending.length).toBe(hiddenFiles(dir).length);
+    expect(pending.every((p) => p.checkpointId === 1)).toBe(true);
+    expect(visibleParts(dir)).toEqual([]);
+    await writer.notifyCheckpointComplete(1);
+    expect(hiddenFiles(dir)).toEqual([]);
+    for (const c of orderedParts(dir).map((p) => readFileSync(join(dir, p), 'utf8'))) {
+      expect(c.endsWith('\n')).toBe(true);
+    }
+    expect(visibleRecords(dir)).toEqual(rs);
+  });
+
+  it('commits parts of older checkpoints whose notification never came', async () => {
+    const dir = outDir();
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, ctx);
+    writer.write({ a: 1 });
+    writer.snapshotState(1);
+    writer.write({ a: 2 });
+    writer.snapshotState(2);
+    expect(pendingOf(ctx).map((p) => p.checkpointId)).toEqual([1, 2]);
+    writer.write({ a: 3 });
+    writer.snapshotState(3);
+    await writer.notifyCheckpointComplete(2); // 1 was lost; 3 is still in flight
+    expect(visibleRecords(dir)).toEqual([{ a: 1 }, { a: 2 }]);
+    expect(hiddenFiles(dir)).toEqual(['.part-0-2.jsonl.inprogress']);
+    writer.snapshotState(4);
+    expect(pendingOf(ctx).map((p) => p.checkpointId)).toEqual([3]);
+  });
+
+  it('snapshots no part when nothing was written since the last checkpoint', async () => {
+    const dir = outDir();
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir }, ctx);
+    writer.snapshotState(1);
+    expect(pendingOf(ctx)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+    await writer.finish();
+    writer.snapshotState(2);
+    await writer.notifyCheckpointComplete(2);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('commits idempotently: a repeated notify, and a restore after the notify', async () => {
+    const dir = outDir();
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir }, ctx);
+    writer.write({ a: 1 });
+    writer.snapshotState(1);
+    const state = pendingOf(ctx);
+    await writer.notifyCheckpointComplete(1);
+    await writer.notifyCheckpointComplete(1);
+    writer.write({ lost: true }); // not covered by checkpoint 1: discarded on restore
+    await writer.flush();
+    writer.snapshotState(2); // checkpoint 2 never completes
+
+    const restoredCtx = cpContext({ restoredState: { [PENDING_STATE]: state } });
+    const restored = await openTwoPhase<unknown>({ path: dir }, restoredCtx);
+    expect(visibleRecords(dir)).toEqual([{ a: 1 }]);
+    expect(hiddenFiles(dir)).toEqual([]);
+    restored.write({ a: 2 });
+    await restored.finish();
+    restored.snapshotState(3);
+    await restored.notifyCheckpointComplete(3);
+    // Numbering continues after the highest part ever seen (the discarded one included).
+    expect(readdirSync(dir).sort()).toEqual(['part-0-0.jsonl', 'part-0-2.jsonl']);
+    expect(visibleRecords(dir)).toEqual([{ a: 1 }, { a: 2 }]);
+  });
+
+  it('reports a pending part that vanished before its commit as lost data', async () => {
+    const dir = outDir();
+    const writer = await openTwoPhase<unknown>({ path: dir }, cpContext());
+    writer.write({ a: 1 });
+    writer.snapshotState(7);
+    unlinkSync(join(dir, '.part-0-0.jsonl.inprogress'));
+    const error = (await writer.notifyCheckpointComplete(7).catch((e: unknown) => e)) as EddyError;
+    expect(error.code).toBe('EDDY_SINK_IO');
+    expect(error.message).toMatch(/\.part-0-0\.jsonl\.inprogress.*checkpoint 7.*lost/);
+  });
+
+  it('finish prepares the last part for the final checkpoint instead of committing it', async () => {
+    const dir = outDir();
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir, rollBytes: 200 }, ctx);
+    const rs = records(20);
+    for (const r of rs.slice(0, 5)) writer.write(r);
+    writer.snapshotState(1); // never notified: the final checkpoint covers it
+    for (const r of rs.slice(5)) writer.write(r);
+    await writer.finish();
+    expect(visibleParts(dir)).toEqual([]);
+    writer.snapshotState(2);
+    const pending = pendingOf(ctx);
+    expect(pending[0]?.checkpointId).toBe(1);
+    expect(pending.slice(1).every((p) => p.checkpointId === 2)).toBe(true);
+    expect(pending.length).toBe(hiddenFiles(dir).length);
+    await writer.notifyCheckpointComplete(2);
+    expect(hiddenFiles(dir)).toEqual([]);
+    expect(visibleRecords(dir)).toEqual(rs);
+  });
+
+  it('abort deletes only the current in-progress file; pending parts survive a restore', async () => {
+    const dir = outDir();
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, ctx);
+    writer.write({ a: 1 });
+    writer.snapshotState(1);
+    writer.write({ a: 2 });
+    expect(hiddenFiles(dir)).toEqual(['.part-0-0.jsonl.inprogress', '.part-0-1.jsonl.inprogress']);
+    await writer.abort();
+    expect(readdirSync(dir)).toEqual(['.part-0-0.jsonl.inprogress']);
+    // Checkpoint 1 completed, but the notification came too late for this writer.
+    const restored = await openTwoPhase<unknown>(
+      { path: dir },
+      cpContext({ restoredState: { [PENDING_STATE]: pendingOf(ctx) } }),
+    );
+    expect(readdirSync(dir)).toEqual(['part-0-0.jsonl']);
+    await restored.abort();
+  });
+
+  it('restore at lower parallelism: each new subtask commits and cleans up what it owns', async () => {
+    const dir = outDir();
+    const oldCtxs = [0, 1, 2].map((i) => cpContext({ subtaskIndex: i, parallelism: 3 }));
+    const old = await Promise.all(
+      oldCtxs.map((c) => openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, c)),
+    );
+    old.forEach((w, i) => w.write({ committed: i }));
+    old.forEach((w) => w.snapshotState(1));
+    old.forEach((w, i) => w.write({ uncommitted: i }));
+    const union = oldCtxs.flatMap(pendingOf);
+    expect(union).toHaveLength(3);
+
+    const restore = (i: number) =>
+      openTwoPhase<unknown>(
+        { path: dir, bufferBytes: 1 },
+        cpContext({ subtaskIndex: i, parallelism: 2, restoredState: { [PENDING_STATE]: union } }),
+      );
+    const first = await restore(0); // owns old subtasks 0 and 2
+    expect(visibleParts(dir).sort()).toEqual(['part-0-0.jsonl', 'part-2-0.jsonl']);
+    expect(hiddenFiles(dir)).toEqual(['.part-1-0.jsonl.inprogress', '.part-1-1.jsonl.inprogress']);
+    const second = await restore(1);
+    expect(visibleParts(dir).sort()).toEqual([
+      'part-0-0.jsonl',
+      'part-1-0.jsonl',
+      'part-2-0.jsonl',
+    ]);
+    expect(hiddenFiles(dir)).toEqual([]);
+    expect(visibleRecords(dir)).toEqual([{ committed: 0 }, { committed: 1 }, { committed: 2 }]);
+
+    first.write({ fresh: 0 }); // numbered after the discarded .part-0-1
+    second.write({ fresh: 1 });
+    expect(hiddenFiles(dir)).toEqual(['.part-0-2.jsonl.inprogress', '.part-1-2.jsonl.inprogress']);
+    await Promise.all([first.abort(), second.abort()]);
+  });
+
+  it('rejects a malformed restored element instead of renaming arbitrary paths', async () => {
+    const bad = { checkpointId: 1, inProgress: '.x.inprogress', final: '../escape.jsonl' };
+    const writer = FileSink.jsonl({ path: outDir() }).createWriter(
+      cpContext({ restoredState: { [PENDING_STATE]: [bad] } }),
+    );
+    const error = (await writer.open().catch((e: unknown) => e)) as EddyError;
+    expect(error.code).toBe('EDDY_CHECKPOINT_CORRUPT');
+    expect(error.message).toContain('escape');
+  });
+
+  it('without checkpointing the hooks do nothing and a restore leaves files alone', async () => {
+    const dir = outDir();
+    const first = await openWriter<unknown>({ path: dir, bufferBytes: 1 });
+    first.write({ leftover: true }); // a crashed run's hidden file
+    const state = { [PENDING_STATE]: [] };
+    const ctx = createTestContext({ restoredState: state });
+    const writer = (await openWriter<unknown>({ path: dir }, ctx)) as TwoPhaseWriter<unknown>;
+    expect(hiddenFiles(dir)).toEqual(['.part-0-0.jsonl.inprogress']);
+    writer.write({ a: 1 });
+    writer.snapshotState(1);
+    await writer.notifyCheckpointComplete(1);
+    expect(visibleParts(dir)).toEqual([]);
+    await writer.finish();
+    expect(readdirSync(dir).sort()).toEqual(['.part-0-0.jsonl.inprogress', 'part-0-1.jsonl']);
+    await first.abort();
+  });
+
+  /*
+   * Crash simulation. An old run at parallelism 1..3 writes records and takes checkpoints (a
+   * checkpoint completes only when every subtask snapshotted it; its notifications may reach
+   * any subset of subtasks before the crash); it may reach end of input and a final
+   * checkpoint. Then it crashes: writers are dropped (some aborted first), the directory and
+   * the state of the last completed checkpoint survive. A new run at parallelism 1..4 restores
+   * the union of the old subtasks' pending lists, receives again every record the restored
+   * checkpoint does not cover (as a replaying source re-emits them) plus new ones, and ends
+   * with a final checkpoint. Throughout, visible parts never change once visible, hold whole
+   * records, hold no duplicate, and hold only records of completed checkpoints; at the end
+   * they hold every record exactly once and no hidden file is left.
+   */
+  it('survives crashes and restores at any parallelism with exactly-once output', async () => {
+    const checkpointArb = fc.record({
+      kind: fc.constant('checkpoint' as const),
+      snapshotMask: fc.integer({ min: 0, max: 7 }),
+      completes: fc.boolean(),
+      notifyMask: fc.integer({ min: 0, max: 7 }),
+    });
+    const writeArb = fc.record({
+      kind: fc.constant('write' as const),
+      subtask: fc.nat(2),
+      count: fc.integer({ min: 0, max: 12 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          oldParallelism: fc.integer({ min: 1, max: 3 }),
+          ops: fc.array(fc.oneof({ arbitrary: writeArb, weight: 3 }, checkpointArb), {
+            maxLength: 14,
+          }),
+          finalCheckpoint: fc.option(checkpointArb, { nil: undefined }),
+          abortMask: fc.integer({ min: 0, max: 7 }),
+          newParallelism: fc.integer({ min: 1, max: 4 }),
+          freshCount: fc.integer({ min: 0, max: 20 }),
+          midCheckpoint: fc.boolean(),
+          rollBytes: fc.integer({ min: 30, max: 400 }),
+          bufferBytes: fc.integer({ min: 1, max: 150 }),
+        }),
+        async (c) => {
+          const dir = outDir();
+          const options: FileSinkOptions = {
+            path: dir,
+            rollBytes: c.rollBytes,
+            bufferBytes: c.bufferBytes,
+          };
+          const record = (id: number) => ({ id, pad: 'x'.repeat(id % 9) });
+
+          // Invariants checked after every step. `covered`: ids a completed checkpoint covers.
+          let covered = new Set<number>();
+          const seen = new Map<string, string>();
+          const check = () => {
+            const ids: number[] = [];
+            for (const name of visibleParts(dir)) {
+              const content = readFileSync(join(dir, name), 'utf8');
+              const before = seen.get(name);
+              if (before !== undefined) expect(content).toBe(before); // immutable once visible
+              seen.set(name, content);
+              expect(content.endsWith('\n')).toBe(true);
+              for (const line of content.slice(0, -1).split('\n')) {
+                ids.push((JSON.parse(line) as { id: number }).id);
+              }
+            }
+            expect(new Set(ids).size).toBe(ids.length);
+            for (const id of ids) expect(covered.has(id)).toBe(true);
+          };
+
+          // One checkpoint across `writers`: snapshot the masked subtasks, complete only if
+          // all snapshotted, notify the masked ones. Returns the union state if completed.
+          let cp = 0;
+          const checkpoint = async (
+            writers: readonly TwoPhaseWriter<unknown>[],
+            ctxs: readonly TestConnectorContext[],
+            written: readonly number[],
+            op: { snapshotMask: number; completes: boolean; notifyMask: number },
+          ): Promise<PendingPart[] | undefined> => {
+            cp++;
+            const all = (1 << writers.length) - 1;
+            writers.forEach((w, i) => {
+              if (op.snapshotMask & (1 << i)) w.snapshotState(cp);
+            });
+            check();
+            if ((op.snapshotMask & all) !== all || !op.completes) return undefined;
+            const union = ctxs.flatMap(pendingOf);
+            covered = new Set(written);
+            for (const [i, w] of writers.entries()) {
+              if (op.notifyMask & (1 << i)) await w.notifyCheckpointComplete(cp);
+              check();
+            }
+            return union;
+          };
+
+          // The old run, up to the crash.
+          const oldCtxs = Array.from({ length: c.oldParallelism }, (_, i) =>
+            cpContext({ subtaskIndex: i, parallelism: c.oldParallelism }),
+          );
+          const oldWriters: TwoPhaseWriter<unknown>[] = [];
+          for (const ctx of oldCtxs) oldWriters.push(await openTwoPhase(options, ctx));
+          const written: number[] = [];
+          let restoredUnion: PendingPart[] | undefined;
+          for (const op of c.ops) {
+            if (op.kind === 'write') {
+              const w = oldWriters[op.subtask % c.oldParallelism]!;
+              for (let k = 0; k < op.count; k++) {
+                w.write(record(written.length));
+                written.push(written.length);
+              }
+            } else {
+              restoredUnion = (await checkpoint(oldWriters, oldCtxs, written, op)) ?? restoredUnion;
+            }
+            check();
+          }
+          if (c.finalCheckpoint !== undefined) {
+            for (const w of oldWriters) await w.finish();
+            check();
+            restoredUnion =
+              (await checkpoint(oldWriters, oldCtxs, written, c.finalCheckpoint)) ?? restoredUnion;
+          }
+          for (const [i, w] of oldWriters.entries()) if (c.abortMask & (1 << i)) await w.abort();
+          check();
+          const hiddenAtCrash = hiddenFiles(dir);
+
+          // The new run: restore, replay what the restored checkpoint does not cover, go on.
+          const replay = written.filter((id) => !covered.has(id));
+          const fresh = Array.from({ length: c.freshCount }, (_, k) => written.length + k);
+          const newCtxs = Array.from({ length: c.newParallelism }, (_, i) =>
+            cpContext({
+              subtaskIndex: i,
+              parallelism: c.newParallelism,
+              ...(restoredUnion === undefined
+                ? {}
+                : { restoredState: { [PENDING_STATE]: restoredUnion } }),
+            }),
+          );
+          const newWriters: TwoPhaseWriter<unknown>[] = [];
+          for (const ctx of newCtxs) {
+            newWriters.push(await openTwoPhase(options, ctx));
+            check();
+          }
+          const toWrite = [...replay, ...fresh];
+          const writtenAfter: number[] = [...covered];
+          const half = c.midCheckpoint ? Math.floor(toWrite.length / 2) : -1;
+          const all = (1 << c.newParallelism) - 1;
+          for (const [k, id] of toWrite.entries()) {
+            if (k === half) {
+              await checkpoint(newWriters, newCtxs, writtenAfter, {
+                snapshotMask: all,
+                completes: true,
+                notifyMask: all,
+              });
+            }
+            newWriters[id % c.newParallelism]!.write(record(id));
+            writtenAfter.push(id);
+          }
+          check();
+          for (const w of newWriters) await w.finish();
+          check();
+          await checkpoint(newWriters, newCtxs, writtenAfter, {
+            snapshotMask: all,
+            completes: true,
+            notifyMask: all,
+          });
+
+          const visibleIds = (visibleRecords(dir) as { id: number }[]).map((r) => r.id);
+          expect(visibleIds.sort((a, b) => a - b)).toEqual([...written, ...fresh]);
+          if (restoredUnion !== undefined) expect(hiddenFiles(dir)).toEqual([]);
+          // Without a completed checkpoint the new run starts afresh and must leave the old
+          // run's hidden files alone (it cannot tell them from another job's): only those stay.
+          else for (const name of hiddenFiles(dir)) expect(hiddenAtCrash).toContain(name);
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });

@@ -8,6 +8,9 @@ export {
   FileSink,
   type FileSinkOptions,
   inProgressFileName,
+  NEXT_CHECKPOINT,
+  PENDING_STATE,
+  type PendingPart,
   partFileName,
 } from './file-sink.js';
 export {

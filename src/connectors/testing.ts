@@ -51,6 +51,11 @@ export class FakeOperatorStateStore implements OperatorStateStore {
   elements<T>(name: string): T[] {
     return structuredClone(this.lists.get(name)?.elements ?? []) as T[];
   }
+
+  /** The redistribution mode `name` was last used with (undefined if never). */
+  modeOf(name: string): RedistributionMode | undefined {
+    return this.lists.get(name)?.mode;
+  }
 }
 
 export interface TestContextOptions {
@@ -59,6 +64,8 @@ export interface TestContextOptions {
   operatorName?: string;
   /** Operator state to restore from; when given, `isRestored` is true. */
   restoredState?: Record<string, readonly unknown[]>;
+  /** Whether the job takes checkpoints (two-phase-commit sinks); default false. */
+  checkpointing?: boolean;
 }
 
 export interface TestConnectorContext extends ConnectorContext {
@@ -94,6 +101,7 @@ export const createTestContext = (options: TestContextOptions = {}): TestConnect
     isRestored: options.restoredState !== undefined,
     stopSignal: controller.signal,
     metrics,
+    checkpointing: options.checkpointing ?? false,
     counters,
     stop: () => controller.abort(),
   };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StreamExecutionEnvironment } from '../api/environment.js';
+import { runGraphInThread } from '../api/job.js';
 import type { PollResult, Sink, Source } from './io.js';
-import { runInThread } from './local.js';
 import { DEFAULT_WORKER_OPTIONS } from './worker-runtime.js';
 
 /** A source that can produce far faster than the sink consumes. */
@@ -46,7 +46,7 @@ describe('backpressure', () => {
       .fromSource(fastSource(limit, counter))
       .rebalance()
       .sinkTo(slowSink(counter), { parallelism: 2 });
-    await runInThread(env.buildGraph());
+    await runGraphInThread(env.buildGraph());
     expect(counter.sunk).toBe(limit);
     const { batchSize, creditsPerChannel } = DEFAULT_WORKER_OPTIONS;
     // Per channel: `credits` frames in flight, one frame queued from the last poll, one partial batch.

@@ -23,6 +23,12 @@ export interface ConnectorContext {
   /** Aborted when the job is asked to stop gracefully: a source then ends its input early. */
   readonly stopSignal: AbortSignal;
   readonly metrics: MetricGroup;
+  /**
+   * True when the job takes checkpoints: sinks then make output visible only when the
+   * checkpoint covering it completes (two-phase commit), and at end of input they prepare
+   * their last output for the job's final checkpoint instead of committing it directly.
+   */
+  readonly checkpointing: boolean;
 }
 
 export type PollResult = 'more' | 'end';
@@ -53,12 +59,21 @@ export interface SinkWriter<T> {
   write(record: T): void;
   /** Called between batches: may write buffered output; awaiting it is backpressure. */
   flush(): Promise<void> | void;
-  /** End of input: make all output visible (e.g. finalise part files). */
+  /**
+   * End of input. Without checkpointing: make all output visible. With checkpointing:
+   * prepare the remaining output as pending for the final checkpoint (committed by
+   * notifyCheckpointComplete).
+   */
   finish(): Promise<void>;
   /** Failure or cancellation: release resources and leave no visible partial output. */
   abort(): Promise<void>;
-  /** Two-phase commit hooks, used once checkpoints exist. */
+  /**
+   * Two-phase commit, phase one: called when the checkpoint barrier reaches the sink. Seal
+   * the output written since the previous checkpoint as pending for `checkpointId` and write
+   * what is pending into operator state. Must be quick (no waiting on slow I/O beyond fsync).
+   */
   snapshotState?(checkpointId: number): void;
+  /** Phase two: checkpoint `checkpointId` completed; make its pending output (and older) visible. */
   notifyCheckpointComplete?(checkpointId: number): Promise<void>;
 }
 

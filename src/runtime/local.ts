@@ -1,42 +1,90 @@
 /**
- * Runs a whole job in the calling thread: every subtask on one WorkerRuntime, all channels
- * local. Same operators, same exchange code, same results as the threaded mode; used by
- * tests and for jobs whose functions are closures that cannot be re-imported by a worker.
+ * The in-thread worker pool: one WorkerAgent in the calling thread hosts every subtask, all
+ * channels are local. Same operators, same exchange code, same master and checkpoints as the
+ * threaded mode; used by tests (fast, and jobs may be closures) and small jobs.
  */
-import type { JobRunResult, RunOptions } from './coordinator.js';
+import type { EddyError } from '../core/errors.js';
 import type { JobGraph } from './graph.js';
+import type { WorkerHandle, WorkerPool } from './job-master.js';
 import { planExecution } from './plan.js';
-import { DEFAULT_WORKER_OPTIONS, WorkerRuntime } from './worker-runtime.js';
+import type { FromWorker, RestoreSource, ToWorker } from './protocol.js';
+import { WorkerAgent } from './worker-agent.js';
+import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from './worker-runtime.js';
 
-export const runInThread = async (
-  graph: JobGraph,
-  options: RunOptions = {},
-): Promise<JobRunResult> => {
-  const started = performance.now();
-  const runtime = new WorkerRuntime(graph, planExecution(graph, 'single'), 0, {
-    ...DEFAULT_WORKER_OPTIONS,
-    ...options.worker,
-  });
-  const onStop = () => runtime.requestStop();
-  options.stopSignal?.addEventListener('abort', onStop, { once: true });
-  const timer = options.onMetrics
-    ? setInterval(() => options.onMetrics?.(runtime.metrics()), options.metricsIntervalMs ?? 500)
-    : undefined;
-  try {
-    await runtime.open();
-    if (options.stopSignal?.aborted) onStop();
-    await runtime.run();
-    await runtime.close(false);
-  } catch (e) {
-    await runtime.close(true).catch(() => {});
-    throw e;
-  } finally {
-    clearInterval(timer);
-    options.stopSignal?.removeEventListener('abort', onStop);
+export interface LocalPoolOptions {
+  readonly worker?: Partial<WorkerOptions> | undefined;
+  readonly metricsIntervalMs?: number | undefined;
+  readonly checkpointing: boolean;
+}
+
+export class LocalPool implements WorkerPool {
+  constructor(
+    private readonly graph: JobGraph,
+    private readonly config: LocalPoolOptions,
+  ) {}
+
+  spawn(restore: RestoreSource | undefined): WorkerHandle[] {
+    const handle = new LocalHandle(this.graph, this.config, restore);
+    handle.post({ type: 'connect', peers: [] });
+    return [handle];
   }
-  return {
-    durationMs: performance.now() - started,
-    stopped: options.stopSignal?.aborted ?? false,
-    metrics: runtime.metrics(),
-  };
-};
+}
+
+/** Messages cross a macrotask boundary both ways, as they would between threads. */
+class LocalHandle implements WorkerHandle {
+  private readonly handlers: Array<(m: FromWorker) => void> = [];
+  private crashed: ((e: EddyError) => void) | undefined;
+  private readonly agent: WorkerAgent;
+  private readonly prepared: Promise<void>;
+  private terminated = false;
+  private cancelled: (() => void) | undefined;
+
+  constructor(graph: JobGraph, config: LocalPoolOptions, restore: RestoreSource | undefined) {
+    this.agent = new WorkerAgent(
+      graph,
+      planExecution(graph, 'single'),
+      {
+        workerIndex: 0,
+        options: { ...DEFAULT_WORKER_OPTIONS, ...config.worker },
+        metricsIntervalMs: config.metricsIntervalMs ?? 500,
+        checkpointing: config.checkpointing,
+        restore,
+      },
+      (m) =>
+        setImmediate(() => {
+          if (m.type === 'cancelled') this.cancelled?.();
+          if (!this.terminated) for (const h of this.handlers) h(m);
+        }),
+    );
+    this.prepared = this.agent.prepare();
+    this.prepared.catch(() => {});
+  }
+
+  post(m: ToWorker): void {
+    this.prepared.then(
+      () => setImmediate(() => this.agent.handle(m)),
+      (e) => this.crashed?.(e),
+    );
+  }
+
+  onMessage(handler: (m: FromWorker) => void): void {
+    this.handlers.push(handler);
+  }
+
+  onCrash(handler: (e: EddyError) => void): void {
+    this.crashed = handler;
+  }
+
+  async terminate(): Promise<void> {
+    if (this.terminated) return;
+    this.terminated = true;
+    await new Promise<void>((resolve) => {
+      this.cancelled = resolve;
+      this.prepared.then(
+        () => this.agent.handle({ type: 'cancel' }),
+        () => resolve(),
+      );
+      setTimeout(resolve, 1000).unref();
+    });
+  }
+}

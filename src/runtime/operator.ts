@@ -24,6 +24,8 @@ export interface OperatorContext {
   readonly isRestored: boolean;
   readonly metrics: MetricGroup;
   readonly stopSignal: AbortSignal;
+  /** The job takes checkpoints (sinks then commit in two phases). */
+  readonly checkpointing: boolean;
 }
 
 export interface StreamOperator<IN = unknown, OUT = unknown> {
@@ -37,6 +39,8 @@ export interface StreamOperator<IN = unknown, OUT = unknown> {
   finish?(): void | Promise<void>;
   /** Writes operator state; called before a checkpoint barrier is forwarded. */
   snapshotState?(checkpointId: number): void;
+  /** The checkpoint completed: sinks make its pending output visible. */
+  notifyCheckpointComplete?(checkpointId: number): Promise<void>;
   /** Releases resources; `failed` means the job is being torn down after a failure. */
   close?(failed: boolean): void | Promise<void>;
 }

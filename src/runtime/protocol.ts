@@ -1,8 +1,16 @@
-/** Messages between the coordinator (main thread) and its worker threads. */
+/** Messages between the job master (main thread) and its workers. */
 import type { MessagePort } from 'node:worker_threads';
+import type { CheckpointMetadata, SubtaskStateHandle } from '../checkpoint/types.js';
 import type { SerializedError } from '../core/errors.js';
 import type { SubtaskMetricsReport } from './metrics.js';
 import type { WorkerOptions } from './worker-runtime.js';
+
+/** Where a worker restores its state from. */
+export interface RestoreSource {
+  /** Checkpoint or savepoint directory; paths in the metadata are relative to it. */
+  readonly dir: string;
+  readonly metadata: CheckpointMetadata;
+}
 
 /** Passed as workerData: everything a worker needs to rebuild the job graph itself. */
 export interface WorkerInit {
@@ -13,6 +21,14 @@ export interface WorkerInit {
   readonly fingerprint: string;
   readonly options: WorkerOptions;
   readonly metricsIntervalMs: number;
+  readonly checkpointing: boolean;
+  readonly restore: RestoreSource | undefined;
+}
+
+/** One operator subtask's state handles in a checkpoint acknowledgement. */
+export interface OperatorAck {
+  readonly uid: string;
+  readonly handle: SubtaskStateHandle;
 }
 
 export type ToWorker =
@@ -21,12 +37,39 @@ export type ToWorker =
       readonly peers: ReadonlyArray<{ worker: number; port: MessagePort }>;
     }
   | { readonly type: 'start' }
+  /** Graceful stop: sources end their input early and everything drains. */
   | { readonly type: 'stop' }
-  | { readonly type: 'cancel' };
+  | { readonly type: 'cancel' }
+  | {
+      readonly type: 'checkpoint';
+      readonly checkpointId: number;
+      readonly dir: string;
+      readonly savepoint: boolean;
+      readonly timestamp: number;
+    }
+  | { readonly type: 'checkpointComplete'; readonly checkpointId: number }
+  | { readonly type: 'checkpointAborted'; readonly checkpointId: number }
+  /** Everything finished (and the final checkpoint, if any, completed): close and report. */
+  | { readonly type: 'close' };
 
 export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'metrics'; readonly reports: SubtaskMetricsReport[] }
+  /** Every subtask of the worker processed its input to the end. */
   | { readonly type: 'finished'; readonly reports: SubtaskMetricsReport[] }
+  | {
+      readonly type: 'ack';
+      readonly checkpointId: number;
+      readonly operators: OperatorAck[];
+      readonly syncMs: number;
+      readonly asyncMs: number;
+      readonly bytes: number;
+    }
+  | {
+      readonly type: 'checkpointFailed';
+      readonly checkpointId: number;
+      readonly error: SerializedError;
+    }
+  | { readonly type: 'closed'; readonly reports: SubtaskMetricsReport[] }
   | { readonly type: 'failed'; readonly error: SerializedError }
   | { readonly type: 'cancelled' };

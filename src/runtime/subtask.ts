@@ -2,11 +2,19 @@
  * One parallel subtask of one chain: its head (a source reader or an input gate), the
  * chained operators, and the network outputs at the tail. Records move through the chain
  * synchronously; the only awaits are per batch (poll, next frame, backpressure, batched I/O).
+ *
+ * Checkpoints: a source subtask takes its snapshot between two polls and sends the barrier
+ * downstream; any other subtask aligns barriers (Chandy-Lamport): a channel that delivered
+ * the barrier is held back until every other live channel has delivered it too, then the
+ * subtask snapshots and forwards the barrier. Held-back frames keep their credit, so the
+ * upstream of a held channel stalls instead of filling memory.
  */
+import type { CheckpointBarrier } from '../core/elements.js';
 import { describeSubtask, EddyError, JobFailedError, type SubtaskRef } from '../core/errors.js';
-import { computeKeyGroupRange } from '../keygroups/index.js';
+import { computeKeyGroupRange, type KeyGroupRange } from '../keygroups/index.js';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import { HeapOperatorStateStore } from '../state/operator-state.js';
+import type { KeyGroupSnapshot, OperatorStateSnapshot } from '../state/types.js';
 import type { JobGraph, JobNode } from './graph.js';
 import type { SourceReader } from './io.js';
 import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
@@ -15,7 +23,7 @@ import { ChainedOutput, EdgeOutput, FanOutOutput, NO_OUTPUT } from './output.js'
 import type { Chain, ChannelSpec, ExecutionPlan } from './plan.js';
 import { ChannelWriter } from './transport/channel-writer.js';
 import type { Exchange } from './transport/exchange.js';
-import { InputGate } from './transport/input-gate.js';
+import { type InboundFrame, InputGate } from './transport/input-gate.js';
 
 export interface ExchangeOptions {
   /** Records per network batch. */
@@ -24,12 +32,47 @@ export interface ExchangeOptions {
   readonly creditsPerChannel: number;
 }
 
+/** State restored into one operator of the chain (by uid). */
+export interface RestoredOperatorState {
+  readonly operatorState: OperatorStateSnapshot | undefined;
+  readonly keyGroups: readonly KeyGroupSnapshot[];
+}
+
+/** The synchronous copy of one operator's state taken at a checkpoint. */
+export interface OperatorSnapshot {
+  readonly uid: string;
+  readonly subtaskIndex: number;
+  readonly keyGroupRange: KeyGroupRange | undefined;
+  readonly keyGroups: KeyGroupSnapshot[] | undefined;
+  readonly operatorState: OperatorStateSnapshot;
+}
+
+export interface TaskSnapshot {
+  readonly checkpointId: number;
+  readonly chain: number;
+  readonly subtaskIndex: number;
+  readonly operators: OperatorSnapshot[];
+  /** Duration of the synchronous part (user hooks + consistent copy). */
+  readonly syncMs: number;
+}
+
+export interface SubtaskEnv {
+  readonly stopSignal: AbortSignal;
+  readonly checkpointing: boolean;
+  /** Restored state by operator uid (absent: the operator starts empty). */
+  readonly restored: ReadonlyMap<string, RestoredOperatorState>;
+  /** Receives every snapshot this subtask takes; the worker writes it out asynchronously. */
+  readonly onSnapshot: (snapshot: TaskSnapshot) => void;
+}
+
 interface Member {
   readonly node: JobNode;
   readonly ref: SubtaskRef;
   readonly metrics: SubtaskMetrics;
   readonly operator: StreamOperator | undefined;
   readonly ctx: OperatorContext;
+  readonly operatorState: HeapOperatorStateStore;
+  readonly keyGroupRange: KeyGroupRange | undefined;
 }
 
 export class SubtaskRunner {
@@ -39,6 +82,11 @@ export class SubtaskRunner {
   private reader: SourceReader<unknown> | undefined;
   private headOutput: Output<unknown> = NO_OUTPUT;
   private batchHooks: StreamOperator[] = [];
+  /** Checkpoint requested from a source subtask, taken after the current poll. */
+  private requested: CheckpointBarrier | undefined;
+  private lastSnapshot = 0;
+  /** All input processed and `finish` called: the state no longer changes. */
+  finished = false;
 
   constructor(
     private readonly graph: JobGraph,
@@ -47,7 +95,7 @@ export class SubtaskRunner {
     readonly subtaskIndex: number,
     private readonly exchange: Exchange,
     private readonly options: ExchangeOptions,
-    private readonly stopSignal: AbortSignal,
+    private readonly env: SubtaskEnv,
   ) {
     this.members = chain.nodeIds.map((id) => this.member(graph.nodes[id]!));
     const inbound = plan.channels.filter(
@@ -61,6 +109,10 @@ export class SubtaskRunner {
 
   get label(): string {
     return describeSubtask(this.head.ref);
+  }
+
+  get isSource(): boolean {
+    return this.head.node.kind === 'source';
   }
 
   private get head(): Member {
@@ -88,6 +140,7 @@ export class SubtaskRunner {
     }
   }
 
+  /** Processes the input to its end and calls `finish` down the chain; does not close. */
   async run(): Promise<void> {
     try {
       if (this.reader) await this.runSource(this.reader);
@@ -95,6 +148,25 @@ export class SubtaskRunner {
       await this.finish();
     } catch (e) {
       throw this.wrap(this.head, e);
+    }
+  }
+
+  /**
+   * Asks for checkpoint `barrier`. A running source takes it after its current poll; a
+   * finished subtask (quiescent state) takes it at once; any other subtask takes it when the
+   * barrier has arrived on all its inputs (or they ended).
+   */
+  requestCheckpoint(barrier: CheckpointBarrier): void {
+    if (barrier.checkpointId <= this.lastSnapshot) return;
+    if (this.finished) this.snapshot(barrier, false);
+    else if (this.isSource) this.requested = barrier;
+  }
+
+  async notifyCheckpointComplete(checkpointId: number): Promise<void> {
+    for (const m of this.members) {
+      await this.attribute(m, async () => {
+        await m.operator?.notifyCheckpointComplete?.(checkpointId);
+      });
     }
   }
 
@@ -138,25 +210,47 @@ export class SubtaskRunner {
     };
     for (;;) {
       const result = await reader.poll(emit, this.options.batchSize);
+      const barrier = this.requested;
+      if (barrier) {
+        this.requested = undefined;
+        this.snapshot(barrier, true);
+      }
       await this.afterBatch();
       if (result === 'end') return;
     }
   }
 
   private async runInputs(gate: InputGate): Promise<void> {
-    const head = this.members[0]!;
-    const op = head.operator!;
+    const op = this.head.operator!;
     const watermarks = new Map<number, number>(
       gate.channels.map((c) => [c.id, Number.NEGATIVE_INFINITY]),
     );
+    const ended = new Set<number>();
     let current = Number.NEGATIVE_INFINITY;
-    let open = gate.channels.length;
-    while (open > 0) {
-      const { channel, element } = await gate.next();
+    /** Barrier being aligned and the channels that delivered it. */
+    let aligning: { barrier: CheckpointBarrier; seen: Set<number> } | undefined;
+    let held: InboundFrame[] = [];
+    let replay: InboundFrame[] = [];
+    const aligned = () =>
+      aligning !== undefined &&
+      gate.channels.every((c) => aligning!.seen.has(c.id) || ended.has(c.id));
+    const completeAlignment = () => {
+      this.snapshot(aligning!.barrier, true);
+      aligning = undefined;
+      replay = replay.concat(held);
+      held = [];
+    };
+    while (ended.size < gate.channels.length) {
+      const frame = replay.length > 0 ? replay.shift()! : await gate.next();
+      const { channel, element } = frame;
+      if (aligning?.seen.has(channel.id)) {
+        held.push(frame);
+        continue;
+      }
       switch (element.kind) {
         case 'records': {
           const rs = element.records;
-          head.metrics.recordsIn += rs.length;
+          this.head.metrics.recordsIn += rs.length;
           for (let i = 0; i < rs.length; i++) op.processRecord(rs[i]);
           break;
         }
@@ -164,18 +258,54 @@ export class SubtaskRunner {
           watermarks.set(channel.id, element.timestamp);
           current = this.advanceWatermark(op, watermarks, current);
           break;
-        case 'end':
-          open--;
-          watermarks.set(channel.id, Number.POSITIVE_INFINITY);
-          if (open > 0) current = this.advanceWatermark(op, watermarks, current);
-          break;
         case 'barrier':
-          // Barrier alignment and snapshots arrive with checkpoints; nothing emits them yet.
+          if (element.checkpointId > this.lastSnapshot) {
+            aligning ??= { barrier: element, seen: new Set() };
+            aligning.seen.add(channel.id);
+          }
+          break;
+        case 'end':
+          ended.add(channel.id);
+          watermarks.set(channel.id, Number.POSITIVE_INFINITY);
+          if (ended.size < gate.channels.length) {
+            current = this.advanceWatermark(op, watermarks, current);
+          }
           break;
       }
       this.exchange.returnCredit(channel, 1);
+      if (aligned()) completeAlignment();
       await this.afterBatch();
     }
+  }
+
+  /**
+   * Takes checkpoint `barrier`: user hooks write operator state, then a consistent copy of
+   * all state is taken synchronously and handed to the worker to write; the barrier goes
+   * downstream right after the copy, so processing resumes while the files are written.
+   */
+  private snapshot(barrier: CheckpointBarrier, forward: boolean): void {
+    const started = performance.now();
+    const id = barrier.checkpointId;
+    for (const m of this.members) {
+      if (m.operator?.snapshotState) m.operator.snapshotState(id);
+      else if (m === this.head && this.reader) this.reader.snapshotState(id);
+    }
+    const operators = this.members.map((m) => ({
+      uid: m.node.uid,
+      subtaskIndex: this.subtaskIndex,
+      keyGroupRange: m.keyGroupRange,
+      keyGroups: m.ctx.keyedState?.snapshot(),
+      operatorState: m.operatorState.snapshot(),
+    }));
+    this.lastSnapshot = id;
+    if (forward) for (const w of this.writers) w.emitControl(barrier);
+    this.env.onSnapshot({
+      checkpointId: id,
+      chain: this.chain.index,
+      subtaskIndex: this.subtaskIndex,
+      operators,
+      syncMs: performance.now() - started,
+    });
   }
 
   /** Watermark of a multi-input operator = minimum over its input channels. */
@@ -203,6 +333,7 @@ export class SubtaskRunner {
     }
     for (const w of this.writers) w.emitControl({ kind: 'end' });
     for (const w of this.writers) await w.drained();
+    this.finished = true;
   }
 
   private tailOutput(): Output<unknown> {
@@ -245,26 +376,28 @@ export class SubtaskRunner {
     };
     const metrics = new SubtaskMetrics();
     const keyed = node.kind === 'operator' && node.keySelector !== undefined;
+    const keyGroupRange = keyed
+      ? computeKeyGroupRange(node.maxParallelism, node.parallelism, this.subtaskIndex)
+      : undefined;
+    const restored = this.env.restored.get(node.uid);
+    const operatorState = new HeapOperatorStateStore();
+    if (restored?.operatorState) operatorState.restore(restored.operatorState);
+    const keyedState = keyGroupRange
+      ? new HeapKeyedStateBackend({ keyGroupRange, maxParallelism: node.maxParallelism })
+      : undefined;
+    for (const kg of restored?.keyGroups ?? []) keyedState?.restoreKeyGroup(kg);
     const ctx: OperatorContext = {
       subtask: ref,
       maxParallelism: node.maxParallelism,
-      operatorState: new HeapOperatorStateStore(),
-      keyedState: keyed
-        ? new HeapKeyedStateBackend({
-            keyGroupRange: computeKeyGroupRange(
-              node.maxParallelism,
-              node.parallelism,
-              this.subtaskIndex,
-            ),
-            maxParallelism: node.maxParallelism,
-          })
-        : undefined,
-      isRestored: false,
+      operatorState,
+      keyedState,
+      isRestored: restored !== undefined,
       metrics,
-      stopSignal: this.stopSignal,
+      stopSignal: this.env.stopSignal,
+      checkpointing: this.env.checkpointing,
     };
     const operator = node.kind === 'operator' ? node.createOperator() : undefined;
-    return { node, ref, metrics, operator, ctx };
+    return { node, ref, metrics, operator, ctx, operatorState, keyGroupRange };
   }
 
   private isSink(node: JobNode): boolean {
@@ -282,8 +415,9 @@ export class SubtaskRunner {
   /** Every error leaving a subtask names the operator and subtask. */
   private wrap(m: Member, e: unknown): EddyError {
     if (e instanceof EddyError) {
-      if (e.code === 'EDDY_USER_FUNCTION' || e.message.includes(`(uid ${m.ref.operatorUid})`))
+      if (e.code === 'EDDY_USER_FUNCTION' || e.message.includes(`(uid ${m.ref.operatorUid})`)) {
         return e;
+      }
       return new EddyError(e.code, `${describeSubtask(m.ref)}: ${e.message}`, {
         domain: e.domain,
         cause: e,

@@ -5,7 +5,7 @@ import { fingerprint, type JobGraph } from './graph.js';
 import { planExecution } from './plan.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 import { MessagePortLink } from './transport/message-port-link.js';
-import { WorkerRuntime } from './worker-runtime.js';
+import { WorkerAgent } from './worker-agent.js';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -23,51 +23,14 @@ const main = async () => {
       { domain: 'user' },
     );
   }
-  const runtime = new WorkerRuntime(graph, planExecution(graph), init.workerIndex, init.options);
-  let failed = false;
+  const agent = new WorkerAgent(graph, planExecution(graph), init, post);
+  await agent.prepare();
   port.on('message', (m: ToWorker) => {
-    switch (m.type) {
-      case 'connect':
-        for (const p of m.peers) runtime.connectPeer(p.worker, new MessagePortLink(p.port));
-        runtime
-          .open()
-          .then(() => post({ type: 'ready' }))
-          .catch(fail);
-        break;
-      case 'start':
-        void execute();
-        break;
-      case 'stop':
-        runtime.requestStop();
-        break;
-      case 'cancel':
-        failed = true;
-        runtime
-          .close(true)
-          .catch(() => {})
-          .finally(() => post({ type: 'cancelled' }));
-        break;
+    if (m.type === 'connect') {
+      for (const p of m.peers) agent.connectPeer(p.worker, new MessagePortLink(p.port));
     }
+    agent.handle(m);
   });
-  const fail = (e: unknown) => {
-    failed = true;
-    post({ type: 'failed', error: serializeError(e) });
-  };
-  const execute = async () => {
-    const timer = setInterval(
-      () => post({ type: 'metrics', reports: runtime.metrics() }),
-      init.metricsIntervalMs,
-    );
-    try {
-      await runtime.run();
-      await runtime.close(false);
-      if (!failed) post({ type: 'finished', reports: runtime.metrics() });
-    } catch (e) {
-      fail(e);
-    } finally {
-      clearInterval(timer);
-    }
-  };
 };
 
 main().catch((e) => post({ type: 'failed', error: serializeError(e) }));

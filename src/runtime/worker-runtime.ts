@@ -3,10 +3,16 @@
  * same class runs a whole job in one thread (every subtask on worker 0, all channels local)
  * or one slice of it per worker thread; nothing else differs between the two modes.
  */
+import type { CheckpointBarrier } from '../core/elements.js';
 import type { JobGraph } from './graph.js';
 import type { SubtaskMetricsReport } from './metrics.js';
 import type { ExecutionPlan } from './plan.js';
-import { type ExchangeOptions, SubtaskRunner } from './subtask.js';
+import {
+  type ExchangeOptions,
+  type RestoredOperatorState,
+  SubtaskRunner,
+  type TaskSnapshot,
+} from './subtask.js';
 import { Exchange, type PeerLink } from './transport/exchange.js';
 
 export interface WorkerOptions extends ExchangeOptions {
@@ -23,6 +29,15 @@ export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   youngGenerationMb: 48,
 };
 
+export interface WorkerRuntimeEnv {
+  readonly checkpointing: boolean;
+  /** Restored state per task key `${chain}/${subtask}`, then per operator uid. */
+  readonly restored: ReadonlyMap<string, ReadonlyMap<string, RestoredOperatorState>>;
+  readonly onSnapshot: (snapshot: TaskSnapshot) => void;
+}
+
+export const taskKey = (chain: number, subtask: number) => `${chain}/${subtask}`;
+
 export class WorkerRuntime {
   readonly exchange: Exchange;
   readonly runners: SubtaskRunner[];
@@ -33,6 +48,7 @@ export class WorkerRuntime {
     plan: ExecutionPlan,
     readonly workerIndex: number,
     private readonly options: WorkerOptions = DEFAULT_WORKER_OPTIONS,
+    env: WorkerRuntimeEnv = { checkpointing: false, restored: new Map(), onSnapshot: () => {} },
   ) {
     this.exchange = new Exchange(workerIndex, plan.channels);
     this.runners = [];
@@ -40,7 +56,12 @@ export class WorkerRuntime {
       for (let i = 0; i < chain.parallelism; i++) {
         if (plan.workerOf({ chain: chain.index, subtask: i }) !== workerIndex) continue;
         this.runners.push(
-          new SubtaskRunner(graph, plan, chain, i, this.exchange, options, this.stop.signal),
+          new SubtaskRunner(graph, plan, chain, i, this.exchange, options, {
+            stopSignal: this.stop.signal,
+            checkpointing: env.checkpointing,
+            restored: env.restored.get(taskKey(chain.index, i)) ?? new Map(),
+            onSnapshot: env.onSnapshot,
+          }),
         );
       }
     }
@@ -54,16 +75,33 @@ export class WorkerRuntime {
     for (const r of this.runners) await r.open();
   }
 
-  /** Runs every subtask to the end of its input. Rejects with the first failure. */
-  async run(): Promise<void> {
+  /**
+   * Runs every subtask to the end of its input (`finish` called, not closed). `afterEach`
+   * runs when one subtask is done (e.g. to snapshot it for a pending checkpoint). Rejects
+   * with the first failure.
+   */
+  async run(afterEach: (r: SubtaskRunner) => void = () => {}): Promise<void> {
     const timer = setInterval(() => {
       for (const r of this.runners) r.flushIdle();
     }, this.options.bufferTimeoutMs);
     try {
-      await Promise.all(this.runners.map((r) => r.run()));
+      await Promise.all(
+        this.runners.map(async (r) => {
+          await r.run();
+          afterEach(r);
+        }),
+      );
     } finally {
       clearInterval(timer);
     }
+  }
+
+  requestCheckpoint(barrier: CheckpointBarrier): void {
+    for (const r of this.runners) r.requestCheckpoint(barrier);
+  }
+
+  async notifyCheckpointComplete(checkpointId: number): Promise<void> {
+    for (const r of this.runners) await r.notifyCheckpointComplete(checkpointId);
   }
 
   /** Graceful stop: sources end their input, the rest drains. */

@@ -33,6 +33,7 @@ const context = (store: HeapOperatorStateStore, isRestored: boolean): OperatorCo
   isRestored,
   metrics: new SubtaskMetrics(),
   stopSignal: new AbortController().signal,
+  checkpointing: false,
 });
 
 describe('operator list state through a process function', () => {

@@ -40,6 +40,10 @@ export class SinkOperator<T> implements StreamOperator<T, never> {
     this.writer.snapshotState?.(checkpointId);
   }
 
+  async notifyCheckpointComplete(checkpointId: number): Promise<void> {
+    await this.writer.notifyCheckpointComplete?.(checkpointId);
+  }
+
   async close(failed: boolean): Promise<void> {
     if (failed) await this.writer.abort();
   }

@@ -1,0 +1,256 @@
+import { open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { KeyGroupSnapshot } from '../state/types.js';
+import { WRITE_BUFFER_BYTES } from './block-io.js';
+import {
+  flipByte,
+  keyedSubtaskState,
+  keyGroupSnapshot,
+  makeTempDir,
+  removeTempDir,
+} from './checkpoint.testkit.js';
+import { decodeKeyGroupBlock, encodeKeyGroupBlock } from './keyed-block.js';
+import { planKeyedReads, readKeyGroups, writeKeyedStateFile } from './keyed-file.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await makeTempDir();
+});
+afterAll(() => removeTempDir(dir));
+
+const inRange = (s: { keyGroup: number }, r: { start: number; end: number }) =>
+  s.keyGroup >= r.start && s.keyGroup <= r.end;
+
+/** Error thrown by `p`, for matching code and message together. */
+const rejection = async (p: Promise<unknown>) => {
+  try {
+    await p;
+  } catch (e) {
+    return e as { code: string; message: string };
+  }
+  throw new Error('expected a rejection');
+};
+
+describe('key-group blocks', () => {
+  it('round-trip one key group', () => {
+    fc.assert(
+      fc.property(fc.nat(32767).chain(keyGroupSnapshot), (snapshot) => {
+        expect(decodeKeyGroupBlock(encodeKeyGroupBlock(snapshot))).toEqual(snapshot);
+      }),
+    );
+  });
+
+  it('keep Map values as Maps and bigint keys as bigints', () => {
+    const snapshot: KeyGroupSnapshot = {
+      keyGroup: 3,
+      states: [{ name: 'm', kind: 'value', entries: [[2n ** 70n, new Map([[1, { a: [1n] }]])]] }],
+    };
+    const back = decodeKeyGroupBlock(encodeKeyGroupBlock(snapshot));
+    expect(back.states[0]!.entries[0]![0]).toBe(2n ** 70n);
+    expect(back.states[0]!.entries[0]![1]).toBeInstanceOf(Map);
+  });
+
+  it('reject bytes that are not a key-group block', () => {
+    const err = (() => {
+      try {
+        decodeKeyGroupBlock(new Uint8Array([0x93, 1, 2, 3]), 'block X');
+      } catch (e) {
+        return e as { code: string; message: string };
+      }
+    })();
+    expect(err?.code).toBe('EDDY_CHECKPOINT_CORRUPT');
+    expect(err?.message).toMatch(/^block X is malformed/);
+  });
+});
+
+describe('keyed state files', () => {
+  it('read back exactly the key groups of any sub-range, reading only their bytes in one run', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        keyedSubtaskState.chain((s) =>
+          fc
+            .tuple(fc.nat(s.maxParallelism - 1), fc.nat(s.maxParallelism - 1))
+            .map(([a, b]) => ({ ...s, query: { start: Math.min(a, b), end: Math.max(a, b) } })),
+        ),
+        async ({ range, snapshots, query }) => {
+          const file = `op-${n++}.keyed`;
+          const handle = await writeKeyedStateFile(dir, file, range, snapshots);
+          expect(handle.file).toBe(file);
+          expect(handle.keyGroupRange).toEqual([range.start, range.end]);
+          const { snapshots: got, bytesRead } = await readKeyGroups(dir, handle, query);
+          const expected = snapshots.filter((s) => inRange(s, query));
+          expect(got).toEqual(expected);
+          const selected = handle.blocks.filter((b) => inRange(b, query));
+          expect(bytesRead).toBe(selected.reduce((sum, b) => sum + b.length, 0));
+          const reads = planKeyedReads(handle, query);
+          expect(reads.length).toBe(selected.length === 0 ? 0 : 1);
+          expect(reads.flatMap((r) => r.blocks)).toEqual(selected);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('write blocks back to back in ascending key-group order whatever the input order', async () => {
+    const snaps = [5, 1, 3].map(
+      (kg) => fc.sample(keyGroupSnapshot(kg), { numRuns: 1, seed: kg })[0]!,
+    );
+    const handle = await writeKeyedStateFile(dir, 'order.keyed', { start: 0, end: 9 }, snaps);
+    expect(handle.blocks.map((b) => b.keyGroup)).toEqual([1, 3, 5]);
+    let offset = 0;
+    for (const b of handle.blocks) {
+      expect(b.offset).toBe(offset);
+      offset += b.length;
+    }
+    expect(handle.bytes).toBe(offset);
+    expect((await readFile(join(dir, 'order.keyed'))).length).toBe(offset);
+  });
+
+  it('skip key groups without states and refuse key groups outside the range or repeated', async () => {
+    const handle = await writeKeyedStateFile(dir, 'empty.keyed', { start: 0, end: 3 }, [
+      { keyGroup: 1, states: [] },
+    ]);
+    expect(handle.blocks).toEqual([]);
+    expect(handle.bytes).toBe(0);
+    const one = { keyGroup: 9, states: [{ name: 'a', entries: [['k', 1]] as const }] };
+    await expect(writeKeyedStateFile(dir, 'x.keyed', { start: 0, end: 3 }, [one])).rejects.toThrow(
+      /key group 9 is outside/,
+    );
+    const two = { ...one, keyGroup: 2 };
+    await expect(
+      writeKeyedStateFile(dir, 'x.keyed', { start: 0, end: 3 }, [two, two]),
+    ).rejects.toThrow(/appears twice/);
+    await expect(writeKeyedStateFile(dir, '../x.keyed', { start: 0, end: 3 }, [])).rejects.toThrow(
+      /not a relative path inside/,
+    );
+  });
+
+  it('refuse a value msgpack cannot encode, naming the key group and state', async () => {
+    const bad = { keyGroup: 2, states: [{ name: 'fn', entries: [['k', Symbol('s')]] as const }] };
+    const err = await rejection(writeKeyedStateFile(dir, 'bad.keyed', { start: 0, end: 3 }, [bad]));
+    expect(err.code).toBe('EDDY_STATE');
+    expect(err.message).toMatch(/key group 2 \(states 'fn'\)/);
+  });
+
+  it('cap coalesced reads at maxReadBytes, never splitting a block', async () => {
+    const snaps = Array.from({ length: 10 }, (_, kg) => ({
+      keyGroup: kg,
+      states: [{ name: 's', entries: [['k', 'x'.repeat(100)]] as const }],
+    }));
+    const handle = await writeKeyedStateFile(dir, 'cap.keyed', { start: 0, end: 9 }, snaps);
+    const blockLength = handle.blocks[0]!.length;
+    const reads = planKeyedReads(handle, { start: 0, end: 9 }, blockLength * 3);
+    expect(reads.map((r) => r.blocks.length)).toEqual([3, 3, 3, 1]);
+    const got = await readKeyGroups(
+      dir,
+      handle,
+      { start: 0, end: 9 },
+      { maxReadBytes: blockLength * 3 },
+    );
+    expect(got.snapshots).toEqual(snaps);
+    expect(got.bytesRead).toBe(handle.bytes);
+  });
+
+  it('write in ~1 MiB batches: one fs write per full buffer, never one per block', async () => {
+    const probe = await open(join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => unknown };
+    await probe.close();
+    const spy = vi.spyOn(proto, 'write');
+    try {
+      const snaps = Array.from({ length: 3000 }, (_, kg) => ({
+        keyGroup: kg,
+        states: [{ name: 's', entries: [[kg, 'v'.repeat(1000)]] as const }],
+      }));
+      const handle = await writeKeyedStateFile(
+        dir,
+        'batched.keyed',
+        { start: 0, end: 2999 },
+        snaps,
+      );
+      expect(handle.blocks.length).toBe(3000);
+      expect(spy.mock.calls.length).toBeGreaterThan(1);
+      expect(spy.mock.calls.length).toBeLessThanOrEqual(
+        Math.ceil(handle.bytes / WRITE_BUFFER_BYTES) + 1,
+      );
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('handle state larger than the write buffer (blocks above and across 1 MiB)', async () => {
+    const big = 'y'.repeat(1_500_000);
+    const snaps = Array.from({ length: 40 }, (_, kg) => ({
+      keyGroup: kg,
+      states: [{ name: 's', entries: [[kg, kg === 7 ? big : 'z'.repeat(60_000)]] as const }],
+    }));
+    const handle = await writeKeyedStateFile(dir, 'big.keyed', { start: 0, end: 39 }, snaps);
+    expect(handle.bytes).toBeGreaterThan(3_000_000);
+    const all = await readKeyGroups(dir, handle, { start: 0, end: 39 });
+    expect(all.snapshots).toEqual(snaps);
+    const some = await readKeyGroups(dir, handle, { start: 20, end: 21 });
+    expect(some.snapshots).toEqual(snaps.slice(20, 22));
+    expect(some.bytesRead).toBeLessThan(handle.bytes / 10);
+  });
+});
+
+describe('keyed state file corruption', () => {
+  const snaps = [0, 1, 2, 3].map((kg) => ({
+    keyGroup: kg,
+    states: [{ name: 'count', kind: 'value' as const, entries: [[`key${kg}`, kg * 10]] as const }],
+  }));
+  const write = (file: string) => writeKeyedStateFile(dir, file, { start: 0, end: 3 }, snaps);
+
+  it('a flipped byte in one block fails that key group only, naming file and key group', async () => {
+    const handle = await write('flip.keyed');
+    const path = join(dir, 'flip.keyed');
+    const b2 = handle.blocks[2]!;
+    await writeFile(path, flipByte(await readFile(path), b2.offset + Math.floor(b2.length / 2)));
+    const err = await rejection(readKeyGroups(dir, handle, { start: 2, end: 2 }));
+    expect(err.code).toBe('EDDY_CHECKPOINT_CORRUPT');
+    expect(err.message).toContain(path);
+    expect(err.message).toMatch(/key group 2 .*CRC-32/);
+    await expect(readKeyGroups(dir, handle, { start: 0, end: 3 })).rejects.toThrow(/key group 2/);
+    const fine = await readKeyGroups(dir, handle, { start: 0, end: 1 });
+    expect(fine.snapshots).toEqual(snaps.slice(0, 2));
+    expect((await readKeyGroups(dir, handle, { start: 3, end: 3 })).snapshots).toEqual([snaps[3]]);
+  });
+
+  it('a truncated file fails the key groups past the cut with a clear error', async () => {
+    const handle = await write('trunc.keyed');
+    const path = join(dir, 'trunc.keyed');
+    const b3 = handle.blocks[3]!;
+    await truncate(path, b3.offset + 1);
+    const err = await rejection(readKeyGroups(dir, handle, { start: 3, end: 3 }));
+    expect(err.code).toBe('EDDY_CHECKPOINT_CORRUPT');
+    expect(err.message).toContain(path);
+    expect(err.message).toMatch(/truncated: key group 3 needs bytes/);
+    expect((await readKeyGroups(dir, handle, { start: 0, end: 2 })).snapshots).toEqual(
+      snaps.slice(0, 3),
+    );
+  });
+
+  it('a missing file is named', async () => {
+    const handle = await write('gone.keyed');
+    await rm(join(dir, 'gone.keyed'));
+    const err = await rejection(readKeyGroups(dir, handle, { start: 0, end: 0 }));
+    expect(err.code).toBe('EDDY_CHECKPOINT_CORRUPT');
+    expect(err.message).toContain(join(dir, 'gone.keyed'));
+    expect(err.message).toMatch(/is missing/);
+  });
+
+  it('a block that decodes to another key group is reported as corrupt', async () => {
+    const handle = await write('swap.keyed');
+    const swapped = {
+      ...handle,
+      blocks: handle.blocks.map((b, i) => (i === 1 ? { ...b, keyGroup: 2 } : b)),
+    };
+    const err = await rejection(
+      readKeyGroups(dir, { ...swapped, blocks: [swapped.blocks[1]!] }, { start: 2, end: 2 }),
+    );
+    expect(err.code).toBe('EDDY_CHECKPOINT_CORRUPT');
+    expect(err.message).toMatch(/holds key group 1/);
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * Keyed state files (SYSTEM.md §4): one file per subtask, one block per non-empty key group,
+ * blocks in ascending key-group order, back to back. The handle records each block's offset,
+ * length and CRC-32, so a restore at any parallelism reads exactly the byte ranges of the key
+ * groups it now owns — one contiguous read per run of consecutive key groups, no per-key index,
+ * nothing irrelevant read.
+ */
+import { InternalError } from '../core/errors.js';
+import type { KeyGroupRange } from '../keygroups/index.js';
+import type { KeyGroupSnapshot } from '../state/types.js';
+import { blockCrc } from './block-codec.js';
+import { readBlocks, writeSequentially } from './block-io.js';
+import { malformedBlockError } from './errors.js';
+import { decodeKeyGroupBlock, encodeKeyGroupBlock } from './keyed-block.js';
+import { fileInDir, isContainedRelativePath } from './paths.js';
+import {
+  type BlockRead,
+  coalesceBlocks,
+  DEFAULT_MAX_READ_BYTES,
+  type ReadOptions,
+} from './read-plan.js';
+import type { KeyedStateHandle, KeyGroupBlock } from './types.js';
+
+export { decodeKeyGroupBlock, encodeKeyGroupBlock } from './keyed-block.js';
+
+/**
+ * Writes the keyed state of one subtask to `<dir>/<file>` and fsyncs it. Key groups without
+ * state (no states) get no block. Snapshots may come in any order; they are written ascending.
+ * @param file the file name relative to `dir` (the checkpoint directory); recorded as is.
+ * @throws InternalError if `file` escapes `dir`, or a snapshot's key group is outside the range
+ *   or repeated; EddyError `EDDY_CHECKPOINT_IO` if the file system refuses (the partial file is
+ *   removed); `EDDY_STATE` if a value cannot be encoded.
+ */
+export const writeKeyedStateFile = async (
+  dir: string,
+  file: string,
+  keyGroupRange: KeyGroupRange,
+  snapshots: readonly KeyGroupSnapshot[],
+): Promise<KeyedStateHandle> => {
+  checkFileName(file);
+  const ordered = orderSnapshots(keyGroupRange, snapshots);
+  const { result: blocks, bytes } = await writeSequentially(fileInDir(dir, file), async (w) => {
+    const out: KeyGroupBlock[] = [];
+    for (const snapshot of ordered) {
+      const encoded = encodeKeyGroupBlock(snapshot);
+      const block = { keyGroup: snapshot.keyGroup, offset: w.size, length: encoded.length };
+      out.push({ ...block, crc32: blockCrc(encoded) });
+      await w.append(encoded);
+    }
+    return out;
+  });
+  return { file, keyGroupRange: [keyGroupRange.start, keyGroupRange.end], blocks, bytes };
+};
+
+const orderSnapshots = (
+  range: KeyGroupRange,
+  snapshots: readonly KeyGroupSnapshot[],
+): KeyGroupSnapshot[] => {
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end)) {
+    throw new InternalError(`invalid key-group range [${range.start}, ${range.end}]`);
+  }
+  const ordered = snapshots
+    .filter((s) => s.states.length > 0)
+    .sort((a, b) => a.keyGroup - b.keyGroup);
+  ordered.forEach((s, i) => {
+    if (s.keyGroup < range.start || s.keyGroup > range.end) {
+      throw new InternalError(
+        `key group ${s.keyGroup} is outside the subtask's range [${range.start}, ${range.end}]`,
+      );
+    }
+    if (i > 0 && ordered[i - 1]!.keyGroup === s.keyGroup) {
+      throw new InternalError(`key group ${s.keyGroup} appears twice in one keyed snapshot`);
+    }
+  });
+  return ordered;
+};
+
+const checkFileName = (file: string): void => {
+  if (!isContainedRelativePath(file)) {
+    throw new InternalError(
+      `state file name '${file}' is not a relative path inside the checkpoint`,
+    );
+  }
+};
+
+/**
+ * The reads that fetch exactly the key groups of `range` from a keyed state file: blocks whose
+ * key group lies in `range`, coalesced where they touch (consecutive non-empty key groups are
+ * back to back in the file, so a contiguous range is one read up to `maxReadBytes`). Pure; the
+ * restore planner and `eddy inspect --plan` use it to say which bytes a restore will read.
+ */
+export const planKeyedReads = (
+  handle: KeyedStateHandle,
+  range: KeyGroupRange,
+  maxReadBytes = DEFAULT_MAX_READ_BYTES,
+): BlockRead<KeyGroupBlock>[] => {
+  const selected = handle.blocks.filter(
+    (b) => b.keyGroup >= range.start && b.keyGroup <= range.end,
+  );
+  return coalesceBlocks(selected, maxReadBytes);
+};
+
+/**
+ * Reads the key groups of `range` from the keyed state file of `handle` in `dir`: only the
+ * planned byte ranges, with positioned reads; each block's CRC is checked before decoding.
+ * Key groups outside the handle's blocks (empty, or not this file's) are simply absent.
+ * @returns the snapshots ascending by key group, and the bytes read (the sum of the selected
+ *   blocks' lengths: read amplification 1).
+ * @throws EddyError `EDDY_CHECKPOINT_CORRUPT` naming the file and key group (CRC mismatch,
+ *   truncated or missing file, malformed block); `EDDY_CHECKPOINT_IO` for other fs errors.
+ */
+export const readKeyGroups = async (
+  dir: string,
+  handle: KeyedStateHandle,
+  range: KeyGroupRange,
+  options: ReadOptions = {},
+): Promise<{ snapshots: KeyGroupSnapshot[]; bytesRead: number }> => {
+  const snapshots: KeyGroupSnapshot[] = [];
+  const bytesRead = await forEachKeyGroup(dir, handle, range, (s) => snapshots.push(s), options);
+  return { snapshots, bytesRead };
+};
+
+/**
+ * {@link readKeyGroups} as a stream: hands each key group's snapshot to `onSnapshot` as soon as
+ * its read arrives, so memory stays bounded by one coalesced read (restore into a backend,
+ * verification). Returns the bytes read.
+ */
+export const forEachKeyGroup = async (
+  dir: string,
+  handle: KeyedStateHandle,
+  range: KeyGroupRange,
+  onSnapshot: (snapshot: KeyGroupSnapshot) => void,
+  options: ReadOptions = {},
+): Promise<number> => {
+  checkFileName(handle.file);
+  const path = fileInDir(dir, handle.file);
+  const reads = planKeyedReads(handle, range, options.maxReadBytes);
+  const describe = (b: KeyGroupBlock) => `key group ${b.keyGroup}`;
+  return readBlocks(path, reads, describe, (block, bytes) => {
+    const where = `key group ${block.keyGroup} in checkpoint file ${path}`;
+    const snapshot = decodeKeyGroupBlock(bytes, where);
+    if (snapshot.keyGroup !== block.keyGroup) throw decodeMismatch(where, snapshot.keyGroup);
+    onSnapshot(snapshot);
+  });
+};
+
+const decodeMismatch = (where: string, found: number) =>
+  malformedBlockError(where, `it holds key group ${found}: the metadata and the file disagree`);

@@ -1,0 +1,98 @@
+/**
+ * Shapes shared by the job registry, the control server inside a running job and the
+ * control client used by `eddy list | savepoint | stop`. Everything here is plain JSON:
+ * it is written to registry files and sent over the control socket.
+ */
+
+/** Lifecycle of a job as the job itself records it. */
+export type JobState = 'running' | 'stopping' | 'finished' | 'failed' | 'stopped';
+
+/**
+ * Status as listed: `crashed` is never written by a job; readers derive it for an entry
+ * that claims to be running/stopping but whose process or socket is gone.
+ */
+export type ListedJobStatus = JobState | 'crashed';
+
+/** One registry file, `<home>/jobs/<id>.json`. */
+export interface JobEntry {
+  readonly id: string;
+  readonly name: string;
+  /** Process id of the `eddy run` process that hosts the job. */
+  readonly pid: number;
+  readonly status: JobState;
+  readonly parallelism: number;
+  /** ISO 8601. */
+  readonly startedAt: string;
+  /** ISO 8601; set when the job finished, failed or stopped. */
+  readonly endedAt?: string | undefined;
+  /** Unix domain socket of the job's control server (see `socketPathFor`). */
+  readonly socket: string;
+  readonly checkpointDir?: string | undefined;
+  /** Path of the most recent savepoint the job wrote. */
+  readonly lastSavepoint?: string | undefined;
+}
+
+/** A registry entry as reported by `JobRegistry.list()` / `get()`. */
+export interface ListedJob extends Omit<JobEntry, 'status'> {
+  readonly status: ListedJobStatus;
+}
+
+/** What a running job reports about itself over the control socket. */
+export interface JobStatusInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly status: JobState;
+  readonly parallelism: number;
+  readonly startedAt: string;
+  readonly checkpointDir?: string | undefined;
+  readonly lastSavepoint?: string | undefined;
+}
+
+/**
+ * The job side of job control, implemented by `eddy run` on top of its job master.
+ * Errors thrown (or rejected) here reach the client with their `EddyError` code.
+ */
+export interface JobControlTarget {
+  status(): JobStatusInfo;
+  /** Takes a savepoint; `dir` undefined: the job picks its default. Resolves with the path. */
+  savepoint(dir: string | undefined): Promise<string>;
+  /**
+   * Stops the job, resolving only once it has drained (and, with `savepoint`, written its
+   * final savepoint). Resolves with the savepoint's path, or undefined without one.
+   */
+  stop(savepoint: boolean, dir: string | undefined): Promise<string | undefined>;
+}
+
+export interface StatusRequest {
+  readonly op: 'status';
+}
+export interface SavepointRequest {
+  readonly op: 'savepoint';
+  readonly dir?: string | undefined;
+}
+export interface StopRequest {
+  readonly op: 'stop';
+  readonly savepoint: boolean;
+  readonly dir?: string | undefined;
+}
+/** One line of newline-delimited JSON from client to server. */
+export type ControlRequest = StatusRequest | SavepointRequest | StopRequest;
+
+/** The payload of a successful response, per request op. */
+export interface ControlResults {
+  status: { status: JobStatusInfo };
+  savepoint: { path: string };
+  /** `path` is absent when stopping without a savepoint. */
+  stop: { path?: string | undefined };
+}
+
+export interface ControlFailure {
+  readonly ok: false;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** One line of newline-delimited JSON from server to client. */
+export type ControlResponse<Op extends ControlRequest['op'] = ControlRequest['op']> =
+  | ({ readonly ok: true } & ControlResults[Op])
+  | ControlFailure;

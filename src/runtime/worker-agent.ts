@@ -1,0 +1,336 @@
+/**
+ * The worker side of the job protocol, the same in a worker thread and in the calling
+ * thread: restores state, opens and runs the subtasks, writes their checkpoint snapshots
+ * (asynchronously, while processing goes on) and acknowledges them to the master.
+ */
+import {
+  keyedStateFileName,
+  operatorStateFileName,
+  readKeyGroups,
+  readOperatorStateElements,
+  redistributeOperatorState,
+  writeKeyedStateFile,
+  writeOperatorStateFile,
+} from '../checkpoint/index.js';
+import type { SubtaskStateHandle } from '../checkpoint/types.js';
+import { EddyError, serializeError } from '../core/errors.js';
+import { checkpointId as toCheckpointId } from '../core/ids.js';
+import { computeKeyGroupRange, intersectKeyGroupRanges } from '../keygroups/index.js';
+import type { KeyGroupSnapshot } from '../state/types.js';
+import type { JobGraph, JobNode } from './graph.js';
+import type { ExecutionPlan } from './plan.js';
+import type { FromWorker, OperatorAck, RestoreSource, ToWorker } from './protocol.js';
+import type { RestoredOperatorState, SubtaskRunner, TaskSnapshot } from './subtask.js';
+import type { PeerLink } from './transport/exchange.js';
+import { taskKey, type WorkerOptions, WorkerRuntime } from './worker-runtime.js';
+
+export interface AgentConfig {
+  readonly workerIndex: number;
+  readonly options: WorkerOptions;
+  readonly metricsIntervalMs: number;
+  readonly checkpointing: boolean;
+  readonly restore: RestoreSource | undefined;
+}
+
+interface CheckpointTrigger {
+  readonly dir: string;
+  readonly savepoint: boolean;
+  readonly timestamp: number;
+}
+
+interface PendingAck {
+  readonly operators: OperatorAck[];
+  tasks: number;
+  syncMs: number;
+  asyncMs: number;
+  bytes: number;
+  failed: boolean;
+}
+
+export class WorkerAgent {
+  private runtime: WorkerRuntime | undefined;
+  private readonly triggers = new Map<number, CheckpointTrigger>();
+  /** Snapshots whose barrier arrived before the master's trigger (which names the dir). */
+  private readonly early = new Map<number, TaskSnapshot[]>();
+  private readonly acks = new Map<number, PendingAck>();
+  private latestTrigger = 0;
+  private failed = false;
+  private closed = false;
+  private metricsTimer: ReturnType<typeof setInterval> | undefined;
+  /** Commits run in order, and closing waits for them (the final checkpoint's commit). */
+  private commits: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly graph: JobGraph,
+    private readonly plan: ExecutionPlan,
+    private readonly config: AgentConfig,
+    private readonly post: (m: FromWorker) => void,
+  ) {}
+
+  /** Restores state and builds the subtasks; peers connect afterwards. */
+  async prepare(): Promise<void> {
+    const restored = this.config.restore
+      ? await loadRestoredState(this.graph, this.plan, this.config.workerIndex, this.config.restore)
+      : new Map();
+    this.runtime = new WorkerRuntime(
+      this.graph,
+      this.plan,
+      this.config.workerIndex,
+      this.config.options,
+      {
+        checkpointing: this.config.checkpointing,
+        restored,
+        onSnapshot: (s) => this.onSnapshot(s),
+      },
+    );
+  }
+
+  connectPeer(worker: number, link: PeerLink): void {
+    this.rt.connectPeer(worker, link);
+  }
+
+  handle(m: ToWorker): void {
+    switch (m.type) {
+      case 'connect':
+        // Ports are attached by the thread entry; here only the opening is left.
+        this.rt
+          .open()
+          .then(() => this.post({ type: 'ready' }))
+          .catch((e) => this.fail(e));
+        break;
+      case 'start':
+        void this.execute();
+        break;
+      case 'stop':
+        this.rt.requestStop();
+        break;
+      case 'checkpoint':
+        this.trigger(m.checkpointId, {
+          dir: m.dir,
+          savepoint: m.savepoint,
+          timestamp: m.timestamp,
+        });
+        break;
+      case 'checkpointComplete':
+        this.commits = this.commits
+          .then(() => this.rt.notifyCheckpointComplete(m.checkpointId))
+          .catch((e) => this.fail(e));
+        break;
+      case 'checkpointAborted':
+        this.triggers.delete(m.checkpointId);
+        this.acks.delete(m.checkpointId);
+        this.early.delete(m.checkpointId);
+        break;
+      case 'close':
+        this.close();
+        break;
+      case 'cancel':
+        if (this.closed) {
+          this.post({ type: 'cancelled' });
+          break;
+        }
+        this.failed = true;
+        this.closed = true;
+        clearInterval(this.metricsTimer);
+        this.rt
+          .close(true)
+          .catch(() => {})
+          .finally(() => this.post({ type: 'cancelled' }));
+        break;
+    }
+  }
+
+  private get rt(): WorkerRuntime {
+    if (!this.runtime) throw new EddyError('EDDY_INTERNAL', 'worker used before prepare()');
+    return this.runtime;
+  }
+
+  private async execute(): Promise<void> {
+    this.metricsTimer = setInterval(
+      () => this.post({ type: 'metrics', reports: this.rt.metrics() }),
+      this.config.metricsIntervalMs,
+    );
+    try {
+      await this.rt.run((r) => this.afterFinish(r));
+      if (!this.failed) this.post({ type: 'finished', reports: this.rt.metrics() });
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** A subtask that finished while a checkpoint is pending snapshots its final state. */
+  private afterFinish(r: SubtaskRunner): void {
+    if (this.latestTrigger > 0) r.requestCheckpoint(this.barrier(this.latestTrigger));
+  }
+
+  private trigger(id: number, t: CheckpointTrigger): void {
+    this.triggers.set(id, t);
+    this.latestTrigger = Math.max(this.latestTrigger, id);
+    for (const s of this.early.get(id) ?? []) void this.write(s, t);
+    this.early.delete(id);
+    this.rt.requestCheckpoint(this.barrier(id, t));
+  }
+
+  private barrier(id: number, t = this.triggers.get(id)) {
+    return {
+      kind: 'barrier' as const,
+      checkpointId: toCheckpointId(id),
+      timestamp: t?.timestamp ?? Date.now(),
+      savepoint: t?.savepoint ?? false,
+    };
+  }
+
+  private onSnapshot(s: TaskSnapshot): void {
+    const t = this.triggers.get(s.checkpointId);
+    if (t) {
+      void this.write(s, t);
+      return;
+    }
+    this.early.set(s.checkpointId, [...(this.early.get(s.checkpointId) ?? []), s]);
+  }
+
+  /** Writes one subtask's snapshot and acknowledges once every local subtask has written. */
+  private async write(s: TaskSnapshot, t: CheckpointTrigger): Promise<void> {
+    const ack = this.ackFor(s.checkpointId);
+    const started = performance.now();
+    try {
+      for (const op of s.operators) {
+        const handle = await writeOperatorSnapshot(t.dir, op);
+        ack.operators.push({ uid: op.uid, handle });
+        ack.bytes += (handle.keyed?.bytes ?? 0) + (handle.operatorState?.bytes ?? 0);
+      }
+    } catch (e) {
+      if (!ack.failed) {
+        ack.failed = true;
+        this.post({
+          type: 'checkpointFailed',
+          checkpointId: s.checkpointId,
+          error: serializeError(e),
+        });
+      }
+      return;
+    }
+    ack.syncMs = Math.max(ack.syncMs, s.syncMs);
+    ack.asyncMs = Math.max(ack.asyncMs, performance.now() - started);
+    if (--ack.tasks === 0 && !ack.failed && this.acks.get(s.checkpointId) === ack) {
+      this.acks.delete(s.checkpointId);
+      const { operators, syncMs, asyncMs, bytes } = ack;
+      this.post({ type: 'ack', checkpointId: s.checkpointId, operators, syncMs, asyncMs, bytes });
+    }
+  }
+
+  private ackFor(id: number): PendingAck {
+    let ack = this.acks.get(id);
+    if (!ack) {
+      ack = {
+        operators: [],
+        tasks: this.rt.runners.length,
+        syncMs: 0,
+        asyncMs: 0,
+        bytes: 0,
+        failed: false,
+      };
+      this.acks.set(id, ack);
+    }
+    return ack;
+  }
+
+  private close(): void {
+    this.closed = true;
+    clearInterval(this.metricsTimer);
+    this.commits
+      .then(() => this.rt.close(false))
+      .then(() => this.post({ type: 'closed', reports: this.rt.metrics() }))
+      .catch((e) => this.fail(e));
+  }
+
+  private fail(e: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    clearInterval(this.metricsTimer);
+    this.post({ type: 'failed', error: serializeError(e) });
+  }
+}
+
+const writeOperatorSnapshot = async (
+  dir: string,
+  op: TaskSnapshot['operators'][number],
+): Promise<SubtaskStateHandle> => {
+  const keyed =
+    op.keyGroupRange && op.keyGroups
+      ? await writeKeyedStateFile(
+          dir,
+          keyedStateFileName(op.uid, op.subtaskIndex),
+          op.keyGroupRange,
+          op.keyGroups,
+        )
+      : undefined;
+  const operatorState = op.operatorState.states.length
+    ? await writeOperatorStateFile(
+        dir,
+        operatorStateFileName(op.uid, op.subtaskIndex),
+        op.operatorState,
+      )
+    : undefined;
+  return { index: op.subtaskIndex, keyed, operatorState };
+};
+
+/**
+ * Reads the state of every operator subtask on this worker: keyed state by key-group range
+ * (only the byte ranges of the key groups each new subtask owns, from every old subtask whose
+ * range intersects), operator state redistributed by its mode.
+ */
+export const loadRestoredState = async (
+  graph: JobGraph,
+  plan: ExecutionPlan,
+  workerIndex: number,
+  restore: RestoreSource,
+): Promise<Map<string, Map<string, RestoredOperatorState>>> => {
+  const out = new Map<string, Map<string, RestoredOperatorState>>();
+  for (const chain of plan.chains) {
+    for (let i = 0; i < chain.parallelism; i++) {
+      if (plan.workerOf({ chain: chain.index, subtask: i }) !== workerIndex) continue;
+      const perUid = new Map<string, RestoredOperatorState>();
+      for (const id of chain.nodeIds) {
+        const node = graph.nodes[id]!;
+        const state = await loadOperator(node, i, restore);
+        if (state) perUid.set(node.uid, state);
+      }
+      out.set(taskKey(chain.index, i), perUid);
+    }
+  }
+  return out;
+};
+
+const loadOperator = async (
+  node: JobNode,
+  subtask: number,
+  { dir, metadata }: RestoreSource,
+): Promise<RestoredOperatorState | undefined> => {
+  const entry = metadata.operators.find((o) => o.uid === node.uid);
+  if (!entry) return undefined;
+  if (entry.maxParallelism !== node.maxParallelism) {
+    throw new EddyError(
+      'EDDY_CHECKPOINT_INCOMPATIBLE',
+      `operator '${node.name}' (uid ${node.uid}): the checkpoint's state has maxParallelism ${entry.maxParallelism} but the job now has ${node.maxParallelism}; maxParallelism is fixed once a job has state: run with --max-parallelism ${entry.maxParallelism}`,
+      { domain: 'user' },
+    );
+  }
+  const keyGroups: KeyGroupSnapshot[] = [];
+  if (node.kind === 'operator' && node.keySelector) {
+    const range = computeKeyGroupRange(node.maxParallelism, node.parallelism, subtask);
+    for (const old of entry.subtasks) {
+      if (!old.keyed) continue;
+      const [start, end] = old.keyed.keyGroupRange;
+      const overlap = intersectKeyGroupRanges(range, { start, end });
+      if (overlap) keyGroups.push(...(await readKeyGroups(dir, old.keyed, overlap)).snapshots);
+    }
+  }
+  const olds = [];
+  for (let k = 0; k < entry.parallelism; k++) {
+    const handle = entry.subtasks.find((s) => s.index === k)?.operatorState;
+    olds.push(handle ? await readOperatorStateElements(dir, handle) : { states: [] });
+  }
+  const operatorState = redistributeOperatorState(olds, node.parallelism)[subtask];
+  return { operatorState, keyGroups };
+};
