@@ -63,7 +63,7 @@ export const buildProgram = (): Command => {
         fromSavepoint: o.fromSavepoint,
         resume: o.resume === true,
         restartAttempts: o.restartAttempts,
-        ...runHooks(),
+        ...runHooks(o.parallelism ?? availableParallelism()),
       });
     });
   addJobControlCommands(program);

@@ -18,6 +18,7 @@ export interface RunCommandOptions {
   readonly fromSavepoint?: string | undefined;
   readonly resume?: boolean | undefined;
   readonly restartAttempts?: number | undefined;
+  readonly jobId?: string | undefined;
   /** Called once the job runs, with the master (job control: savepoints, stop). */
   readonly onStarted?:
     | ((master: JobMaster, jobName: string, checkpointDir: string | undefined) => void)
@@ -83,6 +84,7 @@ export const runCommand = async (
     onCheckpoint: (s) => log(describeCheckpoint(s)),
     log,
     onMaster: (master) => opts.onStarted?.(master, job.name, checkpointDir),
+    jobId: opts.jobId,
   };
   let result: JobRunResult | undefined;
   try {

@@ -5,21 +5,21 @@ import { FakeClock } from './testing.js';
 const never = new AbortController().signal;
 
 describe('RateLimiter', () => {
-  it('starts with a burst of a tenth of a second (at least one permit)', () => {
-    expect(new RateLimiter(1000, new FakeClock()).available(1e9)).toBe(100);
+  it('starts with a burst of 20 ms worth of permits (at least one)', () => {
+    expect(new RateLimiter(1000, new FakeClock()).available(1e9)).toBe(20);
     expect(new RateLimiter(2, new FakeClock()).available(1e9)).toBe(1);
   });
 
   it('refills at the rate, capped at the burst', () => {
     const clock = new FakeClock();
-    const limiter = new RateLimiter(100, clock);
+    const limiter = new RateLimiter(1000, clock);
     limiter.consume(limiter.available(1000));
     expect(limiter.available(1000)).toBe(0);
-    clock.advance(50);
+    clock.advance(5);
     expect(limiter.available(1000)).toBe(5);
     expect(limiter.available(3)).toBe(3);
     clock.advance(10_000);
-    expect(limiter.available(1000)).toBe(10);
+    expect(limiter.available(1000)).toBe(20);
   });
 
   it('acquire sleeps just long enough for one permit', async () => {

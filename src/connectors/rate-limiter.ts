@@ -29,10 +29,11 @@ export const systemClock: ConnectorClock = {
 };
 
 /** The bucket holds at most this many seconds' worth of permits (the allowed burst). */
-const BURST_SECONDS = 0.1;
+const BURST_SECONDS = 0.02;
 
 /**
- * Permits at `ratePerSecond`, with bursts of up to a tenth of a second's worth (at least 1).
+ * Permits at `ratePerSecond`, with bursts of up to 20 ms worth (at least 1): small, so a
+ * throttled source stays smooth right after start and after every restart.
  * The bucket starts full. Use `available()` before emitting a batch and `consume(n)` after.
  *
  * @example

@@ -122,7 +122,7 @@ export class JobMaster {
   private readonly storage: CheckpointStorage | undefined;
   private nextCheckpointId = 1;
   private inflight: Inflight | undefined;
-  private queue: Array<() => void> = [];
+  private queue: Array<{ start: () => void; reject: (e: EddyError) => void }> = [];
   private attempt: Attempt | undefined;
   private stopRequest: { savepointDir: string | undefined } | undefined;
   private finalSavepoint: string | undefined;
@@ -231,6 +231,8 @@ export class JobMaster {
       workers.forEach((w, i) => {
         w.onCrash(fail);
         w.onMessage((m) => {
+          if (m.type !== 'metrics')
+            this.trace(`worker ${i}: ${m.type}${'checkpointId' in m ? ` ${m.checkpointId}` : ''}`);
           switch (m.type) {
             case 'ready':
               if (++ready < workers.length) break;
@@ -296,11 +298,13 @@ export class JobMaster {
 
   /** Runs checkpoints one at a time, in request order. */
   private enqueue(req: { savepoint: boolean; targetDir?: string }): Promise<string> {
+    this.trace(`enqueue (inflight ${this.inflight?.id}, queued ${this.queue.length})`);
     return new Promise<string>((resolve, reject) => {
       const start = () => {
-        this.trigger(req).then(resolve, reject);
+        if (this.inflight) this.queue.unshift({ start, reject });
+        else this.trigger(req).then(resolve, reject);
       };
-      if (this.inflight) this.queue.push(start);
+      if (this.inflight) this.queue.push({ start, reject });
       else start();
     });
   }
@@ -328,6 +332,7 @@ export class JobMaster {
         done: { resolve, reject },
       };
       this.inflight = inflight;
+      this.trace(`trigger ${id}${req.savepoint ? ' (savepoint)' : ''}`);
       storage
         .createDir(dir)
         .then(() => {
@@ -364,9 +369,10 @@ export class JobMaster {
       this.failInflight(c.id, e);
       return;
     }
-    this.inflight = undefined;
-    for (const w of this.attempt?.workers ?? [])
+    if (this.inflight === c) this.inflight = undefined;
+    for (const w of this.attempt?.workers ?? []) {
       w.post({ type: 'checkpointComplete', checkpointId: c.id });
+    }
     const stats: CheckpointStats = {
       checkpointId: c.id,
       dir: c.dir,
@@ -378,12 +384,19 @@ export class JobMaster {
     };
     this.options.onCheckpoint?.(stats);
     c.done.resolve(c.dir);
+    this.startNext();
+    // Retention runs beside the next checkpoint: it only deletes completed checkpoints
+    // beyond the newest n and incomplete ones older than the newest complete one.
     if (!c.savepoint && this.storage) {
-      await this.storage.retain(this.options.checkpoint?.retain ?? 3).catch((e) => {
+      this.storage.retain(this.options.checkpoint?.retain ?? 3).catch((e) => {
         this.log(`could not delete old checkpoints: ${(e as Error).message}`);
       });
     }
-    this.queue.shift()?.();
+  }
+
+  /** Starts the next queued request. Hazard: only ever with nothing in flight. */
+  private startNext(): void {
+    if (!this.inflight) this.queue.shift()?.start();
   }
 
   private metadata(c: Inflight): CheckpointMetadata {
@@ -408,7 +421,7 @@ export class JobMaster {
   }
 
   /** A checkpoint failed (e.g. its directory is unwritable): the job keeps running. */
-  private failInflight(id: number, e: unknown): void {
+  private failInflight(id: number, e: unknown, quiet = false): void {
     const c = this.inflight;
     if (!c || c.id !== id) return;
     this.inflight = undefined;
@@ -421,7 +434,8 @@ export class JobMaster {
     void this.storageFor(c)
       .abort(c.dir)
       .catch(() => {});
-    this.log(`${c.savepoint ? 'savepoint' : 'checkpoint'} ${id} failed: ${error.message}`);
+    if (!quiet)
+      this.log(`${c.savepoint ? 'savepoint' : 'checkpoint'} ${id} failed: ${error.message}`);
     c.done.reject(
       new EddyError(
         'EDDY_CHECKPOINT_FAILED',
@@ -432,14 +446,15 @@ export class JobMaster {
         },
       ),
     );
-    this.queue.shift()?.();
+    if (!quiet) this.startNext();
   }
 
+  /** The attempt failed: its checkpoint and every queued request fail with it. */
   private abortInflight(e: EddyError): void {
-    if (this.inflight) this.failInflight(this.inflight.id, e);
+    if (this.inflight) this.failInflight(this.inflight.id, e, true);
     const queued = this.queue;
     this.queue = [];
-    for (const start of queued) start();
+    for (const q of queued) q.reject(e);
   }
 
   private storageFor(c: Inflight): CheckpointStorage {
@@ -471,6 +486,11 @@ export class JobMaster {
 
   private async teardown(workers: WorkerHandle[]): Promise<void> {
     await Promise.all(workers.map((w) => w.terminate().catch(() => {})));
+  }
+
+  /** Protocol events, for debugging (EDDY_TRACE=1). */
+  private trace(line: string): void {
+    if (process.env.EDDY_TRACE) this.log(`[trace] ${line}`);
   }
 
   private log(line: string): void {

@@ -87,6 +87,12 @@ export class SubtaskRunner {
   private lastSnapshot = 0;
   /** All input processed and `finish` called: the state no longer changes. */
   finished = false;
+  /**
+   * Set when the job is torn down after a failure. The loops stop at their next await, so a
+   * cancelled subtask never writes or commits output concurrently with a restarted job
+   * (which matters when both run in one thread).
+   */
+  private cancelled = false;
 
   constructor(
     private readonly graph: JobGraph,
@@ -162,7 +168,12 @@ export class SubtaskRunner {
     else if (this.isSource) this.requested = barrier;
   }
 
+  cancel(): void {
+    this.cancelled = true;
+  }
+
   async notifyCheckpointComplete(checkpointId: number): Promise<void> {
+    if (this.cancelled) return;
     for (const m of this.members) {
       await this.attribute(m, async () => {
         await m.operator?.notifyCheckpointComplete?.(checkpointId);
@@ -210,6 +221,7 @@ export class SubtaskRunner {
     };
     for (;;) {
       const result = await reader.poll(emit, this.options.batchSize);
+      this.checkCancelled();
       const barrier = this.requested;
       if (barrier) {
         this.requested = undefined;
@@ -242,6 +254,7 @@ export class SubtaskRunner {
     };
     while (ended.size < gate.channels.length) {
       const frame = replay.length > 0 ? replay.shift()! : await gate.next();
+      this.checkCancelled();
       const { channel, element } = frame;
       if (aligning?.seen.has(channel.id)) {
         held.push(frame);
@@ -284,6 +297,7 @@ export class SubtaskRunner {
    * downstream right after the copy, so processing resumes while the files are written.
    */
   private snapshot(barrier: CheckpointBarrier, forward: boolean): void {
+    if (this.cancelled) return;
     const started = performance.now();
     const id = barrier.checkpointId;
     for (const m of this.members) {
@@ -325,9 +339,15 @@ export class SubtaskRunner {
       if (p) await p;
     }
     for (const w of this.writers) if (w.backlogged) await w.drained();
+    this.checkCancelled();
+  }
+
+  private checkCancelled(): void {
+    if (this.cancelled) throw new EddyError('EDDY_JOB_FAILED', `${this.label}: cancelled`);
   }
 
   private async finish(): Promise<void> {
+    this.checkCancelled();
     for (const m of this.members) {
       if (m.operator?.finish) await this.attribute(m, () => m.operator!.finish!());
     }

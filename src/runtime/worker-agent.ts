@@ -132,6 +132,7 @@ export class WorkerAgent {
         this.failed = true;
         this.closed = true;
         clearInterval(this.metricsTimer);
+        this.rt.cancel();
         this.rt
           .close(true)
           .catch(() => {})

@@ -104,6 +104,11 @@ export class WorkerRuntime {
     for (const r of this.runners) await r.notifyCheckpointComplete(checkpointId);
   }
 
+  /** Teardown after a failure: every subtask stops at its next await. */
+  cancel(): void {
+    for (const r of this.runners) r.cancel();
+  }
+
   /** Graceful stop: sources end their input, the rest drains. */
   requestStop(): void {
     this.stop.abort();
