@@ -127,3 +127,53 @@ describe('line digest', () => {
     expect(digestDir(dir)).toEqual({ ...whole, files: 2 });
   });
 });
+
+describe('keyed-sum data generator, cover layout', () => {
+  const userCounts = (dir: string): Map<string, number> => {
+    const counts = new Map<string, number>();
+    for (const text of Object.values(contents(dir))) {
+      for (const line of text.split('\n')) {
+        if (line === '') continue;
+        const { user } = JSON.parse(line) as { user: string };
+        counts.set(user, (counts.get(user) ?? 0) + 1);
+      }
+    }
+    return counts;
+  };
+
+  it('has every user, each floor(events / users) or one more times, in its own file', () => {
+    const p: KeyedSumDataParams = {
+      events: 2_500,
+      users: 1_000,
+      files: 3,
+      seed: 7,
+      layout: 'cover',
+    };
+    const { dir, manifest } = ensureKeyedSumData(p, join(root, 'cover'));
+    expect(manifest.layout).toBe('cover');
+    const counts = userCounts(dir);
+    expect(counts.size).toBe(1_000);
+    expect([...counts.values()].reduce((x, y) => x + y, 0)).toBe(2_500);
+    expect(Math.min(...counts.values())).toBe(2);
+    expect(Math.max(...counts.values())).toBe(3);
+    for (const [name, text] of Object.entries(contents(dir))) {
+      for (const line of text.split('\n')) {
+        if (line === '') continue;
+        const k = Number((JSON.parse(line) as { user: string }).user.slice(5));
+        expect(manifest.fileNames[k % 3]).toBe(name);
+      }
+    }
+  });
+
+  it('is cached separately from the uniform layout and deterministic', () => {
+    const dir = join(root, 'cover-cache');
+    const p: KeyedSumDataParams = { ...small, layout: 'cover' };
+    expect(ensureKeyedSumData(p, dir).cached).toBe(false);
+    expect(ensureKeyedSumData(p, dir).cached).toBe(true);
+    expect(ensureKeyedSumData(small, dir).cached).toBe(false);
+    const a = ensureKeyedSumData(p, join(root, 'cover-a'));
+    const b = ensureKeyedSumData(p, join(root, 'cover-b'));
+    expect(contents(a.dir)).toEqual(contents(b.dir));
+    expect(userCounts(a.dir).size).toBe(small.users);
+  });
+});

@@ -45,7 +45,18 @@ export interface KeyedSumDataParams {
   readonly files: number;
   /** PRNG seed. */
   readonly seed: number;
+  /**
+   * How users are drawn (default `uniform`):
+   * - `uniform`: each event's user is uniform in [0, users) (some users may never appear);
+   * - `cover`: the events walk over all users in passes, each pass a pseudo-random permutation
+   *   of all users, so every user appears (once `events >= users`) and appears
+   *   `floor(events / users)` or one more times. Used where the number of keys in state must be
+   *   exactly `users` (the checkpoint benchmark).
+   */
+  readonly layout?: KeyedSumLayout;
 }
+
+export type KeyedSumLayout = 'uniform' | 'cover';
 
 export const DEFAULT_KEYED_SUM_DATA: KeyedSumDataParams = {
   events: 5_000_000,
@@ -72,16 +83,53 @@ export interface GeneratedData {
   readonly cached: boolean;
 }
 
-/** The cache directory for a keyed-sum data set: `bench/.data/keyed-sum-<N>-<U>/`. */
+const layoutOf = (p: KeyedSumDataParams): KeyedSumLayout => p.layout ?? 'uniform';
+
+/**
+ * The cache directory for a keyed-sum data set: `bench/.data/keyed-sum-<N>-<U>/`
+ * (`keyed-sum-<N>-<U>-cover/` for the `cover` layout).
+ */
 export const keyedSumDataDir = (p: KeyedSumDataParams): string =>
-  join(DATA_ROOT, `keyed-sum-${p.events}-${p.users}`);
+  join(
+    DATA_ROOT,
+    `keyed-sum-${p.events}-${p.users}${layoutOf(p) === 'uniform' ? '' : `-${layoutOf(p)}`}`,
+  );
 
 const validateParams = (p: KeyedSumDataParams): void => {
-  for (const [name, v] of Object.entries(p)) {
+  for (const name of ['events', 'users', 'files', 'seed'] as const) {
+    const v = p[name];
     if (!Number.isSafeInteger(v) || v < (name === 'seed' ? 0 : 1)) {
       throw new Error(`keyed-sum data: ${name} must be a positive integer, got ${v}`);
     }
   }
+  if (layoutOf(p) !== 'uniform' && layoutOf(p) !== 'cover') {
+    throw new Error(`keyed-sum data: unknown layout '${p.layout}'`);
+  }
+};
+
+const gcd = (a: number, b: number): number => {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+};
+
+/**
+ * User picker for the `cover` layout: pass `q` maps index `i` to `(a_q * i + c_q) mod users`,
+ * `a_q` coprime to `users` (so each pass is a permutation), `a_q` and `c_q` drawn from `rand`
+ * at the start of the pass. `a_q * i < users^2` stays exact in doubles for users < 2^26.
+ */
+const coverPicker = (users: number, rand: () => number): (() => number) => {
+  let a = 1;
+  let c = 0;
+  let i = users; // start a new pass at the first call
+  return () => {
+    if (i === users) {
+      i = 0;
+      do a = 1 + Math.floor(rand() * Math.max(1, users - 1));
+      while (gcd(a, users) !== 1);
+      c = Math.floor(rand() * users);
+    }
+    return (a * i++ + c) % users;
+  };
 };
 
 const readManifest = (dir: string): KeyedSumManifest | undefined => {
@@ -100,15 +148,16 @@ const sameParams = (m: KeyedSumManifest, p: KeyedSumDataParams): boolean =>
   m.events === p.events &&
   m.users === p.users &&
   m.files === p.files &&
-  m.seed === p.seed;
+  m.seed === p.seed &&
+  layoutOf(m) === layoutOf(p);
 
 /** Flush a file's pending text once it grows beyond this many UTF-16 code units. */
 const FLUSH_CHARS = 1 << 20;
 
 /**
  * Writes `events` JSONL lines `{"user":"user-<k>","amount":<1..1000>}` into `files` files in
- * `dir` (replacing it). `k` is uniform in [0, users) and amounts uniform integers (sums stay
- * exact). Users are sharded over the files by `k % files`, like a topic partitioned by key:
+ * `dir` (replacing it). `k` is uniform in [0, users) (or walks over all users, see `layout`)
+ * and amounts uniform integers (sums stay exact). Users are sharded over the files by `k % files`, like a topic partitioned by key:
  * all events of one user are in one file, in order, so per-user order is the same whatever
  * the reader's parallelism and the running totals (hence the output lines) are fully
  * determined. The manifest is named `_manifest.json` so file sources skip it.
@@ -135,8 +184,11 @@ export const writeKeyedSumData = (dir: string, p: KeyedSumDataParams): KeyedSumM
   };
   try {
     const rand = mulberry32(p.seed);
+    const users = p.users;
+    const pick =
+      layoutOf(p) === 'cover' ? coverPicker(users, rand) : () => Math.floor(rand() * users);
     for (let e = 0; e < p.events; e++) {
-      const k = Math.floor(rand() * p.users);
+      const k = pick();
       const amount = 1 + Math.floor(rand() * 1000);
       const f = k % p.files;
       const text = `${pending[f]}{"user":"user-${k}","amount":${amount}}\n`;

@@ -15,7 +15,12 @@ const BENCHES: Record<string, Bench> = {
       'running sum per user over JSONL files: hand-written Node baseline vs eddy -p 1 and -p 2',
     run: async (args) => (await import('./keyed-sum.js')).main(args),
   },
-  // Later: 'checkpoint', 'rescale'.
+  checkpoint: {
+    description:
+      'keyed-sum with 1M and 10M keys: checkpoint sync/async time, size, write rate vs disk, throughput dip',
+    run: async (args) => (await import('./checkpoint.js')).main(args),
+  },
+  // Later: 'rescale'.
 };
 
 const usage = (): string => {

@@ -10,12 +10,25 @@
  * them alike. Every run's output is checked against the baseline's with an order-independent
  * digest of its lines.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { arch, availableParallelism, cpus, platform, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  BenchFailure,
+  describeMachine,
+  EDDY,
+  fmtInt,
+  fmtRatio,
+  fmtSec,
+  MiB,
+  machine,
+  median,
+  positiveInt,
+  REPO,
+  runChild,
+  table,
+} from './common.js';
 import {
   DATA_ROOT,
   DEFAULT_KEYED_SUM_DATA,
@@ -26,9 +39,7 @@ import {
   sameDigest,
 } from './data.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BASELINE = join(REPO, 'bench', 'baselines', 'handwritten-keyed-sum.mjs');
-const EDDY = join(REPO, 'bin', 'eddy.mjs');
 const JOB = join(REPO, 'examples', 'keyed-sum.ts');
 
 const HELP = `usage: npm run bench -- keyed-sum [options]
@@ -87,24 +98,6 @@ interface ConfigSummary {
   readonly rssVsBaseline: number;
 }
 
-class BenchFailure extends Error {}
-
-const positiveInt = (name: string, value: string | undefined, fallback: number): number => {
-  if (value === undefined) return fallback;
-  const n = Number(value.replaceAll('_', ''));
-  if (!Number.isSafeInteger(n) || n < (name === 'seed' ? 0 : 1)) {
-    throw new BenchFailure(`--${name} must be a positive integer, got '${value}'`);
-  }
-  return n;
-};
-
-export const median = (xs: readonly number[]): number => {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-
 const configs = (parallelisms: readonly number[]): Config[] => [
   {
     id: 'baseline',
@@ -135,37 +128,6 @@ const configs = (parallelisms: readonly number[]): Config[] => [
     }),
   ),
 ];
-
-interface ChildResult {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly wallMs: number;
-}
-
-const runChild = (args: string[]): Promise<ChildResult> =>
-  new Promise((resolvePromise, reject) => {
-    const started = performance.now();
-    const child = spawn(process.execPath, args, {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code, signal) =>
-      resolvePromise({
-        code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        wallMs: performance.now() - started,
-      }),
-    );
-  });
 
 const readStats = (file: string, config: string): RunStats & Record<string, unknown> => {
   let stats: Record<string, unknown>;
@@ -240,30 +202,6 @@ const runOnce = async (
   }
 };
 
-const MiB = 1024 * 1024;
-const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
-const fmtSec = (ms: number) => (ms / 1000).toFixed(2);
-const fmtRatio = (r: number) => `${r.toFixed(2)}x`;
-
-const table = (header: string[], rows: string[][]): string => {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-};
-
-const machine = () => {
-  const cpu = cpus();
-  return {
-    cpuModel: cpu[0]?.model.trim() ?? 'unknown',
-    cpuCount: cpu.length,
-    availableParallelism: availableParallelism(),
-    totalMemoryBytes: totalmem(),
-    node: process.version,
-    platform: `${platform()} ${release()} ${arch()}`,
-  };
-};
-
 export const main = async (argv: string[]): Promise<number> => {
   try {
     return await benchmark(argv);
@@ -317,10 +255,7 @@ const benchmark = async (argv: string[]): Promise<number> => {
   const host = machine();
 
   console.log(`keyed-sum benchmark — ${date.toISOString()}`);
-  console.log(
-    `machine: ${host.cpuModel}, ${host.cpuCount} cores (available parallelism ${host.availableParallelism}), ` +
-      `${(host.totalMemoryBytes / 1024 ** 3).toFixed(1)} GiB RAM, node ${host.node}, ${host.platform}`,
-  );
+  console.log(`machine: ${describeMachine(host)}`);
 
   const genStarted = performance.now();
   const data = ensureKeyedSumData(params);

@@ -24,24 +24,46 @@ import type { KeyedStateHandle, KeyGroupBlock } from './types.js';
 export { decodeKeyGroupBlock, encodeKeyGroupBlock } from './keyed-block.js';
 
 /**
+ * Key groups read one at a time, e.g. a keyed backend's copy-on-write snapshot view
+ * (`KeyedStateSnapshotView` satisfies it): the writer reads, encodes and writes one key group
+ * before reading the next, so the entries of the whole subtask are never materialised at once.
+ */
+export interface KeyGroupSource {
+  /** The key groups to write: ascending, no repeats, inside the file's range. */
+  readonly keyGroups: readonly number[];
+  /** The snapshot of `keyGroup` (its `keyGroup` must match); no block if `states` is empty. */
+  read(keyGroup: number): KeyGroupSnapshot;
+}
+
+/**
  * Writes the keyed state of one subtask to `<dir>/<file>` and fsyncs it. Key groups without
- * state (no states) get no block. Snapshots may come in any order; they are written ascending.
+ * state (no states) get no block. An array of snapshots may come in any order; they are written
+ * ascending. A {@link KeyGroupSource} is read key group by key group while writing: the caller
+ * must keep it readable (e.g. not release the view) until the returned promise settles.
+ *
+ * Blocks are gathered into ~1 MiB buffers and each full buffer is awaited as one fs write, so
+ * the event loop (the job's processing) runs at least once per ~1 MiB of output; a single key
+ * group is encoded in one go, however large.
  * @param file the file name relative to `dir` (the checkpoint directory); recorded as is.
  * @throws InternalError if `file` escapes `dir`, or a snapshot's key group is outside the range
- *   or repeated; EddyError `EDDY_CHECKPOINT_IO` if the file system refuses (the partial file is
- *   removed); `EDDY_STATE` if a value cannot be encoded.
+ *   or repeated (or out of order / mismatched, for a source); EddyError `EDDY_CHECKPOINT_IO` if
+ *   the file system refuses (the partial file is removed); `EDDY_STATE` if a value cannot be
+ *   encoded.
  */
 export const writeKeyedStateFile = async (
   dir: string,
   file: string,
   keyGroupRange: KeyGroupRange,
-  snapshots: readonly KeyGroupSnapshot[],
+  snapshots: readonly KeyGroupSnapshot[] | KeyGroupSource,
 ): Promise<KeyedStateHandle> => {
   checkFileName(file);
-  const ordered = orderSnapshots(keyGroupRange, snapshots);
+  const ordered = isArray(snapshots)
+    ? orderSnapshots(keyGroupRange, snapshots)
+    : readInOrder(keyGroupRange, snapshots);
   const { result: blocks, bytes } = await writeSequentially(fileInDir(dir, file), async (w) => {
     const out: KeyGroupBlock[] = [];
     for (const snapshot of ordered) {
+      if (snapshot.states.length === 0) continue;
       const encoded = encodeKeyGroupBlock(snapshot);
       const block = { keyGroup: snapshot.keyGroup, offset: w.size, length: encoded.length };
       out.push({ ...block, crc32: blockCrc(encoded) });
@@ -52,22 +74,63 @@ export const writeKeyedStateFile = async (
   return { file, keyGroupRange: [keyGroupRange.start, keyGroupRange.end], blocks, bytes };
 };
 
+// Array.isArray does not narrow a readonly array out of a union.
+const isArray = (
+  s: readonly KeyGroupSnapshot[] | KeyGroupSource,
+): s is readonly KeyGroupSnapshot[] => Array.isArray(s);
+
+const checkRange = (range: KeyGroupRange): void => {
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end)) {
+    throw new InternalError(`invalid key-group range [${range.start}, ${range.end}]`);
+  }
+};
+
+const outsideRange = (keyGroup: number, range: KeyGroupRange) =>
+  new InternalError(
+    `key group ${keyGroup} is outside the subtask's range [${range.start}, ${range.end}]`,
+  );
+
+/**
+ * Checks a source's key groups up front (before the file is created), then reads them lazily,
+ * one per iteration step, checking each snapshot is the one asked for.
+ */
+const readInOrder = (range: KeyGroupRange, source: KeyGroupSource): Iterable<KeyGroupSnapshot> => {
+  checkRange(range);
+  const keyGroups = source.keyGroups;
+  keyGroups.forEach((kg, i) => {
+    if (!Number.isSafeInteger(kg) || kg < range.start || kg > range.end) {
+      throw outsideRange(kg, range);
+    }
+    if (i > 0 && keyGroups[i - 1]! >= kg) {
+      throw new InternalError(
+        `key groups of a keyed snapshot must be ascending without repeats: ${keyGroups[i - 1]} ` +
+          `then ${kg}`,
+      );
+    }
+  });
+  return (function* () {
+    for (const kg of keyGroups) {
+      const snapshot = source.read(kg);
+      if (snapshot.keyGroup !== kg) {
+        throw new InternalError(
+          `asked for key group ${kg}, the snapshot source gave ${snapshot.keyGroup}`,
+        );
+      }
+      yield snapshot;
+    }
+  })();
+};
+
 const orderSnapshots = (
   range: KeyGroupRange,
   snapshots: readonly KeyGroupSnapshot[],
 ): KeyGroupSnapshot[] => {
-  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end)) {
-    throw new InternalError(`invalid key-group range [${range.start}, ${range.end}]`);
-  }
+  checkRange(range);
   const ordered = snapshots
     .filter((s) => s.states.length > 0)
     .sort((a, b) => a.keyGroup - b.keyGroup);
   ordered.forEach((s, i) => {
-    if (s.keyGroup < range.start || s.keyGroup > range.end) {
-      throw new InternalError(
-        `key group ${s.keyGroup} is outside the subtask's range [${range.start}, ${range.end}]`,
-      );
-    }
+    if (s.keyGroup < range.start || s.keyGroup > range.end) throw outsideRange(s.keyGroup, range);
     if (i > 0 && ordered[i - 1]!.keyGroup === s.keyGroup) {
       throw new InternalError(`key group ${s.keyGroup} appears twice in one keyed snapshot`);
     }

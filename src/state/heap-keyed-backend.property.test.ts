@@ -1,6 +1,7 @@
 /**
  * Property tests of the heap keyed backend: random operations agree with a reference model,
- * and snapshots survive being split across any set of contiguous key-group ranges.
+ * snapshots survive being split across any set of contiguous key-group ranges, and
+ * copy-on-write snapshot views read exactly the state at the time they were taken.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import {
   ValueStateDescriptor,
 } from './descriptors.js';
 import { HeapKeyedStateBackend } from './heap-keyed-backend.js';
-import type { KeyGroupSnapshot, NormalizedKey } from './types.js';
+import type { KeyedStateSnapshotView, KeyGroupSnapshot, NormalizedKey } from './types.js';
 
 type Acc = readonly [min: number, count: number];
 
@@ -277,6 +278,91 @@ describe('HeapKeyedStateBackend properties', () => {
           expect(readBackend(states(owner))).toEqual(readModel(model, key));
         }
       }),
+    );
+  });
+});
+
+/** Every key group of a view, read: what a writer would write. */
+const readAll = (view: KeyedStateSnapshotView): KeyGroupSnapshot[] =>
+  view.keyGroups.map((kg) => view.read(kg));
+
+type Step = [NormalizedKey, Op];
+
+describe('HeapKeyedStateBackend copy-on-write snapshot views', () => {
+  /**
+   * Three phases over one key pool (so later operations hit keys the views hold: list add and
+   * map put mutate containers a view shares): ops, view A, ops, maybe view B, ops, releases in a
+   * random order with ops between, then ops that must not copy anything.
+   */
+  const arb = fc.integer({ min: 1, max: 16 }).chain((maxParallelism) =>
+    fc.uniqueArray(keyArb, { minLength: 1, maxLength: 12 }).chain((keys) => {
+      const steps = fc.array(fc.tuple(fc.constantFrom(...keys), opArb), { maxLength: 60 });
+      return fc.record({
+        maxParallelism: fc.constant(maxParallelism),
+        before: steps,
+        betweenViews: steps,
+        second: fc.boolean(),
+        afterViews: steps,
+        releaseAFirst: fc.boolean(),
+        betweenReleases: steps,
+        afterRelease: steps,
+      });
+    }),
+  );
+
+  it('read exactly the state at snapshot time while the job keeps writing, and stop copying once released', () => {
+    fc.assert(
+      fc.property(arb, (c) => {
+        const b = new HeapKeyedStateBackend({
+          keyGroupRange: { start: 0, end: c.maxParallelism - 1 },
+          maxParallelism: c.maxParallelism,
+        });
+        const s = states(b);
+        const model: Model = new Map();
+        const apply = (steps: readonly Step[]) => {
+          for (const [key, op] of steps) {
+            b.setCurrentKey(key, keyGroupOf(key, c.maxParallelism));
+            applyToBackend(s, op);
+            applyToModel(model, key, op);
+            expect(readBackend(s)).toEqual(readModel(model, key));
+          }
+        };
+        /** A view with a deep copy of the state when it was taken. */
+        const take = () => {
+          const expected = structuredClone(b.snapshot());
+          const view = b.snapshotView();
+          expect(view.keyGroups).toEqual(expected.map((g) => g.keyGroup));
+          return { view, expected, model: new Map(model) };
+        };
+        const check = (v: ReturnType<typeof take>) => {
+          const got = readAll(v.view);
+          expect(got).toEqual(v.expected);
+          expect(flatten(got, c.maxParallelism)).toEqual(v.model);
+        };
+
+        apply(c.before);
+        const a = take();
+        apply(c.betweenViews);
+        check(a);
+        const bView = c.second ? take() : undefined;
+        apply(c.afterViews);
+        check(a);
+        if (bView) check(bView);
+        const [first, second] = c.releaseAFirst ? [a, bView] : [bView, a];
+        first?.view.release();
+        apply(c.betweenReleases);
+        if (second) check(second);
+        second?.view.release();
+        expect(b.openSnapshotViews).toBe(0);
+        expect(() => a.view.read(0)).toThrow(/released snapshot view/);
+
+        const copies = b.cowCopies;
+        apply(c.afterRelease);
+        expect(b.cowCopies).toBe(copies);
+        // The live state is the model's, whatever the views copied.
+        expect(flatten(b.snapshot(), c.maxParallelism)).toEqual(model);
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -9,18 +9,36 @@
  * snapshot copies the entry arrays and the lists/maps the backend mutates in place, but not
  * user values. A user who mutates a value (or an accumulator) after handing it to state changes
  * already-taken snapshots unless those are serialised before the next call into user code.
+ *
+ * Checkpoints use {@link HeapKeyedStateBackend.snapshotView}: copy-on-write, so the synchronous
+ * part is O(key groups × states) — it keeps references to the key-group maps, not copies — and
+ * the entries are read (and written out) afterwards, while processing goes on. Mechanism
+ * (state-table.ts): views and map objects carry epochs; the first write to a key-group map an
+ * open view holds replaces the map with a copy (`new Map(old)`, O(keys of that key group), once
+ * per view and key group) and the view keeps the old object, never mutated again. The copy
+ * shares the lists and inner maps of list and map state with the view, so those are copied too
+ * before their first in-place mutation (once per view and key). Any number of views may be open
+ * at once; each reads exactly the state at the moment it was taken.
  */
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
 import type { StateDescriptor, StateFor } from './descriptors.js';
 import { createKeyedState } from './keyed-states.js';
 import {
+  adopt,
   fromSnapshotValue,
   type KeyContext,
+  type KeyGroupMap,
   type KeyGroupRange,
   type StateTable,
   toSnapshotValue,
+  writableGroup,
 } from './state-table.js';
-import type { KeyGroupSnapshot, NormalizedKey, StateKind } from './types.js';
+import type {
+  KeyedStateSnapshotView,
+  KeyGroupSnapshot,
+  NormalizedKey,
+  StateKind,
+} from './types.js';
 
 /** Options of {@link HeapKeyedStateBackend}. */
 export interface HeapKeyedStateBackendOptions {
@@ -31,6 +49,14 @@ export interface HeapKeyedStateBackendOptions {
 }
 
 type SnapshotState = KeyGroupSnapshot['states'][number];
+
+/** What a snapshot reads of one table: the live table, or a view's frozen copy of its slots. */
+interface TableImage {
+  readonly name: string;
+  readonly kind: StateKind | undefined;
+  readonly restoredKind: StateKind | undefined;
+  readonly groups: ReadonlyArray<KeyGroupMap | undefined>;
+}
 
 const isInt = (n: unknown): n is number => Number.isSafeInteger(n);
 
@@ -45,7 +71,16 @@ export class HeapKeyedStateBackend {
   private readonly start: number;
   /** Number of key groups in the range; 0 after dispose, which fails every range check. */
   private size: number;
-  private readonly ctx: KeyContext = { key: undefined, index: 0 };
+  private readonly ctx: KeyContext = {
+    key: undefined,
+    index: 0,
+    epoch: 0,
+    newestOpen: 0,
+    fresh: undefined,
+    copies: 0,
+  };
+  /** Epochs of the open snapshot views, in the order they were taken (ascending). */
+  private readonly openViews: number[] = [];
   private keyGroup: number | undefined;
   private readonly tables = new Map<string, StateTable>();
   /** State objects handed out, by name; a name is here iff its table's kind is set. */
@@ -129,20 +164,55 @@ export class HeapKeyedStateBackend {
   snapshotKeyGroup(keyGroup: number): KeyGroupSnapshot {
     this.checkLive('snapshot');
     const index = this.indexOf(keyGroup, 'snapshot');
-    const states: SnapshotState[] = [];
-    for (const name of this.names()) {
-      const table = this.tables.get(name)!;
-      const group = table.groups[index];
-      if (group === undefined || group.size === 0) continue;
-      const liveKind = table.kind;
-      const entries = Array.from(
-        group,
-        ([key, value]) => [key, toSnapshotValue(liveKind, value)] as const,
-      );
-      const kind = liveKind ?? table.restoredKind;
-      states.push(kind === undefined ? { name, entries } : { name, kind, entries });
+    return readKeyGroup(
+      keyGroup,
+      index,
+      this.names().map((name) => this.tables.get(name)!),
+    );
+  }
+
+  /**
+   * A consistent snapshot of the whole range, taken copy-on-write: this call is
+   * O(key groups × states) and touches no entry; the entries are copied when
+   * {@link KeyedStateSnapshotView.read} is called, and each read returns exactly what
+   * {@link snapshotKeyGroup} would have returned at the time of this call, whatever the job
+   * writes meanwhile (user values by reference, see the module note). Until the view is
+   * released, the first write to each key-group map (and list or map entry) it shares costs a
+   * copy; release it as soon as it is written out. Views may overlap.
+   * @throws EddyError `EDDY_STATE` (internal) if the backend is disposed.
+   */
+  snapshotView(): KeyedStateSnapshotView {
+    this.checkLive('snapshot');
+    const ctx = this.ctx;
+    const epoch = ++ctx.epoch;
+    this.openViews.push(epoch);
+    ctx.newestOpen = epoch;
+    ctx.fresh = new WeakSet();
+    const images: TableImage[] = this.names().map((name) => {
+      const t = this.tables.get(name)!;
+      return { name, kind: t.kind, restoredKind: t.restoredKind, groups: t.groups.slice() };
+    });
+    // O(key groups × states): map sizes only, no entry is touched.
+    const keyGroups: number[] = [];
+    for (let index = 0; index < this.size; index++) {
+      for (const t of images) {
+        if ((t.groups[index]?.size ?? 0) > 0) {
+          keyGroups.push(this.start + index);
+          break;
+        }
+      }
     }
-    return { keyGroup, states };
+    return new HeapSnapshotView(this.keyGroupRange, keyGroups, images, () => this.release(epoch));
+  }
+
+  /** Maps and lists copied so far because an open snapshot view shared them (diagnostics). */
+  get cowCopies(): number {
+    return this.ctx.copies;
+  }
+
+  /** Number of snapshot views not yet released. */
+  get openSnapshotViews(): number {
+    return this.openViews.length;
   }
 
   /**
@@ -154,9 +224,10 @@ export class HeapKeyedStateBackend {
     this.checkLive('snapshot');
     this.indexOf(range.start, 'snapshot');
     this.indexOf(range.end, 'snapshot');
+    const tables = this.names().map((name) => this.tables.get(name)!);
     const out: KeyGroupSnapshot[] = [];
     for (let kg = range.start; kg <= range.end; kg++) {
-      const snap = this.snapshotKeyGroup(kg);
+      const snap = readKeyGroup(kg, kg - this.start, tables);
       if (snap.states.length > 0) out.push(snap);
     }
     return out;
@@ -174,8 +245,7 @@ export class HeapKeyedStateBackend {
     const index = this.indexOf(snapshot.keyGroup, 'restore');
     for (const state of snapshot.states) {
       const table = this.tableForRestore(state);
-      const group = table.groups[index] ?? new Map();
-      table.groups[index] = group;
+      const group = writableGroup(table, this.ctx, index);
       const kind = table.kind;
       for (const [key, value] of state.entries) {
         const live =
@@ -183,7 +253,11 @@ export class HeapKeyedStateBackend {
             ? rawValue(state.kind, value)
             : fromSnapshotValue(table.name, kind, value);
         if (live === undefined) group.delete(key);
-        else group.set(key, live);
+        else
+          group.set(
+            key,
+            kind === 'list' || kind === 'map' ? adopt(this.ctx, live as object) : live,
+          );
       }
     }
   }
@@ -230,11 +304,15 @@ export class HeapKeyedStateBackend {
    * throws.
    */
   dispose(): void {
+    // Open views keep their own references: they stay readable until released.
     for (const table of this.tables.values()) table.groups.length = 0;
     this.tables.clear();
     this.states.clear();
     this.sortedNames = undefined;
     this.ctx.key = undefined;
+    this.ctx.fresh = undefined;
+    this.ctx.newestOpen = 0;
+    this.openViews.length = 0;
     this.keyGroup = undefined;
     this.size = 0;
     this.disposed = true;
@@ -245,9 +323,21 @@ export class HeapKeyedStateBackend {
     return this.sortedNames;
   }
 
+  /** Ends the view of `epoch`: once no open view holds a map, writes stop copying it. */
+  private release(epoch: number): void {
+    const at = this.openViews.indexOf(epoch);
+    if (at < 0) return; // released already, or the backend was disposed
+    this.openViews.splice(at, 1);
+    const ctx = this.ctx;
+    ctx.newestOpen = this.openViews[this.openViews.length - 1] ?? 0;
+    // With an older view still open, `fresh` stays: conservative (see KeyContext.fresh).
+    if (this.openViews.length === 0) ctx.fresh = undefined;
+  }
+
   private addTable(name: string, kind: StateKind | undefined, restoredKind?: StateKind) {
     const groups = new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined);
-    const table: StateTable = { name, kind, restoredKind, groups };
+    const stamps = new Float64Array(this.size);
+    const table: StateTable = { name, kind, restoredKind, groups, stamps };
     this.tables.set(name, table);
     this.sortedNames = undefined;
     return table;
@@ -263,12 +353,16 @@ export class HeapKeyedStateBackend {
         'user',
       );
     }
-    for (const group of table.groups) {
-      if (group === undefined) continue;
-      for (const [key, value] of group) {
+    const container = kind === 'list' || kind === 'map';
+    for (let index = 0; index < table.groups.length; index++) {
+      const old = table.groups[index];
+      if (old === undefined || old.size === 0) continue;
+      // An open view may hold the group (in snapshot form): convert into a copy, then.
+      const group = writableGroup(table, this.ctx, index);
+      for (const [key, value] of old) {
         const live = fromSnapshotValue(table.name, kind, value);
         if (live === undefined) group.delete(key);
-        else group.set(key, live);
+        else group.set(key, container ? adopt(this.ctx, live as object) : live);
       }
     }
     table.kind = kind;
@@ -314,6 +408,66 @@ export class HeapKeyedStateBackend {
 
   private checkLive(what: string): void {
     if (this.disposed) throw stateError(`cannot ${what} a disposed state backend`, 'internal');
+  }
+}
+
+/**
+ * One key group's snapshot from table images (sorted by name): entries in insertion order,
+ * lists and maps copied into snapshot form.
+ */
+const readKeyGroup = (
+  keyGroup: number,
+  index: number,
+  tables: readonly TableImage[],
+): KeyGroupSnapshot => {
+  const states: SnapshotState[] = [];
+  for (const table of tables) {
+    const group = table.groups[index];
+    if (group === undefined || group.size === 0) continue;
+    const { name, kind: liveKind } = table;
+    const entries = Array.from(
+      group,
+      ([key, value]) => [key, toSnapshotValue(liveKind, value)] as const,
+    );
+    const kind = liveKind ?? table.restoredKind;
+    states.push(kind === undefined ? { name, entries } : { name, kind, entries });
+  }
+  return { keyGroup, states };
+};
+
+/** {@link KeyedStateSnapshotView} of the heap backend: frozen images of the tables' slots. */
+class HeapSnapshotView implements KeyedStateSnapshotView {
+  private images: readonly TableImage[] | undefined;
+
+  constructor(
+    private readonly range: KeyGroupRange,
+    readonly keyGroups: readonly number[],
+    images: readonly TableImage[],
+    private readonly onRelease: () => void,
+  ) {
+    this.images = images;
+  }
+
+  read(keyGroup: number): KeyGroupSnapshot {
+    const images = this.images;
+    if (images === undefined) {
+      throw stateError(`cannot read key group ${keyGroup} of a released snapshot view`, 'internal');
+    }
+    const { start, end } = this.range;
+    const index = keyGroup - start;
+    if (index >>> 0 !== index || keyGroup > end) {
+      throw stateError(
+        `cannot read key group ${keyGroup} of a snapshot view of key groups [${start}, ${end}]`,
+        'internal',
+      );
+    }
+    return readKeyGroup(keyGroup, index, images);
+  }
+
+  release(): void {
+    if (this.images === undefined) return;
+    this.images = undefined; // the old maps can be collected once the job replaced them
+    this.onRelease();
   }
 }
 

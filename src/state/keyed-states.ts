@@ -5,10 +5,23 @@
  *
  * Hot path: `value()`/`update()`/`add()` are one or two Map operations on the current key group's
  * map, with no allocation beyond the Map's own (plus the list or map a new key needs).
+ *
+ * Copy-on-write (see state-table.ts): every write goes through {@link writableGroup}, and every
+ * in-place mutation of a list or map entry through {@link ownList}/{@link ownMap}, so an open
+ * snapshot view never sees a later write. With no view open each costs one extra compare.
  */
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
 import type { StateDescriptor } from './descriptors.js';
-import type { KeyContext, KeyGroupMap, StateTable } from './state-table.js';
+import {
+  adopt,
+  type KeyContext,
+  type KeyGroupMap,
+  ownList,
+  ownMap,
+  removeEntry,
+  type StateTable,
+  writableGroup,
+} from './state-table.js';
 import type {
   AggregateFunction,
   AggregatingState,
@@ -50,16 +63,9 @@ abstract class HeapKeyedState {
     return this.table.groups[this.ctx.index]?.get(key);
   }
 
-  /** The current key group's map, created on first write. */
+  /** The current key group's map for writing: created on first write, unshared from views. */
   protected group(): KeyGroupMap {
-    const groups = this.table.groups;
-    const index = this.ctx.index;
-    let map = groups[index];
-    if (map === undefined) {
-      map = new Map();
-      groups[index] = map;
-    }
-    return map;
+    return writableGroup(this.table, this.ctx, this.ctx.index);
   }
 
   /** Stores `value` for `key`; undefined removes the entry (undefined is never stored). */
@@ -71,7 +77,7 @@ abstract class HeapKeyedState {
   /** Removes the current key's entry. */
   clear(): void {
     const key = this.key();
-    this.table.groups[this.ctx.index]?.delete(key);
+    removeEntry(this.table, this.ctx, this.ctx.index, key);
   }
 }
 
@@ -107,8 +113,8 @@ export class HeapListState<T> extends HeapKeyedState implements ListState<T> {
     const key = this.key();
     const map = this.group();
     const list = map.get(key) as T[] | undefined;
-    if (list === undefined) map.set(key, [value]);
-    else list.push(value);
+    if (list === undefined) map.set(key, adopt(this.ctx, [value]));
+    else ownList(this.ctx, map, key, list).push(value);
   }
 
   addAll(values: readonly T[]): void {
@@ -117,17 +123,18 @@ export class HeapListState<T> extends HeapKeyedState implements ListState<T> {
     const map = this.group();
     const list = map.get(key) as T[] | undefined;
     if (list === undefined) {
-      map.set(key, values.slice()); // copy: the caller may keep mutating its array
+      map.set(key, adopt(this.ctx, values.slice())); // copy: the caller may keep mutating its array
       return;
     }
+    const own = ownList(this.ctx, map, key, list);
     // A loop, not push(...values): spreading a very large array overflows the call stack.
-    for (const v of values) list.push(v);
+    for (const v of values) own.push(v);
   }
 
   update(values: readonly T[]): void {
     const key = this.key();
-    if (values.length === 0) this.table.groups[this.ctx.index]?.delete(key);
-    else this.group().set(key, values.slice());
+    if (values.length === 0) removeEntry(this.table, this.ctx, this.ctx.index, key);
+    else this.group().set(key, adopt(this.ctx, values.slice()));
   }
 }
 
@@ -135,8 +142,10 @@ const EMPTY_MAP: ReadonlyMap<unknown, unknown> = new Map();
 
 /**
  * {@link MapState} on the heap: stores a JS `Map` per key. User map keys are compared by
- * identity, so they should be primitives. `entries()`/`keys()`/`values()` are live views of
- * the current key's map (JS `Map` iteration semantics under concurrent modification).
+ * identity, so they should be primitives. `entries()`/`keys()`/`values()` iterate the current
+ * key's map. Writing to the same key's map while iterating is allowed, but whether the iterator
+ * sees those writes is unspecified: usually it does (JS `Map` semantics), but the first write
+ * after a checkpoint's snapshot replaces the map with a copy and the iterator keeps the old one.
  */
 export class HeapMapState<K, V> extends HeapKeyedState implements MapState<K, V> {
   private current(): Map<K, V> | undefined {
@@ -147,12 +156,11 @@ export class HeapMapState<K, V> extends HeapKeyedState implements MapState<K, V>
   private currentForWrite(): Map<K, V> {
     const key = this.key();
     const group = this.group();
-    let map = group.get(key) as Map<K, V> | undefined;
-    if (map === undefined) {
-      map = new Map();
-      group.set(key, map);
-    }
-    return map;
+    const map = group.get(key) as Map<K, V> | undefined;
+    if (map !== undefined) return ownMap(this.ctx, group, key, map);
+    const created = adopt(this.ctx, new Map<K, V>());
+    group.set(key, created);
+    return created;
   }
 
   get(key: K): V | undefined {
@@ -178,11 +186,20 @@ export class HeapMapState<K, V> extends HeapKeyedState implements MapState<K, V>
 
   delete(key: K): void {
     const stateKey = this.key();
-    const group = this.table.groups[this.ctx.index];
-    const map = group?.get(stateKey) as Map<K, V> | undefined;
+    const { table, ctx } = this;
+    const map = table.groups[ctx.index]?.get(stateKey) as Map<K, V> | undefined;
     if (map === undefined) return;
+    const fresh = ctx.fresh;
+    if (fresh !== undefined && !fresh.has(map)) {
+      // A view may hold this map: never mutate it. Copy it only if the delete changes
+      // something and leaves it non-empty (removing the last key removes the entry instead).
+      if (!map.has(key)) return;
+      if (map.size === 1) removeEntry(table, ctx, ctx.index, stateKey);
+      else ownMap(ctx, this.group(), stateKey, map).delete(key);
+      return;
+    }
     map.delete(key);
-    if (map.size === 0) group?.delete(stateKey); // keep the no-empty-entries invariant
+    if (map.size === 0) removeEntry(table, ctx, ctx.index, stateKey); // no empty entries
   }
 
   entries(): IterableIterator<[K, V]> {

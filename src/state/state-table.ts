@@ -18,12 +18,32 @@ export interface KeyGroupRange {
 /**
  * The key the runtime set before calling into user code, shared by a backend and every state
  * object it handed out: the state objects read it on each call instead of being re-bound.
+ * Also carries the backend's copy-on-write clock (see {@link writableGroup}), which the state
+ * objects consult on every write.
  */
 export interface KeyContext {
   /** Undefined until the runtime sets a key (and again after dispose). */
   key: NormalizedKey | undefined;
   /** `keyGroup - range.start`: the slot in every table's `groups`. */
   index: number;
+  /**
+   * The current epoch: the number of snapshot views taken so far. A key-group map created or
+   * copied now is stamped with it; snapshot view `e` (taken when the epoch became `e`) holds
+   * exactly the maps stamped below `e` that were live when it was taken.
+   */
+  epoch: number;
+  /** Epoch of the newest open snapshot view; 0 when none is open (then nothing is copied). */
+  newestOpen: number;
+  /**
+   * Lists and maps (the containers the backend mutates in place) created or copied since the
+   * newest view was taken: no view holds them, so they may be mutated in place. Undefined when
+   * no view is open. Any container not in it may be shared with an open view and is copied
+   * before its first in-place mutation (conservative if the newest view was released while an
+   * older one is still open: a few containers are copied needlessly, never too few).
+   */
+  fresh: WeakSet<object> | undefined;
+  /** Maps and lists copied because a view shared them (diagnostics; see `cowCopies`). */
+  copies: number;
 }
 
 /** Per-key maps of one key group; created lazily, kept (possibly empty) once created. */
@@ -48,7 +68,88 @@ export interface StateTable {
   restoredKind: StateKind | undefined;
   /** Indexed by `keyGroup - range.start`. */
   readonly groups: Array<KeyGroupMap | undefined>;
+  /**
+   * Per slot of `groups`, the epoch ({@link KeyContext.epoch}) at which that map object was
+   * created or last copied. The map is shared with an open snapshot view iff its stamp is below
+   * {@link KeyContext.newestOpen}; it must then be copied before it is mutated.
+   */
+  readonly stamps: Float64Array;
 }
+
+/**
+ * Copy-on-write, group level: the map of slot `index` ready to be mutated. Created if absent;
+ * if an open snapshot view holds it, replaced by a copy first (the view keeps the old object,
+ * which is never mutated again). With no view open this is one extra compare.
+ *
+ * Hazard: the copy shares its lists and maps (containers) with the view; mutate a container
+ * only after {@link ownList}/{@link ownMap}.
+ */
+export const writableGroup = (table: StateTable, ctx: KeyContext, index: number): KeyGroupMap => {
+  let map = table.groups[index];
+  if (map === undefined) {
+    map = new Map();
+    table.groups[index] = map;
+    table.stamps[index] = ctx.epoch;
+  } else if (table.stamps[index]! < ctx.newestOpen) {
+    map = new Map(map);
+    table.groups[index] = map;
+    table.stamps[index] = ctx.epoch;
+    ctx.copies++;
+  }
+  return map;
+};
+
+/** Removes `key`'s entry from slot `index`, copying the group first only if it holds the key. */
+export const removeEntry = (
+  table: StateTable,
+  ctx: KeyContext,
+  index: number,
+  key: NormalizedKey,
+): void => {
+  const map = table.groups[index];
+  if (map === undefined) return;
+  if (table.stamps[index]! < ctx.newestOpen) {
+    if (map.has(key)) writableGroup(table, ctx, index).delete(key);
+    return;
+  }
+  map.delete(key);
+};
+
+/**
+ * Copy-on-write, container level: `list` (the entry of `key` in the writable `group`) ready to
+ * be mutated in place; replaced by a copy first if an open view may hold it.
+ */
+export const ownList = <T>(ctx: KeyContext, group: KeyGroupMap, key: NormalizedKey, list: T[]) => {
+  const fresh = ctx.fresh;
+  if (fresh === undefined || fresh.has(list)) return list;
+  const copy = list.slice();
+  group.set(key, copy);
+  fresh.add(copy);
+  ctx.copies++;
+  return copy;
+};
+
+/** {@link ownList} for the inner maps of map state. */
+export const ownMap = <K, V>(
+  ctx: KeyContext,
+  group: KeyGroupMap,
+  key: NormalizedKey,
+  map: Map<K, V>,
+): Map<K, V> => {
+  const fresh = ctx.fresh;
+  if (fresh === undefined || fresh.has(map)) return map;
+  const copy = new Map(map);
+  group.set(key, copy);
+  fresh.add(copy);
+  ctx.copies++;
+  return copy;
+};
+
+/** Records a container created now as fresh (no view holds it), so it is not copied later. */
+export const adopt = <C extends object>(ctx: KeyContext, container: C): C => {
+  ctx.fresh?.add(container);
+  return container;
+};
 
 /**
  * Live value → snapshot value. Lists and maps are mutated in place by the backend and are

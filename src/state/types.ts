@@ -98,3 +98,22 @@ export interface KeyGroupSnapshot {
     readonly entries: ReadonlyArray<readonly [NormalizedKey, unknown]>;
   }>;
 }
+
+/**
+ * A consistent snapshot of a keyed backend's whole key-group range, taken at one instant and
+ * read later, key group by key group (a checkpoint's asynchronous part), while the job keeps
+ * writing state. Release it once written: until then the backend copies what it shares with it.
+ */
+export interface KeyedStateSnapshotView {
+  /** The key groups that held state when the view was taken, ascending. */
+  readonly keyGroups: readonly number[];
+  /**
+   * The key group's state as it was when the view was taken; a fresh object on every call,
+   * deterministic (states sorted by name, entries in insertion order). `states` is empty for a
+   * key group of the range that had no state.
+   * @throws EddyError `EDDY_STATE` (internal) after release, or outside the backend's range.
+   */
+  read(keyGroup: number): KeyGroupSnapshot;
+  /** Ends the view; idempotent. Reads throw afterwards. */
+  release(): void;
+}

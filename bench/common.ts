@@ -1,0 +1,121 @@
+/**
+ * Helpers shared by the benchmarks: child processes, medians, tables, machine info.
+ */
+import { spawn } from 'node:child_process';
+import { arch, availableParallelism, cpus, platform, release, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const EDDY = join(REPO, 'bin', 'eddy.mjs');
+
+export const MiB = 1024 * 1024;
+
+/** A benchmark failure reported as a message (no stack trace), exit code 1. */
+export class BenchFailure extends Error {}
+
+/** Parses a `--name` option as a positive integer (`seed` may be 0); `_` separators allowed. */
+export const positiveInt = (name: string, value: string | undefined, fallback: number): number => {
+  if (value === undefined) return fallback;
+  const n = Number(value.replaceAll('_', ''));
+  if (!Number.isSafeInteger(n) || n < (name === 'seed' ? 0 : 1)) {
+    throw new BenchFailure(`--${name} must be a positive integer, got '${value}'`);
+  }
+  return n;
+};
+
+export const median = (xs: readonly number[]): number => {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+export const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+export const fmtSec = (ms: number) => (ms / 1000).toFixed(2);
+export const fmtRatio = (r: number) => `${r.toFixed(2)}x`;
+
+/** A plain-text table: first column left-aligned, the others right-aligned. */
+export const table = (header: string[], rows: string[][]): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+};
+
+export interface MachineInfo {
+  readonly cpuModel: string;
+  readonly cpuCount: number;
+  readonly availableParallelism: number;
+  readonly totalMemoryBytes: number;
+  readonly node: string;
+  readonly platform: string;
+}
+
+export const machine = (): MachineInfo => {
+  const cpu = cpus();
+  return {
+    cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+    cpuCount: cpu.length,
+    availableParallelism: availableParallelism(),
+    totalMemoryBytes: totalmem(),
+    node: process.version,
+    platform: `${platform()} ${release()} ${arch()}`,
+  };
+};
+
+export const describeMachine = (host: MachineInfo): string =>
+  `${host.cpuModel}, ${host.cpuCount} cores (available parallelism ${host.availableParallelism}), ` +
+  `${(host.totalMemoryBytes / 1024 ** 3).toFixed(1)} GiB RAM, node ${host.node}, ${host.platform}`;
+
+export interface ChildResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly wallMs: number;
+  /** True when the child was killed for running longer than `timeoutMs`. */
+  readonly timedOut: boolean;
+}
+
+export interface RunChildOptions {
+  /** Kill the child (SIGKILL) after this long. */
+  readonly timeoutMs?: number;
+}
+
+/** Runs `node <args>` in the repository root, collecting its output. */
+export const runChild = (args: string[], opts: RunChildOptions = {}): Promise<ChildResult> =>
+  new Promise((resolvePromise, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, args, {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, opts.timeoutMs);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        wallMs: performance.now() - started,
+        timedOut,
+      });
+    });
+  });
