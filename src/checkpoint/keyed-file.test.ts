@@ -2,6 +2,12 @@ import { open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  ListStateDescriptor,
+  MapStateDescriptor,
+  ValueStateDescriptor,
+} from '../state/descriptors.js';
+import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import type { KeyGroupSnapshot } from '../state/types.js';
 import { WRITE_BUFFER_BYTES } from './block-io.js';
 import {
@@ -12,7 +18,12 @@ import {
   removeTempDir,
 } from './checkpoint.testkit.js';
 import { decodeKeyGroupBlock, encodeKeyGroupBlock } from './keyed-block.js';
-import { planKeyedReads, readKeyGroups, writeKeyedStateFile } from './keyed-file.js';
+import {
+  type KeyGroupSource,
+  planKeyedReads,
+  readKeyGroups,
+  writeKeyedStateFile,
+} from './keyed-file.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -252,5 +263,125 @@ describe('keyed state file corruption', () => {
     );
     expect(err.code).toBe('EDDY_CHECKPOINT_CORRUPT');
     expect(err.message).toMatch(/holds key group 1/);
+  });
+});
+
+/** The file handle prototype's `write`, to spy on fs writes. */
+const fileHandleProto = async () => {
+  const probe = await open(join(dir, 'probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => unknown };
+  await probe.close();
+  return proto;
+};
+
+/** A source over snapshots: key groups ascending, each read on demand. */
+const sourceOf = (snapshots: readonly KeyGroupSnapshot[]): KeyGroupSource => {
+  const byGroup = new Map(snapshots.map((s) => [s.keyGroup, s]));
+  return {
+    keyGroups: [...byGroup.keys()].sort((a, b) => a - b),
+    read: (kg) => byGroup.get(kg)!,
+  };
+};
+
+describe('keyed state files from a snapshot source', () => {
+  it('are byte for byte the file written from the same snapshots as an array', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(keyedSubtaskState, async ({ range, snapshots }) => {
+        const i = n++;
+        const fromArray = await writeKeyedStateFile(dir, `arr-${i}.keyed`, range, snapshots);
+        const fromSource = await writeKeyedStateFile(
+          dir,
+          `src-${i}.keyed`,
+          range,
+          sourceOf(snapshots),
+        );
+        expect({ ...fromSource, file: '' }).toEqual({ ...fromArray, file: '' });
+        expect(await readFile(join(dir, `src-${i}.keyed`))).toEqual(
+          await readFile(join(dir, `arr-${i}.keyed`)),
+        );
+        expect((await readKeyGroups(dir, fromSource, range)).snapshots).toEqual(
+          [...snapshots].sort((a, b) => a.keyGroup - b.keyGroup),
+        );
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("round-trip a backend's snapshot view while the job keeps writing, reading key groups as the file grows", async () => {
+    const maxParallelism = 64;
+    const range = { start: 0, end: maxParallelism - 1 };
+    const b = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });
+    const v = b.getState(new ValueStateDescriptor<string>('v'));
+    const l = b.getState(new ListStateDescriptor<number>('l'));
+    const m = b.getState(new MapStateDescriptor<string, number>('m'));
+    const pad = 'p'.repeat(200);
+    for (let k = 0; k < 20_000; k++) {
+      b.setCurrentKey(k, k % maxParallelism);
+      v.update(`${k}${pad}`);
+      l.add(k);
+      m.put('x', k);
+    }
+    const expected = structuredClone(b.snapshot());
+    const view = b.snapshotView();
+    const spy = vi.spyOn(await fileHandleProto(), 'write');
+    const writesAtRead: number[] = [];
+    const probe: KeyGroupSource = {
+      keyGroups: view.keyGroups,
+      read: (kg) => {
+        writesAtRead.push(spy.mock.calls.length);
+        return view.read(kg);
+      },
+    };
+    // The job: keeps changing every kind of state (keys in the view and new ones) while the
+    // file is written, one record per turn of the event loop.
+    let turns = 0;
+    let done = false;
+    const job = new Promise<void>((resolve) => {
+      const step = () => {
+        if (done) return resolve();
+        const k = turns++ * 7;
+        b.setCurrentKey(k, k % maxParallelism);
+        v.update('changed');
+        l.add(-1);
+        m.delete('x');
+        m.put('y', -1);
+        setImmediate(step);
+      };
+      setImmediate(step);
+    });
+    try {
+      const handle = await writeKeyedStateFile(dir, 'view.keyed', range, probe);
+      done = true;
+      await job;
+      expect(handle.bytes).toBeGreaterThan(4 * WRITE_BUFFER_BYTES);
+      expect(turns).toBeGreaterThan(1); // processing went on during the write
+      // Key groups were read as the file was written, not all up front.
+      expect(writesAtRead[0]).toBe(0);
+      expect(writesAtRead.at(-1)).toBeGreaterThan(1);
+      expect((await readKeyGroups(dir, handle, range)).snapshots).toEqual(expected);
+      expect(b.snapshot()).not.toEqual(expected);
+    } finally {
+      done = true;
+      spy.mockRestore();
+      view.release();
+    }
+  });
+
+  it('refuse key groups out of order, repeated, outside the range or not the one asked for', async () => {
+    const one = (kg: number): KeyGroupSnapshot => ({
+      keyGroup: kg,
+      states: [{ name: 'a', entries: [['k', kg]] }],
+    });
+    const write = (source: KeyGroupSource) =>
+      writeKeyedStateFile(dir, 'bad-source.keyed', { start: 0, end: 3 }, source);
+    const read = (kg: number) => one(kg);
+    await expect(write({ keyGroups: [2, 1], read })).rejects.toThrow(/ascending.*2 then 1/);
+    await expect(write({ keyGroups: [1, 1], read })).rejects.toThrow(/ascending/);
+    await expect(write({ keyGroups: [1, 4], read })).rejects.toThrow(/key group 4 is outside/);
+    const err = await rejection(write({ keyGroups: [1, 2], read: () => one(1) }));
+    expect(err.message).toMatch(/asked for key group 2, the snapshot source gave 1/);
+    const empty = await write({ keyGroups: [1, 2], read: (kg) => ({ keyGroup: kg, states: [] }) });
+    expect(empty.blocks).toEqual([]);
   });
 });
