@@ -73,6 +73,8 @@ export interface RunOptions {
   readonly checkpoint?: CheckpointConfig | undefined;
   /** Start from a checkpoint or savepoint. */
   readonly restore?: RestoreSource | undefined;
+  /** Drop checkpointed state of operators the job no longer has (else refuse to start). */
+  readonly allowNonRestoredState?: boolean | undefined;
   readonly restart?: RestartStrategy | undefined;
   readonly onCheckpoint?: ((stats: CheckpointStats) => void) | undefined;
   readonly log?: ((line: string) => void) | undefined;
@@ -130,6 +132,7 @@ const execute = async (
     jobId: options.jobId ?? randomUUID(),
     checkpoint: options.checkpoint,
     restore: options.restore,
+    allowNonRestoredState: options.allowNonRestoredState,
     restart: options.restart,
     onMetrics: options.onMetrics,
     metricsIntervalMs: options.metricsIntervalMs,

@@ -48,6 +48,10 @@ export const buildProgram = (): Command => {
     .option('--from-savepoint <path>', 'start from a savepoint or checkpoint directory')
     .option('--resume', 'continue from the latest completed checkpoint in the checkpoint dir')
     .option(
+      '--allow-non-restored-state',
+      'drop checkpointed state of operators (uids) this job no longer has',
+    )
+    .option(
       '--restart-attempts <n>',
       'restarts after failures (with checkpoints; 0 = none)',
       commanderInt('--restart-attempts', 0),
@@ -62,6 +66,7 @@ export const buildProgram = (): Command => {
         checkpointDir: o.checkpointDir,
         fromSavepoint: o.fromSavepoint,
         resume: o.resume === true,
+        allowNonRestoredState: o.allowNonRestoredState === true,
         restartAttempts: o.restartAttempts,
         ...runHooks(o.parallelism ?? availableParallelism()),
       });

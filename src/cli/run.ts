@@ -17,6 +17,7 @@ export interface RunCommandOptions {
   readonly checkpointDir?: string | undefined;
   readonly fromSavepoint?: string | undefined;
   readonly resume?: boolean | undefined;
+  readonly allowNonRestoredState?: boolean | undefined;
   readonly restartAttempts?: number | undefined;
   readonly jobId?: string | undefined;
   /** Called once the job runs, with the master (job control: savepoints, stop). */
@@ -70,6 +71,7 @@ export const runCommand = async (
       ? { intervalMs: opts.checkpointInterval, dir: checkpointDir }
       : undefined,
     restore,
+    allowNonRestoredState: opts.allowNonRestoredState,
     restart:
       opts.restartAttempts === undefined
         ? undefined

@@ -22,6 +22,7 @@ import {
 import type { JobGraph } from './graph.js';
 import type { SubtaskMetricsReport } from './metrics.js';
 import type { FromWorker, OperatorAck, RestoreSource, ToWorker } from './protocol.js';
+import { checkRestore } from './restore-check.js';
 
 export interface WorkerHandle {
   post(m: ToWorker, transfer?: readonly TransferListItem[]): void;
@@ -81,6 +82,8 @@ export interface MasterOptions {
   readonly checkpoint?: CheckpointConfig | undefined;
   /** Start from this checkpoint or savepoint. */
   readonly restore?: RestoreSource | undefined;
+  /** Drop state of operators (uids) the job no longer has instead of refusing to start. */
+  readonly allowNonRestoredState?: boolean | undefined;
   readonly restart?: RestartStrategy | undefined;
   readonly onMetrics?: ((reports: SubtaskMetricsReport[]) => void) | undefined;
   readonly metricsIntervalMs?: number | undefined;
@@ -149,6 +152,8 @@ export class JobMaster {
       this.nextCheckpointId = Math.max(this.nextCheckpointId, (existing[0] ?? 0) + 1);
     }
     let restore = this.options.restore;
+    if (restore)
+      checkRestore(this.graph, restore.metadata, this.options.allowNonRestoredState ?? false);
     for (;;) {
       const workers = this.pool.spawn(restore);
       try {

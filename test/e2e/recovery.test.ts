@@ -112,7 +112,8 @@ describe('recovery through the CLI', () => {
     const keyed = readdirSync(join(checkpoints, newest)).find((f) => f.endsWith('.keyed'))!;
     const path = join(checkpoints, newest, keyed);
     const bytes = readFileSync(path);
-    bytes[bytes.length >> 1] ^= 0xff;
+    const at = bytes.length >> 1;
+    bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
     writeFileSync(path, bytes);
     const r = await eddy(runArgs(input, output, checkpoints, ['--resume'], 200_000));
     expect(r.code, r.stderr).toBe(0);
