@@ -4,9 +4,12 @@ import type { StreamElement } from '../../core/elements.js';
 import { channelId, checkpointId } from '../../core/ids.js';
 import { WireCodec } from './wire.js';
 
+// msgpack has no negative zero: -0 travels as 0 (documented in docs/ARCHITECTURE.md).
+const double = fc.double({ noNaN: true }).filter((d) => !Object.is(d, -0));
+
 const record = fc.record({
   user: fc.string(),
-  amount: fc.oneof(fc.integer(), fc.double({ noNaN: true })),
+  amount: fc.oneof(fc.integer(), double),
   tags: fc.array(fc.string(), { maxLength: 3 }),
   nested: fc.option(
     fc.record({ a: fc.boolean(), b: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }) }),
@@ -15,7 +18,7 @@ const record = fc.record({
 
 const element: fc.Arbitrary<StreamElement> = fc.oneof(
   fc.array(record, { maxLength: 50 }).map((records) => ({ kind: 'records' as const, records })),
-  fc.double({ noNaN: true }).map((timestamp) => ({ kind: 'watermark' as const, timestamp })),
+  double.map((timestamp) => ({ kind: 'watermark' as const, timestamp })),
   fc.record({ id: fc.nat(), ts: fc.nat(), sp: fc.boolean() }).map(({ id, ts, sp }) => ({
     kind: 'barrier' as const,
     checkpointId: checkpointId(id),
