@@ -25,6 +25,10 @@ export interface EnvironmentConfig {
   readonly parallelism: number;
   /** Job-wide maxParallelism; default per operator: defaultMaxParallelism(parallelism). */
   readonly maxParallelism?: number | undefined;
+  /** Parallelism per operator uid, winning over the job's code (used by `eddy rescale`). */
+  readonly parallelismOverrides?: Readonly<Record<string, number>> | undefined;
+  /** maxParallelism per operator uid from restored state (when the job does not set one). */
+  readonly restoredMaxParallelism?: Readonly<Record<string, number>> | undefined;
 }
 
 /** An input of a new node: the upstream node and how records are routed from it. */
@@ -98,10 +102,15 @@ export class StreamExecutionEnvironment {
     make: (base: Omit<JobNode, 'kind' | 'source' | 'keySelector' | 'createOperator'>) => JobNode,
   ): number {
     const id = this.nodes.length;
-    const parallelism = options.parallelism ?? this.config.parallelism;
-    const maxParallelism =
-      options.maxParallelism ?? this.config.maxParallelism ?? defaultMaxParallelism(parallelism);
     const name = options.name ?? defaultName;
+    const uid = options.uid ?? `${slug(name)}-${id}`;
+    const parallelism =
+      this.config.parallelismOverrides?.[uid] ?? options.parallelism ?? this.config.parallelism;
+    const maxParallelism =
+      options.maxParallelism ??
+      this.config.maxParallelism ??
+      this.config.restoredMaxParallelism?.[uid] ??
+      defaultMaxParallelism(parallelism);
     validateParallelism(parallelism, maxParallelism);
     if (
       options.uid !== undefined &&
@@ -109,7 +118,6 @@ export class StreamExecutionEnvironment {
     ) {
       throw new InvalidArgumentError(`operator '${name}': uid must be a non-empty string`);
     }
-    const uid = options.uid ?? `${slug(name)}-${id}`;
     this.nodes.push(make({ id, uid, name, parallelism, maxParallelism }));
     return id;
   }

@@ -60,6 +60,10 @@ export interface JobSpec {
   readonly args: readonly string[];
   readonly parallelism: number;
   readonly maxParallelism?: number | undefined;
+  /** Parallelism per operator uid, overriding the job's code. */
+  readonly parallelismOverrides?: Readonly<Record<string, number>> | undefined;
+  /** maxParallelism per uid of restored state: key groups are fixed once a job has state. */
+  readonly restoredMaxParallelism?: Readonly<Record<string, number>> | undefined;
 }
 
 export interface RunOptions {
@@ -78,6 +82,10 @@ export interface RunOptions {
   readonly restart?: RestartStrategy | undefined;
   readonly onCheckpoint?: ((stats: CheckpointStats) => void) | undefined;
   readonly log?: ((line: string) => void) | undefined;
+  readonly onRestored?:
+    | ((stats: import('../runtime/protocol.js').RestoreStats) => void)
+    | undefined;
+  readonly onFirstRecord?: ((at: number) => void) | undefined;
   /** Receives the master once the job starts (savepoints, stop with savepoint). */
   readonly onMaster?: ((master: JobMaster) => void) | undefined;
   readonly jobId?: string | undefined;
@@ -85,12 +93,20 @@ export interface RunOptions {
 
 export const buildGraph = (
   job: JobDefinition,
-  config: { parallelism: number; maxParallelism?: number | undefined; args?: readonly string[] },
+  config: {
+    parallelism: number;
+    maxParallelism?: number | undefined;
+    args?: readonly string[];
+    parallelismOverrides?: Readonly<Record<string, number>> | undefined;
+    restoredMaxParallelism?: Readonly<Record<string, number>> | undefined;
+  },
 ): JobGraph => {
   const env = new StreamExecutionEnvironment({
     jobName: job.name,
     parallelism: config.parallelism,
     maxParallelism: config.maxParallelism,
+    parallelismOverrides: config.parallelismOverrides,
+    restoredMaxParallelism: config.restoredMaxParallelism,
   });
   job.build(env, config.args ?? []);
   return env.buildGraph();
@@ -138,6 +154,8 @@ const execute = async (
     metricsIntervalMs: options.metricsIntervalMs,
     onCheckpoint: options.onCheckpoint,
     log: options.log,
+    onRestored: options.onRestored,
+    onFirstRecord: options.onFirstRecord,
   });
   const onStop = () => master.stop();
   options.stopSignal?.addEventListener('abort', onStop, { once: true });

@@ -87,3 +87,37 @@ const absolute = (dir: string | undefined) => (dir === undefined ? undefined : r
 const writer =
   (fn: ((text: string) => void) | undefined, stream: NodeJS.WriteStream) => (text: string) =>
     fn ? fn(text) : void stream.write(text);
+
+/**
+ * `eddy rescale <jobId> [N] [--operator uid=N ...]`: stop with a savepoint, restart from it
+ * at the new parallelism; prints the pause and the bytes read.
+ */
+export const rescaleCommand = async (
+  jobId: string,
+  parallelism: number | undefined,
+  operators: Readonly<Record<string, number>>,
+  io: ControlCommandIo = {},
+): Promise<number> => {
+  if (parallelism === undefined && Object.keys(operators).length === 0) {
+    throw new EddyError('EDDY_JOB_CONTROL', 'rescale needs a parallelism or --operator uid=N', {
+      domain: 'user',
+    });
+  }
+  const { job, label } = await runningJob(jobId, io.home);
+  writer(io.err, process.stderr)(`rescaling ${label}\n`);
+  const { report } = await sendControl(
+    job.socket,
+    { op: 'rescale', parallelism, operators },
+    { job: label },
+  );
+  const ops = Object.entries(report.operators)
+    .map(([uid, n]) => ` ${uid}=${n}`)
+    .join('');
+  writer(
+    io.out,
+    process.stdout,
+  )(
+    `rescaled ${report.fromParallelism} -> ${report.toParallelism}${ops ? ` (operators:${ops})` : ''}: pause ${report.pauseMs.toFixed(0)} ms, restored ${report.keyGroups} key groups, ${report.bytesRead} bytes read in ${report.restoreMs.toFixed(0)} ms, via ${report.savepoint}\n`,
+  );
+  return 0;
+};

@@ -2,7 +2,8 @@
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
 import { EddyError } from '../core/errors.js';
-import { savepointCommand, stopCommand } from './control.js';
+import { rescaleCommand, savepointCommand, stopCommand } from './control.js';
+import { inspectCommand } from './inspect.js';
 import { listCommand } from './list.js';
 import { parsePositiveInt, runCommand } from './run.js';
 import { runHooks } from './run-control.js';
@@ -71,6 +72,24 @@ export const buildProgram = (): Command => {
         ...runHooks(o.parallelism ?? availableParallelism()),
       });
     });
+  program
+    .command('inspect')
+    .description('describe a checkpoint or savepoint; with --plan N, the reads of a restore at N')
+    .argument('<checkpoint>', 'checkpoint or savepoint directory, or its _metadata file')
+    .option(
+      '--plan <n>',
+      'plan a restore at parallelism <n>: reads per subtask',
+      commanderInt('--plan'),
+    )
+    .option('--json', 'print the report as JSON')
+    .option('--verify', 'also read every block and check its CRC')
+    .action(async (path: string, o) => {
+      process.exitCode = await inspectCommand(path, {
+        plan: o.plan,
+        json: o.json === true,
+        verify: o.verify === true,
+      });
+    });
   addJobControlCommands(program);
   return program;
 };
@@ -101,6 +120,38 @@ const addJobControlCommands = (program: Command) => {
     .action(async (jobId: string, o) => {
       process.exitCode = await stopCommand(jobId, { savepoint: o.savepoint === true, dir: o.dir });
     });
+  program
+    .command('rescale')
+    .description(
+      'change the parallelism of a running job: stop with a savepoint, restart from it at the new parallelism',
+    )
+    .argument('<jobId>', 'job id or a unique prefix of it (see eddy list)')
+    .argument(
+      '[parallelism]',
+      'new default parallelism of every operator',
+      commanderInt('parallelism'),
+    )
+    .option('--operator <uid=N...>', 'new parallelism of one operator (repeatable)')
+    .action(async (jobId: string, parallelism: number | undefined, o) => {
+      process.exitCode = await rescaleCommand(
+        jobId,
+        parallelism,
+        parseOperatorParallelism(o.operator ?? []),
+      );
+    });
+};
+
+const parseOperatorParallelism = (specs: string[]): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const spec of specs) {
+    const at = spec.lastIndexOf('=');
+    const n = Number(spec.slice(at + 1));
+    if (at <= 0 || !Number.isInteger(n) || n < 1) {
+      throw new CommanderArgError(`--operator needs uid=N with N >= 1, got '${spec}'`);
+    }
+    out[spec.slice(0, at)] = n;
+  }
+  return out;
 };
 
 const main = async () => {

@@ -3,10 +3,21 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { importJob, type RunOptions, runJobModule } from '../api/job.js';
 import { CheckpointStorage } from '../checkpoint/index.js';
-import { InvalidArgumentError } from '../core/errors.js';
+import type { RescaleReport } from '../control/types.js';
+import { EddyError, InvalidArgumentError } from '../core/errors.js';
 import type { CheckpointStats, JobMaster, JobRunResult } from '../runtime/job-master.js';
-import type { RestoreSource } from '../runtime/protocol.js';
+import type { RestoreSource, RestoreStats } from '../runtime/protocol.js';
 import { formatCount, ProgressLine, totals } from './progress.js';
+
+/** Controls of a running `eddy run` that span restarts. */
+export interface RunControls {
+  /** Current default parallelism. */
+  parallelism(): number;
+  rescale(
+    parallelism: number | undefined,
+    operators: Readonly<Record<string, number>>,
+  ): Promise<RescaleReport>;
+}
 
 export interface RunCommandOptions {
   readonly parallelism: number;
@@ -20,9 +31,17 @@ export interface RunCommandOptions {
   readonly allowNonRestoredState?: boolean | undefined;
   readonly restartAttempts?: number | undefined;
   readonly jobId?: string | undefined;
-  /** Called once the job runs, with the master (job control: savepoints, stop). */
+  /**
+   * Called each time the job (re)starts — after a rescale too — with its master and the
+   * controls that outlive one master (job control: savepoints, stop, rescale).
+   */
   readonly onStarted?:
-    | ((master: JobMaster, jobName: string, checkpointDir: string | undefined) => void)
+    | ((
+        master: JobMaster,
+        jobName: string,
+        checkpointDir: string | undefined,
+        controls: RunControls,
+      ) => void)
     | undefined;
   readonly onEnded?: ((result: JobRunResult | undefined, error: unknown) => void) | undefined;
 }
@@ -64,13 +83,43 @@ export const runCommand = async (
     progress?.clear();
     process.stderr.write(`${line}\n`);
   };
-  const options: RunOptions = {
+  let generation = {
+    parallelism: opts.parallelism,
+    overrides: {} as Record<string, number>,
+    restore,
+  };
+  let master: JobMaster | undefined;
+  let rescaling: PendingRescale | undefined;
+  const savepointDir = resolve('.eddy', 'savepoints', job.name.replace(/[^A-Za-z0-9._-]+/g, '_'));
+  const controls: RunControls = {
+    parallelism: () => generation.parallelism,
+    rescale(parallelism, operators) {
+      if (rescaling || !master) {
+        return Promise.reject(
+          new EddyError('EDDY_JOB_CONTROL', 'a rescale is already in progress'),
+        );
+      }
+      return new Promise<RescaleReport>((resolveReport, reject) => {
+        rescaling = {
+          parallelism,
+          operators,
+          requestedAt: Date.now(),
+          from: generation.parallelism,
+          resolve: resolveReport,
+          reject,
+        };
+        log(`rescaling: stopping with a savepoint in ${savepointDir}`);
+        master!.stop(savepointDir);
+      });
+    },
+  };
+  const options = (): RunOptions => ({
     stopSignal: stop.signal,
     onMetrics: progress ? (r) => progress.update(r) : undefined,
     checkpoint: checkpointDir
       ? { intervalMs: opts.checkpointInterval, dir: checkpointDir }
       : undefined,
-    restore,
+    restore: generation.restore,
     allowNonRestoredState: opts.allowNonRestoredState,
     restart:
       opts.restartAttempts === undefined
@@ -85,16 +134,61 @@ export const runCommand = async (
             },
     onCheckpoint: (s) => log(describeCheckpoint(s)),
     log,
-    onMaster: (master) => opts.onStarted?.(master, job.name, checkpointDir),
+    onMaster: (m) => {
+      master = m;
+      opts.onStarted?.(m, job.name, checkpointDir, controls);
+    },
+    onRestored: (stats) => {
+      if (rescaling) rescaling.restored = stats;
+    },
+    onFirstRecord: (at) => finishRescale(at),
     jobId: opts.jobId,
+  });
+  const finishRescale = (at: number) => {
+    const r = rescaling;
+    if (!r?.savepoint) return;
+    rescaling = undefined;
+    const report: RescaleReport = {
+      savepoint: r.savepoint,
+      fromParallelism: r.from,
+      toParallelism: generation.parallelism,
+      operators: r.operators,
+      pauseMs: at - r.requestedAt,
+      bytesRead: r.restored?.bytesRead ?? 0,
+      keyGroups: r.restored?.keyGroups ?? 0,
+      restoreMs: r.restored?.ms ?? 0,
+    };
+    log(
+      `rescaled ${report.fromParallelism} -> ${report.toParallelism}: pause ${report.pauseMs} ms, restored ${report.keyGroups} key groups (${formatBytes(report.bytesRead)}) in ${report.restoreMs.toFixed(0)} ms`,
+    );
+    r.resolve(report);
   };
   let result: JobRunResult | undefined;
   try {
-    result = await runJobModule(
-      { module, args: jobArgs, parallelism: opts.parallelism, maxParallelism: opts.maxParallelism },
-      options,
-    );
+    for (;;) {
+      result = await runJobModule(
+        {
+          module,
+          args: jobArgs,
+          parallelism: generation.parallelism,
+          maxParallelism: opts.maxParallelism,
+          parallelismOverrides: generation.overrides,
+          restoredMaxParallelism: maxParallelismOf(generation.restore),
+        },
+        options(),
+      );
+      const r = rescaling;
+      if (!r || !result.savepoint || stop.signal.aborted) break;
+      r.savepoint = result.savepoint;
+      const storage = new CheckpointStorage(result.savepoint);
+      generation = {
+        parallelism: r.parallelism ?? generation.parallelism,
+        overrides: { ...generation.overrides, ...r.operators },
+        restore: { dir: result.savepoint, metadata: await storage.loadMetadata(result.savepoint) },
+      };
+    }
   } catch (e) {
+    rescaling?.reject(e);
     opts.onEnded?.(undefined, e);
     throw e;
   } finally {
@@ -102,10 +196,29 @@ export const runCommand = async (
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+  rescaling?.reject(
+    new EddyError('EDDY_JOB_CONTROL', 'the job ended before the rescale completed'),
+  );
   opts.onEnded?.(result, undefined);
-  report(result, opts);
+  report(result!, opts);
   return 0;
 };
+
+interface PendingRescale {
+  readonly parallelism: number | undefined;
+  readonly operators: Readonly<Record<string, number>>;
+  readonly requestedAt: number;
+  readonly from: number;
+  readonly resolve: (r: RescaleReport) => void;
+  readonly reject: (e: unknown) => void;
+  savepoint?: string;
+  restored?: RestoreStats;
+}
+
+const maxParallelismOf = (restore: RestoreSource | undefined) =>
+  restore
+    ? Object.fromEntries(restore.metadata.operators.map((o) => [o.uid, o.maxParallelism]))
+    : undefined;
 
 const report = (result: JobRunResult, opts: RunCommandOptions) => {
   const t = totals(result.metrics);

@@ -5,7 +5,14 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EddyError } from '../core/errors.js';
 import type { SinkWriter } from '../runtime/io.js';
-import { FileSink, type FileSinkOptions, PENDING_STATE, type PendingPart } from './file-sink.js';
+import {
+  FileSink,
+  type FileSinkOptions,
+  PENDING_STATE,
+  type PendingPart,
+  SEQ_STATE,
+  type SeqWatermark,
+} from './file-sink.js';
 import { FileSource } from './file-source.js';
 import {
   createTestContext,
@@ -185,6 +192,15 @@ const visibleRecords = (dir: string): unknown[] =>
 
 const pendingOf = (ctx: TestConnectorContext) =>
   ctx.operatorState.elements<PendingPart>(PENDING_STATE);
+
+const seqOf = (ctx: TestConnectorContext) => ctx.operatorState.elements<SeqWatermark>(SEQ_STATE);
+
+/** The restored operator state of a completed checkpoint: the union lists of all `ctxs`. */
+type SinkState = Record<string, readonly unknown[]>;
+const unionState = (ctxs: readonly TestConnectorContext[]): SinkState => ({
+  [PENDING_STATE]: ctxs.flatMap(pendingOf),
+  [SEQ_STATE]: ctxs.flatMap(seqOf),
+});
 
 describe('FileSink.jsonl with checkpointing (two-phase commit)', () => {
   it('keeps output hidden until the checkpoint covering it completes', async () => {
@@ -385,6 +401,228 @@ describe('FileSink.jsonl with checkpointing (two-phase commit)', () => {
     await Promise.all([first.abort(), second.abort()]);
   });
 
+  it('records the next sequence number per subtask index at every checkpoint, the final one too', async () => {
+    const dir = outDir();
+    const ctx = cpContext({ subtaskIndex: 1, parallelism: 2 });
+    const writer = await openTwoPhase<unknown>({ path: dir, rollBytes: 1 }, ctx);
+    writer.snapshotState(1);
+    expect(seqOf(ctx)).toEqual([{ subtask: 1, nextSeq: 0 }]);
+    expect(ctx.operatorState.modeOf(SEQ_STATE)).toBe('union');
+    for (const r of records(4)) writer.write(r); // 4 rolls: parts 0..3
+    writer.snapshotState(2);
+    expect(seqOf(ctx)).toEqual([{ subtask: 1, nextSeq: 4 }]);
+    writer.write({ last: true });
+    await writer.finish();
+    writer.snapshotState(3); // the final checkpoint
+    expect(seqOf(ctx)).toEqual([{ subtask: 1, nextSeq: 5 }]);
+    await writer.notifyCheckpointComplete(3);
+    expect(visibleParts(dir)).toHaveLength(5);
+  });
+
+  it('restoring an older checkpoint retracts the output newer checkpoints committed', async () => {
+    const dir = outDir();
+    const rs = records(30);
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, ctx);
+    const states: SinkState[] = [];
+    for (const [k, from] of [0, 10, 20].entries()) {
+      for (const r of rs.slice(from, from + 10)) writer.write(r);
+      writer.snapshotState(k + 1);
+      states.push(unionState([ctx]));
+      await writer.notifyCheckpointComplete(k + 1);
+    }
+    writer.write({ uncommitted: true });
+    await writer.flush();
+    expect(visibleRecords(dir)).toEqual(rs);
+    expect(hiddenFiles(dir)).toEqual(['.part-0-3.jsonl.inprogress']);
+
+    // The newest checkpoint is lost: restore checkpoint 1, which covers rs[0..9] only.
+    const restoredCtx = cpContext({ restoredState: states[0] });
+    const restored = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, restoredCtx);
+    expect(readdirSync(dir)).toEqual(['part-0-0.jsonl']);
+    expect(visibleRecords(dir)).toEqual(rs.slice(0, 10));
+    expect(restoredCtx.counters.get('rolledBackFiles')).toBe(2);
+
+    // The replay: exactly once again, numbered after every part seen before the restore.
+    for (const r of rs.slice(10)) restored.write(r);
+    restored.snapshotState(4);
+    expect(seqOf(restoredCtx)).toEqual([{ subtask: 0, nextSeq: 5 }]);
+    await restored.notifyCheckpointComplete(4);
+    await restored.finish();
+    restored.snapshotState(5);
+    await restored.notifyCheckpointComplete(5);
+    expect(readdirSync(dir).sort()).toEqual(['part-0-0.jsonl', 'part-0-4.jsonl']);
+    expect(visibleRecords(dir)).toEqual(rs);
+  });
+
+  it('restoring the latest checkpoint retracts nothing', async () => {
+    const dir = outDir();
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, ctx);
+    writer.write({ a: 1 });
+    writer.snapshotState(1);
+    await writer.notifyCheckpointComplete(1);
+    writer.write({ a: 2 });
+    writer.snapshotState(2);
+    const state = unionState([ctx]); // notification of 2 never arrives
+    const restoredCtx = cpContext({ restoredState: state });
+    await (await openTwoPhase<unknown>({ path: dir }, restoredCtx)).abort();
+    expect(visibleRecords(dir)).toEqual([{ a: 1 }, { a: 2 }]);
+    expect(restoredCtx.counters.get('rolledBackFiles') ?? 0).toBe(0);
+  });
+
+  it('retracts the output of old indices beyond the new parallelism, and keeps their watermarks', async () => {
+    const dir = outDir();
+    const open3 = (i: number, restoredState?: SinkState) =>
+      openTwoPhase<unknown>(
+        { path: dir, bufferBytes: 1 },
+        cpContext({ subtaskIndex: i, parallelism: 3, ...(restoredState && { restoredState }) }),
+      );
+    // Run A at parallelism 3: checkpoint 1, then checkpoint 2 commits more under every index.
+    const ctxsA = [0, 1, 2].map((i) => cpContext({ subtaskIndex: i, parallelism: 3 }));
+    const a = await Promise.all(
+      ctxsA.map((c) => openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, c)),
+    );
+    a.forEach((w, i) => w.write({ a: i, cp: 1 }));
+    a.forEach((w) => w.snapshotState(1));
+    const cp1 = unionState(ctxsA);
+    for (const w of a) await w.notifyCheckpointComplete(1);
+    a.forEach((w, i) => w.write({ a: i, cp: 2 }));
+    a.forEach((w) => w.snapshotState(2));
+    for (const w of a) await w.notifyCheckpointComplete(2);
+    expect(visibleParts(dir)).toHaveLength(6);
+
+    // Run B restores checkpoint 1 at parallelism 1: the one subtask owns all three indices.
+    const ctxB = cpContext({ restoredState: cp1 });
+    const b = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, ctxB);
+    expect(visibleParts(dir).sort()).toEqual([
+      'part-0-0.jsonl',
+      'part-1-0.jsonl',
+      'part-2-0.jsonl',
+    ]);
+    expect(ctxB.counters.get('rolledBackFiles')).toBe(3);
+    b.write({ b: 0 });
+    b.snapshotState(3);
+    // Indices 1 and 2 are carried: numbered after every part seen (their retracted 1s).
+    expect(seqOf(ctxB)).toEqual([
+      { subtask: 0, nextSeq: 3 },
+      { subtask: 1, nextSeq: 2 },
+      { subtask: 2, nextSeq: 2 },
+    ]);
+    const cp3 = unionState([ctxB]);
+    await b.notifyCheckpointComplete(3);
+
+    // Run C restores checkpoint 3 at parallelism 3 and commits more under index 2...
+    const c = await Promise.all([0, 1, 2].map((i) => open3(i, cp3)));
+    c[2]!.write({ c: 2 });
+    await c[2]!.finish();
+    await c[0]!.finish();
+    await c[1]!.finish();
+    c.forEach((w) => w.snapshotState(4));
+    for (const w of c) await w.notifyCheckpointComplete(4);
+    expect(visibleParts(dir)).toContain('part-2-2.jsonl');
+
+    // ...and run D restores checkpoint 3 again at parallelism 2: index 2 (owned by subtask 0)
+    // is retracted to its carried watermark.
+    const ctxsD = [0, 1].map((i) =>
+      cpContext({ subtaskIndex: i, parallelism: 2, restoredState: cp3 }),
+    );
+    const d = await Promise.all(ctxsD.map((x) => openTwoPhase<unknown>({ path: dir }, x)));
+    expect(ctxsD[0]!.counters.get('rolledBackFiles')).toBe(1);
+    expect(visibleRecords(dir)).toEqual([
+      { a: 0, cp: 1 },
+      { b: 0 },
+      { a: 1, cp: 1 },
+      { a: 2, cp: 1 },
+    ]);
+    await Promise.all(d.map((w) => w.abort()));
+  });
+
+  it('restores state from before the watermarks without retracting anything', async () => {
+    const dir = outDir();
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, ctx);
+    writer.write({ a: 1 });
+    writer.snapshotState(1);
+    const legacy = { [PENDING_STATE]: pendingOf(ctx) }; // no SEQ_STATE list at all
+    await writer.notifyCheckpointComplete(1);
+    writer.write({ a: 2 });
+    writer.snapshotState(2);
+    await writer.notifyCheckpointComplete(2);
+    writer.write({ uncommitted: true });
+    await writer.flush();
+
+    const restoredCtx = cpContext({ restoredState: legacy });
+    const restored = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, restoredCtx);
+    expect(readdirSync(dir).sort()).toEqual(['part-0-0.jsonl', 'part-0-1.jsonl']);
+    expect(restoredCtx.counters.get('rolledBackFiles') ?? 0).toBe(0);
+    restored.write({ a: 3 });
+    restored.snapshotState(3);
+    expect(seqOf(restoredCtx)).toEqual([{ subtask: 0, nextSeq: 4 }]);
+    await restored.notifyCheckpointComplete(3);
+    expect(visibleRecords(dir)).toEqual([{ a: 1 }, { a: 2 }, { a: 3 }]);
+
+    // A list with watermarks for some indices only retracts those.
+    const partial = {
+      [PENDING_STATE]: [],
+      [SEQ_STATE]: [{ subtask: 1, nextSeq: 0 }],
+    };
+    const other = cpContext({ subtaskIndex: 1, parallelism: 2 });
+    const writer1 = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, other);
+    writer1.write({ b: 1 });
+    await writer1.finish();
+    writer1.snapshotState(4);
+    await writer1.notifyCheckpointComplete(4);
+    const both = [0, 1].map((i) =>
+      cpContext({ subtaskIndex: i, parallelism: 2, restoredState: partial }),
+    );
+    for (const x of both) await (await openTwoPhase<unknown>({ path: dir }, x)).abort();
+    expect(visibleRecords(dir)).toEqual([{ a: 1 }, { a: 2 }, { a: 3 }]);
+  });
+
+  it('rejects malformed or inconsistent watermarks', async () => {
+    const attempt = async (state: SinkState) => {
+      const writer = FileSink.jsonl({ path: outDir() }).createWriter(
+        cpContext({ restoredState: state }),
+      );
+      return (await writer.open().catch((e: unknown) => e)) as EddyError;
+    };
+    const part = {
+      checkpointId: 1,
+      inProgress: '.part-0-3.jsonl.inprogress',
+      final: 'part-0-3.jsonl',
+    };
+    for (const [state, message] of [
+      [{ [SEQ_STATE]: [{ subtask: 0, nextSeq: -1 }] }, /file-sink-seq.*malformed.*-1/],
+      [{ [SEQ_STATE]: [{ subtask: '0', nextSeq: 1 }] }, /malformed/],
+      [{ [SEQ_STATE]: [null] }, /malformed element: null/],
+      [
+        {
+          [SEQ_STATE]: [
+            { subtask: 0, nextSeq: 1 },
+            { subtask: 0, nextSeq: 2 },
+          ],
+        },
+        /conflicting next sequence numbers 1 and 2 for subtask index 0/,
+      ],
+      [
+        { [PENDING_STATE]: [part], [SEQ_STATE]: [{ subtask: 0, nextSeq: 3 }] },
+        /file-sink-pending.*part-0-3\.jsonl.*not below.*3/,
+      ],
+    ] as const) {
+      const error = await attempt(state);
+      expect(error.code).toBe('EDDY_CHECKPOINT_CORRUPT');
+      expect(error.message).toMatch(message);
+    }
+    // The same watermark twice is harmless.
+    const same = { subtask: 0, nextSeq: 4 };
+    const writer = FileSink.jsonl({ path: outDir() }).createWriter(
+      cpContext({ restoredState: { [PENDING_STATE]: [part], [SEQ_STATE]: [same, same] } }),
+    );
+    const error = (await writer.open().catch((e: unknown) => e)) as EddyError;
+    expect(error.message).toMatch(/part-0-3.*missing/); // got past the watermarks
+  });
+
   it('rejects a malformed restored element instead of renaming arbitrary paths', async () => {
     const bad = { checkpointId: 1, inProgress: '.x.inprogress', final: '../escape.jsonl' };
     const writer = FileSink.jsonl({ path: outDir() }).createWriter(
@@ -417,12 +655,16 @@ describe('FileSink.jsonl with checkpointing (two-phase commit)', () => {
    * checkpoint completes only when every subtask snapshotted it; its notifications may reach
    * any subset of subtasks before the crash); it may reach end of input and a final
    * checkpoint. Then it crashes: writers are dropped (some aborted first), the directory and
-   * the state of the last completed checkpoint survive. A new run at parallelism 1..4 restores
-   * the union of the old subtasks' pending lists, receives again every record the restored
-   * checkpoint does not cover (as a replaying source re-emits them) plus new ones, and ends
-   * with a final checkpoint. Throughout, visible parts never change once visible, hold whole
-   * records, hold no duplicate, and hold only records of completed checkpoints; at the end
-   * they hold every record exactly once and no hidden file is left.
+   * the states of all completed checkpoints survive. A new run at parallelism 1..4 restores
+   * the union lists of one of them, chosen at random (an older one as after a fallback past a
+   * corrupted checkpoint; or the latest one without the watermark list, as written before it
+   * existed), receives again every record the restored checkpoint does not cover (as a
+   * replaying source re-emits them) plus new ones, and ends with a final checkpoint.
+   * Throughout, visible parts never change once visible (names never come back with other
+   * content), hold whole records, hold no duplicate, and hold only records of completed
+   * checkpoints; once the new run has opened they hold exactly the records of the restored
+   * checkpoint (output committed after it is retracted); at the end they hold every record
+   * exactly once and no hidden file is left.
    */
   it('survives crashes and restores at any parallelism with exactly-once output', async () => {
     const checkpointArb = fc.record({
@@ -445,6 +687,8 @@ describe('FileSink.jsonl with checkpointing (two-phase commit)', () => {
           }),
           finalCheckpoint: fc.option(checkpointArb, { nil: undefined }),
           abortMask: fc.integer({ min: 0, max: 7 }),
+          restoreChoice: fc.nat(),
+          legacyState: fc.boolean(),
           newParallelism: fc.integer({ min: 1, max: 4 }),
           freshCount: fc.integer({ min: 0, max: 20 }),
           midCheckpoint: fc.boolean(),
@@ -487,7 +731,7 @@ describe('FileSink.jsonl with checkpointing (two-phase commit)', () => {
             ctxs: readonly TestConnectorContext[],
             written: readonly number[],
             op: { snapshotMask: number; completes: boolean; notifyMask: number },
-          ): Promise<PendingPart[] | undefined> => {
+          ): Promise<SinkState | undefined> => {
             cp++;
             const all = (1 << writers.length) - 1;
             writers.forEach((w, i) => {
@@ -495,7 +739,7 @@ describe('FileSink.jsonl with checkpointing (two-phase commit)', () => {
             });
             check();
             if ((op.snapshotMask & all) !== all || !op.completes) return undefined;
-            const union = ctxs.flatMap(pendingOf);
+            const union = unionState(ctxs);
             covered = new Set(written);
             for (const [i, w] of writers.entries()) {
               if (op.notifyMask & (1 << i)) await w.notifyCheckpointComplete(cp);
@@ -511,7 +755,12 @@ describe('FileSink.jsonl with checkpointing (two-phase commit)', () => {
           const oldWriters: TwoPhaseWriter<unknown>[] = [];
           for (const ctx of oldCtxs) oldWriters.push(await openTwoPhase(options, ctx));
           const written: number[] = [];
-          let restoredUnion: PendingPart[] | undefined;
+          // Every completed checkpoint: its union state and the records it covers.
+          const completed: { state: SinkState; covered: Set<number> }[] = [];
+          const takeCheckpoint = async (op: Parameters<typeof checkpoint>[3]) => {
+            const state = await checkpoint(oldWriters, oldCtxs, written, op);
+            if (state !== undefined) completed.push({ state, covered });
+          };
           for (const op of c.ops) {
             if (op.kind === 'write') {
               const w = oldWriters[op.subtask % c.oldParallelism]!;
@@ -520,36 +769,64 @@ describe('FileSink.jsonl with checkpointing (two-phase commit)', () => {
                 written.push(written.length);
               }
             } else {
-              restoredUnion = (await checkpoint(oldWriters, oldCtxs, written, op)) ?? restoredUnion;
+              await takeCheckpoint(op);
             }
             check();
           }
           if (c.finalCheckpoint !== undefined) {
             for (const w of oldWriters) await w.finish();
             check();
-            restoredUnion =
-              (await checkpoint(oldWriters, oldCtxs, written, c.finalCheckpoint)) ?? restoredUnion;
+            await takeCheckpoint(c.finalCheckpoint);
           }
           for (const [i, w] of oldWriters.entries()) if (c.abortMask & (1 << i)) await w.abort();
           check();
           const hiddenAtCrash = hiddenFiles(dir);
+          const visibleAtCrash = visibleParts(dir);
+
+          // The checkpoint to restore: any completed one; without watermarks only the latest
+          // (an older one then re-emits output a newer one committed, as before watermarks).
+          let restoredUnion: SinkState | undefined;
+          let restoredCovered = new Set<number>();
+          if (completed.length > 0) {
+            const chosen = c.legacyState
+              ? completed[completed.length - 1]!
+              : completed[c.restoreChoice % completed.length]!;
+            restoredCovered = chosen.covered;
+            restoredUnion = c.legacyState
+              ? { [PENDING_STATE]: chosen.state[PENDING_STATE]! }
+              : chosen.state;
+          }
 
           // The new run: restore, replay what the restored checkpoint does not cover, go on.
-          const replay = written.filter((id) => !covered.has(id));
+          const replay = written.filter((id) => !restoredCovered.has(id));
           const fresh = Array.from({ length: c.freshCount }, (_, k) => written.length + k);
           const newCtxs = Array.from({ length: c.newParallelism }, (_, i) =>
             cpContext({
               subtaskIndex: i,
               parallelism: c.newParallelism,
-              ...(restoredUnion === undefined
-                ? {}
-                : { restoredState: { [PENDING_STATE]: restoredUnion } }),
+              ...(restoredUnion === undefined ? {} : { restoredState: restoredUnion }),
             }),
           );
           const newWriters: TwoPhaseWriter<unknown>[] = [];
           for (const ctx of newCtxs) {
             newWriters.push(await openTwoPhase(options, ctx));
-            check();
+            check(); // `covered` is still that of the latest checkpoint, a superset
+          }
+          // Every subtask has opened: output after the restored checkpoint is retracted.
+          covered = restoredCovered;
+          check();
+          const visibleAfterOpen = visibleParts(dir);
+          const retracted = visibleAtCrash.filter((name) => !visibleAfterOpen.includes(name));
+          const rolledBack = newCtxs.reduce(
+            (sum, ctx) => sum + (ctx.counters.get('rolledBackFiles') ?? 0),
+            0,
+          );
+          expect(rolledBack).toBe(retracted.length);
+          if (restoredUnion !== undefined) {
+            const ids = (visibleRecords(dir) as { id: number }[]).map((r) => r.id);
+            expect(ids.sort((a, b) => a - b)).toEqual([...restoredCovered].sort((a, b) => a - b));
+          } else {
+            expect(retracted).toEqual([]);
           }
           const toWrite = [...replay, ...fresh];
           const writtenAfter: number[] = [...covered];

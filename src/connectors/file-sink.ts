@@ -13,9 +13,21 @@
  *   list state {@link PENDING_STATE}; `notifyCheckpointComplete(cp)` renames the parts of
  *   `cp` and older. On restore, the parts of the restored (completed) checkpoint are
  *   committed and every other hidden file is discarded, because the source replays its
- *   output. Readers therefore see each record exactly once, provided the job restores from
- *   its latest completed checkpoint: restoring an older one re-emits output that a newer
- *   checkpoint already committed (as with any two-phase-commit sink).
+ *   output. Readers therefore see each record exactly once.
+ *
+ * Restoring a checkpoint older than the newest one committed into the directory (a fallback
+ * past a corrupted checkpoint, an old savepoint) *retracts* the output committed after it:
+ * `snapshotState(cp)` also records, per part-file subtask index, the first sequence number
+ * `cp` does not cover (union list state {@link SEQ_STATE}), and on restore the owner of that
+ * index deletes every visible part numbered at or above it (counted in the metric
+ * `rolledBackFiles`) before anything is written. The committed content of the directory is
+ * then exactly the output up to the restored checkpoint again, and the replay completes it
+ * exactly once. A reader that consumed retracted files before the restore has seen records
+ * that will be produced again; that cannot be helped. A checkpoint from before this state
+ * existed (no {@link SEQ_STATE} element for an index) retracts nothing for that index.
+ * Retracted names are not reused right away (numbering continues after the highest part
+ * ever seen), so a stale reference from an abandoned newer checkpoint fails as lost data
+ * instead of accepting unrelated output.
  */
 import {
   closeSync,
@@ -61,6 +73,27 @@ export interface PendingPart {
  * parallelism every subtask sees the parts of all old subtasks, and commits those it owns.
  */
 export const PENDING_STATE = 'file-sink-pending';
+
+/**
+ * One element of the union list state {@link SEQ_STATE}: every part file (visible or hidden)
+ * of part-file subtask index `subtask` numbered `nextSeq` or higher was created after the
+ * checkpoint holding this element, so restoring that checkpoint deletes it.
+ *
+ * @example
+ * { subtask: 2, nextSeq: 6 } // part-2-0 … part-2-5 are this checkpoint's; part-2-6 on are not
+ */
+export interface SeqWatermark {
+  /** The subtask index in the part file names (that of an old subtask after rescaling). */
+  readonly subtask: number;
+  /** The first sequence number the checkpoint does not cover. */
+  readonly nextSeq: number;
+}
+
+/**
+ * Union list state of {@link SeqWatermark}s: each subtask records one for its own index and
+ * one for every old index it took over on restore (so rescaling down and up again keeps them).
+ */
+export const SEQ_STATE = 'file-sink-seq';
 
 /**
  * `checkpointId` of a part sealed between checkpoints (by a roll, or by `finish` for the
@@ -132,18 +165,46 @@ export const FileSink = {
   },
 };
 
-/** Next free part sequence number for `subtask`: never overwrite output of an earlier run. */
-const nextSeq = (names: readonly string[], subtask: number): number => {
-  const pattern = new RegExp(`^\\.?part-${subtask}-(\\d+)\\.jsonl(?:\\.inprogress)?$`);
-  let next = 0;
-  for (const name of names) {
-    const m = pattern.exec(name);
-    if (m !== null) next = Math.max(next, Number(m[1]) + 1);
+/** A part file name taken apart; undefined for any other name. */
+interface PartFile {
+  readonly name: string;
+  /** Subtask index in the name. */
+  readonly index: number;
+  readonly seq: number;
+  readonly visible: boolean;
+}
+
+const parsePartFile = (name: string): PartFile | undefined => {
+  const visible = PART_NAME.exec(name);
+  if (visible !== null) {
+    return { name, index: Number(visible[1]), seq: Number(visible[2]), visible: true };
   }
+  const hidden = IN_PROGRESS_NAME.exec(name);
+  if (hidden !== null) {
+    return { name, index: Number(hidden[1]), seq: Number(hidden[2]), visible: false };
+  }
+  return undefined;
+};
+
+/** Next free part sequence number for `index`: never overwrite output of an earlier run. */
+const nextFreeSeq = (files: readonly PartFile[], index: number): number => {
+  let next = 0;
+  for (const f of files) if (f.index === index) next = Math.max(next, f.seq + 1);
   return next;
 };
 
 const exists = (path: string): boolean => statSync(path, { throwIfNoEntry: false }) !== undefined;
+
+const isIndex = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** A restored element for an error message. */
+const show = (element: unknown): string => {
+  try {
+    return JSON.stringify(element) ?? String(element);
+  } catch {
+    return String(element);
+  }
+};
 
 class JsonlFileWriter<T> implements SinkWriter<T> {
   /** Encoded records not yet written to the current in-progress file. */
@@ -155,6 +216,12 @@ class JsonlFileWriter<T> implements SinkWriter<T> {
   /** Sealed parts not yet committed, oldest first (checkpointing only). */
   private pendingParts: PendingPart[] = [];
   private pendingState: OperatorListState<PendingPart> | undefined;
+  private seqState: OperatorListState<SeqWatermark> | undefined;
+  /**
+   * Watermarks of the old indices other than its own this subtask took over on restore: it
+   * never writes under them, so they stay fixed, and every snapshot records them again.
+   */
+  private carried: SeqWatermark[] = [];
   private readonly dir: string;
   private readonly subtask: number;
   private readonly checkpointing: boolean;
@@ -176,20 +243,28 @@ class JsonlFileWriter<T> implements SinkWriter<T> {
   }
 
   async open(): Promise<void> {
+    let files: PartFile[] = [];
     this.io(this.dir, () => {
       mkdirSync(this.dir, { recursive: true });
-      // Listed before recovery discards anything, so the next run never reuses the name of a
-      // discarded file: a stale reference to it (from a checkpoint newer than the one restored)
-      // then fails as lost data instead of committing unrelated output. Race-free: after a
-      // restore only this subtask touches files named with its index (see restoreOwner).
-      this.seq = nextSeq(readdirSync(this.dir), this.subtask);
+      // Listed before recovery discards or retracts anything, so the next run never reuses
+      // the name of a discarded file: a stale reference to it (from a checkpoint newer than
+      // the one restored) then fails as lost data instead of committing unrelated output.
+      // Race-free: after a restore only this subtask touches files named with the indices it
+      // owns (see restoreOwner), its own among them.
+      files = readdirSync(this.dir).flatMap((name) => parsePartFile(name) ?? []);
     });
+    this.seq = nextFreeSeq(files, this.subtask);
     if (this.checkpointing) {
-      this.pendingState = this.ctx.operatorState.getListState<PendingPart>(PENDING_STATE, 'union');
-      if (this.ctx.isRestored) this.recover(this.pendingState.get());
-      // The restored union list holds every old subtask's parts, all handled by now; left in
-      // place, each subtask would snapshot all of them again should snapshotState be skipped.
+      const state = this.ctx.operatorState;
+      this.pendingState = state.getListState<PendingPart>(PENDING_STATE, 'union');
+      this.seqState = state.getListState<SeqWatermark>(SEQ_STATE, 'union');
+      if (this.ctx.isRestored) {
+        this.recover(files, this.pendingState.get(), this.seqState.get());
+      }
+      // The restored union lists hold every old subtask's elements, all handled by now; left
+      // in place, each subtask would snapshot all of them again should snapshotState be skipped.
       this.pendingState.clear();
+      this.seqState.clear();
     }
   }
 
@@ -259,6 +334,10 @@ class JsonlFileWriter<T> implements SinkWriter<T> {
     // before the checkpoint can complete, or a machine crash could lose a committed file.
     if (sealedSinceLast) syncDirectory(this.dir);
     this.pendingState?.update(this.pendingParts);
+    // After the seal, `seq` is the number of the next part: no file of this index numbered
+    // `seq` or above exists yet, so every such file is output after this checkpoint. Also
+    // recorded by the final checkpoint (snapshotState after finish).
+    this.seqState?.update([{ subtask: this.subtask, nextSeq: this.seq }, ...this.carried]);
   }
 
   async notifyCheckpointComplete(checkpointId: number): Promise<void> {
@@ -272,28 +351,71 @@ class JsonlFileWriter<T> implements SinkWriter<T> {
   }
 
   /**
-   * Restore with checkpointing: the union list holds the pending parts of every old subtask
-   * from a checkpoint that completed, so all of them become visible, each committed by its
-   * owner. Then the owner discards every other hidden file: output after the checkpoint, or
-   * of a checkpoint that never completed, which the source will replay.
+   * Restore with checkpointing. For every old index it owns (see restoreOwner), in this order:
+   * 1. retracts output committed after the restored checkpoint: deletes the visible parts
+   *    numbered at or above the index's restored {@link SeqWatermark} (none without one);
+   * 2. commits the pending parts of the restored checkpoint (a completed one, so all of them
+   *    become visible);
+   * 3. discards every other hidden file: output after the checkpoint, or of a checkpoint
+   *    that never completed, which the source will replay.
+   * `files` is the directory as listed at open, before this subtask changed anything.
    */
-  private recover(restored: readonly unknown[]): void {
+  private recover(
+    files: readonly PartFile[],
+    restoredPending: readonly unknown[],
+    restoredSeq: readonly unknown[],
+  ): void {
     const parallelism = this.ctx.subtask.parallelism;
+    const owned = (index: number) => restoreOwner(index, parallelism) === this.subtask;
+    const watermarks = this.parseWatermarks(restoredSeq);
+    const parts = restoredPending.map((element) => this.parseRestored(element));
     const referenced = new Set<string>();
-    for (const element of restored) {
-      const { part, oldSubtask } = this.parseRestored(element);
+    for (const { part, oldSubtask, seq } of parts) {
       referenced.add(part.inProgress);
-      if (restoreOwner(oldSubtask, parallelism) === this.subtask) this.commit(part);
+      const watermark = watermarks.get(oldSubtask);
+      if (watermark !== undefined && seq >= watermark) {
+        throw this.corrupt(
+          PENDING_STATE,
+          `pending part '${part.final}' is not below the checkpoint's next sequence number ` +
+            `${watermark} for subtask index ${oldSubtask}`,
+        );
+      }
     }
+
+    const rolledBack = this.ctx.metrics.counter('rolledBackFiles');
     this.io(this.dir, () => {
-      for (const name of readdirSync(this.dir)) {
-        const m = IN_PROGRESS_NAME.exec(name);
-        if (m === null || referenced.has(name)) continue;
-        if (restoreOwner(Number(m[1]), parallelism) !== this.subtask) continue;
-        unlinkSync(join(this.dir, name));
+      for (const f of files) {
+        if (!f.visible || !owned(f.index)) continue;
+        const watermark = watermarks.get(f.index);
+        if (watermark === undefined || f.seq < watermark) continue;
+        unlinkSync(join(this.dir, f.name));
+        rolledBack.inc();
+      }
+    });
+    for (const { part, oldSubtask } of parts) if (owned(oldSubtask)) this.commit(part);
+    this.io(this.dir, () => {
+      for (const f of files) {
+        if (f.visible || !owned(f.index) || referenced.has(f.name)) continue;
+        unlinkSync(join(this.dir, f.name));
       }
     });
     syncDirectory(this.dir);
+
+    // Numbering goes on after every part ever seen (retracted ones included, see open), and
+    // never below the watermark even if files vanished: whatever this run writes under an
+    // index is then at or above the restored watermark, so restoring the same checkpoint
+    // again retracts it too.
+    const indices = new Set<number>([
+      ...watermarks.keys(),
+      ...parts.map((p) => p.oldSubtask),
+      ...files.map((f) => f.index),
+    ]);
+    const next = (index: number) => Math.max(nextFreeSeq(files, index), watermarks.get(index) ?? 0);
+    this.seq = next(this.subtask);
+    this.carried = [...indices]
+      .filter((index) => index !== this.subtask && owned(index))
+      .sort((a, b) => a - b)
+      .map((index) => ({ subtask: index, nextSeq: next(index) }));
   }
 
   /**
@@ -320,7 +442,11 @@ class JsonlFileWriter<T> implements SinkWriter<T> {
     });
   }
 
-  private parseRestored(element: unknown): { part: PendingPart; oldSubtask: number } {
+  private parseRestored(element: unknown): {
+    part: PendingPart;
+    oldSubtask: number;
+    seq: number;
+  } {
     if (typeof element === 'object' && element !== null) {
       const { checkpointId, inProgress, final } = element as Record<string, unknown>;
       const m = typeof final === 'string' ? PART_NAME.exec(final) : null;
@@ -328,19 +454,40 @@ class JsonlFileWriter<T> implements SinkWriter<T> {
         return {
           part: { checkpointId, inProgress, final: final as string },
           oldSubtask: Number(m[1]),
+          seq: Number(m[2]),
         };
       }
     }
-    let shown: string;
-    try {
-      shown = JSON.stringify(element) ?? String(element);
-    } catch {
-      shown = String(element);
+    throw this.corrupt(PENDING_STATE, `malformed element: ${show(element)}`);
+  }
+
+  /** The restored watermarks by index; an index without one is absent (older checkpoints). */
+  private parseWatermarks(restored: readonly unknown[]): Map<number, number> {
+    const byIndex = new Map<number, number>();
+    for (const element of restored) {
+      const { subtask, nextSeq } = (
+        typeof element === 'object' && element !== null ? element : {}
+      ) as Record<string, unknown>;
+      if (!isIndex(subtask) || !isIndex(nextSeq)) {
+        throw this.corrupt(SEQ_STATE, `malformed element: ${show(element)}`);
+      }
+      const seen = byIndex.get(subtask);
+      if (seen !== undefined && seen !== nextSeq) {
+        throw this.corrupt(
+          SEQ_STATE,
+          `conflicting next sequence numbers ${seen} and ${nextSeq} for subtask index ${subtask}`,
+        );
+      }
+      byIndex.set(subtask, nextSeq);
     }
-    throw new EddyError(
+    return byIndex;
+  }
+
+  private corrupt(stateName: string, what: string): EddyError {
+    return new EddyError(
       'EDDY_CHECKPOINT_CORRUPT',
-      `file sink (${describeSubtask(this.ctx.subtask)}): restored state '${PENDING_STATE}' ` +
-        `holds a malformed element: ${shown}`,
+      `file sink (${describeSubtask(this.ctx.subtask)}): restored state '${stateName}' ` +
+        `holds a ${what}`,
     );
   }
 

@@ -163,6 +163,12 @@ const dispatch = async (request: ControlRequest, target: JobControlTarget): Prom
       const path = await target.stop(request.savepoint === true, optionalString(request.dir));
       return path === undefined ? {} : { path };
     }
+    case 'rescale': {
+      const operators =
+        request.operators && typeof request.operators === 'object' ? request.operators : {};
+      const parallelism = typeof request.parallelism === 'number' ? request.parallelism : undefined;
+      return { report: await target.rescale(parallelism, operators) };
+    }
     default:
       throw new EddyError(
         'EDDY_JOB_CONTROL',

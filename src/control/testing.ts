@@ -61,6 +61,19 @@ export const fakeTarget = (overrides: Partial<JobControlTarget> = {}) => {
       calls.push(['stop', savepoint, dir]);
       return savepoint ? join(dir ?? '/default', 'savepoint-final') : undefined;
     },
+    rescale: async (parallelism, operators) => {
+      calls.push(['rescale', parallelism, operators]);
+      return {
+        savepoint: '/default/savepoint-rescale',
+        fromParallelism: status.parallelism,
+        toParallelism: parallelism ?? status.parallelism,
+        operators,
+        pauseMs: 1,
+        bytesRead: 0,
+        keyGroups: 0,
+        restoreMs: 0,
+      };
+    },
     ...overrides,
   };
   return { target, calls };

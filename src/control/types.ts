@@ -61,6 +61,27 @@ export interface JobControlTarget {
    * final savepoint). Resolves with the savepoint's path, or undefined without one.
    */
   stop(savepoint: boolean, dir: string | undefined): Promise<string | undefined>;
+  /**
+   * Rescales: stop with a savepoint, restart from it at the new parallelism (job-wide and/or
+   * per operator uid). Resolves once the restarted job processed its first record.
+   */
+  rescale(
+    parallelism: number | undefined,
+    operators: Readonly<Record<string, number>>,
+  ): Promise<RescaleReport>;
+}
+
+/** What a rescale did and cost. */
+export interface RescaleReport {
+  readonly savepoint: string;
+  readonly fromParallelism: number;
+  readonly toParallelism: number;
+  readonly operators: Readonly<Record<string, number>>;
+  /** From the stop request to the first record processed after the restore. */
+  readonly pauseMs: number;
+  readonly bytesRead: number;
+  readonly keyGroups: number;
+  readonly restoreMs: number;
 }
 
 export interface StatusRequest {
@@ -75,8 +96,13 @@ export interface StopRequest {
   readonly savepoint: boolean;
   readonly dir?: string | undefined;
 }
+export interface RescaleRequest {
+  readonly op: 'rescale';
+  readonly parallelism?: number | undefined;
+  readonly operators?: Readonly<Record<string, number>> | undefined;
+}
 /** One line of newline-delimited JSON from client to server. */
-export type ControlRequest = StatusRequest | SavepointRequest | StopRequest;
+export type ControlRequest = StatusRequest | SavepointRequest | StopRequest | RescaleRequest;
 
 /** The payload of a successful response, per request op. */
 export interface ControlResults {
@@ -84,6 +110,7 @@ export interface ControlResults {
   savepoint: { path: string };
   /** `path` is absent when stopping without a savepoint. */
   stop: { path?: string | undefined };
+  rescale: { report: RescaleReport };
 }
 
 export interface ControlFailure {

@@ -21,7 +21,7 @@ import {
 } from '../core/errors.js';
 import type { JobGraph } from './graph.js';
 import type { SubtaskMetricsReport } from './metrics.js';
-import type { FromWorker, OperatorAck, RestoreSource, ToWorker } from './protocol.js';
+import type { FromWorker, OperatorAck, RestoreSource, RestoreStats, ToWorker } from './protocol.js';
 import { checkRestore } from './restore-check.js';
 
 export interface WorkerHandle {
@@ -90,6 +90,10 @@ export interface MasterOptions {
   readonly onCheckpoint?: ((stats: CheckpointStats) => void) | undefined;
   /** Human-readable events (checkpoint failures, restarts). */
   readonly log?: ((line: string) => void) | undefined;
+  /** State read by all workers to restore (once all are ready). */
+  readonly onRestored?: ((stats: RestoreStats) => void) | undefined;
+  /** The first record processed after start (epoch ms), once per attempt. */
+  readonly onFirstRecord?: ((at: number) => void) | undefined;
 }
 
 export interface JobRunResult {
@@ -203,6 +207,8 @@ export class JobMaster {
     this.attempt = attempt;
     return new Promise<SubtaskMetricsReport[]>((resolve, reject) => {
       let ready = 0;
+      let firstRecord = false;
+      const restored = { bytesRead: 0, keyGroups: 0, ms: 0 };
       let finished = 0;
       let closed = 0;
       let failed = false;
@@ -223,7 +229,9 @@ export class JobMaster {
       };
       const onAllFinished = () => {
         clearTimers();
-        if (!this.checkpointing) return closeAll();
+        // Without checkpoints only stop-with-savepoint takes a final snapshot (the output is
+        // already committed at finish, so the savepoint is consistent with it).
+        if (!this.checkpointing && !this.stopRequest?.savepointDir) return closeAll();
         // The final checkpoint: all state is quiescent; sinks commit their last output on it.
         const dir = this.stopRequest?.savepointDir;
         this.enqueue(dir ? { savepoint: true, targetDir: dir } : { savepoint: false })
@@ -240,7 +248,13 @@ export class JobMaster {
             this.trace(`worker ${i}: ${m.type}${'checkpointId' in m ? ` ${m.checkpointId}` : ''}`);
           switch (m.type) {
             case 'ready':
+              if (m.restore) {
+                restored.bytesRead += m.restore.bytesRead;
+                restored.keyGroups += m.restore.keyGroups;
+                restored.ms = Math.max(restored.ms, m.restore.ms);
+              }
               if (++ready < workers.length) break;
+              if (this.options.restore || this.restarts > 0) this.options.onRestored?.(restored);
               attempt.running = true;
               if (this.stopRequest) for (const x of workers) x.post({ type: 'stop' });
               for (const x of workers) x.post({ type: 'start' });
@@ -248,6 +262,12 @@ export class JobMaster {
               break;
             case 'metrics':
               attempt.latest.set(i, m.reports);
+              break;
+            case 'firstRecord':
+              if (!firstRecord) {
+                firstRecord = true;
+                this.options.onFirstRecord?.(m.at);
+              }
               break;
             case 'finished':
               attempt.latest.set(i, m.reports);

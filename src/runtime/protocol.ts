@@ -52,8 +52,17 @@ export type ToWorker =
   /** Everything finished (and the final checkpoint, if any, completed): close and report. */
   | { readonly type: 'close' };
 
+/** What a worker read to restore its subtasks. */
+export interface RestoreStats {
+  readonly bytesRead: number;
+  readonly keyGroups: number;
+  readonly ms: number;
+}
+
 export type FromWorker =
-  | { readonly type: 'ready' }
+  | { readonly type: 'ready'; readonly restore?: RestoreStats | undefined }
+  /** The first record after start was processed (epoch ms): ends a rescale's pause. */
+  | { readonly type: 'firstRecord'; readonly at: number }
   | { readonly type: 'metrics'; readonly reports: SubtaskMetricsReport[] }
   /** Every subtask of the worker processed its input to the end. */
   | { readonly type: 'finished'; readonly reports: SubtaskMetricsReport[] }

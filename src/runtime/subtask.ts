@@ -63,6 +63,8 @@ export interface SubtaskEnv {
   readonly restored: ReadonlyMap<string, RestoredOperatorState>;
   /** Receives every snapshot this subtask takes; the worker writes it out asynchronously. */
   readonly onSnapshot: (snapshot: TaskSnapshot) => void;
+  /** Called after this subtask processed its first records (once per batch until then). */
+  readonly onFirstRecord?: (() => void) | undefined;
 }
 
 interface Member {
@@ -219,9 +221,14 @@ export class SubtaskRunner {
       metrics.recordsOut++;
       out.collect(r);
     };
+    let seenFirst = false;
     for (;;) {
       const result = await reader.poll(emit, this.options.batchSize);
       this.checkCancelled();
+      if (!seenFirst && metrics.recordsOut > 0) {
+        seenFirst = true;
+        this.env.onFirstRecord?.();
+      }
       const barrier = this.requested;
       if (barrier) {
         this.requested = undefined;
@@ -265,6 +272,8 @@ export class SubtaskRunner {
           const rs = element.records;
           this.head.metrics.recordsIn += rs.length;
           for (let i = 0; i < rs.length; i++) op.processRecord(rs[i]);
+          if (rs.length > 0 && this.head.metrics.recordsIn === rs.length)
+            this.env.onFirstRecord?.();
           break;
         }
         case 'watermark':

@@ -19,7 +19,7 @@ import { computeKeyGroupRange, intersectKeyGroupRanges } from '../keygroups/inde
 import type { KeyGroupSnapshot } from '../state/types.js';
 import type { JobGraph, JobNode } from './graph.js';
 import type { ExecutionPlan } from './plan.js';
-import type { FromWorker, OperatorAck, RestoreSource, ToWorker } from './protocol.js';
+import type { FromWorker, OperatorAck, RestoreSource, RestoreStats, ToWorker } from './protocol.js';
 import type { RestoredOperatorState, SubtaskRunner, TaskSnapshot } from './subtask.js';
 import type { PeerLink } from './transport/exchange.js';
 import { taskKey, type WorkerOptions, WorkerRuntime } from './worker-runtime.js';
@@ -67,11 +67,22 @@ export class WorkerAgent {
     private readonly post: (m: FromWorker) => void,
   ) {}
 
+  private restoreStats: RestoreStats | undefined;
+
   /** Restores state and builds the subtasks; peers connect afterwards. */
   async prepare(): Promise<void> {
+    const started = performance.now();
+    const stats = { bytesRead: 0, keyGroups: 0 };
     const restored = this.config.restore
-      ? await loadRestoredState(this.graph, this.plan, this.config.workerIndex, this.config.restore)
+      ? await loadRestoredState(
+          this.graph,
+          this.plan,
+          this.config.workerIndex,
+          this.config.restore,
+          stats,
+        )
       : new Map();
+    if (this.config.restore) this.restoreStats = { ...stats, ms: performance.now() - started };
     this.runtime = new WorkerRuntime(
       this.graph,
       this.plan,
@@ -81,6 +92,7 @@ export class WorkerAgent {
         checkpointing: this.config.checkpointing,
         restored,
         onSnapshot: (s) => this.onSnapshot(s),
+        onFirstRecord: () => this.post({ type: 'firstRecord', at: Date.now() }),
       },
     );
   }
@@ -95,7 +107,7 @@ export class WorkerAgent {
         // Ports are attached by the thread entry; here only the opening is left.
         this.rt
           .open()
-          .then(() => this.post({ type: 'ready' }))
+          .then(() => this.post({ type: 'ready', restore: this.restoreStats }))
           .catch((e) => this.fail(e));
         break;
       case 'start':
@@ -286,6 +298,7 @@ export const loadRestoredState = async (
   plan: ExecutionPlan,
   workerIndex: number,
   restore: RestoreSource,
+  stats: { bytesRead: number; keyGroups: number } = { bytesRead: 0, keyGroups: 0 },
 ): Promise<Map<string, Map<string, RestoredOperatorState>>> => {
   const out = new Map<string, Map<string, RestoredOperatorState>>();
   for (const chain of plan.chains) {
@@ -294,7 +307,7 @@ export const loadRestoredState = async (
       const perUid = new Map<string, RestoredOperatorState>();
       for (const id of chain.nodeIds) {
         const node = graph.nodes[id]!;
-        const state = await loadOperator(node, i, restore);
+        const state = await loadOperator(node, i, restore, stats);
         if (state) perUid.set(node.uid, state);
       }
       out.set(taskKey(chain.index, i), perUid);
@@ -307,6 +320,7 @@ const loadOperator = async (
   node: JobNode,
   subtask: number,
   { dir, metadata }: RestoreSource,
+  stats: { bytesRead: number; keyGroups: number },
 ): Promise<RestoredOperatorState | undefined> => {
   const entry = metadata.operators.find((o) => o.uid === node.uid);
   if (!entry) return undefined;
@@ -324,13 +338,19 @@ const loadOperator = async (
       if (!old.keyed) continue;
       const [start, end] = old.keyed.keyGroupRange;
       const overlap = intersectKeyGroupRanges(range, { start, end });
-      if (overlap) keyGroups.push(...(await readKeyGroups(dir, old.keyed, overlap)).snapshots);
+      if (!overlap) continue;
+      const read = await readKeyGroups(dir, old.keyed, overlap);
+      keyGroups.push(...read.snapshots);
+      stats.bytesRead += read.bytesRead;
+      stats.keyGroups += read.snapshots.length;
     }
   }
   const olds = [];
   for (let k = 0; k < entry.parallelism; k++) {
     const handle = entry.subtasks.find((s) => s.index === k)?.operatorState;
-    olds.push(handle ? await readOperatorStateElements(dir, handle) : { states: [] });
+    const read = handle ? await readOperatorStateElements(dir, handle) : undefined;
+    stats.bytesRead += read?.bytesRead ?? 0;
+    olds.push(read ?? { states: [] });
   }
   const operatorState = redistributeOperatorState(olds, node.parallelism)[subtask];
   return { operatorState, keyGroups };

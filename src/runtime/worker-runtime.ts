@@ -34,6 +34,8 @@ export interface WorkerRuntimeEnv {
   /** Restored state per task key `${chain}/${subtask}`, then per operator uid. */
   readonly restored: ReadonlyMap<string, ReadonlyMap<string, RestoredOperatorState>>;
   readonly onSnapshot: (snapshot: TaskSnapshot) => void;
+  /** Called once, when the first record after start has been processed on this worker. */
+  readonly onFirstRecord?: () => void;
 }
 
 export const taskKey = (chain: number, subtask: number) => `${chain}/${subtask}`;
@@ -52,6 +54,11 @@ export class WorkerRuntime {
   ) {
     this.exchange = new Exchange(workerIndex, plan.channels);
     this.runners = [];
+    let first = env.onFirstRecord;
+    const onFirstRecord = () => {
+      first?.();
+      first = undefined;
+    };
     for (const chain of plan.chains) {
       for (let i = 0; i < chain.parallelism; i++) {
         if (plan.workerOf({ chain: chain.index, subtask: i }) !== workerIndex) continue;
@@ -61,6 +68,7 @@ export class WorkerRuntime {
             checkpointing: env.checkpointing,
             restored: env.restored.get(taskKey(chain.index, i)) ?? new Map(),
             onSnapshot: env.onSnapshot,
+            onFirstRecord,
           }),
         );
       }

@@ -76,7 +76,6 @@ export class HeapKeyedStateBackend {
     index: 0,
     epoch: 0,
     newestOpen: 0,
-    fresh: undefined,
     copies: 0,
   };
   /** Epochs of the open snapshot views, in the order they were taken (ascending). */
@@ -187,7 +186,6 @@ export class HeapKeyedStateBackend {
     const epoch = ++ctx.epoch;
     this.openViews.push(epoch);
     ctx.newestOpen = epoch;
-    ctx.fresh = new WeakSet();
     const images: TableImage[] = this.names().map((name) => {
       const t = this.tables.get(name)!;
       return { name, kind: t.kind, restoredKind: t.restoredKind, groups: t.groups.slice() };
@@ -310,7 +308,6 @@ export class HeapKeyedStateBackend {
     this.states.clear();
     this.sortedNames = undefined;
     this.ctx.key = undefined;
-    this.ctx.fresh = undefined;
     this.ctx.newestOpen = 0;
     this.openViews.length = 0;
     this.keyGroup = undefined;
@@ -330,8 +327,6 @@ export class HeapKeyedStateBackend {
     this.openViews.splice(at, 1);
     const ctx = this.ctx;
     ctx.newestOpen = this.openViews[this.openViews.length - 1] ?? 0;
-    // With an older view still open, `fresh` stays: conservative (see KeyContext.fresh).
-    if (this.openViews.length === 0) ctx.fresh = undefined;
   }
 
   private addTable(name: string, kind: StateKind | undefined, restoredKind?: StateKind) {

@@ -14,6 +14,7 @@ import { EddyError, InvalidArgumentError } from '../core/errors.js';
 import type { StateDescriptor } from './descriptors.js';
 import {
   adopt,
+  isShared,
   type KeyContext,
   type KeyGroupMap,
   ownList,
@@ -189,8 +190,7 @@ export class HeapMapState<K, V> extends HeapKeyedState implements MapState<K, V>
     const { table, ctx } = this;
     const map = table.groups[ctx.index]?.get(stateKey) as Map<K, V> | undefined;
     if (map === undefined) return;
-    const fresh = ctx.fresh;
-    if (fresh !== undefined && !fresh.has(map)) {
+    if (isShared(ctx, map)) {
       // A view may hold this map: never mutate it. Copy it only if the delete changes
       // something and leaves it non-empty (removing the last key removes the entry instead).
       if (!map.has(key)) return;

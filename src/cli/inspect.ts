@@ -1,0 +1,423 @@
+/**
+ * `eddy inspect <checkpoint|savepoint> [--plan N] [--json] [--verify]`: what a checkpoint holds
+ * (operators, subtasks, key-group ranges, bytes, how state spreads over the key groups, the
+ * heaviest key groups) and, with `--plan N`, exactly which byte ranges every subtask would read
+ * if the job restarted from it at parallelism N (the restore planner, checkpoint/restore-plan.ts).
+ */
+import {
+  type CheckpointMetadata,
+  checkDataFiles,
+  loadMetadata,
+  type OperatorStateEntry,
+  resolveRestorePath,
+  type VerifyReport,
+  verifyCheckpoint,
+} from '../checkpoint/index.js';
+import {
+  type FileRead,
+  type KeyedFileRead,
+  type OperatorRestorePlan,
+  type PlannedOperatorState,
+  planRestore,
+} from '../checkpoint/restore-plan.js';
+import { computeKeyGroupRange } from '../keygroups/index.js';
+import type { RedistributionMode } from '../state/types.js';
+
+export interface InspectOptions {
+  /** Also plan a restore at this parallelism (every operator). */
+  readonly plan?: number | undefined;
+  /** Also read every block and check its CRC (slow for big checkpoints). */
+  readonly verify?: boolean | undefined;
+}
+
+export interface InspectCommandOptions extends InspectOptions {
+  readonly json?: boolean | undefined;
+  /** Where output goes; default stdout. */
+  readonly write?: ((text: string) => void) | undefined;
+}
+
+export interface InspectedSubtask {
+  readonly index: number;
+  readonly keyGroupRange: readonly [number, number];
+  /** Keyed state bytes. */
+  readonly bytes: number;
+  /** Non-empty key groups. */
+  readonly keyGroups: number;
+  readonly operatorStateBytes: number;
+}
+
+export interface InspectedOperatorState {
+  readonly name: string;
+  readonly mode: RedistributionMode;
+  /** Elements over all subtasks. */
+  readonly elements: number;
+  readonly bytes: number;
+}
+
+export interface InspectPlan {
+  readonly parallelism: number;
+  readonly subtasks: ReadonlyArray<{
+    readonly index: number;
+    readonly keyGroupRange: readonly [number, number];
+    readonly bytes: number;
+    readonly reads: readonly KeyedFileRead[];
+  }>;
+  /** Per new subtask, the operator list state elements it receives and where they are. */
+  readonly operatorState: ReadonlyArray<{
+    readonly index: number;
+    readonly states: readonly PlannedOperatorState[];
+  }>;
+  /** Operator state files each new subtask reads whole today (see restore-plan.ts). */
+  readonly operatorStateReads: readonly FileRead[];
+  readonly bytesRead: number;
+  readonly bytesNeeded: number;
+  readonly readAmplification: number;
+  readonly movedKeyGroups: number;
+  readonly movedBytes: number;
+}
+
+export interface InspectedOperator {
+  readonly uid: string;
+  readonly name: string;
+  readonly parallelism: number;
+  readonly maxParallelism: number;
+  readonly keyedStateBytes: number;
+  /** Key groups with state. */
+  readonly keyGroups: number;
+  readonly operatorStateBytes: number;
+  readonly subtasks: readonly InspectedSubtask[];
+  readonly operatorState: readonly InspectedOperatorState[];
+  /** The 5 largest key groups, largest first. */
+  readonly heaviestKeyGroups: ReadonlyArray<{ readonly keyGroup: number; readonly bytes: number }>;
+  readonly plan?: InspectPlan;
+}
+
+/** The `--json` output. */
+export interface InspectReport {
+  /** The checkpoint directory (absolute). */
+  readonly path: string;
+  readonly formatVersion: number;
+  readonly jobName: string;
+  readonly jobId: string;
+  readonly checkpointId: number;
+  readonly savepoint: boolean;
+  /** Epoch ms when the checkpoint was triggered. */
+  readonly timestamp: number;
+  readonly operators: readonly InspectedOperator[];
+  /** With `--verify`: what was read and checked. */
+  readonly verified?: VerifyReport;
+}
+
+const HEAVIEST = 5;
+
+/**
+ * Loads the checkpoint or savepoint at `path` (its directory or its `_metadata`), checks its
+ * data files exist with the recorded sizes (with `verify`, reads and checks every block) and
+ * describes it.
+ * @throws EddyError of the checkpoint layer: `EDDY_INVALID_ARGUMENT` (no such path, not a
+ *   completed checkpoint), `EDDY_CHECKPOINT_CORRUPT`, `EDDY_CHECKPOINT_INCOMPATIBLE`,
+ *   `EDDY_CHECKPOINT_IO`; the planner's `EDDY_INVALID_PARALLELISM` for a bad `plan`.
+ */
+export const inspectCheckpoint = async (
+  path: string,
+  options: InspectOptions = {},
+): Promise<{ report: InspectReport; metadata: CheckpointMetadata }> => {
+  const dir = await resolveRestorePath(path);
+  const metadata = await loadMetadata(dir);
+  const verified = options.verify
+    ? await verifyCheckpoint(dir, metadata)
+    : await checkDataFiles(dir, metadata).then(() => undefined);
+  const report = describeCheckpoint(dir, metadata, options.plan);
+  return { report: verified ? { ...report, verified } : report, metadata };
+};
+
+/** The report of `metadata` (pure). */
+export const describeCheckpoint = (
+  path: string,
+  metadata: CheckpointMetadata,
+  planParallelism?: number,
+): InspectReport => {
+  const plans = planParallelism === undefined ? undefined : planRestore(metadata, planParallelism);
+  return {
+    path,
+    formatVersion: metadata.formatVersion,
+    jobName: metadata.jobName,
+    jobId: metadata.jobId,
+    checkpointId: metadata.checkpointId,
+    savepoint: metadata.savepoint,
+    timestamp: metadata.timestamp,
+    operators: metadata.operators.map((entry, i) => describeOperator(entry, plans?.operators[i])),
+  };
+};
+
+const describeOperator = (
+  entry: OperatorStateEntry,
+  plan: OperatorRestorePlan | undefined,
+): InspectedOperator => {
+  const byIndex = new Map(entry.subtasks.map((s) => [s.index, s]));
+  const subtasks = Array.from({ length: entry.parallelism }, (_, index): InspectedSubtask => {
+    const s = byIndex.get(index);
+    const range = s?.keyed?.keyGroupRange ?? rangeOf(entry, index);
+    return {
+      index,
+      keyGroupRange: [range[0], range[1]],
+      bytes: sum(s?.keyed?.blocks.map((b) => b.length) ?? []),
+      keyGroups: s?.keyed?.blocks.length ?? 0,
+      operatorStateBytes: sum(elementLengths(s?.operatorState?.states ?? [])),
+    };
+  });
+  const perKeyGroup = keyGroupBytes(entry);
+  const heaviest = [...perKeyGroup.entries()]
+    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+    .slice(0, HEAVIEST)
+    .map(([keyGroup, bytes]) => ({ keyGroup, bytes }));
+  const operator: InspectedOperator = {
+    uid: entry.uid,
+    name: entry.name,
+    parallelism: entry.parallelism,
+    maxParallelism: entry.maxParallelism,
+    keyedStateBytes: sum([...perKeyGroup.values()]),
+    keyGroups: perKeyGroup.size,
+    operatorStateBytes: sum(subtasks.map((s) => s.operatorStateBytes)),
+    subtasks,
+    operatorState: operatorStates(entry),
+    heaviestKeyGroups: heaviest,
+  };
+  return plan ? { ...operator, plan: planOf(plan) } : operator;
+};
+
+const planOf = (plan: OperatorRestorePlan): InspectPlan => ({
+  parallelism: plan.newParallelism,
+  subtasks: plan.subtasks.map((s) => ({
+    index: s.index,
+    keyGroupRange: s.keyGroupRange,
+    bytes: s.bytes,
+    reads: s.reads,
+  })),
+  operatorState: plan.subtasks.some((s) => s.operatorState.length > 0)
+    ? plan.subtasks.map((s) => ({ index: s.index, states: s.operatorState }))
+    : [],
+  operatorStateReads: plan.subtasks[0]?.operatorStateReads ?? [],
+  bytesRead: plan.bytesRead,
+  bytesNeeded: plan.bytesNeeded,
+  readAmplification: plan.readAmplification,
+  movedKeyGroups: plan.movedKeyGroups,
+  movedBytes: plan.movedBytes,
+});
+
+const rangeOf = (entry: OperatorStateEntry, index: number): readonly [number, number] => {
+  const r = computeKeyGroupRange(entry.maxParallelism, entry.parallelism, index);
+  return [r.start, r.end];
+};
+
+const keyGroupBytes = (entry: OperatorStateEntry): Map<number, number> => {
+  const out = new Map<number, number>();
+  for (const s of entry.subtasks) {
+    for (const b of s.keyed?.blocks ?? [])
+      out.set(b.keyGroup, (out.get(b.keyGroup) ?? 0) + b.length);
+  }
+  return out;
+};
+
+const operatorStates = (entry: OperatorStateEntry): InspectedOperatorState[] => {
+  const byName = new Map<string, { mode: RedistributionMode; elements: number; bytes: number }>();
+  const ordered = [...entry.subtasks].sort((a, b) => a.index - b.index);
+  for (const s of ordered) {
+    for (const st of s.operatorState?.states ?? []) {
+      const seen = byName.get(st.name) ?? { mode: st.mode, elements: 0, bytes: 0 };
+      seen.elements += st.elements.length;
+      seen.bytes += sum(st.elements.map((e) => e.length));
+      byName.set(st.name, seen);
+    }
+  }
+  return [...byName].map(([name, s]) => ({ name, ...s }));
+};
+
+const elementLengths = (
+  states: ReadonlyArray<{ readonly elements: ReadonlyArray<{ readonly length: number }> }>,
+): number[] => states.flatMap((s) => s.elements.map((e) => e.length));
+
+/** Prints the report (a human summary, or JSON); resolves with the exit code. */
+export const inspectCommand = async (
+  path: string,
+  opts: InspectCommandOptions = {},
+): Promise<number> => {
+  const write = opts.write ?? ((t: string) => process.stdout.write(t));
+  const { report, metadata } = await inspectCheckpoint(path, opts);
+  write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatInspectReport(report, metadata));
+  return 0;
+};
+
+// --- the human-readable report ----------------------------------------------------------------
+
+const CHART_BUCKETS = 40;
+const BARS = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'] as const;
+const MAX_READS_SHOWN = 8;
+
+/** The human-readable report; `metadata` gives the bytes of every key group for the chart. */
+export const formatInspectReport = (
+  report: InspectReport,
+  metadata: CheckpointMetadata,
+): string => {
+  const keyed = sum(report.operators.map((o) => o.keyedStateBytes));
+  const opState = sum(report.operators.map((o) => o.operatorStateBytes));
+  const lines = [
+    `${report.savepoint ? 'savepoint' : 'checkpoint'} ${report.checkpointId} of job '${report.jobName}' (id ${report.jobId})`,
+    `  path      ${report.path}`,
+    `  taken     ${new Date(report.timestamp).toISOString()}`,
+    `  format    version ${report.formatVersion}`,
+    `  state     ${formatBytes(keyed)} keyed, ${formatBytes(opState)} operator state, ` +
+      `${count(report.operators.length, 'operator')}`,
+  ];
+  if (report.verified) {
+    const v = report.verified;
+    lines.push(
+      `  verified  ${count(v.files, 'file')}, ${count(v.blocks, 'block')}, ${formatBytes(v.bytes)}: every CRC matches`,
+    );
+  }
+  report.operators.forEach((op, i) => {
+    lines.push('', ...formatOperator(op, metadata.operators[i]));
+  });
+  return `${lines.join('\n')}\n`;
+};
+
+const formatOperator = (op: InspectedOperator, entry: OperatorStateEntry | undefined): string[] => {
+  const lines = [
+    `operator '${op.name}' (uid ${op.uid}): parallelism ${op.parallelism}, maxParallelism ${op.maxParallelism}`,
+    `  keyed state ${formatBytes(op.keyedStateBytes)} in ${op.keyGroups} of ${op.maxParallelism} key groups`,
+  ];
+  const hasOpState = op.operatorState.length > 0;
+  lines.push(
+    ...table(
+      [
+        ['SUBTASK', 'KEY GROUPS', 'BYTES', ...(hasOpState ? ['OPERATOR STATE'] : [])],
+        ...op.subtasks.map((s) => [
+          String(s.index),
+          rangeText(s.keyGroupRange),
+          formatBytes(s.bytes),
+          ...(hasOpState ? [formatBytes(s.operatorStateBytes)] : []),
+        ]),
+      ],
+      '  ',
+    ),
+  );
+  if (op.keyGroups > 0 && entry) lines.push(...keyGroupChart(entry, op.maxParallelism));
+  if (op.heaviestKeyGroups.length > 0) {
+    const heavy = op.heaviestKeyGroups.map((h) => `${h.keyGroup} (${formatBytes(h.bytes)})`);
+    lines.push(`  heaviest key groups: ${heavy.join(', ')}`);
+  }
+  for (const s of op.operatorState) {
+    lines.push(
+      `  operator state '${s.name}' (${s.mode}): ${count(s.elements, 'element')}, ${formatBytes(s.bytes)}`,
+    );
+  }
+  if (op.plan) lines.push(...formatPlan(op, op.plan));
+  return lines;
+};
+
+/** Mean bytes per key group in up to 40 buckets of the key-group space, as a bar chart. */
+export const keyGroupChart = (entry: OperatorStateEntry, maxParallelism: number): string[] => {
+  const bytes = new Array<number>(maxParallelism).fill(0);
+  for (const s of entry.subtasks) {
+    for (const b of s.keyed?.blocks ?? []) {
+      if (b.keyGroup >= 0 && b.keyGroup < maxParallelism) bytes[b.keyGroup]! += b.length;
+    }
+  }
+  const buckets = Math.min(CHART_BUCKETS, maxParallelism);
+  const means = Array.from({ length: buckets }, (_, b) => {
+    const start = Math.floor((b * maxParallelism) / buckets);
+    const end = Math.floor(((b + 1) * maxParallelism) / buckets);
+    return sum(bytes.slice(start, end)) / (end - start);
+  });
+  const top = Math.max(...means);
+  const bars = means
+    .map((m) => (m === 0 ? ' ' : BARS[Math.min(7, Math.max(0, Math.ceil((m / top) * 8) - 1))]))
+    .join('');
+  const last = String(maxParallelism - 1);
+  const per =
+    maxParallelism === buckets
+      ? '1 key group'
+      : `${(maxParallelism / buckets).toFixed(1)} key groups`;
+  return [
+    `  bytes per key group (${buckets} buckets of ${per}, bar = mean; blank = no state; ` +
+      `min ${formatBytes(Math.min(...bytes))}, max ${formatBytes(Math.max(...bytes))}):`,
+    `  │${bars}│`,
+    `   0${last.padStart(Math.max(1, buckets - 1))}`,
+  ];
+};
+
+const formatPlan = (op: InspectedOperator, plan: InspectPlan): string[] => {
+  const amp = Number.isFinite(plan.readAmplification) ? plan.readAmplification.toFixed(2) : '∞';
+  const lines = [
+    '',
+    `  restore at parallelism ${plan.parallelism} (from ${op.parallelism}): reads ${formatBytes(plan.bytesRead)} of keyed state for ${formatBytes(plan.bytesNeeded)} needed, read amplification ${amp}`,
+    `  ${count(plan.movedKeyGroups, 'key group')} (${formatBytes(plan.movedBytes)}) change subtask; the others stay with the subtask of the same index`,
+  ];
+  const rows = [['SUBTASK', 'KEY GROUPS', 'BYTES', 'READS']];
+  for (const s of plan.subtasks) {
+    const reads = s.reads.slice(0, MAX_READS_SHOWN).map(readText);
+    if (s.reads.length > MAX_READS_SHOWN) {
+      const rest = s.reads.slice(MAX_READS_SHOWN);
+      reads.push(
+        `… ${count(rest.length, 'more read')} (${formatBytes(sum(rest.map((r) => r.length)))})`,
+      );
+    }
+    const head = [String(s.index), rangeText(s.keyGroupRange), formatBytes(s.bytes)];
+    rows.push([...head, reads[0] ?? '(nothing)']);
+    for (const r of reads.slice(1)) rows.push(['', '', '', r]);
+  }
+  lines.push(...table(rows, '  '));
+  if (plan.operatorState.length > 0) {
+    const whole = sum(plan.operatorStateReads.map((r) => r.length));
+    lines.push(
+      `  operator state: each new subtask reads ${formatBytes(whole)} (every old operator state file, whole) and keeps:`,
+    );
+    for (const { index, states } of plan.operatorState) {
+      const kept = states.map(
+        (st) =>
+          `'${st.name}' (${st.mode}) ${count(st.elements, 'element')}` +
+          (st.from.length > 0
+            ? ` from ${[...new Set(st.from.map((r) => r.file))].join(', ')}`
+            : ''),
+      );
+      lines.push(`    ${index}: ${kept.join('; ')}`);
+    }
+  }
+  return lines;
+};
+
+const readText = (r: KeyedFileRead): string =>
+  `${r.file} [${r.offset}, ${r.offset + r.length}) ${formatBytes(r.length)}, key groups ${rangeText(r.keyGroups)}`;
+
+const rangeText = ([start, end]: readonly [number, number]): string =>
+  start === end ? String(start) : `${start}-${end}`;
+
+/** Columns padded to the widest cell, the last one unpadded. */
+const table = (rows: readonly (readonly string[])[], indent: string): string[] => {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map(
+    (r) =>
+      indent +
+      r
+        .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+  );
+};
+
+/** `512 B`, `1.5 KiB`, `3.0 MiB`, `1.2 GiB`. */
+export const formatBytes = (n: number): string => {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+};
+
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
