@@ -81,6 +81,8 @@ export interface InspectedOperator {
   readonly name: string;
   readonly parallelism: number;
   readonly maxParallelism: number;
+  /** Whether the checkpoint has keyed state handles (possibly empty) for the operator. */
+  readonly keyed: boolean;
   readonly keyedStateBytes: number;
   /** Key groups with state. */
   readonly keyGroups: number;
@@ -176,6 +178,7 @@ const describeOperator = (
     name: entry.name,
     parallelism: entry.parallelism,
     maxParallelism: entry.maxParallelism,
+    keyed: entry.subtasks.some((s) => s.keyed !== undefined),
     keyedStateBytes: sum([...perKeyGroup.values()]),
     keyGroups: perKeyGroup.size,
     operatorStateBytes: sum(subtasks.map((s) => s.operatorStateBytes)),
@@ -284,23 +287,28 @@ export const formatInspectReport = (
 const formatOperator = (op: InspectedOperator, entry: OperatorStateEntry | undefined): string[] => {
   const lines = [
     `operator '${op.name}' (uid ${op.uid}): parallelism ${op.parallelism}, maxParallelism ${op.maxParallelism}`,
-    `  keyed state ${formatBytes(op.keyedStateBytes)} in ${op.keyGroups} of ${op.maxParallelism} key groups`,
+    op.keyed
+      ? `  keyed state ${formatBytes(op.keyedStateBytes)} in ${op.keyGroups} of ${op.maxParallelism} key groups`
+      : '  no keyed state',
   ];
   const hasOpState = op.operatorState.length > 0;
-  lines.push(
-    ...table(
-      [
-        ['SUBTASK', 'KEY GROUPS', 'BYTES', ...(hasOpState ? ['OPERATOR STATE'] : [])],
-        ...op.subtasks.map((s) => [
-          String(s.index),
-          rangeText(s.keyGroupRange),
-          formatBytes(s.bytes),
-          ...(hasOpState ? [formatBytes(s.operatorStateBytes)] : []),
-        ]),
-      ],
-      '  ',
-    ),
-  );
+  if (op.keyed || hasOpState) {
+    const keyedCols = (cells: string[]) => (op.keyed ? cells : []);
+    const opCols = (cells: string[]) => (hasOpState ? cells : []);
+    lines.push(
+      ...table(
+        [
+          ['SUBTASK', ...keyedCols(['KEY GROUPS', 'BYTES']), ...opCols(['OPERATOR STATE'])],
+          ...op.subtasks.map((s) => [
+            String(s.index),
+            ...keyedCols([rangeText(s.keyGroupRange), formatBytes(s.bytes)]),
+            ...opCols([formatBytes(s.operatorStateBytes)]),
+          ]),
+        ],
+        '  ',
+      ),
+    );
+  }
   if (op.keyGroups > 0 && entry) lines.push(...keyGroupChart(entry, op.maxParallelism));
   if (op.heaviestKeyGroups.length > 0) {
     const heavy = op.heaviestKeyGroups.map((h) => `${h.keyGroup} (${formatBytes(h.bytes)})`);
@@ -347,26 +355,28 @@ export const keyGroupChart = (entry: OperatorStateEntry, maxParallelism: number)
 };
 
 const formatPlan = (op: InspectedOperator, plan: InspectPlan): string[] => {
-  const amp = Number.isFinite(plan.readAmplification) ? plan.readAmplification.toFixed(2) : '∞';
-  const lines = [
-    '',
-    `  restore at parallelism ${plan.parallelism} (from ${op.parallelism}): reads ${formatBytes(plan.bytesRead)} of keyed state for ${formatBytes(plan.bytesNeeded)} needed, read amplification ${amp}`,
-    `  ${count(plan.movedKeyGroups, 'key group')} (${formatBytes(plan.movedBytes)}) change subtask; the others stay with the subtask of the same index`,
-  ];
-  const rows = [['SUBTASK', 'KEY GROUPS', 'BYTES', 'READS']];
-  for (const s of plan.subtasks) {
-    const reads = s.reads.slice(0, MAX_READS_SHOWN).map(readText);
-    if (s.reads.length > MAX_READS_SHOWN) {
-      const rest = s.reads.slice(MAX_READS_SHOWN);
-      reads.push(
-        `… ${count(rest.length, 'more read')} (${formatBytes(sum(rest.map((r) => r.length)))})`,
-      );
+  const lines = ['', `  restore at parallelism ${plan.parallelism} (from ${op.parallelism}):`];
+  if (op.keyed) {
+    const amp = Number.isFinite(plan.readAmplification) ? plan.readAmplification.toFixed(2) : '∞';
+    lines.push(
+      `  keyed state: reads ${formatBytes(plan.bytesRead)} for ${formatBytes(plan.bytesNeeded)} needed, read amplification ${amp}; ` +
+        `${count(plan.movedKeyGroups, 'key group')} (${formatBytes(plan.movedBytes)}) change subtask index`,
+    );
+    const rows = [['SUBTASK', 'KEY GROUPS', 'BYTES', 'READS']];
+    for (const s of plan.subtasks) {
+      const reads = s.reads.slice(0, MAX_READS_SHOWN).map(readText);
+      if (s.reads.length > MAX_READS_SHOWN) {
+        const rest = s.reads.slice(MAX_READS_SHOWN);
+        reads.push(
+          `… ${count(rest.length, 'more read')} (${formatBytes(sum(rest.map((r) => r.length)))})`,
+        );
+      }
+      const head = [String(s.index), rangeText(s.keyGroupRange), formatBytes(s.bytes)];
+      rows.push([...head, reads[0] ?? '(nothing)']);
+      for (const r of reads.slice(1)) rows.push(['', '', '', r]);
     }
-    const head = [String(s.index), rangeText(s.keyGroupRange), formatBytes(s.bytes)];
-    rows.push([...head, reads[0] ?? '(nothing)']);
-    for (const r of reads.slice(1)) rows.push(['', '', '', r]);
+    lines.push(...table(rows, '  '));
   }
-  lines.push(...table(rows, '  '));
   if (plan.operatorState.length > 0) {
     const whole = sum(plan.operatorStateReads.map((r) => r.length));
     lines.push(
@@ -383,6 +393,7 @@ const formatPlan = (op: InspectedOperator, plan: InspectPlan): string[] => {
       lines.push(`    ${index}: ${kept.join('; ')}`);
     }
   }
+  if (!op.keyed && plan.operatorState.length === 0) lines.push('  nothing to read');
   return lines;
 };
 

@@ -14,7 +14,11 @@ import { describeSubtask, EddyError, JobFailedError, type SubtaskRef } from '../
 import { computeKeyGroupRange, type KeyGroupRange } from '../keygroups/index.js';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import { HeapOperatorStateStore } from '../state/operator-state.js';
-import type { KeyGroupSnapshot, OperatorStateSnapshot } from '../state/types.js';
+import type {
+  KeyedStateSnapshotView,
+  KeyGroupSnapshot,
+  OperatorStateSnapshot,
+} from '../state/types.js';
 import type { JobGraph, JobNode } from './graph.js';
 import type { SourceReader } from './io.js';
 import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
@@ -43,7 +47,8 @@ export interface OperatorSnapshot {
   readonly uid: string;
   readonly subtaskIndex: number;
   readonly keyGroupRange: KeyGroupRange | undefined;
-  readonly keyGroups: KeyGroupSnapshot[] | undefined;
+  /** Copy-on-write view of keyed state; whoever consumes the snapshot must release it. */
+  readonly keyGroups: KeyedStateSnapshotView | undefined;
   readonly operatorState: OperatorStateSnapshot;
 }
 
@@ -317,7 +322,7 @@ export class SubtaskRunner {
       uid: m.node.uid,
       subtaskIndex: this.subtaskIndex,
       keyGroupRange: m.keyGroupRange,
-      keyGroups: m.ctx.keyedState?.snapshot(),
+      keyGroups: m.ctx.keyedState?.snapshotView(),
       operatorState: m.operatorState.snapshot(),
     }));
     this.lastSnapshot = id;

@@ -131,6 +131,7 @@ export class WorkerAgent {
       case 'checkpointAborted':
         this.triggers.delete(m.checkpointId);
         this.acks.delete(m.checkpointId);
+        for (const s of this.early.get(m.checkpointId) ?? []) releaseSnapshot(s);
         this.early.delete(m.checkpointId);
         break;
       case 'close':
@@ -222,6 +223,8 @@ export class WorkerAgent {
         });
       }
       return;
+    } finally {
+      releaseSnapshot(s);
     }
     ack.syncMs = Math.max(ack.syncMs, s.syncMs);
     ack.asyncMs = Math.max(ack.asyncMs, performance.now() - started);
@@ -264,6 +267,11 @@ export class WorkerAgent {
     this.post({ type: 'failed', error: serializeError(e) });
   }
 }
+
+/** Ends the copy-on-write views of a snapshot: the backend stops copying for them. */
+const releaseSnapshot = (s: TaskSnapshot): void => {
+  for (const op of s.operators) op.keyGroups?.release();
+};
 
 const writeOperatorSnapshot = async (
   dir: string,
