@@ -227,7 +227,7 @@ const planSubtaskKeyedReads = (
       firstAtOrAfter(blocks, overlap.start),
       firstAtOrAfter(blocks, overlap.end + 1),
     );
-    for (const r of planKeyedReads(old.keyed, { start, end }, maxReadBytes)) {
+    for (const r of planKeyedReads({ ...old.keyed, blocks: near }, overlap, maxReadBytes)) {
       const first = r.blocks[0]!.keyGroup;
       const last = r.blocks[r.blocks.length - 1]!.keyGroup;
       out.push({

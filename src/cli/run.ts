@@ -139,7 +139,10 @@ export const runCommand = async (
       opts.onStarted?.(m, job.name, checkpointDir, controls);
     },
     onRestored: (stats) => {
-      if (rescaling) rescaling.restored = stats;
+      if (rescaling) {
+        rescaling.restored = stats;
+        rescaling.readyAt = Date.now();
+      }
     },
     onFirstRecord: (at) => finishRescale(at),
     jobId: opts.jobId,
@@ -158,8 +161,12 @@ export const runCommand = async (
       keyGroups: r.restored?.keyGroups ?? 0,
       restoreMs: r.restored?.ms ?? 0,
     };
+    const phases =
+      r.stoppedAt && r.readyAt
+        ? ` [stop+savepoint ${r.stoppedAt - r.requestedAt} ms, start+restore ${r.readyAt - r.stoppedAt} ms, to first record ${at - r.readyAt} ms]`
+        : '';
     log(
-      `rescaled ${report.fromParallelism} -> ${report.toParallelism}: pause ${report.pauseMs} ms, restored ${report.keyGroups} key groups (${formatBytes(report.bytesRead)}) in ${report.restoreMs.toFixed(0)} ms`,
+      `rescaled ${report.fromParallelism} -> ${report.toParallelism}: pause ${report.pauseMs} ms, restored ${report.keyGroups} key groups (${formatBytes(report.bytesRead)}) in ${report.restoreMs.toFixed(0)} ms${phases}`,
     );
     r.resolve(report);
   };
@@ -180,6 +187,7 @@ export const runCommand = async (
       const r = rescaling;
       if (!r || !result.savepoint || stop.signal.aborted) break;
       r.savepoint = result.savepoint;
+      r.stoppedAt = Date.now();
       const storage = new CheckpointStorage(result.savepoint);
       generation = {
         parallelism: r.parallelism ?? generation.parallelism,
@@ -213,6 +221,10 @@ interface PendingRescale {
   readonly reject: (e: unknown) => void;
   savepoint?: string;
   restored?: RestoreStats;
+  /** Old job drained and its savepoint written (epoch ms). */
+  stoppedAt?: number;
+  /** New job's workers restored and opened (epoch ms). */
+  readyAt?: number;
 }
 
 const maxParallelismOf = (restore: RestoreSource | undefined) =>
