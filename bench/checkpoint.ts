@@ -111,6 +111,8 @@ interface RunRecord {
   readonly wallMs: number;
   readonly eventsPerSec: number;
   readonly maxRssBytes: number;
+  /** 1-minute load average when the run started and ended (other work on the machine). */
+  readonly loadAverage: [number, number];
   readonly output: DigestValue & { files: number };
   readonly checkpoints: CheckpointLine[];
   readonly failedCheckpoints: CheckpointFailure[];
@@ -291,7 +293,9 @@ const runOnce = async (spec: RunSpec): Promise<RunRecord> => {
       '--output',
       output,
     ];
+    const loadBefore = loadavg()[0]!;
     const child = await runChild(args, { timeoutMs: spec.timeoutMs });
+    const loadAfter = loadavg()[0]!;
     writeFileSync(join(root, 'stderr.txt'), child.stderr);
     if (child.code !== 0 || child.timedOut) {
       const oom =
@@ -326,6 +330,7 @@ const runOnce = async (spec: RunSpec): Promise<RunRecord> => {
       wallMs: child.wallMs,
       eventsPerSec: spec.events / (stats.durationMs / 1000),
       maxRssBytes: stats.maxRssBytes,
+      loadAverage: [loadBefore, loadAfter],
       output: digestDir(output),
       checkpoints: completed,
       failedCheckpoints: failed,
@@ -680,6 +685,7 @@ const benchmark = async (argv: string[]): Promise<number> => {
           `  round ${round}  ${config.padEnd(14)} ${fmtInt(r.eventsPerSec).padStart(10)} ev/s  ` +
             `job ${fmtSec(r.durationMs).padStart(6)} s  wall ${fmtSec(r.wallMs).padStart(6)} s  ` +
             `peak RSS ${(r.maxRssBytes / MiB).toFixed(0).padStart(5)} MiB  ` +
+            `load ${r.loadAverage.map((l) => l.toFixed(1)).join('→')}  ` +
             `output ${failure === undefined ? 'ok' : 'WRONG'}${chkText}`,
         );
         if (failure !== undefined) break outer;

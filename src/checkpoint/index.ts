@@ -47,3 +47,4 @@ export {
 } from './storage.js';
 export * from './types.js';
 export { checkDataFiles, stateFiles, type VerifyReport, verifyCheckpoint } from './verify.js';
+export * from './restore-plan.js';
