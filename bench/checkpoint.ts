@@ -14,6 +14,7 @@
  * digest, so checkpointing must not change the results.
  */
 
+import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import {
   closeSync,
@@ -60,6 +61,20 @@ import {
 } from './data.js';
 
 const JOB = join(REPO, 'examples', 'keyed-sum.ts');
+
+/** The engine version measured: HEAD and whether src/ has uncommitted changes. */
+const engineVersion = (): { commit: string; dirtySrc: boolean } => {
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    return {
+      commit: git('rev-parse', '--short', 'HEAD').trim(),
+      dirtySrc: git('status', '--porcelain', '--', 'src').trim() !== '',
+    };
+  } catch {
+    return { commit: 'unknown', dirtySrc: false };
+  }
+};
 
 const DEFAULTS = {
   keys: [1_000_000, 10_000_000],
@@ -592,9 +607,13 @@ const benchmark = async (argv: string[]): Promise<number> => {
   const keepOutput = values['keep-output'] === true;
   const date = new Date();
   const host = machine();
+  const engine = engineVersion();
 
   console.log(`checkpoint benchmark — ${date.toISOString()}`);
   console.log(`machine: ${describeMachine(host)}`);
+  console.log(
+    `engine: commit ${engine.commit}${engine.dirtySrc ? ' + uncommitted changes in src/' : ''}`,
+  );
   const loadAtStart = loadavg();
   console.log(
     `load average at start: ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}` +
@@ -728,6 +747,7 @@ const benchmark = async (argv: string[]): Promise<number> => {
     bench: 'checkpoint',
     date: date.toISOString(),
     machine: host,
+    engine,
     loadAverage: { start: loadAtStart, end: loadAtEnd },
     options: {
       keys,

@@ -1,7 +1,7 @@
 /**
  * Rolling word counts over generated sentences: flatMap, keyBy and reduce.
  *
- *   eddy run examples/word-count.ts -p 2 -- --output <dir> [--lines <n>]
+ *   eddy run examples/word-count.ts -p 2 -- --output <dir> [--lines <n>] [--rate <lines/s>]
  *
  * Writes {"word", "count"} for every word occurrence (the count so far for that word).
  * The sentences are a pure function of their index, so every run sees the same input.
@@ -33,12 +33,15 @@ export default defineJob({
   build(env, args) {
     const { values } = parseArgs({
       args: [...args],
-      options: { output: { type: 'string' }, lines: { type: 'string' } },
+      options: { output: { type: 'string' }, lines: { type: 'string' }, rate: { type: 'string' } },
     });
     if (!values.output) throw new Error('word-count needs -- --output <dir> [--lines <n>]');
     const lines = Number(values.lines ?? 10_000);
+    const ratePerSecond = values.rate === undefined ? undefined : Number(values.rate);
     env
-      .fromSource(GeneratorSource.of({ count: lines, generate: sentence }), { uid: 'sentences' })
+      .fromSource(GeneratorSource.of({ count: lines, generate: sentence, ratePerSecond }), {
+        uid: 'sentences',
+      })
       .flatMap<{ word: string; count: number }>((line, out) => {
         for (const word of line.split(' ')) out.collect({ word, count: 1 });
       })
