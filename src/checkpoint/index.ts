@@ -38,6 +38,7 @@ export {
   type ReadOptions,
 } from './read-plan.js';
 export { redistributeOperatorState } from './redistribute.js';
+export * from './restore-plan.js';
 export {
   CheckpointStorage,
   type LatestValidOptions,
@@ -47,4 +48,3 @@ export {
 } from './storage.js';
 export * from './types.js';
 export { checkDataFiles, stateFiles, type VerifyReport, verifyCheckpoint } from './verify.js';
-export * from './restore-plan.js';
