@@ -20,10 +20,12 @@ export const tempDir = (prefix = 'eddy-e2e-') => mkdtempSync(join(tmpdir(), pref
 export const eddy = (
   args: string[],
   onStart?: (child: import('node:child_process').ChildProcess) => void,
+  env?: NodeJS.ProcessEnv,
 ) =>
   new Promise<RunResult>((resolve, reject) => {
     const child = spawn(process.execPath, [EDDY, ...args], {
       cwd: ROOT,
+      env: env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

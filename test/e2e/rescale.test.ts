@@ -3,12 +3,11 @@
  * while it runs (`eddy rescale`: stop with a savepoint, restore at the new parallelism), and
  * its committed output must equal the uninterrupted run's.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sentence } from '../../examples/word-count.js';
 import {
-  EDDY,
+  eddy,
   readParts,
   referenceSums,
   type SumEvent,
@@ -17,22 +16,7 @@ import {
   writeEventFiles,
 } from './helpers.js';
 
-const cli = (args: string[], env: NodeJS.ProcessEnv) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [EDDY, ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+const cli = (args: string[], env: NodeJS.ProcessEnv) => eddy(args, undefined, env);
 
 /** Runs `args` and rescales the job to each parallelism in turn while it runs. */
 const runWithRescales = async (args: string[], rescales: number[]) => {
