@@ -139,6 +139,7 @@ export const runCommand = async (
       opts.onStarted?.(m, job.name, checkpointDir, controls);
     },
     onRestored: (stats) => {
+      for (const line of describeRestore(stats)) log(line);
       if (rescaling) {
         rescaling.restored = stats;
         rescaling.readyAt = Date.now();
@@ -252,6 +253,15 @@ const report = (result: JobRunResult, opts: RunCommandOptions) => {
     writeFileSync(opts.statsFile, `${JSON.stringify(stats)}\n`);
   }
 };
+
+/** One line per restored operator subtask: what it read, from key groups to bytes and time. */
+const describeRestore = (stats: RestoreStats): string[] =>
+  stats.operators
+    .filter((o) => o.bytesRead > 0)
+    .map(
+      (o) =>
+        `restored ${o.uid}[${o.subtask}]: ${o.keyGroups} key groups, ${formatBytes(o.bytesRead)} read in ${o.ms.toFixed(1)} ms`,
+    );
 
 const describeCheckpoint = (s: CheckpointStats): string =>
   `${s.savepoint ? 'savepoint' : 'checkpoint'} ${s.checkpointId} completed: ${formatBytes(s.bytes)} in ${s.totalMs.toFixed(0)} ms (sync ${s.syncMs.toFixed(1)} ms, async ${s.asyncMs.toFixed(0)} ms) → ${s.dir}`;

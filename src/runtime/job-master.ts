@@ -208,7 +208,12 @@ export class JobMaster {
     return new Promise<SubtaskMetricsReport[]>((resolve, reject) => {
       let ready = 0;
       let firstRecord = false;
-      const restored = { bytesRead: 0, keyGroups: 0, ms: 0 };
+      const restored = {
+        bytesRead: 0,
+        keyGroups: 0,
+        ms: 0,
+        operators: [] as RestoreStats['operators'][number][],
+      };
       let finished = 0;
       let closed = 0;
       let failed = false;
@@ -252,6 +257,7 @@ export class JobMaster {
                 restored.bytesRead += m.restore.bytesRead;
                 restored.keyGroups += m.restore.keyGroups;
                 restored.ms = Math.max(restored.ms, m.restore.ms);
+                restored.operators.push(...m.restore.operators);
               }
               if (++ready < workers.length) break;
               if (this.options.restore || this.restarts > 0) this.options.onRestored?.(restored);

@@ -57,6 +57,14 @@ export interface RestoreStats {
   readonly bytesRead: number;
   readonly keyGroups: number;
   readonly ms: number;
+  /** Per restored operator subtask: what it read and how long it took. */
+  readonly operators: ReadonlyArray<{
+    readonly uid: string;
+    readonly subtask: number;
+    readonly bytesRead: number;
+    readonly keyGroups: number;
+    readonly ms: number;
+  }>;
 }
 
 export type FromWorker =

@@ -72,7 +72,7 @@ export class WorkerAgent {
   /** Restores state and builds the subtasks; peers connect afterwards. */
   async prepare(): Promise<void> {
     const started = performance.now();
-    const stats = { bytesRead: 0, keyGroups: 0 };
+    const stats: RestoreTally = { bytesRead: 0, keyGroups: 0, operators: [] };
     const restored = this.config.restore
       ? await loadRestoredState(
           this.graph,
@@ -296,6 +296,19 @@ const writeOperatorSnapshot = async (
   return { index: op.subtaskIndex, keyed, operatorState };
 };
 
+/** What a restore read, in all and per operator subtask. */
+export interface RestoreTally {
+  bytesRead: number;
+  keyGroups: number;
+  readonly operators: Array<{
+    uid: string;
+    subtask: number;
+    bytesRead: number;
+    keyGroups: number;
+    ms: number;
+  }>;
+}
+
 /**
  * Reads the state of every operator subtask on this worker: keyed state by key-group range
  * (only the byte ranges of the key groups each new subtask owns, from every old subtask whose
@@ -306,7 +319,7 @@ export const loadRestoredState = async (
   plan: ExecutionPlan,
   workerIndex: number,
   restore: RestoreSource,
-  stats: { bytesRead: number; keyGroups: number } = { bytesRead: 0, keyGroups: 0 },
+  stats: RestoreTally = { bytesRead: 0, keyGroups: 0, operators: [] },
 ): Promise<Map<string, Map<string, RestoredOperatorState>>> => {
   const out = new Map<string, Map<string, RestoredOperatorState>>();
   for (const chain of plan.chains) {
@@ -315,8 +328,19 @@ export const loadRestoredState = async (
       const perUid = new Map<string, RestoredOperatorState>();
       for (const id of chain.nodeIds) {
         const node = graph.nodes[id]!;
-        const state = await loadOperator(node, i, restore, stats);
-        if (state) perUid.set(node.uid, state);
+        const started = performance.now();
+        const one = { bytesRead: 0, keyGroups: 0 };
+        const state = await loadOperator(node, i, restore, one);
+        if (!state) continue;
+        perUid.set(node.uid, state);
+        stats.bytesRead += one.bytesRead;
+        stats.keyGroups += one.keyGroups;
+        stats.operators.push({
+          uid: node.uid,
+          subtask: i,
+          ...one,
+          ms: performance.now() - started,
+        });
       }
       out.set(taskKey(chain.index, i), perUid);
     }
