@@ -20,7 +20,11 @@ const BENCHES: Record<string, Bench> = {
       'keyed-sum with 1M and 10M keys: checkpoint sync/async time, size, write rate vs disk, throughput dip',
     run: async (args) => (await import('./checkpoint.js')).main(args),
   },
-  // Later: 'rescale'.
+  rescale: {
+    description:
+      'keyed state of 1M and 10M keys restored at a new parallelism: eddy vs read-all, per-key index, floor',
+    run: async (args) => (await import('./rescale.js')).main(args),
+  },
 };
 
 const usage = (): string => {

@@ -1,0 +1,879 @@
+/**
+ * rescale benchmark: restore keyed state at a new parallelism (SYSTEM.md §4), eddy's key-group
+ * reads side by side with the two strategies the design rejects and the physical floor.
+ *
+ *   npm run bench -- rescale [--keys 1000000,10000000] [--cases 2:3,3:2,4:1,1:4] [--quick]
+ *
+ * Per key count N and old parallelism P, a checkpoint is made once (and cached under
+ * bench/.data/rescale-<N>-p<P>/) by running keyed-sum over N keys x 1 event (cover layout) with
+ * a checkpoint interval longer than the job: the final checkpoint at the end of the input holds
+ * all N keys of the running sum (uid `running-sum`). Then per case P -> P' the strategies run
+ * in this process, one after another, `--rounds` times (medians), page cache warm for all:
+ *
+ * - eddy: per new subtask, for every old file whose key-group range intersects its range,
+ *   `forEachKeyGroup` (the engine's `readKeyGroups`: positioned reads of only those blocks,
+ *   coalesced up to 8 MiB, CRC-checked, decoded) into a fresh `HeapKeyedStateBackend` via
+ *   `restoreKeyGroup` — what `loadRestoredState` in worker-agent.ts does per subtask.
+ * - read-all (rejected): every new subtask reads every old keyed file whole, decodes every
+ *   block, computes each key's key group with `assignToKeyGroup` and restores only its own keys.
+ * - per-key index (rejected): a bench-only copy of the state with each key's entry as its own
+ *   msgpack record, plus an in-memory index key -> (file, offset, length) sorted by key group
+ *   (generous: a new subtask finds its keys without scanning the whole index); each new subtask
+ *   does one positioned `readSync` per key it owns, decodes it and restores it. Bytes read =
+ *   records + the subtask's index entries (key bytes + 16 B each). Above `--sample` keys it is
+ *   timed on an evenly spaced sample and extrapolated linearly (labelled as such).
+ * - floor: per new subtask, the bytes it needs, one read per overlapping old file (the needed
+ *   range of a file is contiguous) + decoding every block (`decodeKeyGroupBlock`); no CRC, no
+ *   restore into a backend.
+ *
+ * Time per strategy: `seq` = all new subtasks one after another; `par` = the slowest new subtask
+ * (the estimate of the pause when the subtasks restore in parallel on their own threads, as the
+ * engine does). Target: eddy par <= 1.5 x floor par. End to end, once per case, the engine
+ * itself: `eddy run --from-savepoint <chk> -p P'` over the finished input; its per-subtask
+ * `restored running-sum[i] ... in X ms` lines (max = engine restore) and the process wall time.
+ */
+
+import {
+  closeSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { packBlock, unpackBlock } from '../src/checkpoint/block-codec.js';
+import {
+  decodeKeyGroupBlock,
+  forEachKeyGroup,
+  type KeyedStateHandle,
+  loadMetadata,
+  type OperatorStateEntry,
+  planOperatorRestore,
+} from '../src/checkpoint/index.js';
+import {
+  assignToKeyGroup,
+  computeKeyGroupRange,
+  intersectKeyGroupRanges,
+  type KeyGroupRange,
+} from '../src/keygroups/index.js';
+import { HeapKeyedStateBackend } from '../src/state/index.js';
+import type { KeyGroupSnapshot, StateKind } from '../src/state/types.js';
+import {
+  BenchFailure,
+  describeMachine,
+  EDDY,
+  fmtInt,
+  MiB,
+  machine,
+  median,
+  positiveInt,
+  REPO,
+  runChild,
+  table,
+} from './common.js';
+import { DATA_ROOT, ensureKeyedSumData, type KeyedSumDataParams } from './data.js';
+import { renderRescaleChart } from './rescale-chart.js';
+
+const JOB = join(REPO, 'examples', 'keyed-sum.ts');
+const UID = 'running-sum';
+
+const DEFAULTS = {
+  keys: [1_000_000, 10_000_000],
+  cases: [
+    [2, 3],
+    [3, 2],
+    [4, 1],
+    [1, 4],
+  ] as Array<[number, number]>,
+  rounds: 3,
+  sample: 200_000,
+  files: 8,
+  seed: 42,
+  timeoutSec: 900,
+};
+const QUICK = { keys: [100_000], rounds: 2 };
+
+const HELP = `usage: npm run bench -- rescale [options]
+
+  --keys <list>     key counts in state, comma-separated (default ${DEFAULTS.keys.join(',')})
+  --cases <list>    old:new parallelism pairs (default ${DEFAULTS.cases.map((c) => c.join(':')).join(',')})
+  --rounds <n>      in-process rounds per case, medians reported (default ${DEFAULTS.rounds})
+  --sample <n>      per-key index baseline: time at most this many keys per case, extrapolate
+                    linearly (default ${DEFAULTS.sample})
+  --no-e2e          skip the end-to-end eddy run --from-savepoint per case
+  --timeout <s>     limit for each eddy child process (default ${DEFAULTS.timeoutSec})
+  --quick           smoke run: ${QUICK.keys[0]} keys, ${QUICK.rounds} rounds (explicit options still win)
+  -h, --help        this help`;
+
+type StrategyId = 'eddy' | 'read-all' | 'per-key' | 'floor' | 'floor+restore';
+const STRATEGIES: StrategyId[] = ['eddy', 'read-all', 'per-key', 'floor', 'floor+restore'];
+
+interface StrategyRun {
+  /** All new subtasks one after another, ms. */
+  readonly seqMs: number;
+  /** The slowest new subtask, ms (parallel estimate). */
+  readonly parMs: number;
+  readonly bytesRead: number;
+  /** Keys restored (or decoded, for the floor) over all new subtasks. */
+  readonly keys: number;
+  /** Fraction of the keys actually timed (per-key index sample); 1 otherwise. */
+  readonly sampled: number;
+}
+
+interface StrategyResult {
+  readonly seqMs: number;
+  readonly parMs: number;
+  readonly bytesRead: number;
+  readonly readAmplification: number;
+  readonly keys: number;
+  readonly extrapolated: boolean;
+  readonly rounds: StrategyRun[];
+}
+
+interface EndToEnd {
+  readonly wallMs: number;
+  /** Max over new subtasks of the engine's own `restored running-sum[i] ... in X ms`. */
+  readonly engineRestoreMs: number;
+  readonly engineRestoreMsPerSubtask: number[];
+  /** `finished in X s` (job time: workers start, restore, run, final checkpoint). */
+  readonly jobMs: number | undefined;
+  readonly failure?: string;
+}
+
+interface CaseResult {
+  readonly keys: number;
+  readonly from: number;
+  readonly to: number;
+  readonly maxParallelism: number;
+  readonly checkpointBytes: number;
+  readonly bytesNeeded: number;
+  readonly strategies: Record<StrategyId, StrategyResult>;
+  readonly eddyVsFloorPar: number;
+  readonly eddyVsFloorSeq: number;
+  /** eddy par / floor+restore par: the cost of eddy's reads beyond the bare minimum. */
+  readonly eddyVsFloorRestorePar: number;
+  readonly endToEnd?: EndToEnd;
+  readonly loadAverage: [number, number];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+
+interface CachedCheckpoint {
+  readonly root: string;
+  /** The chk-<id> directory. */
+  readonly dir: string;
+  /** The job's committed output (the file sink's state refers to it; copied for e2e runs). */
+  readonly output: string;
+  readonly input: string;
+  readonly entry: OperatorStateEntry;
+}
+
+const ensureCheckpoint = async (
+  keys: number,
+  p: number,
+  input: string,
+  timeoutMs: number,
+): Promise<CachedCheckpoint> => {
+  const root = join(DATA_ROOT, `rescale-${keys}-p${p}`);
+  const done = join(root, '_done.json');
+  let cached = false;
+  try {
+    cached = JSON.parse(readFileSync(done, 'utf8')).input === input;
+  } catch {}
+  if (!cached) {
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(join(root, 'out'), { recursive: true });
+    const started = performance.now();
+    const child = await runChild(
+      [
+        EDDY,
+        'run',
+        JOB,
+        '-p',
+        String(p),
+        '--no-progress',
+        '--checkpoint-interval',
+        '600000000',
+        '--checkpoint-dir',
+        join(root, 'chk'),
+        '--',
+        '--input',
+        input,
+        '--output',
+        join(root, 'out'),
+      ],
+      { timeoutMs },
+    );
+    if (child.code !== 0) {
+      throw new BenchFailure(
+        `making the checkpoint (${keys} keys, -p ${p}) failed (${child.timedOut ? 'timed out' : `exit ${child.code} ${child.signal ?? ''}`}):\n${child.stderr.slice(-2000)}`,
+      );
+    }
+    writeFileSync(done, JSON.stringify({ input, keys, p, at: new Date().toISOString() }));
+    console.log(
+      `  checkpoint ${keys} keys at -p ${p} made in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }
+  const chks = readdirSync(join(root, 'chk'))
+    .filter((n) => /^chk-\d+$/.test(n))
+    .sort((a, b) => Number(b.slice(4)) - Number(a.slice(4)));
+  if (chks.length === 0) throw new BenchFailure(`no checkpoint in ${join(root, 'chk')}`);
+  const dir = join(root, 'chk', chks[0]!);
+  const metadata = await loadMetadata(dir);
+  const entry = metadata.operators.find((o) => o.uid === UID);
+  if (!entry) throw new BenchFailure(`checkpoint ${dir} has no operator ${UID}`);
+  return { root, dir, output: join(root, 'out'), input, entry };
+};
+
+const keyedHandles = (entry: OperatorStateEntry): KeyedStateHandle[] =>
+  entry.subtasks.flatMap((s) => (s.keyed ? [s.keyed] : []));
+
+const newBackend = (range: KeyGroupRange, maxParallelism: number) =>
+  new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });
+
+const keysIn = (s: KeyGroupSnapshot) => s.states.reduce((n, st) => n + st.entries.length, 0);
+
+// ---------------------------------------------------------------------------------------------
+// Strategies, per case: each returns one round's numbers.
+
+const runEddy = async (c: CachedCheckpoint, to: number): Promise<StrategyRun> => {
+  const maxP = c.entry.maxParallelism;
+  const times: number[] = [];
+  let bytes = 0;
+  let keys = 0;
+  for (let i = 0; i < to; i++) {
+    const range = computeKeyGroupRange(maxP, to, i);
+    const t0 = performance.now();
+    const backend = newBackend(range, maxP);
+    for (const h of keyedHandles(c.entry)) {
+      const overlap = intersectKeyGroupRanges(range, {
+        start: h.keyGroupRange[0],
+        end: h.keyGroupRange[1],
+      });
+      if (!overlap) continue;
+      bytes += await forEachKeyGroup(c.dir, h, overlap, (s) => {
+        keys += keysIn(s);
+        backend.restoreKeyGroup(s);
+      });
+    }
+    times.push(performance.now() - t0);
+    backend.dispose();
+  }
+  return summarizeRun(times, bytes, keys, 1);
+};
+
+const runReadAll = async (c: CachedCheckpoint, to: number): Promise<StrategyRun> => {
+  const maxP = c.entry.maxParallelism;
+  const times: number[] = [];
+  let bytes = 0;
+  let keys = 0;
+  for (let i = 0; i < to; i++) {
+    const range = computeKeyGroupRange(maxP, to, i);
+    const t0 = performance.now();
+    const backend = newBackend(range, maxP);
+    for (const h of keyedHandles(c.entry)) {
+      const buf = await readFile(join(c.dir, h.file));
+      bytes += buf.length;
+      for (const b of h.blocks) {
+        const s = decodeKeyGroupBlock(buf.subarray(b.offset, b.offset + b.length));
+        // No key groups in this design: every key is hashed to see whether it is ours.
+        const states = [];
+        for (const st of s.states) {
+          const mine = st.entries.filter(([k]) => {
+            const kg = assignToKeyGroup(k as string, maxP);
+            return kg >= range.start && kg <= range.end;
+          });
+          if (mine.length > 0) states.push({ ...st, entries: mine });
+        }
+        if (states.length === 0) continue;
+        const kept = { keyGroup: s.keyGroup, states };
+        keys += keysIn(kept);
+        backend.restoreKeyGroup(kept);
+      }
+    }
+    times.push(performance.now() - t0);
+    backend.dispose();
+  }
+  return summarizeRun(times, bytes, keys, 1);
+};
+
+/** The bench-only per-key layout: every entry its own record; index sorted by key group. */
+interface PerKeyIndex {
+  readonly files: string[];
+  readonly file: Uint8Array;
+  readonly offset: Float64Array;
+  readonly length: Uint32Array;
+  readonly keyGroup: Uint16Array;
+  /** The entry's state (index into stateNames): records hold only [key, value]. */
+  readonly state: Uint8Array;
+  readonly stateNames: ReadonlyArray<{ name: string; kind: StateKind | undefined }>;
+  /** Serialised size of each index entry: key bytes + 16 (file, offset, length, key group). */
+  readonly indexBytes: Uint32Array;
+  /** Entries of key group kg: [first[kg], first[kg + 1]). */
+  readonly first: Uint32Array;
+}
+
+const perKeyIndexes = new Map<string, PerKeyIndex>();
+
+const buildPerKeyIndex = async (c: CachedCheckpoint): Promise<PerKeyIndex> => {
+  const cached = perKeyIndexes.get(c.dir);
+  if (cached) return cached;
+  perKeyIndexes.clear(); // one at a time: they are large at 10M keys
+  const maxP = c.entry.maxParallelism;
+  const dir = join(c.root, 'per-key');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const handles = keyedHandles(c.entry);
+  const total = handles.reduce((n, h) => n + h.bytes, 0);
+  // Upper bound on the number of entries: count them while writing, arrays grown on demand.
+  let cap = 1 << 16;
+  let fileA = new Uint8Array(cap);
+  let offA = new Float64Array(cap);
+  let lenA = new Uint32Array(cap);
+  let kgA = new Uint16Array(cap);
+  let ixA = new Uint32Array(cap);
+  let stA = new Uint8Array(cap);
+  let n = 0;
+  const stateNames: Array<{ name: string; kind: StateKind | undefined }> = [];
+  const grow = () => {
+    cap *= 2;
+    const g = <T extends Uint8Array | Float64Array | Uint32Array | Uint16Array>(a: T, b: T): T => {
+      b.set(a as never);
+      return b;
+    };
+    fileA = g(fileA, new Uint8Array(cap));
+    offA = g(offA, new Float64Array(cap));
+    lenA = g(lenA, new Uint32Array(cap));
+    kgA = g(kgA, new Uint16Array(cap));
+    ixA = g(ixA, new Uint32Array(cap));
+    stA = g(stA, new Uint8Array(cap));
+  };
+  const files: string[] = [];
+  for (const [fi, h] of handles.entries()) {
+    const name = `${h.file}.perkey`;
+    files.push(join(dir, name));
+    const buf = await readFile(join(c.dir, h.file));
+    const fd = openSync(join(dir, name), 'w');
+    let pos = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = () => {
+      const all = Buffer.concat(pending);
+      writeSync(fd, all);
+      pending = [];
+      pendingBytes = 0;
+    };
+    for (const b of h.blocks) {
+      const s = decodeKeyGroupBlock(buf.subarray(b.offset, b.offset + b.length));
+      for (const st of s.states) {
+        for (const [k, v] of st.entries) {
+          let si = stateNames.findIndex((x) => x.name === st.name);
+          if (si < 0) si = stateNames.push({ name: st.name, kind: st.kind }) - 1;
+          const rec = Buffer.from(packBlock([k, v]));
+          if (n === cap) grow();
+          fileA[n] = fi;
+          offA[n] = pos;
+          lenA[n] = rec.length;
+          kgA[n] = s.keyGroup;
+          stA[n] = si;
+          ixA[n] = Buffer.byteLength(String(k)) + 16;
+          n++;
+          pos += rec.length;
+          pending.push(rec);
+          pendingBytes += rec.length;
+          if (pendingBytes >= MiB) flush();
+        }
+      }
+    }
+    flush();
+    closeSync(fd);
+  }
+  void total;
+  // Entries are already grouped by key group (files hold disjoint ascending ranges, blocks
+  // ascend): sort the entry order by key group to index them.
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => kgA[a]! - kgA[b]! || a - b);
+  const perm = <T extends Uint8Array | Float64Array | Uint32Array | Uint16Array>(
+    a: T,
+    out: T,
+  ): T => {
+    for (let i = 0; i < n; i++) out[i] = a[order[i]!]!;
+    return out;
+  };
+  const keyGroup = perm(kgA, new Uint16Array(n));
+  const first = new Uint32Array(maxP + 1);
+  for (let i = 0; i < n; i++) first[keyGroup[i]! + 1]!++;
+  for (let kg = 0; kg < maxP; kg++) first[kg + 1]! += first[kg]!;
+  const index: PerKeyIndex = {
+    files,
+    file: perm(fileA, new Uint8Array(n)),
+    offset: perm(offA, new Float64Array(n)),
+    length: perm(lenA, new Uint32Array(n)),
+    keyGroup,
+    state: perm(stA, new Uint8Array(n)),
+    stateNames,
+    indexBytes: perm(ixA, new Uint32Array(n)),
+    first,
+  };
+  perKeyIndexes.set(c.dir, index);
+  return index;
+};
+
+const runPerKey = async (c: CachedCheckpoint, to: number, sample: number): Promise<StrategyRun> => {
+  const maxP = c.entry.maxParallelism;
+  const ix = await buildPerKeyIndex(c);
+  const total = ix.length.length;
+  const stride = Math.max(1, Math.ceil(total / sample));
+  const fds = ix.files.map((f) => openSync(f, 'r'));
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  const times: number[] = [];
+  let bytes = 0;
+  let keys = 0;
+  let timedKeys = 0;
+  try {
+    for (let i = 0; i < to; i++) {
+      const range = computeKeyGroupRange(maxP, to, i);
+      const lo = ix.first[range.start]!;
+      const hi = ix.first[range.end + 1]!;
+      // Bytes this subtask reads: its records and its part of the index (exact, all keys).
+      for (let e = lo; e < hi; e++) bytes += ix.length[e]! + ix.indexBytes[e]!;
+      keys += hi - lo;
+      const t0 = performance.now();
+      const backend = newBackend(range, maxP);
+      let timed = 0;
+      for (let e = lo; e < hi; e += stride) {
+        const len = ix.length[e]!;
+        const got = readSync(fds[ix.file[e]!]!, buf, 0, len, ix.offset[e]!);
+        if (got !== len) throw new BenchFailure(`short read in the per-key index file`);
+        const [k, v] = unpackBlock(buf.subarray(0, len)) as [string, unknown];
+        const { name, kind } = ix.stateNames[ix.state[e]!]!;
+        backend.restoreKeyGroup({
+          keyGroup: ix.keyGroup[e]!,
+          states: [
+            kind === undefined ? { name, entries: [[k, v]] } : { name, kind, entries: [[k, v]] },
+          ],
+        });
+        timed++;
+      }
+      const ms = performance.now() - t0;
+      timedKeys += timed;
+      // Extrapolate linearly to all the subtask's keys.
+      times.push(timed === 0 ? 0 : (ms * (hi - lo)) / timed);
+      backend.dispose();
+    }
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+  return summarizeRun(times, bytes, keys, keys === 0 ? 1 : timedKeys / keys);
+};
+
+const runFloor = async (
+  c: CachedCheckpoint,
+  to: number,
+  restore: boolean,
+): Promise<StrategyRun> => {
+  const maxP = c.entry.maxParallelism;
+  const times: number[] = [];
+  let bytes = 0;
+  let keys = 0;
+  for (let i = 0; i < to; i++) {
+    const range = computeKeyGroupRange(maxP, to, i);
+    const t0 = performance.now();
+    const backend = restore ? newBackend(range, maxP) : undefined;
+    for (const h of keyedHandles(c.entry)) {
+      const blocks = h.blocks.filter((b) => b.keyGroup >= range.start && b.keyGroup <= range.end);
+      if (blocks.length === 0) continue;
+      const start = blocks[0]!.offset;
+      const last = blocks[blocks.length - 1]!;
+      const length = last.offset + last.length - start;
+      const fd = openSync(join(c.dir, h.file), 'r');
+      const buf = Buffer.allocUnsafe(length);
+      try {
+        let got = 0;
+        while (got < length) {
+          const r = readSync(fd, buf, got, length - got, start + got);
+          if (r === 0) throw new BenchFailure(`${h.file} is shorter than its metadata says`);
+          got += r;
+        }
+      } finally {
+        closeSync(fd);
+      }
+      bytes += length;
+      for (const b of blocks) {
+        const snap = decodeKeyGroupBlock(
+          buf.subarray(b.offset - start, b.offset - start + b.length),
+        );
+        keys += keysIn(snap);
+        backend?.restoreKeyGroup(snap);
+      }
+    }
+    times.push(performance.now() - t0);
+    backend?.dispose();
+  }
+  return summarizeRun(times, bytes, keys, 1);
+};
+
+const summarizeRun = (
+  times: number[],
+  bytes: number,
+  keys: number,
+  sampled: number,
+): StrategyRun => ({
+  seqMs: times.reduce((a, b) => a + b, 0),
+  parMs: Math.max(0, ...times),
+  bytesRead: bytes,
+  keys,
+  sampled,
+});
+
+// ---------------------------------------------------------------------------------------------
+// End to end: the engine restoring from the checkpoint at the new parallelism.
+
+const RESTORED_LINE = /^restored running-sum\[(\d+)\]: .* read in ([\d.]+) ms$/gm;
+
+const endToEnd = async (c: CachedCheckpoint, to: number, timeoutMs: number): Promise<EndToEnd> => {
+  const tmp = mkdtempSync(join(tmpdir(), 'eddy-bench-rescale-'));
+  try {
+    // The file sink's state names the parts it committed: the output must be the one the
+    // checkpoint was taken with (copied, so the cached one stays untouched).
+    const out = join(tmp, 'out');
+    cpSync(c.output, out, { recursive: true });
+    const child = await runChild(
+      [
+        EDDY,
+        'run',
+        JOB,
+        '-p',
+        String(to),
+        '--no-progress',
+        '--restart-attempts',
+        '0',
+        '--from-savepoint',
+        c.dir,
+        '--checkpoint-dir',
+        join(tmp, 'chk'),
+        '--',
+        '--input',
+        c.input,
+        '--output',
+        out,
+      ],
+      { timeoutMs },
+    );
+    const per: number[] = new Array(to).fill(Number.NaN);
+    for (const m of child.stderr.matchAll(RESTORED_LINE)) per[Number(m[1])] = Number(m[2]);
+    const fin = /finished in ([\d.]+) s/.exec(child.stderr);
+    const failure =
+      child.code !== 0
+        ? `exit ${child.code}${child.timedOut ? ' (timed out)' : ''}: ${child.stderr.trim().split('\n').slice(-2).join(' ')}`
+        : per.some(Number.isNaN)
+          ? 'missing restore lines'
+          : undefined;
+    return {
+      wallMs: child.wallMs,
+      engineRestoreMs: Math.max(...per),
+      engineRestoreMsPerSubtask: per,
+      jobMs: fin ? Number(fin[1]) * 1000 : undefined,
+      ...(failure ? { failure } : {}),
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+const fmtMs = (ms: number) =>
+  !Number.isFinite(ms) ? '-' : ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0);
+const fmtMiB = (b: number) => (b / MiB).toFixed(2);
+const fmtCount = (n: number) =>
+  n >= 1e6 && n % 1e5 === 0 ? `${n / 1e6}M` : n >= 1e3 && n % 100 === 0 ? `${n / 1e3}k` : fmtInt(n);
+
+const measureCase = async (
+  c: CachedCheckpoint,
+  keys: number,
+  to: number,
+  rounds: number,
+  sample: number,
+  e2e: boolean,
+  timeoutMs: number,
+): Promise<CaseResult> => {
+  const from = c.entry.parallelism;
+  const plan = planOperatorRestore(c.entry, to);
+  const load0 = loadavg()[0]!;
+  const runs: Record<StrategyId, StrategyRun[]> = {
+    eddy: [],
+    'read-all': [],
+    'per-key': [],
+    floor: [],
+    'floor+restore': [],
+  };
+  await buildPerKeyIndex(c); // not timed
+  for (let r = 0; r < rounds; r++) {
+    // Rotate the order each round so no strategy always runs right after another's garbage.
+    const order = STRATEGIES.map((_, i) => STRATEGIES[(i + r) % STRATEGIES.length]!);
+    for (const s of order) {
+      globalThis.gc?.();
+      const run =
+        s === 'eddy'
+          ? await runEddy(c, to)
+          : s === 'read-all'
+            ? await runReadAll(c, to)
+            : s === 'per-key'
+              ? await runPerKey(c, to, sample)
+              : await runFloor(c, to, s === 'floor+restore');
+      if (s !== 'floor' && run.keys !== keys) {
+        throw new BenchFailure(
+          `${s} restored ${run.keys} keys at ${from}->${to}, expected ${keys}`,
+        );
+      }
+      runs[s].push(run);
+    }
+  }
+  const strategies = Object.fromEntries(
+    STRATEGIES.map((s) => {
+      const rs = runs[s];
+      const bytesRead = rs[0]!.bytesRead;
+      return [
+        s,
+        {
+          seqMs: median(rs.map((x) => x.seqMs)),
+          parMs: median(rs.map((x) => x.parMs)),
+          bytesRead,
+          readAmplification: bytesRead / plan.bytesNeeded,
+          keys: rs[0]!.keys,
+          extrapolated: rs[0]!.sampled < 1,
+          rounds: rs,
+        } satisfies StrategyResult,
+      ];
+    }),
+  ) as Record<StrategyId, StrategyResult>;
+  if (strategies.eddy.bytesRead !== plan.bytesRead) {
+    throw new BenchFailure(
+      `eddy read ${strategies.eddy.bytesRead} bytes at ${from}->${to}, the restore plan says ${plan.bytesRead}`,
+    );
+  }
+  const end = e2e ? await endToEnd(c, to, timeoutMs) : undefined;
+  return {
+    keys,
+    from,
+    to,
+    maxParallelism: c.entry.maxParallelism,
+    checkpointBytes: keyedHandles(c.entry).reduce((n, h) => n + h.bytes, 0),
+    bytesNeeded: plan.bytesNeeded,
+    strategies,
+    eddyVsFloorPar: strategies.eddy.parMs / strategies.floor.parMs,
+    eddyVsFloorSeq: strategies.eddy.seqMs / strategies.floor.seqMs,
+    eddyVsFloorRestorePar: strategies.eddy.parMs / strategies['floor+restore'].parMs,
+    ...(end ? { endToEnd: end } : {}),
+    loadAverage: [load0, loadavg()[0]!],
+  };
+};
+
+const printKeyCount = (keys: number, cases: CaseResult[]): void => {
+  console.log(
+    `\n${fmtCount(keys)} keys — times are medians; par = slowest new subtask, seq = all new subtasks in turn\n`,
+  );
+  const rows: string[][] = [];
+  for (const c of cases) {
+    for (const s of STRATEGIES) {
+      const r = c.strategies[s];
+      rows.push([
+        s === 'eddy' ? `${c.from}->${c.to}` : '',
+        s + (r.extrapolated ? ' *' : ''),
+        fmtMs(r.parMs),
+        fmtMs(r.seqMs),
+        fmtMiB(r.bytesRead),
+        r.readAmplification.toFixed(2),
+        s === 'eddy'
+          ? `${c.eddyVsFloorPar.toFixed(2)}x floor${c.eddyVsFloorPar <= 1.5 ? '' : ' (> 1.5x target)'}, ${c.eddyVsFloorRestorePar.toFixed(2)}x floor+restore`
+          : s === 'floor' || s === 'floor+restore'
+            ? ''
+            : `${(r.parMs / c.strategies.eddy.parMs).toFixed(1)}x eddy`,
+      ]);
+    }
+    const e = c.endToEnd;
+    if (e) {
+      rows.push([
+        '',
+        'eddy run (e2e)',
+        fmtMs(e.engineRestoreMs),
+        '',
+        '',
+        '',
+        e.failure
+          ? `FAILED: ${e.failure.slice(0, 80)}`
+          : `wall ${fmtMs(e.wallMs)} ms, job ${fmtMs(e.jobMs ?? Number.NaN)} ms`,
+      ]);
+    }
+  }
+  console.log(table(['case', 'strategy', 'par ms', 'seq ms', 'MiB read', 'read amp', 'vs'], rows));
+};
+
+const NOTES = `
+read amp = bytes read / bytes the new subtasks need (the key-group blocks they own, from the
+restore plan); eddy's must be 1.00 (it has no per-read headers). * = per-key index timed on an
+evenly spaced sample of keys and extrapolated linearly to all keys (bytes are exact). per-key
+bytes include each subtask's part of the index (key + 16 B per key; the index is sorted by key
+group, which is generous to this strategy). floor = read the needed bytes once (one read per
+old file) + decode, no CRC check, no restore into a backend; floor+restore = the same plus
+restoreKeyGroup into a HeapKeyedStateBackend (the restore work no strategy can skip). per-key
+records hold only [key, value] (state name and kind once per file). All strategies run in this process
+with the page cache warm (the files were just written or read); on cold or remote storage the
+per-key strategy's many small reads and read-all's amplification cost far more.
+eddy run (e2e): 'par ms' = the engine's own 'restored running-sum[i] ... in X ms' (max over
+subtasks, in worker threads restoring concurrently). That time covers reading, CRC and decoding
+(loadRestoredState) but NOT putting the entries into the state backend, which the worker does
+afterwards while building its subtasks (subtask.ts): compare it with floor, not floor+restore. wall = the whole CLI process (start-up,
+compiling the job, worker start, restore, the finished input, a final checkpoint, shutdown).`;
+
+// ---------------------------------------------------------------------------------------------
+
+const parseCases = (v: string): Array<[number, number]> =>
+  v.split(',').map((p) => {
+    const m = /^\s*(\d+):(\d+)\s*$/.exec(p);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
+      throw new BenchFailure(`--cases must look like 2:3,3:2, got '${v}'`);
+    }
+    return [Number(m[1]), Number(m[2])];
+  });
+
+export const main = async (argv: string[]): Promise<number> => {
+  try {
+    return await benchmark(argv);
+  } catch (e) {
+    if (e instanceof BenchFailure) {
+      console.error(`\nrescale bench FAILED: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+};
+
+const benchmark = async (argv: string[]): Promise<number> => {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        keys: { type: 'string' },
+        cases: { type: 'string' },
+        rounds: { type: 'string' },
+        sample: { type: 'string' },
+        timeout: { type: 'string' },
+        'no-e2e': { type: 'boolean' },
+        quick: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  const quick = values.quick === true;
+  const keyCounts =
+    str('keys') === undefined
+      ? quick
+        ? QUICK.keys
+        : DEFAULTS.keys
+      : str('keys')!
+          .split(',')
+          .map((k) => positiveInt('keys', k.trim(), 0));
+  const cases = str('cases') === undefined ? DEFAULTS.cases : parseCases(str('cases')!);
+  const rounds = positiveInt('rounds', str('rounds'), quick ? QUICK.rounds : DEFAULTS.rounds);
+  const sample = positiveInt('sample', str('sample'), DEFAULTS.sample);
+  const timeoutMs = positiveInt('timeout', str('timeout'), DEFAULTS.timeoutSec) * 1000;
+  const e2e = values['no-e2e'] !== true;
+  const date = new Date();
+  const host = machine();
+
+  console.log(`rescale benchmark — ${date.toISOString()}`);
+  console.log(`machine: ${describeMachine(host)}`);
+  const load = loadavg();
+  console.log(
+    `load average at start: ${load.map((l) => l.toFixed(2)).join(' ')}` +
+      (load[0]! > 0.5 ? ' (the machine is busy: numbers will be noisy)' : ''),
+  );
+  console.log(
+    `cases ${cases.map((c) => c.join('->')).join(', ')}; ${rounds} round(s) in-process; per-key sample ${fmtInt(sample)}; e2e ${e2e ? 'on' : 'off'}`,
+  );
+
+  const results: CaseResult[] = [];
+  const failures: string[] = [];
+  for (const keys of keyCounts) {
+    console.log(`\n=== ${fmtCount(keys)} keys ===`);
+    try {
+      const params: KeyedSumDataParams = {
+        events: keys,
+        users: keys,
+        files: DEFAULTS.files,
+        seed: DEFAULTS.seed,
+        layout: 'cover',
+      };
+      const data = ensureKeyedSumData(params);
+      console.log(
+        `data: ${relative(REPO, data.dir)} (${data.cached ? 'cached' : 'generated'}), 1 event per key`,
+      );
+      const perKey: CaseResult[] = [];
+      for (const [from, to] of cases) {
+        const c = await ensureCheckpoint(keys, from, data.dir, timeoutMs);
+        console.log(
+          `  ${from}->${to}: checkpoint ${relative(REPO, c.dir)}, ${fmtMiB(keyedHandles(c.entry).reduce((n, h) => n + h.bytes, 0))} MiB keyed state, maxParallelism ${c.entry.maxParallelism}`,
+        );
+        const r = await measureCase(c, keys, to, rounds, sample, e2e, timeoutMs);
+        perKey.push(r);
+        results.push(r);
+        console.log(
+          `    eddy par ${fmtMs(r.strategies.eddy.parMs)} ms (${r.eddyVsFloorPar.toFixed(2)}x floor, ${r.eddyVsFloorRestorePar.toFixed(2)}x floor+restore), read-all ${fmtMs(r.strategies['read-all'].parMs)} ms, per-key ${fmtMs(r.strategies['per-key'].parMs)} ms, floor ${fmtMs(r.strategies.floor.parMs)} ms, floor+restore ${fmtMs(r.strategies['floor+restore'].parMs)} ms` +
+            (r.endToEnd
+              ? `; e2e engine restore ${fmtMs(r.endToEnd.engineRestoreMs)} ms, wall ${fmtMs(r.endToEnd.wallMs)} ms${r.endToEnd.failure ? ` FAILED ${r.endToEnd.failure}` : ''}`
+              : ''),
+        );
+      }
+      perKeyIndexes.clear();
+      printKeyCount(keys, perKey);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (!(e instanceof BenchFailure) && !(e instanceof RangeError) && !/memory/i.test(msg))
+        throw e;
+      failures.push(`${fmtCount(keys)} keys: ${msg}`);
+      console.log(`  ${fmtCount(keys)} keys FAILED: ${msg}`);
+      perKeyIndexes.clear();
+    }
+  }
+  console.log(NOTES);
+
+  const outDir = join(DATA_ROOT, 'results');
+  mkdirSync(outDir, { recursive: true });
+  const stamp = date.toISOString().replace(/[:.]/g, '-');
+  const jsonFile = join(outDir, `rescale-${stamp}.json`);
+  writeFileSync(
+    jsonFile,
+    `${JSON.stringify({ benchmark: 'rescale', date: date.toISOString(), machine: host, loadAverageAtStart: load, rounds, sample, cases: results, failures }, null, 2)}\n`,
+  );
+  console.log(`\nresults: ${relative(REPO, jsonFile)}`);
+  if (results.length > 0) {
+    const svgFile = join(outDir, `rescale-${stamp}.svg`);
+    writeFileSync(
+      svgFile,
+      renderRescaleChart(results, { date: date.toISOString(), machine: describeMachine(host) }),
+    );
+    console.log(`chart:   ${relative(REPO, svgFile)}`);
+  }
+  return failures.length > 0 ? 1 : 0;
+};
