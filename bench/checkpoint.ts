@@ -31,7 +31,6 @@ import {
 } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   type CheckpointFailure,
   type CheckpointLine,
@@ -39,6 +38,7 @@ import {
 } from './checkpoint-parse.js';
 import {
   BenchFailure,
+  benchMain,
   describeMachine,
   EDDY,
   fmtInt,
@@ -46,6 +46,7 @@ import {
   MiB,
   machine,
   median,
+  parseBenchArgs,
   positiveInt,
   REPO,
   runChild,
@@ -527,48 +528,26 @@ const numberList = (name: string, value: string, integer: boolean): number[] =>
     return n;
   });
 
-export const main = async (argv: string[]): Promise<number> => {
-  try {
-    return await benchmark(argv);
-  } catch (e) {
-    if (e instanceof BenchFailure) {
-      console.error(`\ncheckpoint bench FAILED: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
-};
-
 const benchmark = async (argv: string[]): Promise<number> => {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        keys: { type: 'string' },
-        'events-per-key': { type: 'string' },
-        interval: { type: 'string' },
-        rounds: { type: 'string' },
-        parallelism: { type: 'string' },
-        files: { type: 'string' },
-        seed: { type: 'string' },
-        'disk-mib': { type: 'string' },
-        timeout: { type: 'string' },
-        dir: { type: 'string' },
-        quick: { type: 'boolean' },
-        'keep-output': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    console.error(`${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseBenchArgs(
+    argv,
+    {
+      keys: { type: 'string' },
+      'events-per-key': { type: 'string' },
+      interval: { type: 'string' },
+      rounds: { type: 'string' },
+      parallelism: { type: 'string' },
+      files: { type: 'string' },
+      seed: { type: 'string' },
+      'disk-mib': { type: 'string' },
+      timeout: { type: 'string' },
+      dir: { type: 'string' },
+      quick: { type: 'boolean' },
+      'keep-output': { type: 'boolean' },
+    },
+    HELP,
+  );
+  if (typeof values === 'number') return values;
   const str = (k: string) => values[k] as string | undefined;
   const quick = values.quick === true;
   const keys =
@@ -768,3 +747,5 @@ const benchmark = async (argv: string[]): Promise<number> => {
   console.log(`\nresults: ${relative(REPO, resultFile)}`);
   return exitCode;
 };
+
+export const main = benchMain('checkpoint', benchmark);

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { arch, availableParallelism, cpus, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const EDDY = join(REPO, 'bin', 'eddy.mjs');
@@ -13,6 +14,50 @@ export const MiB = 1024 * 1024;
 
 /** A benchmark failure reported as a message (no stack trace), exit code 1. */
 export class BenchFailure extends Error {}
+
+/** A bench's entry point: a BenchFailure prints its message and exits 1. */
+export const benchMain =
+  (name: string, run: (argv: string[]) => Promise<number>) =>
+  async (argv: string[]): Promise<number> => {
+    try {
+      return await run(argv);
+    } catch (e) {
+      if (e instanceof BenchFailure) {
+        console.error(`\n${name} bench FAILED: ${e.message}`);
+        return 1;
+      }
+      throw e;
+    }
+  };
+
+type BenchOptions = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+/**
+ * Parses a bench's flags (plus --help). Returns the values, or the exit code when the bench
+ * should stop: 0 after printing the help, 2 after a usage error.
+ */
+export const parseBenchArgs = (
+  argv: string[],
+  options: BenchOptions,
+  help: string,
+): Record<string, string | boolean | undefined> | number => {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }) as { values: Record<string, string | boolean | undefined> });
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${help}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(help);
+    return 0;
+  }
+  return values;
+};
 
 /** Parses a `--name` option as a positive integer (`seed` may be 0); `_` separators allowed. */
 export const positiveInt = (name: string, value: string | undefined, fallback: number): number => {

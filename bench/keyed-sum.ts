@@ -13,9 +13,9 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   BenchFailure,
+  benchMain,
   describeMachine,
   EDDY,
   fmtInt,
@@ -24,6 +24,7 @@ import {
   MiB,
   machine,
   median,
+  parseBenchArgs,
   positiveInt,
   REPO,
   runChild,
@@ -202,43 +203,21 @@ const runOnce = async (
   }
 };
 
-export const main = async (argv: string[]): Promise<number> => {
-  try {
-    return await benchmark(argv);
-  } catch (e) {
-    if (e instanceof BenchFailure) {
-      console.error(`\nkeyed-sum bench FAILED: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
-};
-
 const benchmark = async (argv: string[]): Promise<number> => {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        rounds: { type: 'string' },
-        events: { type: 'string' },
-        users: { type: 'string' },
-        files: { type: 'string' },
-        seed: { type: 'string' },
-        parallelism: { type: 'string' },
-        'keep-output': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    console.error(`${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseBenchArgs(
+    argv,
+    {
+      rounds: { type: 'string' },
+      events: { type: 'string' },
+      users: { type: 'string' },
+      files: { type: 'string' },
+      seed: { type: 'string' },
+      parallelism: { type: 'string' },
+      'keep-output': { type: 'boolean' },
+    },
+    HELP,
+  );
+  if (typeof values === 'number') return values;
   const str = (k: string) => values[k] as string | undefined;
   const rounds = positiveInt('rounds', str('rounds'), 3);
   const params: KeyedSumDataParams = {
@@ -379,3 +358,5 @@ const benchmark = async (argv: string[]): Promise<number> => {
   console.log(`\nresults: ${relative(REPO, resultFile)}`);
   return 0;
 };
+
+export const main = benchMain('keyed-sum', benchmark);

@@ -49,7 +49,6 @@ import {
 import { readFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
 import { packBlock, unpackBlock } from '../src/checkpoint/block-codec.js';
 import {
   decodeKeyGroupBlock,
@@ -69,12 +68,14 @@ import { HeapKeyedStateBackend } from '../src/state/index.js';
 import type { KeyGroupSnapshot, StateKind } from '../src/state/types.js';
 import {
   BenchFailure,
+  benchMain,
   describeMachine,
   EDDY,
   fmtInt,
   MiB,
   machine,
   median,
+  parseBenchArgs,
   positiveInt,
   REPO,
   runChild,
@@ -747,43 +748,21 @@ const parseCases = (v: string): Array<[number, number]> =>
     return [Number(m[1]), Number(m[2])];
   });
 
-export const main = async (argv: string[]): Promise<number> => {
-  try {
-    return await benchmark(argv);
-  } catch (e) {
-    if (e instanceof BenchFailure) {
-      console.error(`\nrescale bench FAILED: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
-};
-
 const benchmark = async (argv: string[]): Promise<number> => {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        keys: { type: 'string' },
-        cases: { type: 'string' },
-        rounds: { type: 'string' },
-        sample: { type: 'string' },
-        timeout: { type: 'string' },
-        'no-e2e': { type: 'boolean' },
-        quick: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    console.error(`${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseBenchArgs(
+    argv,
+    {
+      keys: { type: 'string' },
+      cases: { type: 'string' },
+      rounds: { type: 'string' },
+      sample: { type: 'string' },
+      timeout: { type: 'string' },
+      'no-e2e': { type: 'boolean' },
+      quick: { type: 'boolean' },
+    },
+    HELP,
+  );
+  if (typeof values === 'number') return values;
   const str = (k: string) => values[k] as string | undefined;
   const quick = values.quick === true;
   const keyCounts =
@@ -877,3 +856,5 @@ const benchmark = async (argv: string[]): Promise<number> => {
   }
   return failures.length > 0 ? 1 : 0;
 };
+
+export const main = benchMain('rescale', benchmark);
