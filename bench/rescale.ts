@@ -247,44 +247,60 @@ const keysIn = (s: KeyGroupSnapshot) => s.states.reduce((n, st) => n + st.entrie
 // ---------------------------------------------------------------------------------------------
 // Strategies, per case: each returns one round's numbers.
 
-const runEddy = async (c: CachedCheckpoint, to: number): Promise<StrategyRun> => {
+interface Tally {
+  bytes: number;
+  keys: number;
+}
+
+/**
+ * Restores every new subtask of `to` one after another, timing each: `body` does one
+ * strategy's work for one new subtask's key-group range (into `backend` when given).
+ */
+const timeSubtasks = async (
+  c: CachedCheckpoint,
+  to: number,
+  withBackend: boolean,
+  body: (
+    range: KeyGroupRange,
+    backend: HeapKeyedStateBackend | undefined,
+    t: Tally,
+  ) => Promise<void>,
+): Promise<StrategyRun> => {
   const maxP = c.entry.maxParallelism;
   const times: number[] = [];
-  let bytes = 0;
-  let keys = 0;
+  const tally: Tally = { bytes: 0, keys: 0 };
   for (let i = 0; i < to; i++) {
     const range = computeKeyGroupRange(maxP, to, i);
     const t0 = performance.now();
-    const backend = newBackend(range, maxP);
+    const backend = withBackend ? newBackend(range, maxP) : undefined;
+    await body(range, backend, tally);
+    times.push(performance.now() - t0);
+    backend?.dispose();
+  }
+  return summarizeRun(times, tally.bytes, tally.keys, 1);
+};
+
+const runEddy = (c: CachedCheckpoint, to: number): Promise<StrategyRun> =>
+  timeSubtasks(c, to, true, async (range, backend, t) => {
     for (const h of keyedHandles(c.entry)) {
       const overlap = intersectKeyGroupRanges(range, {
         start: h.keyGroupRange[0],
         end: h.keyGroupRange[1],
       });
       if (!overlap) continue;
-      bytes += await forEachKeyGroup(c.dir, h, overlap, (s) => {
-        keys += keysIn(s);
-        backend.restoreKeyGroup(s);
+      t.bytes += await forEachKeyGroup(c.dir, h, overlap, (s) => {
+        t.keys += keysIn(s);
+        backend!.restoreKeyGroup(s);
       });
     }
-    times.push(performance.now() - t0);
-    backend.dispose();
-  }
-  return summarizeRun(times, bytes, keys, 1);
-};
+  });
 
-const runReadAll = async (c: CachedCheckpoint, to: number): Promise<StrategyRun> => {
-  const maxP = c.entry.maxParallelism;
-  const times: number[] = [];
-  let bytes = 0;
-  let keys = 0;
-  for (let i = 0; i < to; i++) {
-    const range = computeKeyGroupRange(maxP, to, i);
-    const t0 = performance.now();
-    const backend = newBackend(range, maxP);
+const runReadAll = (c: CachedCheckpoint, to: number): Promise<StrategyRun> =>
+  timeSubtasks(c, to, true, async (range, backend, t) => {
+    const maxP = c.entry.maxParallelism;
     for (const h of keyedHandles(c.entry)) {
       const buf = await readFile(join(c.dir, h.file));
-      bytes += buf.length;
+      t.bytes += buf.length;
       for (const b of h.blocks) {
         const s = decodeKeyGroupBlock(buf.subarray(b.offset, b.offset + b.length));
         // No key groups in this design: every key is hashed to see whether it is ours.
@@ -298,15 +314,11 @@ const runReadAll = async (c: CachedCheckpoint, to: number): Promise<StrategyRun>
         }
         if (states.length === 0) continue;
         const kept = { keyGroup: s.keyGroup, states };
-        keys += keysIn(kept);
-        backend.restoreKeyGroup(kept);
+        t.keys += keysIn(kept);
+        backend!.restoreKeyGroup(kept);
       }
     }
-    times.push(performance.now() - t0);
-    backend.dispose();
-  }
-  return summarizeRun(times, bytes, keys, 1);
-};
+  });
 
 /** The bench-only per-key layout: every entry its own record; index sorted by key group. */
 interface PerKeyIndex {
@@ -477,19 +489,8 @@ const runPerKey = async (c: CachedCheckpoint, to: number, sample: number): Promi
   return summarizeRun(times, bytes, keys, keys === 0 ? 1 : timedKeys / keys);
 };
 
-const runFloor = async (
-  c: CachedCheckpoint,
-  to: number,
-  restore: boolean,
-): Promise<StrategyRun> => {
-  const maxP = c.entry.maxParallelism;
-  const times: number[] = [];
-  let bytes = 0;
-  let keys = 0;
-  for (let i = 0; i < to; i++) {
-    const range = computeKeyGroupRange(maxP, to, i);
-    const t0 = performance.now();
-    const backend = restore ? newBackend(range, maxP) : undefined;
+const runFloor = (c: CachedCheckpoint, to: number, restore: boolean): Promise<StrategyRun> =>
+  timeSubtasks(c, to, restore, async (range, backend, t) => {
     for (const h of keyedHandles(c.entry)) {
       const blocks = h.blocks.filter((b) => b.keyGroup >= range.start && b.keyGroup <= range.end);
       if (blocks.length === 0) continue;
@@ -508,20 +509,16 @@ const runFloor = async (
       } finally {
         closeSync(fd);
       }
-      bytes += length;
+      t.bytes += length;
       for (const b of blocks) {
         const snap = decodeKeyGroupBlock(
           buf.subarray(b.offset - start, b.offset - start + b.length),
         );
-        keys += keysIn(snap);
+        t.keys += keysIn(snap);
         backend?.restoreKeyGroup(snap);
       }
     }
-    times.push(performance.now() - t0);
-    backend?.dispose();
-  }
-  return summarizeRun(times, bytes, keys, 1);
-};
+  });
 
 const summarizeRun = (
   times: number[],
