@@ -5,6 +5,7 @@ const strategies = (eddy: number) => ({
   floor: { parMs: eddy / 2, readAmplification: 1, extrapolated: false },
   'floor+restore': { parMs: eddy / 1.5, readAmplification: 1, extrapolated: false },
   eddy: { parMs: eddy, readAmplification: 1, extrapolated: false },
+  'eddy-eager': { parMs: eddy * 1.5, readAmplification: 1, extrapolated: false },
   'read-all': { parMs: eddy * 3, readAmplification: 3, extrapolated: false },
   'per-key': { parMs: eddy * 40, readAmplification: 2.8, extrapolated: true },
 });
@@ -21,7 +22,7 @@ describe('rescale chart', () => {
     );
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-    expect(svg.match(/<title>/g)).toHaveLength(15);
+    expect(svg.match(/<title>/g)).toHaveLength(18);
     expect(svg).toContain('1M keys');
     expect(svg).toContain('10M keys');
     expect(svg).toContain('2 → 3');

@@ -19,7 +19,8 @@ interface ChartCase {
 const SERIES = [
   { id: 'floor', label: 'floor: read needed bytes once + decode', color: '#9e9e9e' },
   { id: 'floor+restore', label: 'floor + restore into the state backend', color: '#c7c7c7' },
-  { id: 'eddy', label: 'eddy: key-group range reads + restore', color: '#1f77b4' },
+  { id: 'eddy', label: 'eddy: key-group range reads, decoded on first access', color: '#1f77b4' },
+  { id: 'eddy-eager', label: 'eddy, all decoded + restored up front', color: '#aec7e8' },
   { id: 'read-all', label: 'rejected: every subtask reads all, filters by key', color: '#d62728' },
   { id: 'per-key', label: 'rejected: per-key index, one read per key', color: '#ff7f0e' },
 ] as const;

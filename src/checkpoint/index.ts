@@ -9,6 +9,7 @@ export {
   forEachKeyGroup,
   planKeyedReads,
   readKeyGroups,
+  readKeyGroupsLazily,
   writeKeyedStateFile,
 } from './keyed-file.js';
 export { decodeMetadata, encodeMetadata } from './metadata.js';

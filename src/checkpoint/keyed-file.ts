@@ -7,7 +7,7 @@
  */
 import { InternalError } from '../core/errors.js';
 import type { KeyGroupRange } from '../keygroups/index.js';
-import type { KeyGroupSnapshot } from '../state/types.js';
+import type { KeyGroupSnapshot, LazyKeyGroup } from '../state/types.js';
 import { blockCrc } from './block-codec.js';
 import { readBlocks, writeSequentially } from './block-io.js';
 import { malformedBlockError } from './errors.js';
@@ -33,7 +33,16 @@ export interface KeyGroupSource {
   readonly keyGroups: readonly number[];
   /** The snapshot of `keyGroup` (its `keyGroup` must match); no block if `states` is empty. */
   read(keyGroup: number): KeyGroupSnapshot;
+  /**
+   * The key group's block as it was restored (lazily) and never touched since, if the source
+   * has it: written unchanged instead of decoding and re-encoding it. It must be a block of
+   * this format for `keyGroup`; its CRC is computed afresh.
+   */
+  encoded?(keyGroup: number): Uint8Array | undefined;
 }
+
+/** What the writer writes for one key group: a snapshot to encode, or a block as is. */
+type Pending = KeyGroupSnapshot | { readonly keyGroup: number; readonly block: Uint8Array };
 
 /**
  * Writes the keyed state of one subtask to `<dir>/<file>` and fsyncs it. Key groups without
@@ -62,10 +71,10 @@ export const writeKeyedStateFile = async (
     : readInOrder(keyGroupRange, snapshots);
   const { result: blocks, bytes } = await writeSequentially(fileInDir(dir, file), async (w) => {
     const out: KeyGroupBlock[] = [];
-    for (const snapshot of ordered) {
-      if (snapshot.states.length === 0) continue;
-      const encoded = encodeKeyGroupBlock(snapshot);
-      const block = { keyGroup: snapshot.keyGroup, offset: w.size, length: encoded.length };
+    for (const item of ordered) {
+      if ('states' in item && item.states.length === 0) continue;
+      const encoded = 'block' in item ? item.block : encodeKeyGroupBlock(item);
+      const block = { keyGroup: item.keyGroup, offset: w.size, length: encoded.length };
       out.push({ ...block, crc32: blockCrc(encoded) });
       await w.append(encoded);
     }
@@ -94,7 +103,7 @@ const outsideRange = (keyGroup: number, range: KeyGroupRange) =>
  * Checks a source's key groups up front (before the file is created), then reads them lazily,
  * one per iteration step, checking each snapshot is the one asked for.
  */
-const readInOrder = (range: KeyGroupRange, source: KeyGroupSource): Iterable<KeyGroupSnapshot> => {
+const readInOrder = (range: KeyGroupRange, source: KeyGroupSource): Iterable<Pending> => {
   checkRange(range);
   const keyGroups = source.keyGroups;
   keyGroups.forEach((kg, i) => {
@@ -110,6 +119,11 @@ const readInOrder = (range: KeyGroupRange, source: KeyGroupSource): Iterable<Key
   });
   return (function* () {
     for (const kg of keyGroups) {
+      const block = source.encoded?.(kg);
+      if (block !== undefined) {
+        yield { keyGroup: kg, block };
+        continue;
+      }
       const snapshot = source.read(kg);
       if (snapshot.keyGroup !== kg) {
         throw new InternalError(
@@ -205,6 +219,37 @@ export const forEachKeyGroup = async (
     if (snapshot.keyGroup !== block.keyGroup) throw decodeMismatch(where, snapshot.keyGroup);
     onSnapshot(snapshot);
   });
+};
+
+/**
+ * {@link readKeyGroups} without decoding: reads the same byte ranges and checks every block's
+ * CRC now, and returns per key group a {@link LazyKeyGroup} that decodes its block when a
+ * backend first needs it (and hands out the block itself for pass-through checkpoints). The
+ * restore then costs the reads; decoding moves to the first record of each key group.
+ * @throws as {@link readKeyGroups}, except for malformed blocks, which `load()` reports.
+ */
+export const readKeyGroupsLazily = async (
+  dir: string,
+  handle: KeyedStateHandle,
+  range: KeyGroupRange,
+  options: ReadOptions = {},
+): Promise<{ groups: LazyKeyGroup[]; bytesRead: number }> => {
+  checkFileName(handle.file);
+  const path = fileInDir(dir, handle.file);
+  const reads = planKeyedReads(handle, range, options.maxReadBytes);
+  const describe = (b: KeyGroupBlock) => `key group ${b.keyGroup}`;
+  const groups: LazyKeyGroup[] = [];
+  const bytesRead = await readBlocks(path, reads, describe, (block, encoded) => {
+    const keyGroup = block.keyGroup;
+    const load = () => {
+      const where = `key group ${keyGroup} in checkpoint file ${path}`;
+      const snapshot = decodeKeyGroupBlock(encoded, where);
+      if (snapshot.keyGroup !== keyGroup) throw decodeMismatch(where, snapshot.keyGroup);
+      return snapshot;
+    };
+    groups.push({ keyGroup, load, encoded });
+  });
+  return { groups, bytesRead };
 };
 
 const decodeMismatch = (where: string, found: number) =>

@@ -173,7 +173,9 @@ export class JobMaster {
         const error = e instanceof EddyError ? e : new JobFailedError(String(e), e);
         await this.teardown(workers);
         const delay = this.restartDelay();
-        if (delay === undefined || this.stopRequest) throw this.finalError(error);
+        // A failure while stopping restarts too (the new attempt is told to stop as soon as it
+        // is ready): a stop must not turn a recoverable fault into a failed job.
+        if (delay === undefined) throw this.finalError(error);
         restore = (await this.latestCheckpoint()) ?? this.options.restore;
         this.restarts++;
         this.log(

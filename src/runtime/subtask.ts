@@ -16,7 +16,7 @@ import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import { HeapOperatorStateStore } from '../state/operator-state.js';
 import type {
   KeyedStateSnapshotView,
-  KeyGroupSnapshot,
+  LazyKeyGroup,
   OperatorStateSnapshot,
 } from '../state/types.js';
 import type { JobGraph, JobNode } from './graph.js';
@@ -39,7 +39,8 @@ export interface ExchangeOptions {
 /** State restored into one operator of the chain (by uid). */
 export interface RestoredOperatorState {
   readonly operatorState: OperatorStateSnapshot | undefined;
-  readonly keyGroups: readonly KeyGroupSnapshot[];
+  /** Key groups read and verified, decoded by the backend on first access. */
+  readonly keyGroups: readonly LazyKeyGroup[];
 }
 
 /** The synchronous copy of one operator's state taken at a checkpoint. */
@@ -419,7 +420,7 @@ export class SubtaskRunner {
     const keyedState = keyGroupRange
       ? new HeapKeyedStateBackend({ keyGroupRange, maxParallelism: node.maxParallelism })
       : undefined;
-    for (const kg of restored?.keyGroups ?? []) keyedState?.restoreKeyGroup(kg);
+    for (const kg of restored?.keyGroups ?? []) keyedState?.restoreKeyGroupLazily(kg);
     const ctx: OperatorContext = {
       subtask: ref,
       maxParallelism: node.maxParallelism,

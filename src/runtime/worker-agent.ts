@@ -6,7 +6,7 @@
 import {
   keyedStateFileName,
   operatorStateFileName,
-  readKeyGroups,
+  readKeyGroupsLazily,
   readOperatorStateElements,
   redistributeOperatorState,
   writeKeyedStateFile,
@@ -16,7 +16,7 @@ import type { SubtaskStateHandle } from '../checkpoint/types.js';
 import { EddyError, serializeError } from '../core/errors.js';
 import { checkpointId as toCheckpointId } from '../core/ids.js';
 import { computeKeyGroupRange, intersectKeyGroupRanges } from '../keygroups/index.js';
-import type { KeyGroupSnapshot } from '../state/types.js';
+import type { LazyKeyGroup } from '../state/types.js';
 import type { JobGraph, JobNode } from './graph.js';
 import type { ExecutionPlan } from './plan.js';
 import type { FromWorker, OperatorAck, RestoreSource, RestoreStats, ToWorker } from './protocol.js';
@@ -363,7 +363,7 @@ const loadOperator = async (
       { domain: 'user' },
     );
   }
-  const keyGroups: KeyGroupSnapshot[] = [];
+  const keyGroups: LazyKeyGroup[] = [];
   if (node.kind === 'operator' && node.keySelector) {
     const range = computeKeyGroupRange(node.maxParallelism, node.parallelism, subtask);
     for (const old of entry.subtasks) {
@@ -371,10 +371,11 @@ const loadOperator = async (
       const [start, end] = old.keyed.keyGroupRange;
       const overlap = intersectKeyGroupRanges(range, { start, end });
       if (!overlap) continue;
-      const read = await readKeyGroups(dir, old.keyed, overlap);
-      keyGroups.push(...read.snapshots);
+      // Read and CRC-checked now, decoded on first use (HeapKeyedStateBackend).
+      const read = await readKeyGroupsLazily(dir, old.keyed, overlap);
+      for (const g of read.groups) keyGroups.push(g);
       stats.bytesRead += read.bytesRead;
-      stats.keyGroups += read.snapshots.length;
+      stats.keyGroups += read.groups.length;
     }
   }
   const olds = [];

@@ -366,3 +366,80 @@ describe('HeapKeyedStateBackend copy-on-write snapshot views', () => {
     );
   });
 });
+
+describe('HeapKeyedStateBackend lazy restore', () => {
+  const arb = fc.integer({ min: 1, max: 16 }).chain((maxParallelism) =>
+    fc.uniqueArray(keyArb, { minLength: 1, maxLength: 12 }).chain((keys) => {
+      const steps = fc.array(fc.tuple(fc.constantFrom(...keys), opArb), { maxLength: 60 });
+      return fc.record({
+        maxParallelism: fc.constant(maxParallelism),
+        before: steps,
+        afterRestore: steps,
+        afterView: steps,
+        register: fc.constantFrom('before' as const, 'after' as const),
+      });
+    }),
+  );
+
+  it('behaves exactly as an eager restore, decoding only the key groups it touches', () => {
+    fc.assert(
+      fc.property(arb, (c) => {
+        const maxP = c.maxParallelism;
+        const range = { start: 0, end: maxP - 1 };
+        const { b: source } = run(maxP, c.before);
+        const snaps = source.snapshot();
+        const eager = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism: maxP });
+        const lazy = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism: maxP });
+        const loaded = new Set<number>();
+        const marker = new Map(snaps.map((s) => [s.keyGroup, new Uint8Array([s.keyGroup])]));
+        let se = c.register === 'before' ? states(eager) : undefined;
+        let sl = c.register === 'before' ? states(lazy) : undefined;
+        for (const snap of snaps) {
+          eager.restoreKeyGroup(structuredClone(snap));
+          lazy.restoreKeyGroupLazily({
+            keyGroup: snap.keyGroup,
+            load: () => {
+              loaded.add(snap.keyGroup);
+              return structuredClone(snap);
+            },
+            encoded: marker.get(snap.keyGroup),
+          });
+        }
+        expect(loaded.size).toBe(0);
+        expect(lazy.pendingKeyGroups).toBe(snaps.length);
+        se ??= states(eager);
+        sl ??= states(lazy);
+        const touched = new Set<number>();
+        const apply = (steps: readonly Step[]) => {
+          for (const [key, op] of steps) {
+            const kg = keyGroupOf(key, maxP);
+            touched.add(kg);
+            eager.setCurrentKey(key, kg);
+            lazy.setCurrentKey(key, kg);
+            expect(readBackend(sl!)).toEqual(readBackend(se!));
+            applyToBackend(se!, op);
+            applyToBackend(sl!, op);
+            expect(readBackend(sl!)).toEqual(readBackend(se!));
+          }
+        };
+        apply(c.afterRestore);
+        const restoredKgs = new Set(snaps.map((s) => s.keyGroup));
+        expect([...loaded].sort()).toEqual([...touched].filter((k) => restoredKgs.has(k)).sort());
+        // A view taken now: untouched key groups are handed out as their restored bytes.
+        const expected = structuredClone(eager.snapshot());
+        const view = lazy.snapshotView();
+        expect(view.keyGroups).toEqual(expected.map((g) => g.keyGroup));
+        for (const kg of view.keyGroups) {
+          const pending = restoredKgs.has(kg) && !touched.has(kg);
+          expect(view.encoded!(kg)).toBe(pending ? marker.get(kg) : undefined);
+        }
+        apply(c.afterView);
+        expect(readAll(view)).toEqual(expected);
+        view.release();
+        expect(lazy.snapshot()).toEqual(eager.snapshot());
+        expect(lazy.pendingKeyGroups).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -36,6 +36,7 @@ import {
 import type {
   KeyedStateSnapshotView,
   KeyGroupSnapshot,
+  LazyKeyGroup,
   NormalizedKey,
   StateKind,
 } from './types.js';
@@ -57,6 +58,9 @@ interface TableImage {
   readonly restoredKind: StateKind | undefined;
   readonly groups: ReadonlyArray<KeyGroupMap | undefined>;
 }
+
+/** Slots of key groups restored lazily and not decoded yet, as a view saw them. */
+type PendingSlots = ReadonlyArray<LazyKeyGroup | undefined>;
 
 const isInt = (n: unknown): n is number => Number.isSafeInteger(n);
 
@@ -82,6 +86,13 @@ export class HeapKeyedStateBackend {
   private readonly openViews: number[] = [];
   private keyGroup: number | undefined;
   private readonly tables = new Map<string, StateTable>();
+  /**
+   * Key groups restored lazily and not decoded yet, by slot; allocated on the first lazy
+   * restore. Invariant: a pending slot has no live entries in any table.
+   */
+  private pending: Array<LazyKeyGroup | undefined> | undefined;
+  /** Number of pending slots: the per-record check is this one compare while it is 0. */
+  private pendingCount = 0;
   /** State objects handed out, by name; a name is here iff its table's kind is set. */
   private readonly states = new Map<string, unknown>();
   /** Table names sorted, so snapshots do not depend on registration or restore order. */
@@ -117,6 +128,7 @@ export class HeapKeyedStateBackend {
     const index = keyGroup - this.start;
     // `>>> 0` turns negatives into huge numbers and differs from non-integers (and NaN).
     if (index >>> 0 !== index || index >= this.size) throw this.outOfRange(keyGroup, 'set key in');
+    if (this.pendingCount !== 0) this.decodePending(index);
     this.ctx.key = key;
     this.ctx.index = index;
     this.keyGroup = keyGroup;
@@ -163,6 +175,7 @@ export class HeapKeyedStateBackend {
   snapshotKeyGroup(keyGroup: number): KeyGroupSnapshot {
     this.checkLive('snapshot');
     const index = this.indexOf(keyGroup, 'snapshot');
+    this.decodePending(index);
     return readKeyGroup(
       keyGroup,
       index,
@@ -190,9 +203,15 @@ export class HeapKeyedStateBackend {
       const t = this.tables.get(name)!;
       return { name, kind: t.kind, restoredKind: t.restoredKind, groups: t.groups.slice() };
     });
+    // Pending key groups stay pending: the view decodes (or passes on) their bytes itself.
+    const pending = this.pendingCount === 0 ? undefined : this.pending!.slice();
     // O(key groups × states): map sizes only, no entry is touched.
     const keyGroups: number[] = [];
     for (let index = 0; index < this.size; index++) {
+      if (pending?.[index] !== undefined) {
+        keyGroups.push(this.start + index);
+        continue;
+      }
       for (const t of images) {
         if ((t.groups[index]?.size ?? 0) > 0) {
           keyGroups.push(this.start + index);
@@ -200,7 +219,9 @@ export class HeapKeyedStateBackend {
         }
       }
     }
-    return new HeapSnapshotView(this.keyGroupRange, keyGroups, images, () => this.release(epoch));
+    return new HeapSnapshotView(this.keyGroupRange, keyGroups, images, pending, () =>
+      this.release(epoch),
+    );
   }
 
   /** Maps and lists copied so far because an open snapshot view shared them (diagnostics). */
@@ -222,6 +243,7 @@ export class HeapKeyedStateBackend {
     this.checkLive('snapshot');
     this.indexOf(range.start, 'snapshot');
     this.indexOf(range.end, 'snapshot');
+    this.decodeAllPending();
     const tables = this.names().map((name) => this.tables.get(name)!);
     const out: KeyGroupSnapshot[] = [];
     for (let kg = range.start; kg <= range.end; kg++) {
@@ -241,6 +263,7 @@ export class HeapKeyedStateBackend {
   restoreKeyGroup(snapshot: KeyGroupSnapshot): void {
     this.checkLive('restore');
     const index = this.indexOf(snapshot.keyGroup, 'restore');
+    this.decodePending(index); // restores apply in order: the older one first
     for (const state of snapshot.states) {
       const table = this.tableForRestore(state);
       const group = writableGroup(table, this.ctx, index);
@@ -260,8 +283,35 @@ export class HeapKeyedStateBackend {
     }
   }
 
+  /**
+   * Restores a key group without decoding it: `group.load()` runs on the first access to the
+   * key group (a record with a key in it, a snapshot of it, a size query), so a restore costs
+   * reading and verifying the bytes, and key groups the job never touches are never decoded.
+   * If the key group already holds state (or is pending), it is decoded now and applied after.
+   * Hazard: a block that passed its CRC check but does not decode fails at that first access,
+   * not at restore.
+   * @throws EddyError `EDDY_STATE` if the key group is outside this backend's range.
+   */
+  restoreKeyGroupLazily(group: LazyKeyGroup): void {
+    this.checkLive('restore');
+    const index = this.indexOf(group.keyGroup, 'restore');
+    if (this.pending?.[index] !== undefined || this.hasEntries(index)) {
+      this.restoreKeyGroup(this.load(group));
+      return;
+    }
+    this.pending ??= new Array<LazyKeyGroup | undefined>(this.size).fill(undefined);
+    this.pending[index] = group;
+    this.pendingCount++;
+  }
+
+  /** Number of key groups restored lazily and not decoded yet (diagnostics). */
+  get pendingKeyGroups(): number {
+    return this.pendingCount;
+  }
+
   /** Number of distinct keys with state in any named state. */
   numKeys(): number {
+    this.decodeAllPending();
     let n = 0;
     for (let index = 0; index < this.size; index++) {
       const keys = new Set<NormalizedKey>();
@@ -288,6 +338,7 @@ export class HeapKeyedStateBackend {
 
   /** Per non-empty key group (ascending), its number of (state, key) entries: not bytes. */
   keyGroupSizes(): Map<number, number> {
+    this.decodeAllPending();
     const sizes = new Map<number, number>();
     for (let index = 0; index < this.size; index++) {
       let n = 0;
@@ -306,6 +357,8 @@ export class HeapKeyedStateBackend {
     for (const table of this.tables.values()) table.groups.length = 0;
     this.tables.clear();
     this.states.clear();
+    this.pending = undefined;
+    this.pendingCount = 0;
     this.sortedNames = undefined;
     this.ctx.key = undefined;
     this.ctx.newestOpen = 0;
@@ -313,6 +366,39 @@ export class HeapKeyedStateBackend {
     this.keyGroup = undefined;
     this.size = 0;
     this.disposed = true;
+  }
+
+  /** Decodes the pending key group of slot `index`, if any, into the tables. */
+  private decodePending(index: number): void {
+    const group = this.pending?.[index];
+    if (group === undefined) return;
+    this.pending![index] = undefined;
+    this.pendingCount--;
+    this.restoreKeyGroup(this.load(group));
+  }
+
+  private decodeAllPending(): void {
+    for (let index = 0; this.pendingCount !== 0 && index < this.size; index++) {
+      this.decodePending(index);
+    }
+  }
+
+  private load(group: LazyKeyGroup): KeyGroupSnapshot {
+    const snapshot = group.load();
+    if (snapshot.keyGroup !== group.keyGroup) {
+      throw stateError(
+        `lazily restored key group ${group.keyGroup} decoded as key group ${snapshot.keyGroup}`,
+        'internal',
+      );
+    }
+    return snapshot;
+  }
+
+  private hasEntries(index: number): boolean {
+    for (const table of this.tables.values()) {
+      if ((table.groups[index]?.size ?? 0) > 0) return true;
+    }
+    return false;
   }
 
   private names(): string[] {
@@ -438,12 +524,24 @@ class HeapSnapshotView implements KeyedStateSnapshotView {
     private readonly range: KeyGroupRange,
     readonly keyGroups: readonly number[],
     images: readonly TableImage[],
+    private readonly pending: PendingSlots | undefined,
     private readonly onRelease: () => void,
   ) {
     this.images = images;
   }
 
   read(keyGroup: number): KeyGroupSnapshot {
+    const [images, index] = this.slot(keyGroup);
+    const lazy = this.pending?.[index];
+    return lazy !== undefined ? lazy.load() : readKeyGroup(keyGroup, index, images);
+  }
+
+  encoded(keyGroup: number): Uint8Array | undefined {
+    const [, index] = this.slot(keyGroup);
+    return this.pending?.[index]?.encoded;
+  }
+
+  private slot(keyGroup: number): [readonly TableImage[], number] {
     const images = this.images;
     if (images === undefined) {
       throw stateError(`cannot read key group ${keyGroup} of a released snapshot view`, 'internal');
@@ -456,7 +554,7 @@ class HeapSnapshotView implements KeyedStateSnapshotView {
         'internal',
       );
     }
-    return readKeyGroup(keyGroup, index, images);
+    return [images, index];
   }
 
   release(): void {

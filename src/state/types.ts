@@ -100,6 +100,19 @@ export interface KeyGroupSnapshot {
 }
 
 /**
+ * A restored key group not decoded yet (lazy restore): the backend calls {@link load} on the
+ * first access to the key group and never before, so a restore only has to read and verify
+ * the bytes. `encoded` is the block the snapshot was decoded from, if the producer can hand it
+ * out: a checkpoint taken before the key group was touched writes those bytes unchanged.
+ */
+export interface LazyKeyGroup {
+  readonly keyGroup: number;
+  /** Decodes the key group; pure (may be called more than once, e.g. by a snapshot view). */
+  load(): KeyGroupSnapshot;
+  readonly encoded?: Uint8Array;
+}
+
+/**
  * A consistent snapshot of a keyed backend's whole key-group range, taken at one instant and
  * read later, key group by key group (a checkpoint's asynchronous part), while the job keeps
  * writing state. Release it once written: until then the backend copies what it shares with it.
@@ -114,6 +127,11 @@ export interface KeyedStateSnapshotView {
    * @throws EddyError `EDDY_STATE` (internal) after release, or outside the backend's range.
    */
   read(keyGroup: number): KeyGroupSnapshot;
+  /**
+   * The key group's block exactly as restored, if it was restored lazily and not touched
+   * before the view was taken (a checkpoint writes it as is); otherwise undefined.
+   */
+  encoded?(keyGroup: number): Uint8Array | undefined;
   /** Ends the view; idempotent. Reads throw afterwards. */
   release(): void;
 }
