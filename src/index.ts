@@ -7,6 +7,7 @@ export { DataStream, KeyedStream, type KeyFields } from './api/datastream.js';
 export {
   type EnvironmentConfig,
   type OperatorOptions,
+  type SourceOptions,
   StreamExecutionEnvironment,
 } from './api/environment.js';
 export type { RunOptions } from './api/job.js';
@@ -26,6 +27,7 @@ export type {
   RecordBatch,
   StreamElement,
   Watermark,
+  WatermarkStatus,
 } from './core/elements.js';
 export * from './core/errors.js';
 export * from './keygroups/index.js';
@@ -37,6 +39,8 @@ export type {
   KeyedProcessFunction,
   KeyedRuntimeContext,
   MapFunction,
+  OnTimerContext,
+  ProcessContext,
   ProcessFunction,
   ReduceFunction,
   RuntimeContext,
@@ -61,4 +65,13 @@ export type {
   RestartStrategy,
 } from './runtime/job-master.js';
 export type { SubtaskMetricsReport } from './runtime/metrics.js';
+export {
+  MAX_WATERMARK,
+  MIN_WATERMARK,
+  OutputTag,
+  type ProcessingClock,
+  type TimeDomain,
+  type TimerService,
+} from './runtime/time.js';
+export { WatermarkStrategy, type WatermarkStrategyBuilder } from './runtime/watermarks.js';
 export * from './state/index.js';

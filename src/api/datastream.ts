@@ -11,9 +11,11 @@ import type {
 } from '../runtime/functions.js';
 import type { Partitioning } from '../runtime/graph.js';
 import type { Sink } from '../runtime/io.js';
+import type { StreamOperator } from '../runtime/operator.js';
 import { KeyedProcessOperator, ProcessOperator } from '../runtime/operators/process.js';
 import { SinkOperator } from '../runtime/operators/sink.js';
 import { FilterOperator, FlatMapOperator, MapOperator } from '../runtime/operators/stateless.js';
+import type { OutputTag } from '../runtime/time.js';
 import { ValueStateDescriptor } from '../state/descriptors.js';
 import type { InputSpec, OperatorOptions, StreamExecutionEnvironment } from './environment.js';
 
@@ -23,6 +25,11 @@ export class DataStream<T> {
     protected readonly env: StreamExecutionEnvironment,
     /** @internal Upstream nodes (several after union) and their routing. */
     readonly inputs: readonly InputSpec[],
+    /**
+     * The records' event time, when the stream has timestamps (a source with a watermark
+     * strategy, or `assignTimestamps`). Kept by operations that keep the record type.
+     */
+    readonly timestampOf?: ((value: T) => number) | undefined,
   ) {}
 
   map<O>(fn: MapFunction<T, O>, options: OperatorOptions = {}): DataStream<O> {
@@ -32,7 +39,34 @@ export class DataStream<T> {
 
   filter(fn: FilterFunction<T>, options: OperatorOptions = {}): DataStream<T> {
     requireFunction(fn, 'filter');
-    return this.add<T>('filter', options, () => new FilterOperator(fn));
+    const out = this.add<T>('filter', options, () => new FilterOperator(fn));
+    return new DataStream<T>(this.env, out.inputs, this.timestampOf);
+  }
+
+  /**
+   * Gives the records an event time for event-time operators downstream (windows,
+   * `ctx.timestamp()`), e.g. after a map changed their type. Watermarks still come from the
+   * sources' watermark strategies.
+   */
+  assignTimestamps(timestampOf: (value: T) => number): DataStream<T> {
+    requireFunction(timestampOf, 'assignTimestamps');
+    return new DataStream<T>(this.env, this.inputs, timestampOf);
+  }
+
+  /**
+   * The side output `tag` of the operator that produced this stream (records it emitted with
+   * `ctx.output(tag, value)`, or a window's late records).
+   */
+  getSideOutput<X>(tag: OutputTag<X>): DataStream<X> {
+    const [only, ...rest] = this.inputs;
+    if (only === undefined || rest.length > 0 || only.partitioning !== undefined) {
+      throw new InvalidArgumentError(
+        `getSideOutput('${tag.id}') must be called on the stream an operator returned, not after union, keyBy or a repartitioning`,
+      );
+    }
+    return new DataStream<X>(this.env, [
+      { node: only.node, partitioning: undefined, sideOutput: tag.id },
+    ]);
   }
 
   flatMap<O>(fn: FlatMapFunction<T, O>, options: OperatorOptions = {}): DataStream<O> {
@@ -60,12 +94,21 @@ export class DataStream<T> {
   keyBy<K extends Key>(selector: (value: T) => K): KeyedStream<T, K>;
   keyBy<F extends KeyFields<T>>(field: F): KeyedStream<T, Extract<T[F], Key>>;
   keyBy(selector: unknown): KeyedStream<T, Key> {
-    return new KeyedStream<T, Key>(this.env, this.inputs, toKeySelector<T>(selector));
+    return new KeyedStream<T, Key>(
+      this.env,
+      this.inputs,
+      toKeySelector<T>(selector),
+      this.timestampOf,
+    );
   }
 
-  /** Merges streams of the same type. */
+  /** Merges streams of the same type (timestamps: this stream's assigner, if any). */
   union(...others: DataStream<T>[]): DataStream<T> {
-    return new DataStream<T>(this.env, [...this.inputs, ...others.flatMap((o) => o.inputs)]);
+    return new DataStream<T>(
+      this.env,
+      [...this.inputs, ...others.flatMap((o) => o.inputs)],
+      this.timestampOf,
+    );
   }
 
   /** Round-robin to the next operator's subtasks (evens out skew). */
@@ -96,7 +139,8 @@ export class DataStream<T> {
   private partition(p: Partitioning): DataStream<T> {
     return new DataStream<T>(
       this.env,
-      this.inputs.map((i) => ({ node: i.node, partitioning: p })),
+      this.inputs.map((i) => ({ ...i, partitioning: p })),
+      this.timestampOf,
     );
   }
 }
@@ -109,6 +153,8 @@ export class KeyedStream<T, K extends Key> {
     private readonly inputs: readonly InputSpec[],
     /** @internal */
     readonly keySelector: (value: T) => K,
+    /** The records' event time, if the stream has timestamps. */
+    readonly timestampOf?: ((value: T) => number) | undefined,
   ) {}
 
   /** A stateful function per key. Pass a factory to get a fresh instance per subtask. */
@@ -118,10 +164,11 @@ export class KeyedStream<T, K extends Key> {
   ): DataStream<O> {
     const make = factory(fn, 'process');
     const sel = this.keySelector;
-    return this.add<O>(
+    const ts = this.timestampOf;
+    return this.addKeyed<O>(
       'keyed-process',
       options,
-      () => new KeyedProcessOperator<K, T, O>(make(), sel),
+      () => new KeyedProcessOperator<K, T, O>(make(), sel, ts),
     );
   }
 
@@ -131,7 +178,12 @@ export class KeyedStream<T, K extends Key> {
     return this.process<T>(() => reduceFunction<K, T>(fn), { name: 'reduce', ...options });
   }
 
-  private add<O>(name: string, options: OperatorOptions, create: () => unknown): DataStream<O> {
+  /** @internal Appends a keyed operator fed by this stream's key-group routing. */
+  addKeyed<O>(
+    name: string,
+    options: OperatorOptions,
+    create: () => StreamOperator<never, unknown>,
+  ): DataStream<O> {
     const sel = this.keySelector as (r: unknown) => Key;
     const hashed = this.inputs.map((i) => ({
       node: i.node,

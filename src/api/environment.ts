@@ -7,6 +7,7 @@ import { defaultMaxParallelism, validateParallelism } from '../keygroups/index.j
 import type { JobEdge, JobGraph, JobNode, Partitioning } from '../runtime/graph.js';
 import type { Source } from '../runtime/io.js';
 import type { StreamOperator } from '../runtime/operator.js';
+import type { WatermarkStrategy } from '../runtime/watermarks.js';
 import { DataStream } from './datastream.js';
 
 export interface OperatorOptions {
@@ -17,6 +18,15 @@ export interface OperatorOptions {
   readonly parallelism?: number;
   /** Key groups of this operator's keyed state; fixed once the job has state. */
   readonly maxParallelism?: number;
+}
+
+export interface SourceOptions<T> extends OperatorOptions {
+  /**
+   * Event time: the records' timestamps and how watermarks follow them. Watermarks are
+   * tracked per split (per file for the file source) and combined by the minimum over the
+   * unfinished splits, so a record is never late merely because its split was read later.
+   */
+  readonly watermarks?: WatermarkStrategy<T>;
 }
 
 export interface EnvironmentConfig {
@@ -35,6 +45,8 @@ export interface EnvironmentConfig {
 export interface InputSpec {
   readonly node: number;
   readonly partitioning: Partitioning | undefined;
+  /** The upstream node's side output with this tag id instead of its main output. */
+  readonly sideOutput?: string | undefined;
 }
 
 export class StreamExecutionEnvironment {
@@ -57,13 +69,24 @@ export class StreamExecutionEnvironment {
   }
 
   /** Adds a source; its records start the stream. */
-  fromSource<T>(source: Source<T>, options: OperatorOptions = {}): DataStream<T> {
+  fromSource<T>(source: Source<T>, options: SourceOptions<T> = {}): DataStream<T> {
+    const watermarks = options.watermarks as WatermarkStrategy<unknown> | undefined;
+    if (watermarks !== undefined && typeof watermarks.timestampOf !== 'function') {
+      throw new InvalidArgumentError(
+        'fromSource: `watermarks` must be a WatermarkStrategy with a timestamp assigner, e.g. WatermarkStrategy.forBoundedOutOfOrderness(5000).withTimestampAssigner((e) => e.ts)',
+      );
+    }
     const id = this.addNode(options, source.defaultName, (base) => ({
       ...base,
       kind: 'source',
       source: source as Source<unknown>,
+      watermarks,
     }));
-    return new DataStream<T>(this, [{ node: id, partitioning: undefined }]);
+    return new DataStream<T>(
+      this,
+      [{ node: id, partitioning: undefined }],
+      options.watermarks?.timestampOf,
+    );
   }
 
   /** @internal Used by DataStream: appends an operator fed by `inputs`. */
@@ -86,7 +109,12 @@ export class StreamExecutionEnvironment {
       const partitioning: Partitioning =
         input.partitioning ??
         (upstream.parallelism === node.parallelism ? { kind: 'forward' } : { kind: 'rebalance' });
-      this.edges.push({ source: input.node, target: id, partitioning });
+      this.edges.push({
+        source: input.node,
+        target: id,
+        partitioning,
+        ...(input.sideOutput === undefined ? {} : { sideOutput: input.sideOutput }),
+      });
     }
     return id;
   }

@@ -4,7 +4,13 @@
  * public API (import from `connectors/testing.js`).
  */
 import type { SubtaskRef } from '../core/errors.js';
-import type { ConnectorContext, MetricGroup, Source, SourceReader } from '../runtime/io.js';
+import type {
+  ConnectorContext,
+  MetricGroup,
+  Source,
+  SourceReader,
+  SourceSplits,
+} from '../runtime/io.js';
 import type { OperatorListState, OperatorStateStore, RedistributionMode } from '../state/types.js';
 import type { ConnectorClock } from './rate-limiter.js';
 
@@ -58,6 +64,45 @@ export class FakeOperatorStateStore implements OperatorStateStore {
   }
 }
 
+/**
+ * Split bookkeeping that records what a reader declares and finishes, and fails loudly on
+ * misuse (finishing an unknown split or one twice, declaring an id twice) so reader bugs show
+ * up in tests. Handles are 0, 1, 2, ... like the runtime's.
+ *
+ * @example
+ * const ctx = createTestContext();
+ * // ... open and drain a reader ...
+ * ctx.splits.ids; // ['a.jsonl', 'b.jsonl']
+ * ctx.splits.finished; // [1, 0]: handles in the order they were finished
+ */
+export class RecordingSplits implements SourceSplits {
+  /** Declared split ids; the index is the handle. */
+  readonly ids: string[] = [];
+  /** Finished handles, in the order `finish` was called. */
+  readonly finished: number[] = [];
+  /** Every call in order, e.g. `add a.jsonl` -> 0, `finish 0`. */
+  readonly calls: string[] = [];
+
+  add(id: string): number {
+    if (this.ids.includes(id)) throw new Error(`split '${id}' declared twice`);
+    this.ids.push(id);
+    this.calls.push(`add ${id}`);
+    return this.ids.length - 1;
+  }
+
+  finish(handle: number): void {
+    if (this.ids[handle] === undefined) throw new Error(`finish of unknown split ${handle}`);
+    if (this.finished.includes(handle)) throw new Error(`split ${handle} finished twice`);
+    this.finished.push(handle);
+    this.calls.push(`finish ${handle}`);
+  }
+
+  /** Whether `handle` was declared and not finished yet. */
+  isOpen(handle: number): boolean {
+    return this.ids[handle] !== undefined && !this.finished.includes(handle);
+  }
+}
+
 export interface TestContextOptions {
   subtaskIndex?: number;
   parallelism?: number;
@@ -72,6 +117,8 @@ export interface TestConnectorContext extends ConnectorContext {
   readonly operatorState: FakeOperatorStateStore;
   /** Counter values by name. */
   readonly counters: Map<string, number>;
+  /** What the reader declared and finished through `ctx.splits`. */
+  readonly splits: RecordingSplits;
   /** Fires the stop signal. */
   stop(): void;
 }
@@ -102,6 +149,7 @@ export const createTestContext = (options: TestContextOptions = {}): TestConnect
     stopSignal: controller.signal,
     metrics,
     checkpointing: options.checkpointing ?? false,
+    splits: new RecordingSplits(),
     counters,
     stop: () => controller.abort(),
   };
@@ -122,6 +170,40 @@ export const pollAll = async <T>(
   const emit = (r: T) => void out.push(r);
   for (let i = 0; i < maxPolls; i++) {
     if ((await reader.poll(emit, maxRecords)) === 'end') break;
+  }
+  return out;
+};
+
+/** What one poll emitted: the records, and the split handle passed with each. */
+export interface PolledBatch<T> {
+  readonly records: T[];
+  readonly splits: (number | undefined)[];
+  readonly result: 'more' | 'end';
+}
+
+/**
+ * Polls an opened reader until it ends (or `maxPolls` polls), keeping each poll's records and
+ * the split handles they came with.
+ *
+ * @example
+ * const batches = await pollBatches(reader, 10);
+ * batches[0]!.splits; // [0, 0, 0, ...]: the first batch came from split 0
+ */
+export const pollBatches = async <T>(
+  reader: SourceReader<T>,
+  maxRecords = 1000,
+  maxPolls = Number.POSITIVE_INFINITY,
+): Promise<PolledBatch<T>[]> => {
+  const out: PolledBatch<T>[] = [];
+  for (let i = 0; i < maxPolls; i++) {
+    const records: T[] = [];
+    const splits: (number | undefined)[] = [];
+    const result = await reader.poll((r, split) => {
+      records.push(r);
+      splits.push(split);
+    }, maxRecords);
+    out.push({ records, splits, result });
+    if (result === 'end') break;
   }
   return out;
 };

@@ -8,6 +8,7 @@ import type { CheckpointId } from './ids.js';
 export type StreamElement<T = unknown> =
   | RecordBatch<T>
   | Watermark
+  | WatermarkStatus
   | CheckpointBarrier
   | EndOfInput;
 
@@ -20,6 +21,15 @@ export interface RecordBatch<T = unknown> {
 export interface Watermark {
   readonly kind: 'watermark';
   readonly timestamp: number;
+}
+
+/**
+ * The channel's producer is idle (no input for its idleness timeout): downstream leaves the
+ * channel out of its watermark minimum until it is active again. Sent on changes only.
+ */
+export interface WatermarkStatus {
+  readonly kind: 'status';
+  readonly idle: boolean;
 }
 
 /** Aligned checkpoint barrier (Chandy-Lamport). */

@@ -5,6 +5,7 @@
 import type { StateDescriptor, StateFor } from '../state/descriptors.js';
 import type { OperatorStateStore } from '../state/types.js';
 import type { MetricGroup } from './io.js';
+import type { OutputTag, TimeDomain, TimerService } from './time.js';
 
 export interface Collector<T> {
   collect(record: T): void;
@@ -31,8 +32,22 @@ export interface KeyedRuntimeContext extends RuntimeContext {
 }
 
 export interface KeyedContext<K> {
-  /** The key of the record being processed. */
+  /** The key of the record being processed (of the timer firing, in `onTimer`). */
   readonly currentKey: K;
+  /** Timers of the current key; stored as keyed state, so they checkpoint and rescale. */
+  readonly timerService: TimerService;
+  /**
+   * The event time of the record being processed (the stream's timestamp assigner), or of the
+   * timer firing; undefined on a stream without timestamps or for a processing-time timer.
+   */
+  timestamp(): number | undefined;
+  /** Emits `value` to the side output `tag` (read it with `getSideOutput(tag)`). */
+  output<X>(tag: OutputTag<X>, value: X): void;
+}
+
+/** The context of {@link KeyedProcessFunction.onTimer}. */
+export interface OnTimerContext<K> extends KeyedContext<K> {
+  readonly timeDomain: TimeDomain;
 }
 
 /** Hooks for operator (non-keyed) list state: restore in initialize, write in snapshot. */
@@ -63,13 +78,24 @@ export interface KeyedProcessFunction<K, IN, OUT>
   extends Lifecycle<KeyedRuntimeContext>,
     OperatorStateHooks {
   processElement(value: IN, ctx: KeyedContext<K>, out: Collector<OUT>): void;
+  /**
+   * A timer of `ctx.currentKey` fired: event time when the watermark reached `timestamp`,
+   * processing time when the clock did. Each registered (key, timestamp) fires once, also
+   * across restores and rescaling.
+   */
+  onTimer?(timestamp: number, ctx: OnTimerContext<K>, out: Collector<OUT>): void;
   /** End of (bounded) input: emit what is still pending. */
   finish?(out: Collector<OUT>): void;
 }
 
 /** A function on a non-keyed stream; may keep operator list state. */
+/** Side outputs of a non-keyed process function. */
+export interface ProcessContext {
+  output<X>(tag: OutputTag<X>, value: X): void;
+}
+
 export interface ProcessFunction<IN, OUT> extends Lifecycle<RuntimeContext>, OperatorStateHooks {
-  processElement(value: IN, out: Collector<OUT>): void;
+  processElement(value: IN, out: Collector<OUT>, ctx: ProcessContext): void;
   finish?(out: Collector<OUT>): void;
 }
 

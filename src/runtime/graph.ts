@@ -6,6 +6,7 @@
 import type { Key } from '../keygroups/index.js';
 import type { Source } from './io.js';
 import type { StreamOperator } from './operator.js';
+import type { WatermarkStrategy } from './watermarks.js';
 
 export type Partitioning =
   /** Subtask i feeds subtask i; requires equal parallelism. */
@@ -21,6 +22,8 @@ export interface JobEdge {
   readonly source: number;
   readonly target: number;
   readonly partitioning: Partitioning;
+  /** Set when the edge carries the source's side output with this tag id, not its main output. */
+  readonly sideOutput?: string | undefined;
 }
 
 interface NodeBase {
@@ -34,6 +37,8 @@ interface NodeBase {
 export interface SourceNode extends NodeBase {
   readonly kind: 'source';
   readonly source: Source<unknown>;
+  /** Event time: timestamps and per-split watermarks generated at the source. */
+  readonly watermarks?: WatermarkStrategy<unknown> | undefined;
 }
 
 export interface OperatorNode extends NodeBase {
@@ -55,5 +60,5 @@ export const fingerprint = (g: JobGraph): string =>
   JSON.stringify([
     g.name,
     g.nodes.map((n) => [n.id, n.kind, n.uid, n.parallelism, n.maxParallelism]),
-    g.edges.map((e) => [e.source, e.target, e.partitioning.kind]),
+    g.edges.map((e) => [e.source, e.target, e.partitioning.kind, e.sideOutput ?? '']),
   ]);

@@ -29,6 +29,20 @@ export interface ConnectorContext {
    * their last output for the job's final checkpoint instead of committing it directly.
    */
   readonly checkpointing: boolean;
+  /**
+   * Split bookkeeping for per-split watermarks. A reader declares every split it will read in
+   * `open()` (so a split not read yet holds the subtask's watermark back) and marks each one
+   * finished when it is exhausted. Readers that never call it are one implicit split.
+   */
+  readonly splits: SourceSplits;
+}
+
+/** See {@link ConnectorContext.splits}. */
+export interface SourceSplits {
+  /** Declares a split; returns the handle to pass to `emit` with its records. */
+  add(id: string): number;
+  /** The split is exhausted: it no longer holds the watermark back. */
+  finish(handle: number): void;
 }
 
 export type PollResult = 'more' | 'end';
@@ -39,9 +53,10 @@ export interface SourceReader<T> {
   /**
    * Emits the next records through `emit` (synchronously, at most `maxRecords`), then
    * resolves. Resolves 'end' once the bounded input is exhausted or the stop signal fired,
-   * and never emits after that. One await per batch, never per record.
+   * and never emits after that. One await per batch, never per record. `split` is the handle
+   * from `ctx.splits.add` of the split the record came from (omit it for the implicit split).
    */
-  poll(emit: (record: T) => void, maxRecords: number): Promise<PollResult>;
+  poll(emit: (record: T, split?: number) => void, maxRecords: number): Promise<PollResult>;
   /** Writes current positions into operator state; called just before a checkpoint. */
   snapshotState(checkpointId: number): void;
   close(): Promise<void>;

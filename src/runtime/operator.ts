@@ -7,12 +7,18 @@ import type { SubtaskRef } from '../core/errors.js';
 import type { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import type { OperatorStateStore } from '../state/types.js';
 import type { MetricGroup } from './io.js';
+import type { ProcessingClock } from './time.js';
 
 /** Where an operator emits: the next chained operator or the network output. */
 export interface Output<T> {
   collect(record: T): void;
   /** Event-time progress; forwarded downstream. */
   emitWatermark(timestamp: number): void;
+  /**
+   * A record for the side output `tagId` (an `OutputTag`'s id). Dropped when no stream reads
+   * that side output, as Flink does.
+   */
+  collectSide(tagId: string, record: unknown): void;
 }
 
 export interface OperatorContext {
@@ -26,6 +32,14 @@ export interface OperatorContext {
   readonly stopSignal: AbortSignal;
   /** The job takes checkpoints (sinks then commit in two phases). */
   readonly checkpointing: boolean;
+  /** Processing time (the wall clock unless a test injects one). */
+  readonly clock: ProcessingClock;
+  /**
+   * Runs `action` on the subtask's own loop, between two input batches (never concurrently
+   * with record processing); failures in it fail the subtask like any user-code failure.
+   * Processing-time timers fire through this.
+   */
+  readonly runInMailbox: (action: () => void) => void;
 }
 
 export interface StreamOperator<IN = unknown, OUT = unknown> {

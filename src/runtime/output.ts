@@ -21,12 +21,16 @@ export class ChainedOutput<T> implements Output<T> {
   emitWatermark(timestamp: number): void {
     this.next.processWatermark?.(timestamp);
   }
+  // An operator with side outputs is never chained to its successor (plan.ts), so a chained
+  // output has no side outputs to feed.
+  collectSide(): void {}
 }
 
 /** A sink has no output; emitting from it is a bug in the operator. */
 export const NO_OUTPUT: Output<unknown> = {
   collect() {},
   emitWatermark() {},
+  collectSide() {},
 };
 
 /** One network edge: picks the channel(s) of each record. */
@@ -51,6 +55,8 @@ export class EdgeOutput implements Output<unknown> {
   emitWatermark(timestamp: number): void {
     for (const w of this.writers) w.emitControl({ kind: 'watermark', timestamp });
   }
+
+  collectSide(): void {}
 
   private router(p: Partitioning, maxParallelism: number): (record: unknown) => void {
     const ws = this.writers;
@@ -94,5 +100,27 @@ export class FanOutOutput implements Output<unknown> {
   }
   emitWatermark(timestamp: number): void {
     for (const o of this.outputs) o.emitWatermark(timestamp);
+  }
+  collectSide(): void {}
+}
+
+/**
+ * A chain tail's output with side outputs: main records to `main`, side records by tag to
+ * the edges reading that side output (dropped if none does); watermarks to all of them.
+ */
+export class RoutedOutput implements Output<unknown> {
+  constructor(
+    private readonly main: Output<unknown>,
+    private readonly sides: ReadonlyMap<string, Output<unknown>>,
+  ) {}
+  collect(record: unknown): void {
+    this.main.collect(record);
+  }
+  emitWatermark(timestamp: number): void {
+    this.main.emitWatermark(timestamp);
+    for (const o of this.sides.values()) o.emitWatermark(timestamp);
+  }
+  collectSide(tagId: string, record: unknown): void {
+    this.sides.get(tagId)?.collect(record);
   }
 }

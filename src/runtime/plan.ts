@@ -65,6 +65,7 @@ export const isChainable = (graph: JobGraph, edge: JobEdge): boolean => {
   const t = graph.nodes[edge.target]!;
   return (
     edge.partitioning.kind === 'forward' &&
+    edge.sideOutput === undefined &&
     s.parallelism === t.parallelism &&
     graph.edges.filter((e) => e.source === s.id).length === 1 &&
     graph.edges.filter((e) => e.target === t.id).length === 1

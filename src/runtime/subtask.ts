@@ -20,14 +20,17 @@ import type {
   OperatorStateSnapshot,
 } from '../state/types.js';
 import type { JobGraph, JobNode } from './graph.js';
-import type { SourceReader } from './io.js';
+import type { SourceReader, SourceSplits } from './io.js';
 import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
 import type { OperatorContext, Output, StreamOperator } from './operator.js';
-import { ChainedOutput, EdgeOutput, FanOutOutput, NO_OUTPUT } from './output.js';
+import { userFailure } from './operators/base.js';
+import { ChainedOutput, EdgeOutput, FanOutOutput, NO_OUTPUT, RoutedOutput } from './output.js';
 import type { Chain, ChannelSpec, ExecutionPlan } from './plan.js';
+import { MAX_WATERMARK, MIN_WATERMARK, type ProcessingClock, wallClock } from './time.js';
 import { ChannelWriter } from './transport/channel-writer.js';
 import type { Exchange } from './transport/exchange.js';
 import { type InboundFrame, InputGate } from './transport/input-gate.js';
+import { SourceWatermarks } from './watermarks.js';
 
 export interface ExchangeOptions {
   /** Records per network batch. */
@@ -71,7 +74,12 @@ export interface SubtaskEnv {
   readonly onSnapshot: (snapshot: TaskSnapshot) => void;
   /** Called after this subtask processed its first records (once per batch until then). */
   readonly onFirstRecord?: (() => void) | undefined;
+  /** Processing time; the wall clock unless a test injects one. */
+  readonly clock?: ProcessingClock | undefined;
 }
+
+/** For readers that never declare splits: the subtask is one implicit split. */
+const NO_SPLITS: SourceSplits = { add: () => 0, finish: () => {} };
 
 interface Member {
   readonly node: JobNode;
@@ -93,6 +101,10 @@ export class SubtaskRunner {
   /** Checkpoint requested from a source subtask, taken after the current poll. */
   private requested: CheckpointBarrier | undefined;
   private lastSnapshot = 0;
+  /** Actions to run on this subtask's loop between batches (see OperatorContext.runInMailbox). */
+  private readonly mail: Array<() => void> = [];
+  /** Whether the last watermark status this subtask sent downstream was idle. */
+  private sentIdle = false;
   /** All input processed and `finish` called: the state no longer changes. */
   finished = false;
   /**
@@ -149,7 +161,7 @@ export class SubtaskRunner {
     this.batchHooks = this.members.flatMap((m) => (m.operator?.endOfBatch ? [m.operator] : []));
     const h = this.head;
     if (h.node.kind === 'source') {
-      this.reader = h.node.source.createReader(h.ctx);
+      this.reader = h.node.source.createReader({ ...h.ctx, splits: this.sourceSplits() });
       await this.attribute(h, () => this.reader!.open());
     }
   }
@@ -220,17 +232,77 @@ export class SubtaskRunner {
     for (const w of this.writers) if (!w.backlogged && w.hasBufferedRecords) w.flush();
   }
 
+  /** Per-split watermarks of a source subtask with a watermark strategy. */
+  private sourceWatermarks: SourceWatermarks | undefined;
+
+  private sourceSplits(): SourceSplits {
+    const node = this.head.node;
+    if (node.kind !== 'source' || node.watermarks === undefined) return NO_SPLITS;
+    const wm = new SourceWatermarks(node.watermarks, this.head.ctx.clock);
+    this.sourceWatermarks = wm;
+    return { add: (id) => wm.add(id), finish: (handle) => wm.finish(handle) };
+  }
+
+  /** The source's emit: counts, and with event time feeds the record's split watermark. */
+  private sourceEmit(): (record: unknown, split?: number) => void {
+    const head = this.head;
+    const metrics = head.metrics;
+    const out = this.headOutput;
+    const wm = this.sourceWatermarks;
+    if (wm === undefined || head.node.kind !== 'source') {
+      return (r) => {
+        metrics.recordsOut++;
+        out.collect(r);
+      };
+    }
+    const timestampOf = head.node.watermarks!.timestampOf;
+    return (r, split) => {
+      metrics.recordsOut++;
+      let ts: number;
+      try {
+        ts = timestampOf(r);
+      } catch (e) {
+        throw userFailure(head.ref, 'the timestamp assigner', metrics.recordsOut, e);
+      }
+      wm.onRecord(split, ts);
+      out.collect(r);
+    };
+  }
+
+  /** After a poll: sends the source's watermark and idleness downstream when they changed. */
+  private emitSourceWatermark(last: number): number {
+    const wm = this.sourceWatermarks;
+    if (wm === undefined) return last;
+    const { watermark, idle } = wm.current();
+    if (!idle && watermark > last) {
+      if (this.sentIdle) this.sendStatus(false);
+      this.headOutput.emitWatermark(watermark);
+      return watermark;
+    }
+    if (idle !== this.sentIdle) this.sendStatus(idle);
+    return last;
+  }
+
+  private sendStatus(idle: boolean): void {
+    this.sentIdle = idle;
+    for (const w of this.writers) w.emitControl({ kind: 'status', idle });
+  }
+
+  private runMail(): void {
+    while (this.mail.length > 0) this.mail.shift()!();
+  }
+
   private async runSource(reader: SourceReader<unknown>): Promise<void> {
     const metrics = this.head.metrics;
     const out = this.headOutput;
-    const emit = (r: unknown) => {
-      metrics.recordsOut++;
-      out.collect(r);
-    };
+    const emit = this.sourceEmit();
+    let watermark = MIN_WATERMARK;
     let seenFirst = false;
     for (;;) {
       const result = await reader.poll(emit, this.options.batchSize);
       this.checkCancelled();
+      this.runMail();
+      watermark = this.emitSourceWatermark(watermark);
       if (!seenFirst && metrics.recordsOut > 0) {
         seenFirst = true;
         this.env.onFirstRecord?.();
@@ -241,7 +313,15 @@ export class SubtaskRunner {
         this.snapshot(barrier, true);
       }
       await this.afterBatch();
-      if (result === 'end') return;
+      if (result === 'end') {
+        // End of bounded input: all event time has passed, so pending windows and timers
+        // fire. A stop (savepoint) is not the end of the input: they stay in state instead.
+        if (!this.env.stopSignal.aborted) {
+          if (this.sentIdle) this.sendStatus(false);
+          out.emitWatermark(MAX_WATERMARK);
+        }
+        return;
+      }
     }
   }
 
@@ -251,7 +331,8 @@ export class SubtaskRunner {
       gate.channels.map((c) => [c.id, Number.NEGATIVE_INFINITY]),
     );
     const ended = new Set<number>();
-    let current = Number.NEGATIVE_INFINITY;
+    const idle = new Set<number>();
+    let current = MIN_WATERMARK;
     /** Barrier being aligned and the channels that delivered it. */
     let aligning: { barrier: CheckpointBarrier; seen: Set<number> } | undefined;
     let held: InboundFrame[] = [];
@@ -265,9 +346,12 @@ export class SubtaskRunner {
       replay = replay.concat(held);
       held = [];
     };
+    const live = () => gate.channels.length - ended.size;
     while (ended.size < gate.channels.length) {
+      this.runMail();
       const frame = replay.length > 0 ? replay.shift()! : await gate.next();
       this.checkCancelled();
+      if (frame === undefined) continue; // woken for mail
       const { channel, element } = frame;
       if (aligning?.seen.has(channel.id)) {
         held.push(frame);
@@ -284,7 +368,17 @@ export class SubtaskRunner {
         }
         case 'watermark':
           watermarks.set(channel.id, element.timestamp);
-          current = this.advanceWatermark(op, watermarks, current);
+          current = this.advanceWatermark(op, watermarks, idle, current);
+          break;
+        case 'status':
+          if (element.idle) idle.add(channel.id);
+          else idle.delete(channel.id);
+          // Idle iff every live input is; then downstream leaves this subtask out too.
+          {
+            const allIdle = idle.size === live();
+            if (allIdle !== this.sentIdle) this.sendStatus(allIdle);
+          }
+          current = this.advanceWatermark(op, watermarks, idle, current);
           break;
         case 'barrier':
           if (element.checkpointId > this.lastSnapshot) {
@@ -293,11 +387,10 @@ export class SubtaskRunner {
           }
           break;
         case 'end':
+          // A channel that ended with its input sent MAX_WATERMARK first; one that was
+          // stopped did not, and keeps holding the watermark where it was.
           ended.add(channel.id);
-          watermarks.set(channel.id, Number.POSITIVE_INFINITY);
-          if (ended.size < gate.channels.length) {
-            current = this.advanceWatermark(op, watermarks, current);
-          }
+          idle.delete(channel.id);
           break;
       }
       this.exchange.returnCredit(channel, 1);
@@ -337,11 +430,24 @@ export class SubtaskRunner {
     });
   }
 
-  /** Watermark of a multi-input operator = minimum over its input channels. */
-  private advanceWatermark(op: StreamOperator, wms: Map<number, number>, current: number): number {
+  /**
+   * Watermark of an operator = minimum over its input channels, leaving out idle ones (all
+   * idle: no progress). Never goes backwards.
+   */
+  private advanceWatermark(
+    op: StreamOperator,
+    wms: Map<number, number>,
+    idle: ReadonlySet<number>,
+    current: number,
+  ): number {
     let min = Number.POSITIVE_INFINITY;
-    for (const w of wms.values()) if (w < min) min = w;
-    if (min > current && min !== Number.POSITIVE_INFINITY) {
+    let any = false;
+    for (const [id, w] of wms) {
+      if (idle.has(id)) continue;
+      any = true;
+      if (w < min) min = w;
+    }
+    if (any && min > current) {
       op.processWatermark?.(min);
       return min;
     }
@@ -379,8 +485,10 @@ export class SubtaskRunner {
     const byEdge = new Map<number, ChannelSpec[]>();
     for (const c of outgoing) byEdge.set(c.edge, [...(byEdge.get(c.edge) ?? []), c]);
     const outputs: Output<unknown>[] = [];
+    const sideTags: Array<string | undefined> = [];
     for (const [edgeIndex, specs] of byEdge) {
       const edge = this.graph.edges[edgeIndex]!;
+      sideTags.push(edge.sideOutput);
       const target = this.graph.nodes[edge.target]!;
       specs.sort((a, b) => a.to.subtask - b.to.subtask);
       const writers = specs.map(
@@ -398,8 +506,21 @@ export class SubtaskRunner {
       }
       outputs.push(new EdgeOutput(writers, edge.partitioning, target.maxParallelism, tail.ref));
     }
-    if (outputs.length === 0) return NO_OUTPUT;
-    return outputs.length === 1 ? outputs[0]! : new FanOutOutput(outputs);
+    const main = outputs.filter((_, i) => sideTags[i] === undefined);
+    const mainOutput =
+      main.length === 0 ? NO_OUTPUT : main.length === 1 ? main[0]! : new FanOutOutput(main);
+    if (main.length === outputs.length) return mainOutput;
+    const sides = new Map<string, Output<unknown>[]>();
+    outputs.forEach((o, i) => {
+      const tag = sideTags[i];
+      if (tag !== undefined) sides.set(tag, [...(sides.get(tag) ?? []), o]);
+    });
+    return new RoutedOutput(
+      mainOutput,
+      new Map(
+        [...sides].map(([tag, os]) => [tag, os.length === 1 ? os[0]! : new FanOutOutput(os)]),
+      ),
+    );
   }
 
   private member(node: JobNode): Member {
@@ -430,6 +551,11 @@ export class SubtaskRunner {
       metrics,
       stopSignal: this.env.stopSignal,
       checkpointing: this.env.checkpointing,
+      clock: this.env.clock ?? wallClock,
+      runInMailbox: (action) => {
+        this.mail.push(action);
+        this.gate?.interrupt();
+      },
     };
     const operator = node.kind === 'operator' ? node.createOperator() : undefined;
     return { node, ref, metrics, operator, ctx, operatorState, keyGroupRange };

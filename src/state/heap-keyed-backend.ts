@@ -304,6 +304,26 @@ export class HeapKeyedStateBackend {
     this.pendingCount++;
   }
 
+  /**
+   * Calls `fn` with every entry of state `name` (registered: live values, which must not be
+   * mutated), key groups ascending, keys in insertion order. Decodes every pending key group
+   * first. Used to index restored timers.
+   */
+  forEachEntry(
+    name: string,
+    fn: (value: unknown, key: NormalizedKey, keyGroup: number) => void,
+  ): void {
+    this.checkLive('read');
+    this.decodeAllPending();
+    const table = this.tables.get(name);
+    if (table === undefined) return;
+    for (let index = 0; index < this.size; index++) {
+      const group = table.groups[index];
+      if (group === undefined) continue;
+      for (const [key, value] of group) fn(value, key, this.start + index);
+    }
+  }
+
   /** Number of key groups restored lazily and not decoded yet (diagnostics). */
   get pendingKeyGroups(): number {
     return this.pendingCount;

@@ -4,6 +4,7 @@ import type { OperatorListState } from '../../state/types.js';
 import type { ProcessFunction } from '../functions.js';
 import { SubtaskMetrics } from '../metrics.js';
 import type { OperatorContext, Output } from '../operator.js';
+import { wallClock } from '../time.js';
 import { ProcessOperator } from './process.js';
 
 /** Counts records per subtask in operator list state (union mode), as a checkpoint would see it. */
@@ -34,12 +35,18 @@ const context = (store: HeapOperatorStateStore, isRestored: boolean): OperatorCo
   metrics: new SubtaskMetrics(),
   stopSignal: new AbortController().signal,
   checkpointing: false,
+  clock: wallClock,
+  runInMailbox: (action) => action(),
 });
 
 describe('operator list state through a process function', () => {
   it('snapshots through snapshotState and comes back through initializeState', async () => {
     const out: number[] = [];
-    const sink: Output<number> = { collect: (v) => out.push(v), emitWatermark() {} };
+    const sink: Output<number> = {
+      collect: (v) => out.push(v),
+      emitWatermark() {},
+      collectSide() {},
+    };
     const store = new HeapOperatorStateStore();
     const op = new ProcessOperator(counting());
     await op.open(context(store, false), sink);
@@ -65,6 +72,7 @@ describe('operator list state through a process function', () => {
     await op.open(context(new HeapOperatorStateStore(), false), {
       collect() {},
       emitWatermark() {},
+      collectSide() {},
     });
     expect(() => op.snapshotState(1)).toThrow(
       /operator 'count' \(uid count\), subtask 1\/1 failed in snapshotState: disk on fire/,

@@ -1,13 +1,15 @@
 /** Process functions: keyed (with keyed state) and non-keyed (with operator list state). */
-import { assignToKeyGroup, type Key, normalizeKey } from '../../keygroups/index.js';
-import type { HeapKeyedStateBackend } from '../../state/heap-keyed-backend.js';
+import type { Key } from '../../keygroups/index.js';
 import type {
-  KeyedContext,
   KeyedProcessFunction,
   KeyedRuntimeContext,
+  OnTimerContext,
+  ProcessContext,
   ProcessFunction,
 } from '../functions.js';
 import type { OperatorContext, Output, StreamOperator } from '../operator.js';
+import type { OutputTag, TimeDomain, TimerService } from '../time.js';
+import { KeyedTimers } from '../timers.js';
 import { callHook, runtimeContext, userFailure } from './base.js';
 
 type Hooks<OUT> = Pick<
@@ -68,6 +70,10 @@ abstract class FunctionOperator<IN, OUT> implements StreamOperator<IN, OUT> {
 }
 
 export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
+  private readonly context: ProcessContext = {
+    output: <X>(tag: OutputTag<X>, value: X) => this.out.collectSide(tag.id, value),
+  };
+
   constructor(private readonly fn: ProcessFunction<IN, OUT>) {
     super(fn);
   }
@@ -81,7 +87,7 @@ export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
   processRecord(record: IN): void {
     this.position++;
     try {
-      this.fn.processElement(record, this.out);
+      this.fn.processElement(record, this.out, this.context);
     } catch (e) {
       throw userFailure(this.ctx.subtask, 'processElement', this.position, e);
     }
@@ -90,26 +96,44 @@ export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
 
 /**
  * Sets the current key (and its key group) on the state backend before every call into the
- * function, so state reads and writes hit that key's entry in that key group.
+ * function, so state reads and writes hit that key's entry in that key group. Timers are
+ * keyed state too (timers.ts); they are only indexed at open when the function has `onTimer`,
+ * so a function without timers keeps the restore lazy.
  */
 export class KeyedProcessOperator<K extends Key, IN, OUT> extends FunctionOperator<IN, OUT> {
-  private backend!: HeapKeyedStateBackend;
-  private maxParallelism = 0;
+  private timers!: KeyedTimers;
+  /** Event time of the record or timer being processed. */
+  private time: number | undefined;
   /** One mutable context per operator: no allocation per record. */
-  private readonly keyed: { currentKey: K } = { currentKey: undefined as unknown as K };
+  private readonly keyed: Mutable<OnTimerContext<K>>;
 
   constructor(
     private readonly fn: KeyedProcessFunction<K, IN, OUT>,
     private readonly keySelector: (value: IN) => K,
+    private readonly timestampOf?: ((value: IN) => number) | undefined,
   ) {
     super(fn);
+    this.keyed = {
+      currentKey: undefined as unknown as K,
+      timeDomain: 'event',
+      timerService: undefined as unknown as TimerService,
+      timestamp: () => this.time,
+      output: (tag, value) => this.out.collectSide(tag.id, value),
+    };
   }
 
   protected async openFunction(): Promise<void> {
     const backend = this.ctx.keyedState;
     if (!backend) throw new Error('keyed operator without a keyed state backend');
-    this.backend = backend;
-    this.maxParallelism = this.ctx.maxParallelism;
+    this.timers = new KeyedTimers({
+      backend,
+      maxParallelism: this.ctx.maxParallelism,
+      clock: this.ctx.clock,
+      runInMailbox: this.ctx.runInMailbox,
+      onTimer: (domain, timestamp, key) => this.onTimer(domain, timestamp, key as K),
+    });
+    if (this.fn.onTimer) this.timers.open();
+    this.keyed.timerService = this.fn.onTimer ? this.timers : timersNeedOnTimer(this.timers);
     const rc: KeyedRuntimeContext = {
       ...runtimeContext(this.ctx),
       getState: (d) => backend.getState(d),
@@ -123,10 +147,51 @@ export class KeyedProcessOperator<K extends Key, IN, OUT> extends FunctionOperat
     try {
       const key = this.keySelector(record);
       this.keyed.currentKey = key;
-      this.backend.setCurrentKey(normalizeKey(key), assignToKeyGroup(key, this.maxParallelism));
-      this.fn.processElement(record, this.keyed as KeyedContext<K>, this.out);
+      this.time = this.timestampOf?.(record);
+      this.timers.setCurrentKey(key);
+      this.fn.processElement(record, this.keyed, this.out);
     } catch (e) {
       throw userFailure(this.ctx.subtask, 'processElement', this.position, e);
     }
   }
+
+  override processWatermark(timestamp: number): void {
+    // Without onTimer no timer exists: this only records the watermark.
+    this.timers.advanceWatermark(timestamp);
+    this.out.emitWatermark(timestamp);
+  }
+
+  override async close(): Promise<void> {
+    this.timers?.close();
+    await super.close();
+  }
+
+  private onTimer(domain: TimeDomain, timestamp: number, key: K): void {
+    const k = this.keyed;
+    k.currentKey = key;
+    k.timeDomain = domain;
+    this.time = domain === 'event' ? timestamp : undefined;
+    try {
+      this.fn.onTimer!(timestamp, k, this.out);
+    } catch (e) {
+      throw userFailure(this.ctx.subtask, 'onTimer', undefined, e);
+    }
+  }
 }
+
+type Mutable<T> = { -readonly [P in keyof T]: T[P] };
+
+/** The timer service of a function without `onTimer`: registering would fire into nothing. */
+const timersNeedOnTimer = (timers: TimerService): TimerService => {
+  const refuse = () => {
+    throw new TypeError('this keyed process function registers timers but has no onTimer method');
+  };
+  return {
+    currentWatermark: () => timers.currentWatermark(),
+    currentProcessingTime: () => timers.currentProcessingTime(),
+    registerEventTimeTimer: refuse,
+    registerProcessingTimeTimer: refuse,
+    deleteEventTimeTimer: refuse,
+    deleteProcessingTimeTimer: refuse,
+  };
+};

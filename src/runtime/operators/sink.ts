@@ -13,7 +13,7 @@ export class SinkOperator<T> implements StreamOperator<T, never> {
 
   async open(ctx: OperatorContext): Promise<void> {
     this.ctx = ctx;
-    this.writer = this.sink.createWriter(ctx);
+    this.writer = this.sink.createWriter({ ...ctx, splits: { add: () => 0, finish() {} } });
     await this.writer.open();
   }
 

@@ -15,6 +15,7 @@ export class InputGate {
   private queue: InboundFrame[] = [];
   private head = 0;
   private wake: (() => void) | undefined;
+  private interrupted = false;
 
   constructor(readonly channels: readonly ChannelSpec[]) {}
 
@@ -27,9 +28,26 @@ export class InputGate {
     }
   }
 
-  /** The next frame, waiting if none has arrived. */
-  async next(): Promise<InboundFrame> {
+  /**
+   * Wakes a waiting {@link next} without a frame (it resolves undefined): the subtask has
+   * mail to run (e.g. processing-time timers). Sticky until the next call to `next`.
+   */
+  interrupt(): void {
+    this.interrupted = true;
+    const w = this.wake;
+    if (w) {
+      this.wake = undefined;
+      w();
+    }
+  }
+
+  /** The next frame, waiting if none has arrived; undefined when {@link interrupt}ed. */
+  async next(): Promise<InboundFrame | undefined> {
     while (this.head >= this.queue.length) {
+      if (this.interrupted) {
+        this.interrupted = false;
+        return undefined;
+      }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });

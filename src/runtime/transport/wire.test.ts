@@ -26,6 +26,7 @@ const element: fc.Arbitrary<StreamElement> = fc.oneof(
     savepoint: sp,
   })),
   fc.constant({ kind: 'end' as const }),
+  fc.boolean().map((idle) => ({ kind: 'status' as const, idle })),
 );
 
 describe('wire format', () => {

@@ -4,7 +4,7 @@
  * relies on structured clone of records.
  *
  * Frame layout (little endian):
- *   u8  type        1 records | 2 watermark | 3 barrier | 4 end of input | 5 credit
+ *   u8  type        1 records | 2 watermark | 3 barrier | 4 end of input | 5 credit | 6 status
  *   u32 channel id
  *   payload:
  *     records:   msgpack array of the records (msgpackr, record extension on)
@@ -12,6 +12,7 @@
  *     barrier:   f64 checkpoint id, f64 timestamp, u8 savepoint
  *     end:       (none)
  *     credit:    u32 number of frames the receiver has consumed
+ *     status:    u8 idle (1) or active (0)
  */
 import { Packr } from 'msgpackr';
 import type { StreamElement } from '../../core/elements.js';
@@ -25,6 +26,7 @@ export const FrameType = {
   barrier: 3,
   end: 4,
   credit: 5,
+  status: 6,
 } as const;
 
 const HEADER = 5;
@@ -64,6 +66,11 @@ export class WireCodec {
       }
       case 'end':
         return header(FrameType.end, channel, 0);
+      case 'status': {
+        const frame = header(FrameType.status, channel, 1);
+        frame[HEADER] = element.idle ? 1 : 0;
+        return frame;
+      }
     }
   }
 
@@ -102,6 +109,8 @@ export class WireCodec {
         return { channel, element: END_OF_INPUT };
       case FrameType.credit:
         return { channel, credit: v.getUint32(HEADER, true) };
+      case FrameType.status:
+        return { channel, element: { kind: 'status', idle: v.getUint8(HEADER) === 1 } };
       default:
         throw wireError(`unknown frame type ${type} on channel ${channel}`);
     }

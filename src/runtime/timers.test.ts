@@ -1,0 +1,228 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { computeKeyGroupRange } from '../keygroups/index.js';
+import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
+import type { ProcessingClock, TimeDomain } from './time.js';
+import { KeyedTimers } from './timers.js';
+
+/** A clock tests move by hand; due callbacks run on `advance`. */
+class ManualClock implements ProcessingClock {
+  private pending: Array<{ at: number; cb: () => void; live: boolean }> = [];
+  constructor(private time = 0) {}
+  now(): number {
+    return this.time;
+  }
+  setTimer(at: number, cb: () => void) {
+    const t = { at, cb, live: true };
+    this.pending.push(t);
+    return {
+      cancel: () => {
+        t.live = false;
+      },
+    };
+  }
+  advance(ms: number): void {
+    this.time += ms;
+    const due = this.pending.filter((t) => t.live && t.at <= this.time);
+    this.pending = this.pending.filter((t) => !due.includes(t));
+    for (const t of due) t.cb();
+  }
+  get armed(): number {
+    return this.pending.filter((t) => t.live).length;
+  }
+}
+
+type Fired = [TimeDomain, number, string];
+
+const MAX_P = 16;
+
+const setup = (range = { start: 0, end: MAX_P - 1 }, clock = new ManualClock()) => {
+  const backend = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism: MAX_P });
+  const fired: Fired[] = [];
+  const mail: Array<() => void> = [];
+  let timers: KeyedTimers;
+  const onTimer = (domain: TimeDomain, ts: number, key: unknown) => {
+    expect(timers.currentKey).toBe(key);
+    fired.push([domain, ts, key as string]);
+  };
+  timers = new KeyedTimers({
+    backend,
+    maxParallelism: MAX_P,
+    clock,
+    runInMailbox: (a) => mail.push(a),
+    onTimer,
+  });
+  timers.open();
+  const runMail = () => {
+    while (mail.length > 0) mail.shift()!();
+  };
+  return { backend, timers, fired, clock, runMail };
+};
+
+describe('KeyedTimers', () => {
+  it('fires event-time timers in timestamp order once the watermark reaches them, once per (key, timestamp)', () => {
+    const { timers, fired } = setup();
+    for (const [key, ts] of [
+      ['a', 30],
+      ['b', 10],
+      ['a', 10],
+      ['a', 30], // duplicate
+      ['c', 20],
+    ] as const) {
+      timers.setCurrentKey(key);
+      timers.registerEventTimeTimer(ts);
+    }
+    timers.advanceWatermark(9);
+    expect(fired).toEqual([]);
+    timers.advanceWatermark(20);
+    expect(fired).toEqual([
+      ['event', 10, 'b'],
+      ['event', 10, 'a'],
+      ['event', 20, 'c'],
+    ]);
+    timers.advanceWatermark(15); // never backwards
+    expect(timers.currentWatermark()).toBe(20);
+    timers.advanceWatermark(Number.POSITIVE_INFINITY);
+    expect(fired.slice(3)).toEqual([['event', 30, 'a']]);
+  });
+
+  it('deletes timers, and re-registering a deleted one fires it once', () => {
+    const { timers, fired } = setup();
+    timers.setCurrentKey('a');
+    timers.registerEventTimeTimer(5);
+    timers.registerEventTimeTimer(6);
+    timers.deleteEventTimeTimer(5);
+    timers.deleteEventTimeTimer(6);
+    timers.registerEventTimeTimer(6);
+    timers.advanceWatermark(100);
+    expect(fired).toEqual([['event', 6, 'a']]);
+  });
+
+  it('fires timers registered while firing when they are already due', () => {
+    const backend = new HeapKeyedStateBackend({
+      keyGroupRange: { start: 0, end: MAX_P - 1 },
+      maxParallelism: MAX_P,
+    });
+    const fired: number[] = [];
+    const timers: KeyedTimers = new KeyedTimers({
+      backend,
+      maxParallelism: MAX_P,
+      clock: new ManualClock(),
+      runInMailbox: (a) => a(),
+      onTimer: (_d, ts) => {
+        fired.push(ts);
+        if (ts < 3) timers.registerEventTimeTimer(ts + 1);
+      },
+    });
+    timers.open();
+    timers.setCurrentKey('k');
+    timers.registerEventTimeTimer(1);
+    timers.advanceWatermark(10);
+    expect(fired).toEqual([1, 2, 3]);
+  });
+
+  it('fires processing-time timers through the mailbox when the clock passes them', () => {
+    const { timers, fired, clock, runMail } = setup();
+    timers.setCurrentKey('x');
+    timers.registerProcessingTimeTimer(100);
+    timers.registerProcessingTimeTimer(50);
+    expect(clock.armed).toBe(1); // one wake-up, for the earliest
+    clock.advance(49);
+    runMail();
+    expect(fired).toEqual([]);
+    clock.advance(1);
+    expect(fired).toEqual([]); // only queued: user code runs on the subtask's loop
+    runMail();
+    expect(fired).toEqual([['processing', 50, 'x']]);
+    clock.advance(60);
+    runMail();
+    expect(fired).toEqual([
+      ['processing', 50, 'x'],
+      ['processing', 100, 'x'],
+    ]);
+    expect(clock.armed).toBe(0);
+  });
+
+  it('refuses timers without a current key or with a non-finite timestamp', () => {
+    const { timers } = setup();
+    expect(() => timers.registerEventTimeTimer(1)).toThrow(/no current key/);
+    timers.setCurrentKey('a');
+    expect(() => timers.registerEventTimeTimer(Number.NaN)).toThrow(/finite timestamp/);
+  });
+});
+
+describe('KeyedTimers across snapshot and restore', () => {
+  const arb = fc.record({
+    timers: fc.array(
+      fc.tuple(
+        fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'),
+        fc.integer({ min: 0, max: 50 }),
+        fc.constantFrom<TimeDomain>('event', 'processing'),
+      ),
+      { maxLength: 40 },
+    ),
+    watermarkBefore: fc.integer({ min: -1, max: 50 }),
+    parallelism: fc.integer({ min: 1, max: 5 }),
+  });
+
+  it('restored at any parallelism, every timer fires exactly once overall, with its key', () => {
+    fc.assert(
+      fc.property(arb, ({ timers: regs, watermarkBefore, parallelism }) => {
+        const clock = new ManualClock();
+        const a = setup(undefined, clock);
+        for (const [key, ts, domain] of regs) {
+          a.timers.setCurrentKey(key);
+          if (domain === 'event') a.timers.registerEventTimeTimer(ts);
+          else a.timers.registerProcessingTimeTimer(ts + 1000);
+        }
+        a.timers.advanceWatermark(watermarkBefore);
+        const snapshot = a.backend.snapshot();
+        const before = [...a.fired];
+
+        // Restore into `parallelism` backends, each owning its key-group range, lazily.
+        const restored = Array.from({ length: parallelism }, (_, i) => {
+          const range = computeKeyGroupRange(MAX_P, parallelism, i);
+          const backend = new HeapKeyedStateBackend({
+            keyGroupRange: range,
+            maxParallelism: MAX_P,
+          });
+          for (const s of snapshot) {
+            if (s.keyGroup >= range.start && s.keyGroup <= range.end) {
+              backend.restoreKeyGroupLazily({
+                keyGroup: s.keyGroup,
+                load: () => structuredClone(s),
+              });
+            }
+          }
+          const fired: Fired[] = [];
+          const timers = new KeyedTimers({
+            backend,
+            maxParallelism: MAX_P,
+            clock,
+            runInMailbox: (act) => act(),
+            onTimer: (d, ts, key) => fired.push([d, ts, key as string]),
+          });
+          timers.open();
+          return { timers, fired };
+        });
+        for (const r of restored) r.timers.advanceWatermark(Number.POSITIVE_INFINITY);
+        clock.advance(10_000);
+
+        const expected = new Map<string, Fired>();
+        for (const [key, ts, domain] of regs) {
+          const t = domain === 'event' ? ts : ts + 1000;
+          expected.set(`${domain}|${t}|${key}`, [domain, t, key]);
+        }
+        const all = [...before, ...restored.flatMap((r) => r.fired)];
+        const ids = all.map(([d, t, k]) => `${d}|${t}|${k}`);
+        expect(new Set(ids).size).toBe(ids.length); // none fired twice
+        expect(new Set(ids)).toEqual(new Set(expected.keys())); // none lost
+        // Event-time timers at or below the old watermark fired before the snapshot only.
+        for (const [d, t] of restored.flatMap((r) => r.fired)) {
+          if (d === 'event') expect(t).toBeGreaterThan(watermarkBefore);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+});

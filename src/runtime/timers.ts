@@ -1,0 +1,234 @@
+/**
+ * Keyed timers (SYSTEM.md §5): event-time and processing-time timers per key, deduplicated per
+ * (key, domain, timestamp) and stored as keyed state — one map state per domain, timestamp ->
+ * raw key, in the key's key group — so checkpoints, restores and rescaling carry them with
+ * their keys without any timer-specific code. A min-heap per domain orders them for firing;
+ * it is an index rebuilt from the state on open, never the source of truth.
+ *
+ * Deletion is lazy: a deleted timer leaves its heap entry, which is skipped when popped
+ * because the state no longer holds it. Hazard: `open()` reads every key group's timers, so
+ * an operator with timers decodes all of its lazily restored key groups at open.
+ */
+import { assignToKeyGroup, type Key, normalizeKey } from '../keygroups/index.js';
+import { MapStateDescriptor } from '../state/descriptors.js';
+import type { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
+import type { MapState } from '../state/types.js';
+import { MIN_WATERMARK, type ProcessingClock, type TimeDomain, type TimerService } from './time.js';
+
+/** State names of the timers; the prefix keeps them apart from user states. */
+export const EVENT_TIMERS_STATE = '__eddy.timers.event';
+export const PROCESSING_TIMERS_STATE = '__eddy.timers.processing';
+
+export interface KeyedTimersOptions {
+  readonly backend: HeapKeyedStateBackend;
+  readonly maxParallelism: number;
+  readonly clock: ProcessingClock;
+  readonly runInMailbox: (action: () => void) => void;
+  /** Called with `key` already current (backend and timers). */
+  readonly onTimer: (domain: TimeDomain, timestamp: number, key: Key) => void;
+}
+
+interface Entry {
+  readonly timestamp: number;
+  /** Registration order: ties fire in the order they were registered (deterministic). */
+  readonly seq: number;
+  readonly key: Key;
+}
+
+/** Timers of one keyed operator subtask. The TimerService methods act on the current key. */
+export class KeyedTimers implements TimerService {
+  private readonly event = new TimerHeap();
+  private readonly processing = new TimerHeap();
+  private eventState!: MapState<number, Key>;
+  private processingState!: MapState<number, Key>;
+  private key: Key | undefined;
+  private watermark = MIN_WATERMARK;
+  private seq = 0;
+  private wakeup: { at: number; cancel(): void } | undefined;
+  private closed = false;
+
+  constructor(private readonly options: KeyedTimersOptions) {}
+
+  /** Registers the timer states and indexes the timers restored with the key groups. */
+  open(): void {
+    const { backend } = this.options;
+    this.eventState = backend.getState(new MapStateDescriptor<number, Key>(EVENT_TIMERS_STATE));
+    this.processingState = backend.getState(
+      new MapStateDescriptor<number, Key>(PROCESSING_TIMERS_STATE),
+    );
+    for (const [heap, name] of [
+      [this.event, EVENT_TIMERS_STATE],
+      [this.processing, PROCESSING_TIMERS_STATE],
+    ] as const) {
+      backend.forEachEntry(name, (value) => {
+        for (const [timestamp, key] of value as Map<number, Key>) {
+          heap.push({ timestamp, seq: this.seq++, key });
+        }
+      });
+    }
+    this.schedule();
+  }
+
+  /** Makes `key` current for state and timers (normalised and routed as keyBy does). */
+  setCurrentKey(key: Key): void {
+    this.options.backend.setCurrentKey(
+      normalizeKey(key),
+      assignToKeyGroup(key, this.options.maxParallelism),
+    );
+    this.key = key;
+  }
+
+  get currentKey(): Key | undefined {
+    return this.key;
+  }
+
+  currentWatermark(): number {
+    return this.watermark;
+  }
+
+  currentProcessingTime(): number {
+    return this.options.clock.now();
+  }
+
+  registerEventTimeTimer(timestamp: number): void {
+    this.register(this.eventState, this.event, timestamp, 'event');
+  }
+
+  registerProcessingTimeTimer(timestamp: number): void {
+    if (this.register(this.processingState, this.processing, timestamp, 'processing')) {
+      this.schedule();
+    }
+  }
+
+  deleteEventTimeTimer(timestamp: number): void {
+    this.eventState.delete(timestamp);
+  }
+
+  deleteProcessingTimeTimer(timestamp: number): void {
+    this.processingState.delete(timestamp);
+  }
+
+  /**
+   * Fires every event-time timer with timestamp <= `watermark`, ascending (ties in
+   * registration order), including timers registered by the callbacks themselves.
+   */
+  advanceWatermark(watermark: number): void {
+    if (watermark > this.watermark) this.watermark = watermark;
+    this.fire(this.event, this.eventState, 'event', this.watermark);
+  }
+
+  /** Timers pending in the heaps (deleted ones included until popped; diagnostics). */
+  get pendingTimers(): number {
+    return this.event.size + this.processing.size;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wakeup?.cancel();
+    this.wakeup = undefined;
+  }
+
+  /** Adds the current key's timer unless it exists; true if it was new. */
+  private register(
+    state: MapState<number, Key>,
+    heap: TimerHeap,
+    timestamp: number,
+    domain: TimeDomain,
+  ): boolean {
+    if (!Number.isFinite(timestamp)) {
+      throw new TypeError(`a ${domain}-time timer needs a finite timestamp, got ${timestamp}`);
+    }
+    const key = this.key;
+    if (key === undefined) {
+      throw new TypeError(`cannot register a ${domain}-time timer: there is no current key`);
+    }
+    if (state.has(timestamp)) return false;
+    state.put(timestamp, key);
+    heap.push({ timestamp, seq: this.seq++, key });
+    return true;
+  }
+
+  private fire(
+    heap: TimerHeap,
+    state: MapState<number, Key>,
+    domain: TimeDomain,
+    upTo: number,
+  ): void {
+    for (let next = heap.peek(); next !== undefined && next.timestamp <= upTo; next = heap.peek()) {
+      heap.pop();
+      this.setCurrentKey(next.key);
+      // Deleted (or already fired through a duplicate heap entry): skip.
+      if (!state.has(next.timestamp)) continue;
+      state.delete(next.timestamp);
+      this.options.onTimer(domain, next.timestamp, next.key);
+    }
+  }
+
+  /** Keeps one clock timer armed for the earliest processing-time timer. */
+  private schedule(): void {
+    if (this.closed) return;
+    const earliest = this.processing.peek()?.timestamp;
+    if (earliest === undefined || this.wakeup?.at === earliest) return;
+    this.wakeup?.cancel();
+    const handle = this.options.clock.setTimer(earliest, () => {
+      this.wakeup = undefined;
+      this.options.runInMailbox(() => this.fireProcessing());
+    });
+    this.wakeup = { at: earliest, cancel: () => handle.cancel() };
+  }
+
+  private fireProcessing(): void {
+    if (this.closed) return;
+    this.fire(this.processing, this.processingState, 'processing', this.options.clock.now());
+    this.schedule();
+  }
+}
+
+/** Binary min-heap by (timestamp, seq). */
+class TimerHeap {
+  private readonly items: Entry[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): Entry | undefined {
+    return this.items[0];
+  }
+
+  push(e: Entry): void {
+    const a = this.items;
+    a.push(e);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!less(a[i]!, a[parent]!)) break;
+      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): Entry | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && less(a[l]!, a[m]!)) m = l;
+        if (r < a.length && less(a[r]!, a[m]!)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+const less = (x: Entry, y: Entry): boolean =>
+  x.timestamp < y.timestamp || (x.timestamp === y.timestamp && x.seq < y.seq);

@@ -1,0 +1,234 @@
+/**
+ * Event time through the whole runtime, in one thread: source watermarks, keyed event-time
+ * timers fired by the watermark and by the end of input, side outputs, and timers that stay
+ * pending across a stop-with-savepoint and fire exactly once after a restore at another
+ * parallelism.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defineJob, runJobInThread } from '../../src/api/job.js';
+import { CheckpointStorage } from '../../src/checkpoint/index.js';
+import { FileSink, GeneratorSource } from '../../src/connectors/index.js';
+import type { Source } from '../../src/runtime/io.js';
+import { OutputTag } from '../../src/runtime/time.js';
+import { WatermarkStrategy } from '../../src/runtime/watermarks.js';
+import { MapStateDescriptor } from '../../src/state/descriptors.js';
+import type { MapState } from '../../src/state/types.js';
+import { readParts } from './helpers.js';
+
+interface Ev {
+  user: string;
+  ts: number;
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'eddy-et-'));
+const USERS = 13;
+/** Per user, events every 10 ms of event time; user u's last event is at ts(u, n - 1). */
+const event = (i: number): Ev => ({ user: `u${i % USERS}`, ts: 1_000 + 10 * i });
+
+/**
+ * Per user and second of event time: counts the events in a map state and emits the count
+ * when the watermark passes the end of the second (one deduplicated event-time timer per
+ * user and second): a tumbling window built from timers, deterministic whatever the batching.
+ * Odd counts also go to a side output.
+ */
+const job = (output: string, sideOutput: string, count: number, rate?: number) => {
+  const odd = new OutputTag<{ user: string; n: number }>('odd');
+  return defineJob({
+    name: 'timers',
+    build(env) {
+      const counted = env
+        .fromSource(
+          GeneratorSource.of({
+            count,
+            generate: event,
+            ...(rate === undefined ? {} : { ratePerSecond: rate }),
+          }),
+          {
+            uid: 'events',
+            watermarks: WatermarkStrategy.forMonotonousTimestamps<Ev>().withTimestampAssigner(
+              (e) => e.ts,
+            ),
+          },
+        )
+        .keyBy((e) => e.user)
+        .process<{ user: string; at: number; n: number }>(
+          () => {
+            let buckets: MapState<number, number>;
+            return {
+              open(ctx) {
+                buckets = ctx.getState(new MapStateDescriptor<number, number>('per-second'));
+              },
+              processElement(e, ctx) {
+                expect(ctx.timestamp()).toBe(e.ts);
+                const end = Math.floor(e.ts / 1000) * 1000 + 1000;
+                expect(ctx.timerService.currentWatermark()).toBeLessThan(end);
+                buckets.put(end, (buckets.get(end) ?? 0) + 1);
+                ctx.timerService.registerEventTimeTimer(end);
+              },
+              onTimer(ts, ctx, out) {
+                expect(ctx.timeDomain).toBe('event');
+                expect(ctx.timerService.currentWatermark()).toBeGreaterThanOrEqual(ts);
+                const total = buckets.get(ts)!;
+                buckets.delete(ts);
+                out.collect({ user: ctx.currentKey, at: ts, n: total });
+                if (total % 2 === 1) ctx.output(odd, { user: ctx.currentKey, n: total });
+              },
+            };
+          },
+          { uid: 'count' },
+        );
+      counted.sinkTo(FileSink.jsonl({ path: output }), { uid: 'out' });
+      counted.getSideOutput(odd).sinkTo(FileSink.jsonl({ path: sideOutput }), { uid: 'odd-out' });
+    },
+  });
+};
+
+/** What the job must emit: per user and second, the user's events in that second. */
+const expected = (count: number) => {
+  const rows: string[] = [];
+  const perUser = new Map<string, number[]>();
+  for (let i = 0; i < count; i++) {
+    const e = event(i);
+    const list = perUser.get(e.user) ?? [];
+    list.push(e.ts);
+    perUser.set(e.user, list);
+  }
+  for (const [user, tss] of perUser) {
+    const timers = [...new Set(tss.map((t) => Math.floor(t / 1000) * 1000 + 1000))];
+    for (const at of timers) {
+      const n = tss.filter((t) => t >= at - 1000 && t < at).length;
+      rows.push(JSON.stringify({ user, at, n }));
+    }
+  }
+  return rows.sort();
+};
+
+const sortedParts = (dir: string) => readParts(dir).sort();
+
+describe('event time in the runtime', () => {
+  it('fires event-time timers on the watermark and at the end of input; side outputs reach their sink', async () => {
+    const count = 3_000;
+    const out = join(tmp(), 'out');
+    const side = join(tmp(), 'side');
+    await runJobInThread(job(out, side, count), { parallelism: 3 }, { log: () => {} });
+    const want = expected(count);
+    expect(sortedParts(out)).toEqual(want);
+    const odd = want
+      .map((l) => JSON.parse(l) as { user: string; n: number })
+      .filter((r) => r.n % 2 === 1)
+      .map((r) => JSON.stringify({ user: r.user, n: r.n }))
+      .sort();
+    expect(sortedParts(side)).toEqual(odd);
+  });
+
+  it('keeps timers pending across stop-with-savepoint and fires each once after a restore at another parallelism', async () => {
+    const count = 6_000;
+    const out = join(tmp(), 'out');
+    const side = join(tmp(), 'side');
+    const savepoints = tmp();
+    const first = await runJobInThread(
+      job(out, side, count, 20_000),
+      { parallelism: 2, maxParallelism: 16 },
+      {
+        checkpoint: { intervalMs: 20, dir: join(tmp(), 'chk') },
+        log: () => {},
+        onMaster: (m) => setTimeout(() => m.stop(savepoints), 120),
+      },
+    );
+    expect(first.savepoint).toBeDefined();
+    const partial = sortedParts(out);
+    expect(partial.length).toBeLessThan(expected(count).length);
+    const metadata = await new CheckpointStorage(first.savepoint!).loadMetadata(first.savepoint!);
+    await runJobInThread(
+      job(out, side, count),
+      { parallelism: 3, maxParallelism: 16 },
+      { restore: { dir: first.savepoint!, metadata }, log: () => {} },
+    );
+    expect(sortedParts(out)).toEqual(expected(count));
+  });
+
+  /**
+   * Two source subtasks; subtask 1 never emits (an unbounded, quiet partition). With an
+   * idleness timeout it stops holding the watermark back and subtask 0's timers fire while
+   * the job runs; without one nothing fires until the job is stopped.
+   */
+  const quietSource = (n: number): Source<Ev> => ({
+    defaultName: 'quiet',
+    createReader: (ctx) => {
+      let next = 0;
+      return {
+        async open() {},
+        async poll(emit, max) {
+          if (ctx.stopSignal.aborted) return 'end';
+          if (ctx.subtask.subtaskIndex === 0 && next < n) {
+            for (const end = Math.min(n, next + max); next < end; next++) {
+              emit({ user: `u${next % 5}`, ts: 1_000 + 10 * next });
+            }
+          } else {
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          return 'more';
+        },
+        snapshotState() {},
+        async close() {},
+      };
+    },
+  });
+
+  const runQuiet = async (idleMs: number | undefined) => {
+    const out = join(tmp(), 'out');
+    const fired: number[] = [];
+    const strategy = WatermarkStrategy.forMonotonousTimestamps<Ev>().withTimestampAssigner(
+      (e) => e.ts,
+    );
+    const job = defineJob({
+      name: 'idle',
+      build(env) {
+        env
+          .fromSource(quietSource(500), {
+            uid: 'quiet',
+            parallelism: 2,
+            watermarks: idleMs === undefined ? strategy : strategy.withIdleness(idleMs),
+          })
+          .keyBy((e) => e.user)
+          .process<number>(
+            () => ({
+              processElement(e, ctx) {
+                ctx.timerService.registerEventTimeTimer(Math.floor(e.ts / 1000) * 1000 + 1000);
+              },
+              onTimer(ts, _ctx, o) {
+                fired.push(ts);
+                o.collect(ts);
+              },
+            }),
+            { uid: 'timers', parallelism: 1 },
+          )
+          .sinkTo(FileSink.jsonl({ path: out }), { uid: 'out', parallelism: 1 });
+      },
+    });
+    let firedWhileRunning = 0;
+    await runJobInThread(
+      job,
+      { parallelism: 2 },
+      {
+        log: () => {},
+        onMaster: (m) =>
+          setTimeout(() => {
+            firedWhileRunning = fired.length;
+            m.stop();
+          }, 800),
+      },
+    );
+    return firedWhileRunning;
+  };
+
+  it('an idle source subtask does not hold the watermark back (with an idleness timeout)', async () => {
+    // 500 events at 10 ms steps from ts 1000: seconds 1..5 end at 2000..6000; the watermark
+    // of subtask 0 stops at 5989, so the timers of 2000..5000 fire, 6000 does not.
+    expect(await runQuiet(50)).toBe(4 * 5);
+    expect(await runQuiet(undefined)).toBe(0);
+  });
+});
