@@ -1,4 +1,12 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -12,6 +20,7 @@ import {
   drainSource,
   FakeClock,
   pollAll,
+  pollBatches,
   type TestConnectorContext,
 } from './testing.js';
 
@@ -50,6 +59,16 @@ const writeJsonlFiles = (counts: readonly number[]): { dir: string; records: Rec
 
 const key = (r: Rec) => `${r.f}:${r.i}`;
 const sortedKeys = (rs: readonly Rec[]) => rs.map(key).sort();
+const fileName = (f: number) => `f${String(f).padStart(2, '0')}.jsonl`;
+/** Records grouped by file, each group in emission order. */
+const byFile = (rs: readonly Rec[]): Map<number, Rec[]> => {
+  const m = new Map<number, Rec[]>();
+  for (const r of [...rs].sort((a, b) => a.f - b.f)) {
+    if (!m.has(r.f)) m.set(r.f, []);
+  }
+  for (const r of rs) m.get(r.f)!.push(r);
+  return m;
+};
 
 const openReader = async <T>(
   source: ReturnType<typeof FileSource.jsonl<T>>,
@@ -70,7 +89,10 @@ describe('FileSource.jsonl', () => {
     const ctx = createTestContext();
     const out = await drainSource(FileSource.jsonl<Rec>({ path: dir, chunkBytes: 16 }), ctx, 4);
     expect(sortedKeys(out)).toEqual(sortedKeys(records));
-    expect(out).toEqual(records); // one subtask reads files in sorted order, lines in order
+    // Adapted for interleaved reading: this asserted `out` equal to `records`, i.e. files one
+    // after the other. Files are now read round robin, so only each file's own lines keep
+    // their order (the interleaving itself is tested under 'FileSource interleaved splits').
+    expect(byFile(out)).toEqual(byFile(records));
     const bytes = [0, 1, 2, 3].reduce(
       (sum, f) => sum + readFileSync(join(dir, `f0${f}.jsonl`)).length,
       0,
@@ -365,5 +387,263 @@ describe('FileSource.csv', () => {
     const error = await drainSource(source, createTestContext()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadRecordError);
     expect((error as Error).message).toMatch(/line 1: invalid header: duplicate column name/);
+  });
+});
+
+describe('FileSource interleaved splits', () => {
+  it('reads files round robin, one batch of one file per poll', async () => {
+    const { dir, records } = writeJsonlFiles([7, 7, 7]);
+    const ctx = createTestContext();
+    const reader = await openReader(FileSource.jsonl<Rec>({ path: dir }), ctx);
+    const batches = await pollBatches(reader, 3);
+    await reader.close();
+    const emitted = batches.filter((b) => b.records.length > 0);
+    // f0 0-2, f1 0-2, f2 0-2, f0 3-5, ..., then the last record of each file.
+    expect(emitted.map((b) => b.records.map(key))).toEqual([
+      ['0:0', '0:1', '0:2'],
+      ['1:0', '1:1', '1:2'],
+      ['2:0', '2:1', '2:2'],
+      ['0:3', '0:4', '0:5'],
+      ['1:3', '1:4', '1:5'],
+      ['2:3', '2:4', '2:5'],
+      ['0:6'],
+      ['1:6'],
+      ['2:6'],
+    ]);
+    expect(sortedKeys(emitted.flatMap((b) => b.records))).toEqual(sortedKeys(records));
+  });
+
+  it('follows the round-robin model exactly: each poll takes min(batch, left) of the next file', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 1, max: 6 }),
+        async (counts, batch) => {
+          const { dir } = writeJsonlFiles(counts);
+          const ctx = createTestContext();
+          const reader = await openReader(FileSource.jsonl<Rec>({ path: dir }), ctx);
+          const batches = await pollBatches(reader, batch);
+          await reader.close();
+          // The model: visit unfinished files in order, cyclically, `batch` records at a time.
+          // A last line without `\n` is complete only once end of file is seen, which takes
+          // a visit of its own (writeJsonlFiles ends a file with `\n` only when its last
+          // record is followed by an empty line, i.e. when (n - 1) % 4 === 1).
+          const expected: string[][] = [];
+          const next = counts.map(() => 0);
+          while (next.some((n, f) => n < counts[f]!)) {
+            counts.forEach((n, f) => {
+              if (next[f]! >= n) return;
+              const lastHeld = (n - 1) % 4 !== 1 && next[f]! < n - 1;
+              const take = Math.min(batch, n - next[f]! - (lastHeld ? 1 : 0));
+              expected.push(Array.from({ length: take }, (_, k) => `${f}:${next[f]! + k}`));
+              next[f]! += take;
+            });
+          }
+          const got = batches.filter((b) => b.records.length > 0);
+          expect(got.map((b) => b.records.map(key))).toEqual(expected);
+          for (const b of got) {
+            expect(new Set(b.splits)).toEqual(
+              new Set([ctx.splits.ids.indexOf(fileName(b.records[0]!.f))]),
+            );
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('with any chunk size, a poll emits from one file, with its handle, in line order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 8, max: 200 }),
+        async (counts, batch, chunkBytes) => {
+          const { dir, records } = writeJsonlFiles(counts);
+          const ctx = createTestContext();
+          const reader = await openReader(FileSource.jsonl<Rec>({ path: dir, chunkBytes }), ctx);
+          const batches = await pollBatches(reader, batch);
+          await reader.close();
+          for (const b of batches) {
+            if (b.records.length === 0) continue;
+            const f = b.records[0]!.f;
+            expect(b.records.every((r) => r.f === f)).toBe(true);
+            expect(b.splits.every((h) => ctx.splits.ids[h!] === fileName(f))).toBe(true);
+          }
+          expect(byFile(batches.flatMap((b) => b.records))).toEqual(byFile(records));
+          expect([...ctx.splits.finished].sort()).toEqual(counts.map((_, h) => h));
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('passes each split handle with its records and finishes every split exactly once', async () => {
+    const { dir, records } = writeJsonlFiles([5, 0, 12, 3]);
+    const ctx = createTestContext();
+    const reader = await openReader(FileSource.jsonl<Rec>({ path: dir, chunkBytes: 32 }), ctx);
+    expect(ctx.splits.ids).toEqual([0, 1, 2, 3].map(fileName)); // all declared in open()
+    expect(ctx.splits.finished).toEqual([]);
+    const seen: Rec[] = [];
+    for (;;) {
+      const result = await reader.poll((r, split) => {
+        expect(split).toBeDefined();
+        expect(ctx.splits.ids[split!]).toBe(fileName(r.f));
+        expect(ctx.splits.isOpen(split!)).toBe(true); // never a record after its finish
+        seen.push(r);
+      }, 4);
+      if (result === 'end') break;
+    }
+    await reader.close();
+    expect(sortedKeys(seen)).toEqual(sortedKeys(records));
+    // RecordingSplits throws on a second finish, so each handle appears once.
+    expect([...ctx.splits.finished].sort()).toEqual([0, 1, 2, 3]);
+    // Each split is finished after its last record: the empty file first.
+    expect(ctx.splits.finished[0]).toBe(1);
+  });
+
+  it('declares restored finished splits and finishes them at once', async () => {
+    const { dir, records } = writeJsonlFiles([3, 4]);
+    const size0 = readFileSync(join(dir, fileName(0))).length;
+    const restored: FileSplitState[] = [
+      { file: fileName(0), offset: size0, line: 3, finished: true },
+      { file: fileName(1), offset: 0, line: 0, finished: false },
+    ];
+    const ctx = createTestContext({ restoredState: { [FILE_SPLITS_STATE]: restored } });
+    const reader = await openReader(FileSource.jsonl<Rec>({ path: dir }), ctx);
+    expect(ctx.splits.calls).toEqual([`add ${fileName(0)}`, `add ${fileName(1)}`, 'finish 0']);
+    const batches = await pollBatches(reader);
+    await reader.close();
+    expect(batches.flatMap((b) => b.records)).toEqual(records.filter((r) => r.f === 1));
+    expect(batches.flatMap((b) => b.splits).every((h) => h === 1)).toBe(true);
+    expect(ctx.splits.calls.at(-1)).toBe('finish 1');
+  });
+
+  it('snapshot mid-way through several files at once, restore at any parallelism: each line once', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 2, maxLength: 6 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 8, max: 80 }),
+        fc.array(fc.tuple(fc.nat(12), fc.nat(12)), { minLength: 3, maxLength: 3 }),
+        async (counts, pOld, pNew, batch, chunkBytes, plan) => {
+          const { dir, records } = writeJsonlFiles(counts);
+          const source = FileSource.jsonl<Rec>({ path: dir, chunkBytes });
+          const committed: Rec[] = [];
+          const elements: FileSplitState[] = [];
+          for (let i = 0; i < pOld; i++) {
+            // Poll `snapAt` times, snapshot, poll `lost` more, then "fail": what was emitted
+            // after the snapshot is lost, as in a restart from that checkpoint.
+            const [snapAt, lost] = plan[i]!;
+            const ctx = createTestContext({ subtaskIndex: i, parallelism: pOld });
+            const reader = await openReader(source, ctx);
+            committed.push(...(await pollAll(reader, batch, snapAt)));
+            reader.snapshotState(1);
+            await pollAll(reader, batch, lost);
+            await reader.close();
+            elements.push(...ctx.operatorState.elements<FileSplitState>(FILE_SPLITS_STATE));
+          }
+          expect(elements.map((e) => e.file).sort()).toEqual(counts.map((_, f) => fileName(f)));
+          const dealt = dealContiguous(elements, pNew);
+          for (let i = 0; i < pNew; i++) {
+            const ctx = createTestContext({
+              subtaskIndex: i,
+              parallelism: pNew,
+              restoredState: { [FILE_SPLITS_STATE]: dealt[i]! },
+            });
+            committed.push(...(await drainSource(source, ctx, batch)));
+            expect([...ctx.splits.finished].sort()).toEqual(ctx.splits.ids.map((_, h) => h));
+          }
+          const keys = committed.map(key);
+          expect(new Set(keys).size).toBe(keys.length); // nothing twice
+          expect(sortedKeys(committed)).toEqual(sortedKeys(records)); // nothing skipped
+          expect(byFile(committed)).toEqual(byFile(records)); // each file in line order
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('records the position of every open file in a snapshot', async () => {
+    const { dir } = writeJsonlFiles([10, 10, 10]);
+    const ctx = createTestContext();
+    const reader = await openReader(FileSource.jsonl<Rec>({ path: dir }), ctx);
+    const first = await pollAll(reader, 4, 3); // 4 records of each file
+    expect(first.map(key)).toEqual([0, 1, 2].flatMap((f) => [0, 1, 2, 3].map((i) => `${f}:${i}`)));
+    reader.snapshotState(1);
+    await reader.close();
+    const positions = ctx.operatorState.elements<FileSplitState>(FILE_SPLITS_STATE);
+    // Line 4 of the writer is record 2 (an empty line follows record 1): 5 lines consumed.
+    for (const [f, p] of positions.entries()) {
+      const text = readFileSync(join(dir, fileName(f)), 'utf8');
+      const lines = text.split('\n');
+      expect(p).toMatchObject({ file: fileName(f), line: 5, finished: false });
+      expect(p.offset).toBe(Buffer.byteLength(`${lines.slice(0, 5).join('\n')}\n`));
+    }
+  });
+
+  it('names the right file and line for bad records of interleaved files', async () => {
+    const dir = newDir();
+    writeFileSync(join(dir, 'a.jsonl'), '{"a":1}\n{"a":2}\nbad a\n{"a":4}\n');
+    writeFileSync(join(dir, 'b.jsonl'), '{"b":1}\nbad b\n{"b":3}\n{"b":4}\n');
+    const dlq = join(root, `dlq${dirCounter++}`);
+    const ctx = createTestContext();
+    const out = await drainSource(
+      FileSource.jsonl({ path: dir, badRecords: { deadLetterDir: dlq } }),
+      ctx,
+      1,
+    );
+    expect(out).toEqual([{ a: 1 }, { b: 1 }, { a: 2 }, { b: 3 }, { a: 4 }, { b: 4 }]);
+    const letters = readFileSync(join(dlq, 'dead-letters-0.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(letters).toMatchObject([
+      { file: join(dir, 'b.jsonl'), line: 2, raw: 'bad b' },
+      { file: join(dir, 'a.jsonl'), line: 3, raw: 'bad a' },
+    ]);
+    const error = await drainSource(FileSource.jsonl({ path: dir }), createTestContext(), 1).catch(
+      (e: unknown) => e,
+    );
+    expect((error as BadRecordError).origin).toEqual({ file: join(dir, 'b.jsonl'), line: 2 });
+  });
+
+  it('decodes interleaved CSV files each with its own header, also when resumed mid-file', async () => {
+    const dir = newDir();
+    const rowsA = Array.from({ length: 9 }, (_, i) => `${i},a${i}`);
+    const rowsB = Array.from({ length: 9 }, (_, i) => `b${i},${i}`);
+    writeFileSync(join(dir, 'a.csv'), `id,v\n${rowsA.join('\n')}\n`);
+    writeFileSync(join(dir, 'b.csv'), `v,id\n${rowsB.join('\n')}\n`);
+    const source = FileSource.csv({ path: dir, chunkBytes: 16 });
+    const ctx1 = createTestContext();
+    const r1 = await openReader(source, ctx1);
+    const first = await pollAll(r1, 2, 4);
+    r1.snapshotState(1);
+    await r1.close();
+    const positions = ctx1.operatorState.elements<FileSplitState>(FILE_SPLITS_STATE);
+    expect(positions.every((p) => p.offset > 0 && !p.finished)).toBe(true);
+    const ctx2 = createTestContext({ restoredState: { [FILE_SPLITS_STATE]: positions } });
+    const rest = await drainSource(source, ctx2, 2);
+    const all = [...first, ...rest];
+    const expected = [
+      ...rowsA.map((_, i) => ({ id: String(i), v: `a${i}` })),
+      ...rowsB.map((_, i) => ({ id: String(i), v: `b${i}` })),
+    ];
+    const asText = (r: { id?: string; v?: string }) => `${r.id}=${r.v}`;
+    expect(all.map(asText).sort()).toEqual(expected.map(asText).sort());
+  });
+
+  it('closes every open file on close()', async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    if (!existsSync('/proc/self/fd')) return;
+    const { dir } = writeJsonlFiles([20, 20, 20, 20]);
+    const before = fds();
+    const reader = await openReader(FileSource.jsonl<Rec>({ path: dir }), createTestContext());
+    await pollAll(reader, 2, 4); // every file visited once, all still open
+    expect(fds()).toBeGreaterThanOrEqual(before + 4);
+    await reader.close();
+    expect(fds()).toBeLessThanOrEqual(before);
   });
 });

@@ -2,10 +2,13 @@
  * Bounded file sources (JSON Lines, CSV). One split per file; each split's position (byte
  * offset + lines consumed) lives in operator list state in `split` mode, so a restore at
  * another parallelism re-deals the files and each continues exactly where it stopped.
+ * A subtask reads its files interleaved (round robin, one batch at a time) and declares each
+ * file as a split (`ctx.splits`), passing the split's handle with its records, so event time
+ * advances per file (per-split watermarks).
  */
 import { join } from 'node:path';
 import { BadRecordError, EddyError, InvalidArgumentError } from '../core/errors.js';
-import type { ConnectorContext, Counter, Source, SourceReader } from '../runtime/io.js';
+import type { ConnectorContext, Counter, PollResult, Source, SourceReader } from '../runtime/io.js';
 import type { OperatorListState } from '../state/types.js';
 import { DeadLetterWriter } from './dead-letters.js';
 import { inputBase, listInputFiles } from './file-list.js';
@@ -122,14 +125,36 @@ const restoreSplit = (e: unknown): FileSplitState => {
   return { file: s.file, offset: s.offset!, line: s.line!, finished: s.finished };
 };
 
+/**
+ * One input file being read: its position (kept up to date while the file is not open or once
+ * it finished; while open, the reader holds the live position), its split handle for
+ * per-split watermarks and, from its first visit on, its reader and decoder.
+ */
+interface FileSplit<T> {
+  readonly state: FileSplitState;
+  /** The file as the user named it: base directory joined with `state.file`. */
+  readonly path: string;
+  readonly handle: number;
+  reader: LineReader | undefined;
+  decode: LineDecoder<T> | undefined;
+}
+
+/**
+ * Reads its splits interleaved, round robin: each poll emits up to `maxRecords` buffered
+ * records of one split and the next poll moves on to the next unfinished split, so no file
+ * runs ahead of the others by more than about one batch (per-split watermarks then stay close
+ * together). A split's reader is opened on its first visit and kept open until the split is
+ * exhausted. Hazard: every unfinished split visited so far holds an open file and a read
+ * buffer (`chunkBytes`, default 1 MiB), so a subtask with many files holds that many of each.
+ */
 class FileSourceReader<T> implements SourceReader<T> {
   private state!: OperatorListState<FileSplitState>;
-  private base = '';
-  private splits: FileSplitState[] = [];
-  /** Index of the split being read (or next to open). */
-  private current = 0;
-  private reader: LineReader | undefined;
-  private decode: LineDecoder<T> | undefined;
+  private splits: FileSplit<T>[] = [];
+  /** Index of the split the next poll starts looking at (round robin). */
+  private next = 0;
+  private unfinished = 0;
+  /** Readers of splits finished at the end of a poll's emit phase, closed by the next poll. */
+  private closing: LineReader[] = [];
   private ended = false;
   private readonly bytesRead: Counter;
   private readonly limiter: RateLimiter | undefined;
@@ -153,42 +178,80 @@ class FileSourceReader<T> implements SourceReader<T> {
           );
   }
 
+  /**
+   * Restores or assigns the splits and declares each one with `ctx.splits.add`; a restored
+   * split that had already finished is declared and finished at once, so every declared split
+   * is finished exactly once.
+   */
   async open(): Promise<void> {
     this.state = this.ctx.operatorState.getListState<FileSplitState>(FILE_SPLITS_STATE, 'split');
+    let base: string;
+    let states: FileSplitState[];
     if (this.ctx.isRestored) {
       // Restored positions define the work; files added since the checkpoint are not read.
-      this.base = await inputBase(this.options.path);
-      this.splits = this.state.get().map(restoreSplit);
-      return;
+      base = await inputBase(this.options.path);
+      states = this.state.get().map(restoreSplit);
+    } else {
+      const listed = await listInputFiles(this.options.path);
+      const { subtaskIndex, parallelism } = this.ctx.subtask;
+      base = listed.base;
+      states = listed.files
+        .filter((_, i) => i % parallelism === subtaskIndex)
+        .map((file) => ({ file, offset: 0, line: 0, finished: false }));
     }
-    const { base, files } = await listInputFiles(this.options.path);
-    const { subtaskIndex, parallelism } = this.ctx.subtask;
-    this.base = base;
-    this.splits = files
-      .filter((_, i) => i % parallelism === subtaskIndex)
-      .map((file) => ({ file, offset: 0, line: 0, finished: false }));
+    this.splits = states.map((state) => ({
+      state,
+      path: join(base, state.file),
+      handle: this.ctx.splits.add(state.file),
+      reader: undefined,
+      decode: undefined,
+    }));
+    for (const split of this.splits) {
+      if (split.state.finished) this.ctx.splits.finish(split.handle);
+      else this.unfinished++;
+    }
   }
 
-  async poll(emit: (record: T) => void, maxRecords: number): Promise<'more' | 'end'> {
+  async poll(emit: (record: T, split?: number) => void, maxRecords: number): Promise<PollResult> {
     if (this.ended || this.ctx.stopSignal.aborted) return this.end();
     // Async phase: all awaiting happens before the first emit, so records of one batch are
     // emitted synchronously back to back.
-    const reader = await this.ready();
-    if (reader === undefined) return this.end();
+    await this.closeFinished();
+    const split = await this.ready();
+    if (split === undefined) return this.end();
     let budget = maxRecords;
     if (this.limiter !== undefined) {
       budget = this.limiter.available(maxRecords);
       if (budget === 0) budget = await this.limiter.acquire(maxRecords, this.ctx.stopSignal);
     }
     if (this.ctx.stopSignal.aborted) return this.end();
-    const n = this.emitBuffered(reader, emit, budget);
+    const n = this.emitBuffered(split, emit, budget);
     this.limiter?.consume(n);
+    const reader = split.reader!;
+    if (reader.exhausted) {
+      if (reader.eof) {
+        // Finish now, so the split stops holding the watermark back at once rather than on
+        // its next visit.
+        this.closing.push(this.finishSplit(split));
+      } else if (n === 0) {
+        // The buffer held no complete line: this was no turn, the next poll reads more of
+        // the same split (as a poll with records would have, had the line been buffered).
+        return 'more';
+      }
+    }
+    this.next = (this.next + 1) % this.splits.length;
     return 'more';
   }
 
-  /** Emits up to `budget` records from the buffered lines. The per-record hot loop. */
-  private emitBuffered(reader: LineReader, emit: (record: T) => void, budget: number): number {
-    const decode = this.decode!;
+  /** Emits up to `budget` records of `split` from its buffered lines. The per-record hot loop. */
+  private emitBuffered(
+    split: FileSplit<T>,
+    emit: (record: T, split?: number) => void,
+    budget: number,
+  ): number {
+    const reader = split.reader!;
+    const decode = split.decode!;
+    const handle = split.handle;
     let n = 0;
     while (n < budget) {
       const text = reader.next();
@@ -198,43 +261,52 @@ class FileSourceReader<T> implements SourceReader<T> {
         record = decode(text);
       } catch (e) {
         // Only decoding is guarded: errors thrown by `emit` (downstream) must propagate.
-        this.badRecord(text, reader.line, e);
+        this.badRecord(split, text, reader.line, e);
         continue;
       }
-      emit(record);
+      emit(record, handle);
       n++;
     }
     return n;
   }
 
-  private badRecord(raw: string, line: number, e: unknown): void {
-    const file = this.displayPath(this.splits[this.current]!);
+  private badRecord(split: FileSplit<T>, raw: string, line: number, e: unknown): void {
+    const file = split.path;
     const reason = decodeFailureReason(e);
     if (this.deadLetters === undefined) throw new BadRecordError({ file, line }, reason, e);
     this.deadLetters.write({ file, line, error: reason, raw });
   }
 
-  /** The reader of the current split with buffered input, or undefined when all are done. */
-  private async ready(): Promise<LineReader | undefined> {
+  /**
+   * The next unfinished split, from `next` on in round robin, with buffered input (opening
+   * and filling as needed, finishing exhausted ones); undefined when all are done.
+   */
+  private async ready(): Promise<FileSplit<T> | undefined> {
     for (;;) {
-      const r = this.reader;
+      if (this.unfinished === 0) return undefined;
+      const split = this.splits[this.next]!;
+      if (split.state.finished) {
+        this.next = (this.next + 1) % this.splits.length;
+        continue;
+      }
+      const r = split.reader;
       if (r === undefined) {
-        if (!(await this.openNext())) return undefined;
+        await this.openSplit(split);
       } else if (!r.exhausted) {
-        return r;
+        return split;
       } else if (r.eof) {
-        await this.finishCurrent(r);
+        await this.finishSplit(split).close();
       } else {
-        await this.fill(r);
+        await this.fill(split, r);
       }
     }
   }
 
-  private async fill(r: LineReader): Promise<void> {
+  private async fill(split: FileSplit<T>, r: LineReader): Promise<void> {
     try {
       this.bytesRead.inc(await r.fill());
     } catch (e) {
-      throw this.ioError(this.displayPath(this.splits[this.current]!), e);
+      throw this.ioError(split.path, e);
     }
   }
 
@@ -243,34 +315,18 @@ class FileSourceReader<T> implements SourceReader<T> {
     return new EddyError('EDDY_SOURCE_IO', message, { domain: 'external', cause: e });
   }
 
-  /** Opens the next unfinished split; false when there is none. */
-  private async openNext(): Promise<boolean> {
-    while (this.current < this.splits.length) {
-      const split = this.splits[this.current]!;
-      if (!split.finished) {
-        const reader = await this.openSplit(split);
-        if (reader !== undefined) {
-          this.reader = reader;
-          return true;
-        }
-      }
-      this.current++;
-    }
-    return false;
-  }
-
   /**
    * Opens a split's file at its position and prepares its decoder (reading a CSV header);
-   * undefined when the file turns out to hold no rows (the split is then finished).
+   * a file that turns out to hold no rows is finished instead.
    */
-  private async openSplit(split: FileSplitState): Promise<LineReader | undefined> {
-    const path = this.displayPath(split);
+  private async openSplit(split: FileSplit<T>): Promise<void> {
+    const { path, state } = split;
     const chunkBytes = this.options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     let reader: LineReader;
     try {
       reader = await LineReader.open(path, {
-        offset: split.offset,
-        line: split.line,
+        offset: state.offset,
+        line: state.line,
         chunkBytes,
         shareChunkStrings: !this.format.keepsLineSubstrings,
       });
@@ -278,15 +334,15 @@ class FileSourceReader<T> implements SourceReader<T> {
       throw this.ioError(path, e);
     }
     try {
-      const header = this.format.hasHeader ? await this.readHeader(reader, split, path) : undefined;
+      const header = this.format.hasHeader ? await this.readHeader(reader, state, path) : undefined;
+      split.reader = reader;
       if (this.format.hasHeader && header === undefined) {
-        this.finish(split, reader); // no header, no rows: an empty or blank file
-        await reader.close();
-        return undefined;
+        await this.finishSplit(split).close(); // no header, no rows: an empty or blank file
+        return;
       }
-      this.decode = this.decoderFor(path, header);
-      return reader;
+      split.decode = this.decoderFor(path, header);
     } catch (e) {
+      split.reader = undefined;
       await reader.close().catch(() => undefined);
       throw e;
     }
@@ -296,9 +352,9 @@ class FileSourceReader<T> implements SourceReader<T> {
    * At offset 0 the header is the reader's first line; when resuming mid-file it is read again
    * separately, since positions do not store it (those re-read bytes are not counted).
    */
-  private async readHeader(reader: LineReader, split: FileSplitState, path: string) {
+  private async readHeader(reader: LineReader, state: FileSplitState, path: string) {
     try {
-      if (split.offset > 0) return await readFirstLine(path);
+      if (state.offset > 0) return await readFirstLine(path);
       const header = await takeLine(reader);
       this.bytesRead.inc(reader.bytesRead);
       return header;
@@ -320,21 +376,27 @@ class FileSourceReader<T> implements SourceReader<T> {
     }
   }
 
-  private finish(split: FileSplitState, reader: LineReader): void {
-    split.offset = reader.offset;
-    split.line = reader.line;
-    split.finished = true;
+  /**
+   * Marks an open split finished at its reader's final position and tells `ctx.splits`;
+   * returns the reader for the caller to close.
+   */
+  private finishSplit(split: FileSplit<T>): LineReader {
+    const reader = split.reader!;
+    split.state.offset = reader.offset;
+    split.state.line = reader.line;
+    split.state.finished = true;
+    split.reader = undefined;
+    split.decode = undefined;
+    this.unfinished--;
+    this.ctx.splits.finish(split.handle);
+    return reader;
   }
 
-  private async finishCurrent(reader: LineReader): Promise<void> {
-    this.finish(this.splits[this.current]!, reader);
-    this.reader = undefined;
-    this.current++;
-    await reader.close();
-  }
-
-  private displayPath(split: FileSplitState): string {
-    return join(this.base, split.file);
+  private async closeFinished(): Promise<void> {
+    const readers = this.closing;
+    if (readers.length === 0) return;
+    this.closing = [];
+    await Promise.all(readers.map((r) => r.close()));
   }
 
   private end(): 'end' {
@@ -342,22 +404,28 @@ class FileSourceReader<T> implements SourceReader<T> {
     return 'end';
   }
 
+  /** Writes the position of every split: open ones from their readers, the others as kept. */
   snapshotState(_checkpointId: number): void {
-    const active = this.reader === undefined ? undefined : this.splits[this.current];
     // Fresh copies: the state backend may keep the objects, and ours keep changing.
-    const elements = this.splits.map((s) =>
-      s === active
-        ? { file: s.file, offset: this.reader!.offset, line: this.reader!.line, finished: false }
-        : { ...s },
+    const elements = this.splits.map(({ state, reader }) =>
+      reader === undefined
+        ? { ...state }
+        : { file: state.file, offset: reader.offset, line: reader.line, finished: false },
     );
     this.state.update(elements);
   }
 
   async close(): Promise<void> {
-    const reader = this.reader;
-    this.reader = undefined;
+    const readers = [...this.closing];
+    this.closing = [];
+    for (const split of this.splits) {
+      if (split.reader !== undefined) readers.push(split.reader);
+      split.reader = undefined;
+    }
     try {
-      await reader?.close();
+      const results = await Promise.allSettled(readers.map((r) => r.close()));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     } finally {
       this.deadLetters?.close();
     }
