@@ -20,6 +20,7 @@ export {
   runJobInThread,
   runJobModule,
 } from './api/job.js';
+export { WindowedStream } from './api/windowed-stream.js';
 export * from './connectors/index.js';
 export type {
   CheckpointBarrier,
@@ -74,4 +75,16 @@ export {
   type TimerService,
 } from './runtime/time.js';
 export { WatermarkStrategy, type WatermarkStrategyBuilder } from './runtime/watermarks.js';
+export {
+  EventTimeSessionWindows,
+  ProcessingTimeSessionWindows,
+  type ProcessWindowContext,
+  type ProcessWindowFunction,
+  SlidingEventTimeWindows,
+  SlidingProcessingTimeWindows,
+  TimeWindow,
+  TumblingEventTimeWindows,
+  TumblingProcessingTimeWindows,
+  type WindowAssigner,
+} from './runtime/windows/index.js';
 export * from './state/index.js';

@@ -16,8 +16,10 @@ import { KeyedProcessOperator, ProcessOperator } from '../runtime/operators/proc
 import { SinkOperator } from '../runtime/operators/sink.js';
 import { FilterOperator, FlatMapOperator, MapOperator } from '../runtime/operators/stateless.js';
 import type { OutputTag } from '../runtime/time.js';
+import type { TimeWindow, WindowAssigner } from '../runtime/windows/assigners.js';
 import { ValueStateDescriptor } from '../state/descriptors.js';
 import type { InputSpec, OperatorOptions, StreamExecutionEnvironment } from './environment.js';
+import { WindowedStream } from './windowed-stream.js';
 
 export class DataStream<T> {
   /** @internal */
@@ -102,6 +104,27 @@ export class DataStream<T> {
     );
   }
 
+  /**
+   * Windows over the whole (non-keyed) stream: every record goes to one window operator with
+   * parallelism 1, as Flink's `windowAll`. Prefer `keyBy(...).window(...)` when you can.
+   */
+  windowAll<W extends TimeWindow>(assigner: WindowAssigner<W>): WindowedStream<T, number, W> {
+    const keyed = this.keyBy(() => 0);
+    const single = {
+      keySelector: keyed.keySelector,
+      timestampOf: keyed.timestampOf,
+      addKeyed: <O>(name: string, options: OperatorOptions, create: () => StreamOperator) => {
+        if (options.parallelism !== undefined && options.parallelism !== 1) {
+          throw new InvalidArgumentError(
+            `windowAll runs with parallelism 1; got parallelism ${options.parallelism}`,
+          );
+        }
+        return keyed.addKeyed<O>(name, { ...options, parallelism: 1 }, create);
+      },
+    };
+    return new WindowedStream<T, number, W>(single, assigner);
+  }
+
   /** Merges streams of the same type (timestamps: this stream's assigner, if any). */
   union(...others: DataStream<T>[]): DataStream<T> {
     return new DataStream<T>(
@@ -170,6 +193,15 @@ export class KeyedStream<T, K extends Key> {
       options,
       () => new KeyedProcessOperator<K, T, O>(make(), sel, ts),
     );
+  }
+
+  /**
+   * Cuts each key's records into windows (tumbling, sliding, session; event or processing
+   * time); apply a window function to the result.
+   * @example keyed.window(EventTimeSessionWindows.withGap(30_000)).aggregate(countAgg)
+   */
+  window<W extends TimeWindow>(assigner: WindowAssigner<W>): WindowedStream<T, K, W> {
+    return new WindowedStream<T, K, W>(this, assigner);
   }
 
   /** Rolling reduce per key: emits the new aggregate after every record. */

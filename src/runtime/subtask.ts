@@ -377,8 +377,12 @@ export class SubtaskRunner {
           {
             const allIdle = idle.size === live();
             if (allIdle !== this.sentIdle) this.sendStatus(allIdle);
+            // The last active input went idle: as Flink's valve does, advance to the highest
+            // watermark of the live inputs, or what the others reached would never count.
+            current = allIdle
+              ? this.flushIdleWatermark(op, watermarks, ended, current)
+              : this.advanceWatermark(op, watermarks, idle, current);
           }
-          current = this.advanceWatermark(op, watermarks, idle, current);
           break;
         case 'barrier':
           if (element.checkpointId > this.lastSnapshot) {
@@ -450,6 +454,21 @@ export class SubtaskRunner {
     if (any && min > current) {
       op.processWatermark?.(min);
       return min;
+    }
+    return current;
+  }
+
+  private flushIdleWatermark(
+    op: StreamOperator,
+    wms: Map<number, number>,
+    ended: ReadonlySet<number>,
+    current: number,
+  ): number {
+    let max = MIN_WATERMARK;
+    for (const [id, w] of wms) if (!ended.has(id) && w > max) max = w;
+    if (max > current) {
+      op.processWatermark?.(max);
+      return max;
     }
     return current;
   }

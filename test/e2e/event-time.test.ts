@@ -14,6 +14,7 @@ import { FileSink, GeneratorSource } from '../../src/connectors/index.js';
 import type { Source } from '../../src/runtime/io.js';
 import { OutputTag } from '../../src/runtime/time.js';
 import { WatermarkStrategy } from '../../src/runtime/watermarks.js';
+import { TumblingEventTimeWindows } from '../../src/runtime/windows/index.js';
 import { MapStateDescriptor } from '../../src/state/descriptors.js';
 import type { MapState } from '../../src/state/types.js';
 import { readParts } from './helpers.js';
@@ -230,5 +231,48 @@ describe('event time in the runtime', () => {
     // of subtask 0 stops at 5989, so the timers of 2000..5000 fire, 6000 does not.
     expect(await runQuiet(50)).toBe(4 * 5);
     expect(await runQuiet(undefined)).toBe(0);
+  });
+
+  it('windowAll counts every record of all subtasks in one window operator of parallelism 1', async () => {
+    const count = 2_500;
+    const out = join(tmp(), 'out');
+    const job = defineJob({
+      name: 'window-all',
+      build(env) {
+        const events = env.fromSource(GeneratorSource.of({ count, generate: event }), {
+          uid: 'events',
+          watermarks: WatermarkStrategy.forMonotonousTimestamps<Ev>().withTimestampAssigner(
+            (e) => e.ts,
+          ),
+        });
+        expect(() =>
+          events
+            .windowAll(TumblingEventTimeWindows.of(1000))
+            .aggregate(
+              { createAccumulator: () => 0, add: (_e, n) => n + 1, getResult: (n) => n },
+              { parallelism: 2 },
+            ),
+        ).toThrow(/parallelism 1/);
+        events
+          .windowAll(TumblingEventTimeWindows.of(1000))
+          .process<{ start: number; n: number }>(
+            {
+              process(_key, ctx, elements, o) {
+                o.collect({ start: ctx.window.start, n: elements.length });
+              },
+            },
+            { uid: 'per-second' },
+          )
+          .sinkTo(FileSink.jsonl({ path: out }), { uid: 'out' });
+      },
+    });
+    await runJobInThread(job, { parallelism: 3 }, { log: () => {} });
+    const perSecond = new Map<number, number>();
+    for (let i = 0; i < count; i++) {
+      const start = Math.floor(event(i).ts / 1000) * 1000;
+      perSecond.set(start, (perSecond.get(start) ?? 0) + 1);
+    }
+    const want = [...perSecond].map(([start, n]) => JSON.stringify({ start, n })).sort();
+    expect(sortedParts(out)).toEqual(want);
   });
 });
