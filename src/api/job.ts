@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
-import { ThreadPool } from '../runtime/coordinator.js';
+import { prewarmWorkers, ThreadPool } from '../runtime/coordinator.js';
 import type { JobGraph } from '../runtime/graph.js';
 import {
   type CheckpointConfig,
@@ -168,6 +168,23 @@ const execute = async (
   }
 };
 
+/** For warm worker threads (see `prewarmWorkers`): imports the job module ahead of time. */
+export const preloadJob = async (spec: JobSpec): Promise<void> => {
+  await importJob(spec.module);
+};
+
+/**
+ * Starts `count` worker threads for `spec`'s job module now (TypeScript loader and module
+ * loaded), for the next `runJobModule` of the same module to use: a rescale calls this when it
+ * is requested, so starting threads overlaps the stop instead of lengthening the pause.
+ */
+export const prewarmJobWorkers = (
+  spec: JobSpec,
+  count: number,
+  worker?: Partial<WorkerOptions>,
+): Promise<void> =>
+  prewarmWorkers({ graphLoader: import.meta.url, spec, worker, warmKey: spec.module }, count);
+
 /** Runs a job module on worker threads: one per parallel subtask index. */
 export const runJobModule = async (
   spec: JobSpec,
@@ -183,6 +200,7 @@ export const runJobModule = async (
         worker: options.worker,
         metricsIntervalMs: options.metricsIntervalMs,
         checkpointing,
+        warmKey: spec.module,
       }),
     options,
   );

@@ -1,7 +1,7 @@
 /** `eddy run`: runs a job module locally on worker threads until its input ends or Ctrl-C. */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { importJob, type RunOptions, runJobModule } from '../api/job.js';
+import { importJob, prewarmJobWorkers, type RunOptions, runJobModule } from '../api/job.js';
 import { CheckpointStorage } from '../checkpoint/index.js';
 import type { RescaleReport } from '../control/types.js';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
@@ -108,8 +108,24 @@ export const runCommand = async (
           resolve: resolveReport,
           reject,
         };
-        log(`rescaling: stopping with a savepoint in ${savepointDir}`);
-        master!.stop(savepointDir);
+        // Start the new generation's threads while the job still runs, and stop it only once
+        // they are ready: thread start-up is then not part of the pause.
+        const overrides = { ...generation.overrides, ...operators };
+        const threads = Math.max(
+          parallelism ?? generation.parallelism,
+          ...Object.values(overrides),
+        );
+        log(`rescaling: starting ${threads} worker thread(s) for the new parallelism`);
+        const current = master!;
+        void prewarmJobWorkers(
+          { module, args: jobArgs, parallelism: parallelism ?? generation.parallelism },
+          threads,
+        ).then(() => {
+          if (!rescaling) return;
+          rescaling.stopRequestedAt = Date.now();
+          log(`rescaling: stopping with a savepoint in ${savepointDir}`);
+          current.stop(savepointDir);
+        });
       });
     },
   };
@@ -157,14 +173,16 @@ export const runCommand = async (
       fromParallelism: r.from,
       toParallelism: generation.parallelism,
       operators: r.operators,
-      pauseMs: at - r.requestedAt,
+      pauseMs: at - (r.stopRequestedAt ?? r.requestedAt),
+      prepareMs: (r.stopRequestedAt ?? r.requestedAt) - r.requestedAt,
       bytesRead: r.restored?.bytesRead ?? 0,
       keyGroups: r.restored?.keyGroups ?? 0,
       restoreMs: r.restored?.ms ?? 0,
     };
+    const stopAt = r.stopRequestedAt ?? r.requestedAt;
     const phases =
       r.stoppedAt && r.readyAt
-        ? ` [stop+savepoint ${r.stoppedAt - r.requestedAt} ms, start+restore ${r.readyAt - r.stoppedAt} ms, to first record ${at - r.readyAt} ms]`
+        ? ` [stop+savepoint ${r.stoppedAt - stopAt} ms, start+restore ${r.readyAt - r.stoppedAt} ms, to first record ${at - r.readyAt} ms; threads started beforehand in ${report.prepareMs} ms while the job ran]`
         : '';
     log(
       `rescaled ${report.fromParallelism} -> ${report.toParallelism}: pause ${report.pauseMs} ms, restored ${report.keyGroups} key groups (${formatBytes(report.bytesRead)}) in ${report.restoreMs.toFixed(0)} ms${phases}`,
@@ -217,6 +235,8 @@ interface PendingRescale {
   readonly parallelism: number | undefined;
   readonly operators: Readonly<Record<string, number>>;
   readonly requestedAt: number;
+  /** When the job was asked to stop, once the new threads were ready (epoch ms). */
+  stopRequestedAt?: number;
   readonly from: number;
   readonly resolve: (r: RescaleReport) => void;
   readonly reject: (e: unknown) => void;

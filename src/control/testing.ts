@@ -69,6 +69,7 @@ export const fakeTarget = (overrides: Partial<JobControlTarget> = {}) => {
         toParallelism: parallelism ?? status.parallelism,
         operators,
         pauseMs: 1,
+        prepareMs: 0,
         bytesRead: 0,
         keyGroups: 0,
         restoreMs: 0,

@@ -79,6 +79,11 @@ export interface RescaleReport {
   readonly operators: Readonly<Record<string, number>>;
   /** From the stop request to the first record processed after the restore. */
   readonly pauseMs: number;
+  /**
+   * From the rescale request to the stop request: starting the new worker threads while the
+   * job kept processing (not part of the pause).
+   */
+  readonly prepareMs: number;
   readonly bytesRead: number;
   readonly keyGroups: number;
   readonly restoreMs: number;

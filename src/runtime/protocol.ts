@@ -25,6 +25,15 @@ export interface WorkerInit {
   readonly restore: RestoreSource | undefined;
 }
 
+/**
+ * A warm worker thread's start data: it imports `graphLoader` and lets it preload the job
+ * module of `spec` (the loader's optional `preloadJob`), then waits for its `init` message.
+ */
+export interface WarmWorkerData {
+  readonly graphLoader: string;
+  readonly spec: unknown;
+}
+
 /** One operator subtask's state handles in a checkpoint acknowledgement. */
 export interface OperatorAck {
   readonly uid: string;
@@ -32,6 +41,8 @@ export interface OperatorAck {
 }
 
 export type ToWorker =
+  /** Turns a warm thread into worker `init.workerIndex` of a job. */
+  | { readonly type: 'init'; readonly init: WorkerInit }
   | {
       readonly type: 'connect';
       readonly peers: ReadonlyArray<{ worker: number; port: MessagePort }>;
@@ -68,6 +79,8 @@ export interface RestoreStats {
 }
 
 export type FromWorker =
+  /** A warm thread has loaded the job module and waits for its `init`. */
+  | { readonly type: 'warm' }
   | { readonly type: 'ready'; readonly restore?: RestoreStats | undefined }
   /** The first record after start was processed (epoch ms): ends a rescale's pause. */
   | { readonly type: 'firstRecord'; readonly at: number }

@@ -95,11 +95,14 @@ describe.each(schedules)('golden rescale runs: start at p=%i, rescale to %j', (s
       '--output',
       output,
     );
-    args.push('--rate', '12000');
+    // Long enough for two rescales, each of which starts its threads before stopping (~1-2 s).
+    args.push('--rate', '6000');
     const reports = await runWithRescales(args, rescales);
     let from = start;
     rescales.forEach((to, i) => {
       expect(reports[i]).toMatch(new RegExp(`^rescaled ${from} -> ${to}: pause \\d+ ms`));
+      // The new worker threads start while the job still runs, before it is stopped.
+      expect(reports[i]).toMatch(/\(new threads started beforehand in \d+ ms while the job ran\)/);
       from = to;
     });
     expect(sorted(readParts(output))).toEqual(sorted(referenceSums(keyedSumData)));
@@ -117,7 +120,7 @@ describe.each(schedules)('golden rescale runs: start at p=%i, rescale to %j', (s
       '200',
     ];
     args.push('--checkpoint-dir', join(tempDir(), 'chk'), '--', '--output', output);
-    args.push('--lines', String(lines), '--rate', '2000');
+    args.push('--lines', String(lines), '--rate', '1000');
     await runWithRescales(args, rescales);
     expect(sorted(readParts(output))).toEqual(sorted(wordCountExpected(lines)));
   });
