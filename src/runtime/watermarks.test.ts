@@ -241,7 +241,7 @@ describe('SourceWatermarks', () => {
     expect(wm.current()).toEqual({ watermark: 699, idle: false }); // min passed it: advances
   });
 
-  it('rule 6: idle iff no unfinished split is active; then the watermark is the last combined value', () => {
+  it('rule 6: idle iff splits are unfinished but none is active; all finished is not idle', () => {
     const { wm, clock } = setup(0, 10);
     const a = wm.add('a');
     const b = wm.add('b');
@@ -256,7 +256,8 @@ describe('SourceWatermarks', () => {
     wm.onRecord(b, 90);
     expect(wm.current()).toEqual({ watermark: 89, idle: false });
     wm.finish(b);
-    expect(wm.current()).toEqual({ watermark: 89, idle: true }); // all finished
+    // All finished: not idle, the last watermark holds until the reader ends (MAX follows).
+    expect(wm.current()).toEqual({ watermark: 89, idle: false });
     // Before anything was declared the implicit split is active (rule 8), not idle.
     expect(setup().wm.current()).toEqual({ watermark: MIN_WATERMARK, idle: false });
   });
@@ -440,12 +441,13 @@ class Reference {
   }
 
   current(): { watermark: number; idle: boolean } {
-    const active = this.splits.filter((s) => !s.finished && !this.isIdle(s));
+    const unfinished = this.splits.filter((s) => !s.finished);
+    const active = unfinished.filter((s) => !this.isIdle(s));
     if (active.length > 0) {
       const min = Math.min(...active.map((s) => this.splitWatermark(s)));
       this.combined = Math.max(this.combined, min);
     }
-    return { watermark: this.combined, idle: active.length === 0 };
+    return { watermark: this.combined, idle: unfinished.length > 0 && active.length === 0 };
   }
 }
 

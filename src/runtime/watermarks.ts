@@ -24,8 +24,11 @@
  * 5. The combined watermark is the minimum over unfinished, active splits, but it never
  *    decreases: when that minimum would go down (an idle split becomes active again with an
  *    older watermark), the combined value stays where it was until the minimum passes it.
- * 6. `idle` is true iff no unfinished split is active (all idle, or all finished); then
- *    `watermark` is the last combined value.
+ * 6. `idle` is true iff some split is unfinished and none of those is active (all idle);
+ *    `watermark` is then the last combined value. A subtask whose splits are all finished is
+ *    NOT idle: it holds its last watermark until the reader ends and sends MAX_WATERMARK —
+ *    reported idle, downstream would leave it out and fire windows its last records still
+ *    feed (found by the top-items e2e test at p=2).
  * 7. A timestamp that is not a finite number fails with an `EDDY_USER_FUNCTION` EddyError
  *    saying what the timestamp assigner returned.
  * 8. A reader that never calls `add()` has one implicit split, present from construction (so
@@ -293,15 +296,17 @@ export class SourceWatermarks {
     const { watermarks, lastActive, finished } = this;
     let min = MAX_WATERMARK;
     let active = false;
+    let unfinished = false;
     for (let i = 0; i < watermarks.length; i++) {
       if (finished[i]) continue;
+      unfinished = true;
       if (timeout !== undefined && now - lastActive[i]! >= timeout) continue;
       active = true;
       const w = watermarks[i]!;
       if (w < min) min = w;
     }
     if (active && min > this.combined) this.combined = min;
-    return { watermark: this.combined, idle: !active };
+    return { watermark: this.combined, idle: unfinished && !active };
   }
 
   private badHandle(handle: number | undefined, what: 'record' | 'finish'): never {

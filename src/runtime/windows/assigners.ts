@@ -214,8 +214,9 @@ abstract class SessionWindows implements WindowAssigner<TimeWindow> {
 }
 
 /**
- * Per key, a session of records each less than `gap` ms after the previous one (by event
- * time): a session ends `gap` ms after its last record. Window functions on sessions must be
+ * Per key, a session of records each at most `gap` ms after the previous one, by event time
+ * (exactly `gap` apart still merges: Flink's windows [t, t+gap) and [t+gap, …) intersect); a
+ * session ends `gap` ms after its last record. Window functions on sessions must be
  * able to merge (an AggregateFunction needs `merge`).
  * @example EventTimeSessionWindows.withGap(30 * 60_000)
  */
