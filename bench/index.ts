@@ -25,6 +25,11 @@ const BENCHES: Record<string, Bench> = {
       'keyed state of 1M and 10M keys restored at a new parallelism: eddy vs read-all, per-key index, floor',
     run: async (args) => (await import('./rescale.js')).main(args),
   },
+  sessions: {
+    description:
+      'event-time session windows per user over 5M events: hand-written Node baseline vs eddy -p 1 and -p 2, state size',
+    run: async (args) => (await import('./sessions.js')).main(args),
+  },
 };
 
 const usage = (): string => {

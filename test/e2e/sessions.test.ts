@@ -1,0 +1,399 @@
+/**
+ * Event-time windows end to end through the real CLI: examples/sessions.ts (session windows)
+ * and examples/top-items.ts (sliding windows, then a keyed stage with event-time timers),
+ * compared with straightforward references computed here.
+ *
+ * The input is built for per-split watermarks: every user's events are spread over several
+ * files, each file is out of order by up to 3 s (less than the 5 s bound, so no event is ever
+ * late), some events of a user share a timestamp, and many sessions are "bridged": an event
+ * arrives after both sessions it joins have formed, and the window operator must merge them.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { byRank } from '../../examples/top-items.js';
+import { EDDY, eddy, readParts, sorted, tempDir } from './helpers.js';
+
+/** mulberry32: a tiny seeded PRNG, floats in [0, 1). */
+const prng = (seed: number): (() => number) => {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+};
+
+const T0 = 1_700_000_000_000;
+/** Events of a file are out of order by less than this (the watermark bound is 5000 ms). */
+const MAX_DELAY_MS = 3000;
+
+/**
+ * Deals `events` over `files` files at random; each file is in "arrival" order, arrival = event
+ * time + a random delay in [0, MAX_DELAY_MS), so a file is out of order by < MAX_DELAY_MS.
+ */
+const dealIntoFiles = <E extends { ts: number }>(
+  events: readonly E[],
+  files: number,
+  rand: () => number,
+): E[][] => {
+  const buckets: { e: E; arrival: number; seq: number }[][] = Array.from(
+    { length: files },
+    () => [],
+  );
+  events.forEach((e, seq) => {
+    buckets[Math.floor(rand() * files)]!.push({
+      e,
+      arrival: e.ts + Math.floor(rand() * MAX_DELAY_MS),
+      seq,
+    });
+  });
+  return buckets.map((b) =>
+    b.sort((x, y) => x.arrival - y.arrival || x.seq - y.seq).map((x) => x.e),
+  );
+};
+
+const writeJsonlFiles = (files: readonly object[][], dir = tempDir()): string => {
+  mkdirSync(dir, { recursive: true });
+  files.forEach((events, i) => {
+    writeFileSync(
+      join(dir, `events-${String(i).padStart(3, '0')}.jsonl`),
+      events.map((e) => `${JSON.stringify(e)}\n`).join(''),
+    );
+  });
+  return dir;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+interface Ev {
+  user: string;
+  ts: number;
+}
+
+const GAP_MS = 1000;
+
+/**
+ * Per user a walk in event time: steps of 0 (equal timestamps), 50..900 ms (same session),
+ * exactly the gap (same session: windows [t, t + gap) and [t + gap, ...) touch, and touching
+ * session windows merge, as in Flink) or 1050..6000 ms (a new session). Users start within the
+ * first 20 s.
+ */
+const sessionEvents = (seed: number, users: number, perUser: number): Ev[] => {
+  const rand = prng(seed);
+  const events: Ev[] = [];
+  for (let u = 0; u < users; u++) {
+    const user = `user-${u}`;
+    let ts = T0 + Math.floor(rand() * 20_000);
+    for (let i = 0; i < perUser; i++) {
+      events.push({ user, ts });
+      const r = rand();
+      ts +=
+        r < 0.1
+          ? 0
+          : r < 0.65
+            ? 50 * (1 + Math.floor(rand() * 18))
+            : r < 0.7
+              ? GAP_MS
+              : 1050 + 50 * Math.floor(rand() * 100);
+    }
+  }
+  return events;
+};
+
+/** The reference: per user, sorted times split where two neighbours are more than gap apart. */
+const referenceSessions = (events: readonly Ev[], gap: number): string[] => {
+  const byUser = new Map<string, number[]>();
+  for (const e of events) {
+    const ts = byUser.get(e.user) ?? [];
+    ts.push(e.ts);
+    byUser.set(e.user, ts);
+  }
+  const out: string[] = [];
+  for (const [user, ts] of byUser) {
+    ts.sort((a, b) => a - b);
+    let start = ts[0]!;
+    let count = 0;
+    for (let i = 0; i < ts.length; i++) {
+      if (i > 0 && ts[i]! - ts[i - 1]! > gap) {
+        out.push(JSON.stringify({ user, start, end: ts[i - 1]! + gap, count }));
+        start = ts[i]!;
+        count = 0;
+      }
+      count++;
+    }
+    out.push(JSON.stringify({ user, start, end: ts[ts.length - 1]! + gap, count }));
+  }
+  return out;
+};
+
+/**
+ * Events that bridge two sessions within their own file: when the event arrives, the file has
+ * already had events of its user on both sides of it, more than the gap apart (two sessions),
+ * each at most the gap from it.
+ */
+const countBridges = (files: readonly Ev[][], gap: number): number => {
+  let bridges = 0;
+  for (const file of files) {
+    const seen = new Map<string, number[]>();
+    for (const e of file) {
+      const prior = seen.get(e.user) ?? [];
+      let lo = Number.NEGATIVE_INFINITY;
+      let hi = Number.POSITIVE_INFINITY;
+      for (const t of prior) {
+        if (t <= e.ts && t > lo) lo = t;
+        if (t > e.ts && t < hi) hi = t;
+      }
+      if (hi - lo > gap && e.ts - lo <= gap && hi - e.ts <= gap) bridges++;
+      prior.push(e.ts);
+      seen.set(e.user, prior);
+    }
+  }
+  return bridges;
+};
+
+const sessionData = (() => {
+  const events = sessionEvents(7, 60, 400);
+  const files = dealIntoFiles(events, 6, prng(8));
+  return { files, expected: referenceSessions(events, GAP_MS) };
+})();
+
+const sessionArgs = (input: string, output: string, p: number, extra: string[] = []) => [
+  'run',
+  'examples/sessions.ts',
+  '-p',
+  String(p),
+  '--no-progress',
+  ...extra,
+  '--',
+  '--input',
+  input,
+  '--output',
+  output,
+  '--gap-ms',
+  String(GAP_MS),
+];
+
+const cli = (args: string[], env: NodeJS.ProcessEnv) => eddy(args, undefined, env);
+
+/** Polls `eddy list` until the job in `env`'s EDDY_HOME is running; returns its id. */
+const runningJobId = async (env: NodeJS.ProcessEnv): Promise<string> => {
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const list = JSON.parse((await cli(['list', '--json'], env)).stdout) as {
+      id: string;
+      status: string;
+    }[];
+    const id = list.find((j) => j.status === 'running')?.id;
+    if (id) return id;
+  }
+  throw new Error('the job never showed up as running in `eddy list`');
+};
+
+describe('examples/sessions.ts', () => {
+  it('has users over several files, bridged sessions and equal timestamps (the test data)', () => {
+    const { files, expected } = sessionData;
+    const usersPerFile = files.map((f) => new Set(f.map((e) => e.user)).size);
+    expect(Math.min(...usersPerFile)).toBe(60);
+    expect(countBridges(files, GAP_MS)).toBeGreaterThan(100);
+    expect(expected.length).toBeGreaterThan(3000);
+    expect(expected.some((l) => (JSON.parse(l) as { count: number }).count === 1)).toBe(true);
+  });
+
+  it('refuses a missing or invalid --gap-ms with a clear message', async () => {
+    const base = [
+      'run',
+      'examples/sessions.ts',
+      '--',
+      '--input',
+      tempDir(),
+      '--output',
+      join(tempDir(), 'out'),
+    ];
+    const missing = await eddy(base);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain(
+      'sessions needs -- --input <dir> --output <dir> --gap-ms <ms>',
+    );
+    const invalid = await eddy([...base, '--gap-ms', '0']);
+    expect(invalid.code).not.toBe(0);
+    expect(invalid.stderr).toContain("--gap-ms must be a positive integer, got '0'");
+  });
+
+  it.each([1, 2])('writes exactly the reference sessions at p=%i', async (p) => {
+    const input = writeJsonlFiles(sessionData.files);
+    const output = join(tempDir(), 'out');
+    const r = await eddy(sessionArgs(input, output, p));
+    expect(r.code, r.stderr).toBe(0);
+    expect(sorted(readParts(output))).toEqual(sorted(sessionData.expected));
+  });
+
+  it('stop with a savepoint at p=3 mid-stream, restore at p=5: exactly the reference sessions', async () => {
+    const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
+    const input = writeJsonlFiles(sessionData.files);
+    const output = join(tempDir(), 'out');
+    const chk = join(tempDir(), 'chk');
+    const args = sessionArgs(input, output, 3, [
+      '--checkpoint-interval',
+      '200',
+      '--checkpoint-dir',
+      chk,
+    ]);
+    const job = spawn(process.execPath, [EDDY, ...args, '--rate', '8000'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    job.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((r) => job.on('exit', r));
+    const id = await runningJobId(env);
+    await new Promise((r) => setTimeout(r, 1200));
+    const stop = await cli(['stop', id, '--savepoint', '--dir', tempDir('eddy-sp-')], env);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(await exited, stderr).toBe(0);
+    const savepoint = stop.stdout.trim().split('\n').pop()!;
+    const partial = readParts(output);
+    // Stopped mid-stream: some sessions written, not all (the pending ones wait in the savepoint).
+    expect(partial.length).toBeGreaterThan(0);
+    expect(partial.length).toBeLessThan(sessionData.expected.length);
+
+    const restored = await eddy(
+      sessionArgs(input, output, 5, [
+        '--from-savepoint',
+        savepoint,
+        '--checkpoint-dir',
+        join(tempDir(), 'chk2'),
+      ]),
+    );
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(sorted(readParts(output))).toEqual(sorted(sessionData.expected));
+  });
+
+  it("Arroyo's shape: p=2 with checkpoints, rescaled to 3, then to 1: exactly the reference sessions", async () => {
+    const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
+    const input = writeJsonlFiles(sessionData.files);
+    const output = join(tempDir(), 'out');
+    const args = sessionArgs(input, output, 2, [
+      '--checkpoint-interval',
+      '200',
+      '--checkpoint-dir',
+      join(tempDir(), 'chk'),
+    ]);
+    const job = cli([...args, '--rate', '5000'], env);
+    const id = await runningJobId(env);
+    for (const p of [3, 1]) {
+      await new Promise((r) => setTimeout(r, 500));
+      const r = await cli(['rescale', id, String(p)], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`rescaled \\d+ -> ${p}`));
+    }
+    const done = await job;
+    expect(done.code, done.stderr).toBe(0);
+    expect(sorted(readParts(output))).toEqual(sorted(sessionData.expected));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Top items per sliding window
+
+interface ItemEv {
+  item: string;
+  ts: number;
+}
+
+const SIZE_MS = 10_000;
+const SLIDE_MS = 2_000;
+const TOP = 3;
+
+/** Items drawn with skewed popularity (many ties among the rarer ones) along one timeline. */
+const itemEvents = (seed: number, n: number, items: number): ItemEv[] => {
+  const rand = prng(seed);
+  const events: ItemEv[] = [];
+  let ts = T0 + 1234;
+  for (let i = 0; i < n; i++) {
+    const k = Math.floor(items * rand() ** 2);
+    events.push({ item: `item-${String.fromCharCode(97 + (k % 26))}${k}`, ts });
+    ts += Math.floor(rand() * 40);
+  }
+  return events;
+};
+
+const referenceTop = (events: readonly ItemEv[]): string[] => {
+  const counts = new Map<number, Map<string, number>>();
+  for (const e of events) {
+    const lastStart = e.ts - (e.ts % SLIDE_MS);
+    for (let start = lastStart; start > e.ts - SIZE_MS; start -= SLIDE_MS) {
+      const end = start + SIZE_MS;
+      const m = counts.get(end) ?? new Map<string, number>();
+      m.set(e.item, (m.get(e.item) ?? 0) + 1);
+      counts.set(end, m);
+    }
+  }
+  const out: string[] = [];
+  for (const [windowEnd, m] of counts) {
+    [...m]
+      .map(([item, count]) => ({ windowEnd, item, count }))
+      .sort(byRank)
+      .slice(0, TOP)
+      .forEach((c, i) => {
+        out.push(JSON.stringify({ windowEnd, item: c.item, count: c.count, rank: i + 1 }));
+      });
+  }
+  return out;
+};
+
+describe('examples/top-items.ts', () => {
+  it('writes exactly the reference top items per sliding window at p=2', async () => {
+    const events = itemEvents(11, 12_000, 40);
+    const files = dealIntoFiles(events, 4, prng(12));
+    const expected = referenceTop(events);
+    // Ties at the cut-off exist, so the tie-break by item name matters.
+    expect(expected.length).toBeGreaterThan(300);
+    const input = writeJsonlFiles(files);
+    const output = join(tempDir(), 'out');
+    const r = await eddy([
+      'run',
+      'examples/top-items.ts',
+      '-p',
+      '2',
+      '--no-progress',
+      '--',
+      '--input',
+      input,
+      '--output',
+      output,
+      '--size-ms',
+      String(SIZE_MS),
+      '--slide-ms',
+      String(SLIDE_MS),
+      '--top',
+      String(TOP),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sorted(readParts(output))).toEqual(sorted(expected));
+  });
+
+  it('refuses a window size that is not a multiple of the slide, naming both', async () => {
+    const r = await eddy([
+      'run',
+      'examples/top-items.ts',
+      '--',
+      '--input',
+      tempDir(),
+      '--output',
+      join(tempDir(), 'out'),
+      '--size-ms',
+      '1000',
+      '--slide-ms',
+      '300',
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--size-ms \(1000\) must be a multiple of --slide-ms \(300\)/);
+  });
+});
