@@ -12,7 +12,7 @@
 import { assignToKeyGroup, type Key, normalizeKey } from '../keygroups/index.js';
 import { MapStateDescriptor } from '../state/descriptors.js';
 import type { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
-import type { MapState } from '../state/types.js';
+import type { MapState, NormalizedKey } from '../state/types.js';
 import { MIN_WATERMARK, type ProcessingClock, type TimeDomain, type TimerService } from './time.js';
 
 /** State names of the timers; the prefix keeps them apart from user states. */
@@ -33,6 +33,9 @@ interface Entry {
   /** Registration order: ties fire in the order they were registered (deterministic). */
   readonly seq: number;
   readonly key: Key;
+  /** The key normalised and its key group, computed once: popping skips the hashing. */
+  readonly normalized: NormalizedKey;
+  readonly keyGroup: number;
 }
 
 /** Timers of one keyed operator subtask. The TimerService methods act on the current key. */
@@ -42,6 +45,8 @@ export class KeyedTimers implements TimerService {
   private eventState!: MapState<number, Key>;
   private processingState!: MapState<number, Key>;
   private key: Key | undefined;
+  private normalized: NormalizedKey | undefined;
+  private keyGroup = 0;
   private watermark = MIN_WATERMARK;
   private seq = 0;
   private wakeup: { at: number; cancel(): void } | undefined;
@@ -60,9 +65,9 @@ export class KeyedTimers implements TimerService {
       [this.event, EVENT_TIMERS_STATE],
       [this.processing, PROCESSING_TIMERS_STATE],
     ] as const) {
-      backend.forEachEntry(name, (value) => {
+      backend.forEachEntry(name, (value, normalized, keyGroup) => {
         for (const [timestamp, key] of value as Map<number, Key>) {
-          heap.push({ timestamp, seq: this.seq++, key });
+          heap.push({ timestamp, seq: this.seq++, key, normalized, keyGroup });
         }
       });
     }
@@ -71,11 +76,19 @@ export class KeyedTimers implements TimerService {
 
   /** Makes `key` current for state and timers (normalised and routed as keyBy does). */
   setCurrentKey(key: Key): void {
-    this.options.backend.setCurrentKey(
-      normalizeKey(key),
-      assignToKeyGroup(key, this.options.maxParallelism),
-    );
+    const normalized = normalizeKey(key);
+    const keyGroup = assignToKeyGroup(key, this.options.maxParallelism);
+    this.options.backend.setCurrentKey(normalized, keyGroup);
     this.key = key;
+    this.normalized = normalized;
+    this.keyGroup = keyGroup;
+  }
+
+  private restoreKey(e: Entry): void {
+    this.options.backend.setCurrentKey(e.normalized, e.keyGroup);
+    this.key = e.key;
+    this.normalized = e.normalized;
+    this.keyGroup = e.keyGroup;
   }
 
   get currentKey(): Key | undefined {
@@ -144,7 +157,13 @@ export class KeyedTimers implements TimerService {
     }
     if (state.has(timestamp)) return false;
     state.put(timestamp, key);
-    heap.push({ timestamp, seq: this.seq++, key });
+    heap.push({
+      timestamp,
+      seq: this.seq++,
+      key,
+      normalized: this.normalized!,
+      keyGroup: this.keyGroup,
+    });
     return true;
   }
 
@@ -156,7 +175,7 @@ export class KeyedTimers implements TimerService {
   ): void {
     for (let next = heap.peek(); next !== undefined && next.timestamp <= upTo; next = heap.peek()) {
       heap.pop();
-      this.setCurrentKey(next.key);
+      this.restoreKey(next);
       // Deleted (or already fired through a duplicate heap entry): skip.
       if (!state.has(next.timestamp)) continue;
       state.delete(next.timestamp);

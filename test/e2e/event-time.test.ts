@@ -275,4 +275,37 @@ describe('event time in the runtime', () => {
     const want = [...perSecond].map(([start, n]) => JSON.stringify({ start, n })).sort();
     expect(sortedParts(out)).toEqual(want);
   });
+
+  it('a non-keyed process function emits to a side output through its context', async () => {
+    const count = 1_000;
+    const evens = join(tmp(), 'evens');
+    const odds = join(tmp(), 'odds');
+    const oddTag = new OutputTag<number>('odd');
+    const job = defineJob({
+      name: 'split',
+      build(env) {
+        const split = env
+          .fromSource(GeneratorSource.of({ count, generate: (i) => i }), { uid: 'numbers' })
+          .process<number>(
+            {
+              processElement(n, out, ctx) {
+                if (n % 2 === 0) out.collect(n);
+                else ctx.output(oddTag, n);
+              },
+            },
+            { uid: 'split' },
+          );
+        split.sinkTo(FileSink.jsonl({ path: evens }), { uid: 'evens' });
+        split.getSideOutput(oddTag).sinkTo(FileSink.jsonl({ path: odds }), { uid: 'odds' });
+      },
+    });
+    await runJobInThread(job, { parallelism: 2 }, { log: () => {} });
+    const numbers = (dir: string) =>
+      readParts(dir)
+        .map(Number)
+        .sort((a, b) => a - b);
+    const all = Array.from({ length: count }, (_, i) => i);
+    expect(numbers(evens)).toEqual(all.filter((n) => n % 2 === 0));
+    expect(numbers(odds)).toEqual(all.filter((n) => n % 2 === 1));
+  });
 });

@@ -307,7 +307,9 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
     const max = slot.window.maxTimestamp;
     if (this.eventTime && max <= this.timers.currentWatermark()) this.fire(key, slot);
     else this.registerTimer(max);
-    this.registerTimer(this.cleanupTime(slot.window));
+    const cleanup = this.cleanupTime(slot.window);
+    // Without lateness the cleanup timer is the firing timer: skip the second lookup.
+    if (cleanup !== max) this.registerTimer(cleanup);
   }
 
   private late(record: IN): void {
