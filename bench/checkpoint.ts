@@ -23,7 +23,6 @@ import {
   mkdtempSync,
   openSync,
   readdirSync,
-  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -49,6 +48,7 @@ import {
   parseBenchArgs,
   positiveInt,
   REPO,
+  readRunStats,
   runChild,
   table,
 } from './common.js';
@@ -113,12 +113,6 @@ const HELP = `usage: npm run bench -- checkpoint [options]
   -h, --help               this help`;
 
 type ConfigId = 'no-checkpoints' | 'checkpoints';
-
-interface RunStats {
-  readonly durationMs: number;
-  readonly recordsIn: number;
-  readonly maxRssBytes: number;
-}
 
 interface RunRecord {
   readonly config: ConfigId;
@@ -225,21 +219,6 @@ export const measureDiskWrite = (dir: string, mib: number, chunkMiB = 8): DiskRa
   };
 };
 
-const readStats = (file: string): RunStats & Record<string, unknown> => {
-  let stats: Record<string, unknown>;
-  try {
-    stats = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new BenchFailure(`cannot read stats file ${file}: ${(e as Error).message}`);
-  }
-  for (const key of ['durationMs', 'recordsIn', 'maxRssBytes']) {
-    if (typeof stats[key] !== 'number' || !Number.isFinite(stats[key])) {
-      throw new BenchFailure(`stats file lacks a numeric '${key}': ${JSON.stringify(stats)}`);
-    }
-  }
-  return stats as RunStats & Record<string, unknown>;
-};
-
 /** Exact sizes of the `chk-<id>` directories left in a checkpoint dir (retention keeps a few). */
 const retainedCheckpoints = (dir: string): Record<number, number> => {
   const sizes: Record<number, number> = {};
@@ -330,7 +309,7 @@ const runOnce = async (spec: RunSpec): Promise<RunRecord> => {
         `stderr (kept in ${root}):\n${tail(child.stderr)}\n${child.stdout.trimEnd()}`,
       );
     }
-    const stats = readStats(statsFile);
+    const stats = readRunStats(statsFile, 'checkpoint run');
     if (stats.recordsIn !== spec.events) {
       keep = true;
       throw new RunFailed(

@@ -2,6 +2,7 @@
  * Helpers shared by the benchmarks: child processes, medians, tables, machine info.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -164,3 +165,28 @@ export const runChild = (args: string[], opts: RunChildOptions = {}): Promise<Ch
       });
     });
   });
+
+/** What a run writes to its stats file (`eddy run --stats-file`, the hand-written baselines). */
+export interface RunStats {
+  readonly durationMs: number;
+  readonly recordsIn: number;
+  readonly maxRssBytes: number;
+}
+
+/** Reads and checks a run's stats file; `config` names the run in errors. */
+export const readRunStats = (file: string, config: string): RunStats & Record<string, unknown> => {
+  let stats: Record<string, unknown>;
+  try {
+    stats = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new BenchFailure(`${config}: cannot read stats file ${file}: ${(e as Error).message}`);
+  }
+  for (const key of ['durationMs', 'recordsIn', 'maxRssBytes']) {
+    if (typeof stats[key] !== 'number' || !Number.isFinite(stats[key])) {
+      throw new BenchFailure(
+        `${config}: stats file lacks a numeric '${key}': ${JSON.stringify(stats)}`,
+      );
+    }
+  }
+  return stats as RunStats & Record<string, unknown>;
+};

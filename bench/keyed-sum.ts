@@ -10,7 +10,7 @@
  * them alike. Every run's output is checked against the baseline's with an order-independent
  * digest of its lines.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import {
@@ -27,6 +27,7 @@ import {
   parseBenchArgs,
   positiveInt,
   REPO,
+  readRunStats,
   runChild,
   table,
 } from './common.js';
@@ -63,11 +64,6 @@ interface Config {
 }
 
 /** The stats file contract shared by the baseline and `eddy run --stats-file`. */
-interface RunStats {
-  readonly durationMs: number;
-  readonly recordsIn: number;
-  readonly maxRssBytes: number;
-}
 
 interface RunRecord {
   readonly config: string;
@@ -130,23 +126,6 @@ const configs = (parallelisms: readonly number[]): Config[] => [
   ),
 ];
 
-const readStats = (file: string, config: string): RunStats & Record<string, unknown> => {
-  let stats: Record<string, unknown>;
-  try {
-    stats = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new BenchFailure(`${config}: cannot read stats file ${file}: ${(e as Error).message}`);
-  }
-  for (const key of ['durationMs', 'recordsIn', 'maxRssBytes']) {
-    if (typeof stats[key] !== 'number' || !Number.isFinite(stats[key])) {
-      throw new BenchFailure(
-        `${config}: stats file lacks a numeric '${key}': ${JSON.stringify(stats)}`,
-      );
-    }
-  }
-  return stats as RunStats & Record<string, unknown>;
-};
-
 const runOnce = async (
   config: Config,
   round: number,
@@ -170,7 +149,7 @@ const runOnce = async (
           `--- stderr ---\n${child.stderr.trimEnd()}\n--- stdout ---\n${child.stdout.trimEnd()}`,
       );
     }
-    const stats = readStats(statsFile, config.label);
+    const stats = readRunStats(statsFile, config.label);
     if (stats.recordsIn !== events) {
       keep = true;
       throw new BenchFailure(

@@ -41,6 +41,7 @@ import {
   parseBenchArgs,
   positiveInt,
   REPO,
+  readRunStats,
   runChild,
   table,
 } from './common.js';
@@ -228,12 +229,6 @@ interface Config {
   readonly args: (input: string, output: string, stats: string, chk: string) => string[];
 }
 
-interface RunStats {
-  readonly durationMs: number;
-  readonly recordsIn: number;
-  readonly maxRssBytes: number;
-}
-
 interface RunRecord {
   readonly config: string;
   readonly round: number;
@@ -299,21 +294,6 @@ const configs = (parallelisms: readonly number[], gapMs: number, intervalMs: num
       args: eddy(maxP, true),
     },
   ];
-};
-
-const readStats = (file: string, config: string): RunStats => {
-  let stats: Record<string, unknown>;
-  try {
-    stats = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new BenchFailure(`${config}: cannot read stats file ${file}: ${(e as Error).message}`);
-  }
-  for (const key of ['durationMs', 'recordsIn', 'maxRssBytes']) {
-    if (typeof stats[key] !== 'number' || !Number.isFinite(stats[key])) {
-      throw new BenchFailure(`${config}: stats file lacks a numeric '${key}'`);
-    }
-  }
-  return stats as unknown as RunStats;
 };
 
 /**
@@ -391,7 +371,7 @@ const runOnce = async (spec: RunSpec): Promise<RunRecord> => {
           `--- stderr ---\n${child.stderr.trimEnd().slice(-4000)}\n--- stdout ---\n${child.stdout.trimEnd()}`,
       );
     }
-    const stats = readStats(statsFile, config.label);
+    const stats = readRunStats(statsFile, config.label);
     if (stats.recordsIn !== spec.events) {
       keep = true;
       throw new BenchFailure(
