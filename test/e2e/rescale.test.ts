@@ -96,7 +96,7 @@ describe.each(schedules)('golden rescale runs: start at p=%i, rescale to %j', (s
       output,
     );
     // Long enough for two rescales, each of which starts its threads before stopping (~1-2 s).
-    args.push('--rate', '6000');
+    args.push('--rate', '4000');
     const reports = await runWithRescales(args, rescales);
     let from = start;
     rescales.forEach((to, i) => {
@@ -120,7 +120,7 @@ describe.each(schedules)('golden rescale runs: start at p=%i, rescale to %j', (s
       '200',
     ];
     args.push('--checkpoint-dir', join(tempDir(), 'chk'), '--', '--output', output);
-    args.push('--lines', String(lines), '--rate', '1000');
+    args.push('--lines', String(lines), '--rate', '700');
     await runWithRescales(args, rescales);
     expect(sorted(readParts(output))).toEqual(sorted(wordCountExpected(lines)));
   });

@@ -285,7 +285,8 @@ describe('examples/sessions.ts', () => {
       '--checkpoint-dir',
       join(tempDir(), 'chk'),
     ]);
-    const job = cli([...args, '--rate', '5000'], env);
+    // Slow enough to outlast two rescales, each starting its threads before it stops the job.
+    const job = cli([...args, '--rate', '2000'], env);
     const id = await runningJobId(env);
     for (const p of [3, 1]) {
       await new Promise((r) => setTimeout(r, 500));
