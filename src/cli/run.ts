@@ -117,10 +117,14 @@ export const runCommand = async (
         );
         log(`rescaling: starting ${threads} worker thread(s) for the new parallelism`);
         const current = master!;
-        void prewarmJobWorkers(
+        // Never wait on the threads for long: past the limit the job stops anyway, and any
+        // thread not ready yet simply finishes starting in the new generation.
+        const ready = prewarmJobWorkers(
           { module, args: jobArgs, parallelism: parallelism ?? generation.parallelism },
           threads,
-        ).then(() => {
+        );
+        const limit = new Promise<void>((r) => setTimeout(r, PREWARM_LIMIT_MS).unref());
+        void Promise.race([ready, limit]).then(() => {
           if (!rescaling) return;
           rescaling.stopRequestedAt = Date.now();
           log(`rescaling: stopping with a savepoint in ${savepointDir}`);
@@ -230,6 +234,9 @@ export const runCommand = async (
   report(result!, opts);
   return 0;
 };
+
+/** The longest a rescale waits for its new worker threads before it stops the job anyway. */
+const PREWARM_LIMIT_MS = 20_000;
 
 interface PendingRescale {
   readonly parallelism: number | undefined;
