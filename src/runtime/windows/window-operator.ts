@@ -264,6 +264,10 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
 
   /** Merging windows: merges the record's window into the key's sessions, then adds it. */
   private addToSessions(key: K, record: IN, windows: TimeWindow[]): boolean {
+    if (windows.length === 1) {
+      const added = this.addToOnlySession(key, record, windows[0]!);
+      if (added !== undefined) return added;
+    }
     let added = false;
     for (const window of windows) {
       const slots = this.loadSessions();
@@ -300,6 +304,40 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
       this.afterAdd(key, { window: result, stateId });
     }
     return added;
+  }
+
+  /**
+   * The common case of sessions, without the general merge bookkeeping: the key has no session
+   * yet, or one that the record's window extends (or falls in). Does exactly what the general
+   * path does in those cases; undefined when it does not apply (two or more sessions, or one
+   * the window does not touch).
+   */
+  private addToOnlySession(key: K, record: IN, window: TimeWindow): boolean | undefined {
+    const sessions = this.sessions!;
+    const stored = sessions.value();
+    if (stored !== undefined && stored.length > 1) return undefined;
+    const only = stored?.[0];
+    if (only === undefined) {
+      if (this.isLate(window)) return false;
+      const stateId = windowId(window);
+      sessions.update([[window.start, window.end, stateId]]);
+      this.contents.add(stateId, record);
+      this.afterAdd(key, { window, stateId });
+      return true;
+    }
+    const [start, end, stateId] = only;
+    const old = new TimeWindow(start, end);
+    if (!window.intersects(old)) return undefined;
+    // A live session is never past cleanup, and covering it only moves cleanup later.
+    const result = old.cover(window);
+    const slot = { window: result, stateId };
+    if (!result.equals(old)) {
+      sessions.update([[result.start, result.end, stateId]]);
+      this.deleteTimersOf([{ window: old, stateId }], [slot]);
+    }
+    this.contents.add(stateId, record);
+    this.afterAdd(key, slot);
+    return true;
   }
 
   /** The event-time trigger's onElement: fire now if the watermark passed, else a timer. */
