@@ -380,6 +380,52 @@ describe('examples/top-items.ts', () => {
     expect(sorted(readParts(output))).toEqual(sorted(expected));
   });
 
+  it("Arroyo's shape: p=2 with checkpoints, rescaled to 3, then to 1: exactly the reference top items", async () => {
+    const events = itemEvents(21, 12_000, 40);
+    const expected = referenceTop(events);
+    const input = writeJsonlFiles(dealIntoFiles(events, 4, prng(22)));
+    const output = join(tempDir(), 'out');
+    const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
+    const job = cli(
+      [
+        'run',
+        'examples/top-items.ts',
+        '-p',
+        '2',
+        '--checkpoint-interval',
+        '200',
+        '--checkpoint-dir',
+        join(tempDir(), 'chk'),
+        '--no-progress',
+        '--',
+        '--input',
+        input,
+        '--output',
+        output,
+        '--size-ms',
+        String(SIZE_MS),
+        '--slide-ms',
+        String(SLIDE_MS),
+        '--top',
+        String(TOP),
+        // Slow enough to outlast two rescales (each starts its threads before it stops).
+        '--rate',
+        '1500',
+      ],
+      env,
+    );
+    const id = await runningJobId(env);
+    for (const p of [3, 1]) {
+      await new Promise((r) => setTimeout(r, 500));
+      const r = await cli(['rescale', id, String(p)], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`rescaled \\d+ -> ${p}`));
+    }
+    const done = await job;
+    expect(done.code, done.stderr).toBe(0);
+    expect(sorted(readParts(output))).toEqual(sorted(expected));
+  });
+
   it('refuses a window size that is not a multiple of the slide, naming both', async () => {
     const r = await eddy([
       'run',
