@@ -115,6 +115,14 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
   private readonly assigner: WindowAssigner;
   private readonly eventTime: boolean;
   private readonly lateness: number;
+  /**
+   * Event-time sessions without allowed lateness re-arm timers lazily: extending a session
+   * does not move its timer; the timer left at (or before) the old end re-registers the
+   * session's current end when it fires. Extending a session is the per-record case, and
+   * moving the timer each time (delete, register, a stale heap entry) was a third of the
+   * operator's cost. Invariant: every live session has a pending timer at or before its end.
+   */
+  private readonly lazyTimers: boolean;
   private readonly windowFn: ProcessWindowFunction<unknown, OUT, K> | undefined;
   /** 1-based position of the record being processed; undefined while timers fire. */
   private position: number | undefined;
@@ -127,6 +135,7 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
     this.assigner = assigner;
     this.eventTime = assigner.timeDomain === 'event';
     this.lateness = checkAllowedLateness(options.allowedLateness ?? 0);
+    this.lazyTimers = this.assigner.isMerging && this.eventTime && this.lateness === 0;
     if (this.eventTime && typeof options.timestampOf !== 'function') {
       throw new InvalidArgumentError(
         `${assigner} needs record timestamps: give the source a WatermarkStrategy or call assignTimestamps before keyBy`,
@@ -326,10 +335,12 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
     const slot = { window: result, stateId };
     if (!result.equals(old)) {
       sessions.update([[result.start, result.end, stateId]]);
-      this.deleteTimersOf([{ window: old, stateId }], [slot]);
+      if (!this.lazyTimers) this.deleteTimersOf([{ window: old, stateId }], [slot]);
     }
     this.contents.add(stateId, record);
-    this.afterAdd(key, slot);
+    // Lazy: the session's pending timer re-arms itself (onTimer); it cannot be due yet, as the
+    // record's window, inside the session, is not late.
+    if (!this.lazyTimers) this.afterAdd(key, slot);
     return true;
   }
 
@@ -399,6 +410,12 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
       for (const slot of firing) this.fire(key, slot);
       for (const slot of slots) {
         if (this.cleanupTime(slot.window) === timestamp) this.clearWindow(slot);
+      }
+      if (this.lazyTimers) {
+        // Re-arm: sessions extended since their timer was set end later than it.
+        for (const slot of slots) {
+          if (slot.window.maxTimestamp > timestamp) this.registerTimer(slot.window.maxTimestamp);
+        }
       }
     } catch (e) {
       throw this.failure(e);
