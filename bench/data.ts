@@ -132,11 +132,86 @@ const coverPicker = (users: number, rand: () => number): (() => number) => {
   };
 };
 
-const readManifest = (dir: string): KeyedSumManifest | undefined => {
+/** What {@link writeJsonlDataSet} wrote, for the data set's manifest. */
+export interface JsonlFiles {
+  /** File names in the data directory (sorted). */
+  readonly fileNames: string[];
+  /** Lines per file, aligned with `fileNames`. */
+  readonly eventsPerFile: number[];
+  readonly bytes: number;
+}
+
+/** Flush a file's pending text once it grows beyond this many UTF-16 code units. */
+const FLUSH_CHARS = 1 << 20;
+
+/**
+ * Writes a generated data set into `dir`, replacing it atomically: `files` JSONL files
+ * `events-<i>.jsonl` filled by `fill` (one `emit(file, line)` per line, newline added), then
+ * `manifest(written)` as `_manifest.json` (file sources skip it). Built in a partial directory
+ * and renamed into place, so an interrupted run never leaves a half-written cache.
+ */
+export const writeJsonlDataSet = <M>(
+  dir: string,
+  files: number,
+  fill: (emit: (file: number, line: string) => void) => void,
+  manifest: (written: JsonlFiles) => M,
+): M => {
+  const partial = `${dir}.partial-${process.pid}`;
+  rmSync(partial, { recursive: true, force: true });
+  mkdirSync(partial, { recursive: true });
+  const width = Math.max(3, String(files - 1).length);
+  const fileNames = Array.from(
+    { length: files },
+    (_, i) => `events-${String(i).padStart(width, '0')}.jsonl`,
+  );
+  const fds = fileNames.map((name) => openSync(join(partial, name), 'w'));
+  const pending = fileNames.map(() => '');
+  const counts = fileNames.map(() => 0);
+  let bytes = 0;
+  const flush = (i: number) => {
+    const text = pending[i]!;
+    if (text === '') return;
+    bytes += writeSync(fds[i]!, text);
+    pending[i] = '';
+  };
+  try {
+    fill((f, line) => {
+      const text = `${pending[f]}${line}\n`;
+      pending[f] = text;
+      counts[f]!++;
+      if (text.length >= FLUSH_CHARS) flush(f);
+    });
+    for (let i = 0; i < files; i++) flush(i);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+  const m = manifest({ fileNames, eventsPerFile: counts, bytes });
+  writeFileSync(join(partial, '_manifest.json'), `${JSON.stringify(m, null, 2)}\n`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dirname(dir), { recursive: true });
+  renameSync(partial, dir);
+  return m;
+};
+
+/**
+ * The data set in `dir` if its manifest `matches` the wanted parameters, else a freshly
+ * written one (`write`).
+ */
+export const ensureDataSet = <M>(
+  dir: string,
+  matches: (m: M) => boolean,
+  write: () => M,
+): { dir: string; manifest: M; cached: boolean } => {
+  const existing = readManifest<M>(dir);
+  if (existing !== undefined && matches(existing)) return { dir, manifest: existing, cached: true };
+  return { dir, manifest: write(), cached: false };
+};
+
+const readManifest = <M>(dir: string): M | undefined => {
   const file = join(dir, '_manifest.json');
   if (!existsSync(file)) return undefined;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as KeyedSumManifest;
+    return JSON.parse(readFileSync(file, 'utf8')) as M;
   } catch {
     return undefined;
   }
@@ -151,9 +226,6 @@ const sameParams = (m: KeyedSumManifest, p: KeyedSumDataParams): boolean =>
   m.seed === p.seed &&
   layoutOf(m) === layoutOf(p);
 
-/** Flush a file's pending text once it grows beyond this many UTF-16 code units. */
-const FLUSH_CHARS = 1 << 20;
-
 /**
  * Writes `events` JSONL lines `{"user":"user-<k>","amount":<1..1000>}` into `files` files in
  * `dir` (replacing it). `k` is uniform in [0, users) (or walks over all users, see `layout`)
@@ -164,56 +236,28 @@ const FLUSH_CHARS = 1 << 20;
  */
 export const writeKeyedSumData = (dir: string, p: KeyedSumDataParams): KeyedSumManifest => {
   validateParams(p);
-  const partial = `${dir}.partial-${process.pid}`;
-  rmSync(partial, { recursive: true, force: true });
-  mkdirSync(partial, { recursive: true });
-  const width = Math.max(3, String(p.files - 1).length);
-  const fileNames = Array.from(
-    { length: p.files },
-    (_, i) => `events-${String(i).padStart(width, '0')}.jsonl`,
+  return writeJsonlDataSet(
+    dir,
+    p.files,
+    (emit) => {
+      const rand = mulberry32(p.seed);
+      const users = p.users;
+      const pick =
+        layoutOf(p) === 'cover' ? coverPicker(users, rand) : () => Math.floor(rand() * users);
+      for (let e = 0; e < p.events; e++) {
+        const k = pick();
+        const amount = 1 + Math.floor(rand() * 1000);
+        emit(k % p.files, `{"user":"user-${k}","amount":${amount}}`);
+      }
+    },
+    (written) => ({
+      version: GENERATOR_VERSION,
+      kind: 'keyed-sum' as const,
+      ...p,
+      ...written,
+      generatedAt: new Date().toISOString(),
+    }),
   );
-  const fds = fileNames.map((name) => openSync(join(partial, name), 'w'));
-  const pending = fileNames.map(() => '');
-  const counts = fileNames.map(() => 0);
-  let bytes = 0;
-  const flush = (i: number) => {
-    const text = pending[i]!;
-    if (text === '') return;
-    bytes += writeSync(fds[i]!, text);
-    pending[i] = '';
-  };
-  try {
-    const rand = mulberry32(p.seed);
-    const users = p.users;
-    const pick =
-      layoutOf(p) === 'cover' ? coverPicker(users, rand) : () => Math.floor(rand() * users);
-    for (let e = 0; e < p.events; e++) {
-      const k = pick();
-      const amount = 1 + Math.floor(rand() * 1000);
-      const f = k % p.files;
-      const text = `${pending[f]}{"user":"user-${k}","amount":${amount}}\n`;
-      pending[f] = text;
-      counts[f]!++;
-      if (text.length >= FLUSH_CHARS) flush(f);
-    }
-    for (let i = 0; i < p.files; i++) flush(i);
-  } finally {
-    for (const fd of fds) closeSync(fd);
-  }
-  const manifest: KeyedSumManifest = {
-    version: GENERATOR_VERSION,
-    kind: 'keyed-sum',
-    ...p,
-    fileNames,
-    eventsPerFile: counts,
-    bytes,
-    generatedAt: new Date().toISOString(),
-  };
-  writeFileSync(join(partial, '_manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dirname(dir), { recursive: true });
-  renameSync(partial, dir);
-  return manifest;
 };
 
 /** Generates the data set, or reuses it when `dir` holds one with the same parameters. */
@@ -222,9 +266,11 @@ export const ensureKeyedSumData = (
   dir: string = keyedSumDataDir(p),
 ): GeneratedData => {
   validateParams(p);
-  const existing = readManifest(dir);
-  if (existing && sameParams(existing, p)) return { dir, manifest: existing, cached: true };
-  return { dir, manifest: writeKeyedSumData(dir, p), cached: false };
+  return ensureDataSet<KeyedSumManifest>(
+    dir,
+    (m) => sameParams(m, p),
+    () => writeKeyedSumData(dir, p),
+  );
 };
 
 // ---------------------------------------------------------------------------------------------

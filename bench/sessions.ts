@@ -10,21 +10,9 @@
  * interleaved round by round (the starting one rotates). Every run's output is checked against
  * the baseline's with an order-independent digest of its lines (data.ts).
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { decodeMetadata } from '../src/checkpoint/index.js';
 import { parseCheckpointLog } from './checkpoint-parse.js';
 import {
@@ -45,7 +33,15 @@ import {
   runChild,
   table,
 } from './common.js';
-import { DATA_ROOT, type DigestValue, digestDir, mulberry32, sameDigest } from './data.js';
+import {
+  DATA_ROOT,
+  type DigestValue,
+  digestDir,
+  ensureDataSet,
+  mulberry32,
+  sameDigest,
+  writeJsonlDataSet,
+} from './data.js';
 
 const BASELINE = join(REPO, 'bench', 'baselines', 'handwritten-sessions.mjs');
 const JOB = join(REPO, 'examples', 'sessions.ts');
@@ -106,9 +102,6 @@ const sameParams = (m: SessionsManifest, p: SessionsDataParams): boolean =>
   m.kind === 'sessions' &&
   (Object.keys(DEFAULT_SESSIONS_DATA) as (keyof SessionsDataParams)[]).every((k) => m[k] === p[k]);
 
-/** Flush a file's pending text once it grows beyond this many UTF-16 code units. */
-const FLUSH_CHARS = 1 << 20;
-
 /**
  * Writes `events` JSONL lines `{"user":"user-<k>","ts":<epoch ms>}` into `files` files in `dir`
  * (replacing it), a deterministic function of the parameters.
@@ -124,85 +117,52 @@ const FLUSH_CHARS = 1 << 20;
  * job's 5 s bound, so no event is late and the sessions are fully determined.
  */
 export const writeSessionsData = (dir: string, p: SessionsDataParams): SessionsManifest => {
-  const partial = `${dir}.partial-${process.pid}`;
-  rmSync(partial, { recursive: true, force: true });
-  mkdirSync(partial, { recursive: true });
-  const width = Math.max(3, String(p.files - 1).length);
-  const fileNames = Array.from(
-    { length: p.files },
-    (_, i) => `events-${String(i).padStart(width, '0')}.jsonl`,
-  );
-  const fds = fileNames.map((name) => openSync(join(partial, name), 'w'));
-  const pending = fileNames.map(() => '');
-  const counts = fileNames.map(() => 0);
-  let bytes = 0;
-  const flush = (i: number) => {
-    const text = pending[i]!;
-    if (text === '') return;
-    bytes += writeSync(fds[i]!, text);
-    pending[i] = '';
-  };
   let t = T0;
-  try {
-    const rand = mulberry32(p.seed);
-    const slotUser = new Int32Array(p.concurrent);
-    const slotLeft = new Int32Array(p.concurrent);
-    const endP = 1 / p.sessionLength;
-    for (let e = 0; e < p.events; e++) {
-      t += Math.floor(rand() * (2 * p.stepMs + 1));
-      const slot = Math.floor(rand() * p.concurrent);
-      if (slotLeft[slot] === 0) {
-        slotUser[slot] = Math.floor(rand() * p.users);
-        // Geometric length >= 1 with mean sessionLength.
-        let n = 1;
-        while (rand() >= endP) n++;
-        slotLeft[slot] = n;
+  return writeJsonlDataSet(
+    dir,
+    p.files,
+    (emit) => {
+      const rand = mulberry32(p.seed);
+      const slotUser = new Int32Array(p.concurrent);
+      const slotLeft = new Int32Array(p.concurrent);
+      const endP = 1 / p.sessionLength;
+      for (let e = 0; e < p.events; e++) {
+        t += Math.floor(rand() * (2 * p.stepMs + 1));
+        const slot = Math.floor(rand() * p.concurrent);
+        if (slotLeft[slot] === 0) {
+          slotUser[slot] = Math.floor(rand() * p.users);
+          // Geometric length >= 1 with mean sessionLength.
+          let n = 1;
+          while (rand() >= endP) n++;
+          slotLeft[slot] = n;
+        }
+        slotLeft[slot]!--;
+        const ts = t - Math.floor(rand() * MAX_DELAY_MS);
+        const f = Math.floor(rand() * p.files);
+        emit(f, `{"user":"user-${slotUser[slot]}","ts":${ts}}`);
       }
-      slotLeft[slot]!--;
-      const ts = t - Math.floor(rand() * MAX_DELAY_MS);
-      const f = Math.floor(rand() * p.files);
-      const text = `${pending[f]}{"user":"user-${slotUser[slot]}","ts":${ts}}\n`;
-      pending[f] = text;
-      counts[f]!++;
-      if (text.length >= FLUSH_CHARS) flush(f);
-    }
-    for (let i = 0; i < p.files; i++) flush(i);
-  } finally {
-    for (const fd of fds) closeSync(fd);
-  }
-  const manifest: SessionsManifest = {
-    version: GENERATOR_VERSION,
-    kind: 'sessions',
-    ...p,
-    fileNames,
-    eventsPerFile: counts,
-    bytes,
-    spanMs: t - T0,
-    generatedAt: new Date().toISOString(),
-  };
-  writeFileSync(join(partial, '_manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dirname(dir), { recursive: true });
-  renameSync(partial, dir);
-  return manifest;
+    },
+    (written) => ({
+      version: GENERATOR_VERSION,
+      kind: 'sessions' as const,
+      ...p,
+      ...written,
+      spanMs: t - T0,
+      generatedAt: new Date().toISOString(),
+    }),
+  );
 };
 
 /** Generates the data set, or reuses it when `dir` holds one with the same parameters. */
 export const ensureSessionsData = (
   p: SessionsDataParams,
   dir: string = sessionsDataDir(p),
-): { dir: string; manifest: SessionsManifest; cached: boolean } => {
-  const file = join(dir, '_manifest.json');
-  if (existsSync(file)) {
-    try {
-      const m = JSON.parse(readFileSync(file, 'utf8')) as SessionsManifest;
-      if (sameParams(m, p)) return { dir, manifest: m, cached: true };
-    } catch {
-      // regenerate
-    }
-  }
-  return { dir, manifest: writeSessionsData(dir, p), cached: false };
-};
+): { dir: string; manifest: SessionsManifest; cached: boolean } =>
+  ensureDataSet<SessionsManifest>(
+    dir,
+    (m) => sameParams(m, p),
+    () => writeSessionsData(dir, p),
+  );
 
 // ---------------------------------------------------------------------------------------------
 // Runs
