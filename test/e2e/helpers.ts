@@ -59,8 +59,8 @@ export interface SumEvent {
   amount: number;
 }
 
-/** Writes events into files, JSONL; returns the directory. */
-export const writeEventFiles = (files: SumEvent[][], dir = tempDir()): string => {
+/** Writes events into files `events-<i>.jsonl`, one JSON line each; returns the directory. */
+export const writeEventFiles = (files: readonly object[][], dir = tempDir()): string => {
   mkdirSync(dir, { recursive: true });
   files.forEach((events, i) => {
     writeFileSync(
@@ -83,4 +83,21 @@ export const referenceSums = (files: SumEvent[][]): string[] => {
     }
   }
   return out;
+};
+
+/**
+ * Polls `eddy list` (in the EDDY_HOME of `env`) until a job is running; returns its id. Throws
+ * if none shows up within 10 s.
+ */
+export const runningJobId = async (env: NodeJS.ProcessEnv): Promise<string> => {
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const list = JSON.parse((await eddy(['list', '--json'], undefined, env)).stdout) as {
+      id: string;
+      status: string;
+    }[];
+    const id = list.find((j) => j.status === 'running')?.id;
+    if (id) return id;
+  }
+  throw new Error('the job never showed up as running in `eddy list`');
 };

@@ -13,6 +13,7 @@ import {
   eddy,
   readParts,
   referenceSums,
+  runningJobId,
   type SumEvent,
   sorted,
   tempDir,
@@ -134,17 +135,9 @@ describe('recovery through the CLI', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((r) => job.on('exit', r));
-    let id: string | undefined;
-    for (let i = 0; i < 100 && !id; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      const list = await eddyWithEnv(['list', '--json'], env);
-      id = (JSON.parse(list.stdout) as { id: string; status: string }[]).find(
-        (j) => j.status === 'running',
-      )?.id;
-    }
-    expect(id).toBeDefined();
+    const id = await runningJobId(env);
     await new Promise((r) => setTimeout(r, 800));
-    const stop = await eddyWithEnv(['stop', id!, '--savepoint', '--dir', savepoints], env);
+    const stop = await eddyWithEnv(['stop', id, '--savepoint', '--dir', savepoints], env);
     expect(stop.code, stop.stderr).toBe(0);
     const savepoint = stop.stdout.trim().split('\n').pop()!;
     expect(savepoint).toMatch(/savepoint-keyed-sum-\d+-/);

@@ -10,6 +10,7 @@ import {
   eddy,
   readParts,
   referenceSums,
+  runningJobId,
   type SumEvent,
   sorted,
   tempDir,
@@ -22,20 +23,11 @@ const cli = (args: string[], env: NodeJS.ProcessEnv) => eddy(args, undefined, en
 const runWithRescales = async (args: string[], rescales: number[]) => {
   const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
   const job = cli(args, env);
-  let id: string | undefined;
-  for (let i = 0; i < 200 && !id; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    const list = JSON.parse((await cli(['list', '--json'], env)).stdout) as {
-      id: string;
-      status: string;
-    }[];
-    id = list.find((j) => j.status === 'running')?.id;
-  }
-  expect(id).toBeDefined();
+  const id = await runningJobId(env);
   const reports: string[] = [];
   for (const p of rescales) {
     await new Promise((r) => setTimeout(r, 400));
-    const r = await cli(['rescale', id!, String(p)], env);
+    const r = await cli(['rescale', id, String(p)], env);
     expect(r.code, r.stderr).toBe(0);
     reports.push(r.stdout.trim());
   }

@@ -9,11 +9,18 @@
  * arrives after both sessions it joins have formed, and the window operator must merge them.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { byRank } from '../../examples/top-items.js';
-import { EDDY, eddy, readParts, sorted, tempDir } from './helpers.js';
+import {
+  EDDY,
+  eddy,
+  readParts,
+  runningJobId,
+  sorted,
+  tempDir,
+  writeEventFiles,
+} from './helpers.js';
 
 /** mulberry32: a tiny seeded PRNG, floats in [0, 1). */
 const prng = (seed: number): (() => number) => {
@@ -54,17 +61,6 @@ const dealIntoFiles = <E extends { ts: number }>(
   return buckets.map((b) =>
     b.sort((x, y) => x.arrival - y.arrival || x.seq - y.seq).map((x) => x.e),
   );
-};
-
-const writeJsonlFiles = (files: readonly object[][], dir = tempDir()): string => {
-  mkdirSync(dir, { recursive: true });
-  files.forEach((events, i) => {
-    writeFileSync(
-      join(dir, `events-${String(i).padStart(3, '0')}.jsonl`),
-      events.map((e) => `${JSON.stringify(e)}\n`).join(''),
-    );
-  });
-  return dir;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -180,20 +176,6 @@ const sessionArgs = (input: string, output: string, p: number, extra: string[] =
 
 const cli = (args: string[], env: NodeJS.ProcessEnv) => eddy(args, undefined, env);
 
-/** Polls `eddy list` until the job in `env`'s EDDY_HOME is running; returns its id. */
-const runningJobId = async (env: NodeJS.ProcessEnv): Promise<string> => {
-  for (let i = 0; i < 200; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    const list = JSON.parse((await cli(['list', '--json'], env)).stdout) as {
-      id: string;
-      status: string;
-    }[];
-    const id = list.find((j) => j.status === 'running')?.id;
-    if (id) return id;
-  }
-  throw new Error('the job never showed up as running in `eddy list`');
-};
-
 describe('examples/sessions.ts', () => {
   it('has users over several files, bridged sessions and equal timestamps (the test data)', () => {
     const { files, expected } = sessionData;
@@ -225,7 +207,7 @@ describe('examples/sessions.ts', () => {
   });
 
   it.each([1, 2])('writes exactly the reference sessions at p=%i', async (p) => {
-    const input = writeJsonlFiles(sessionData.files);
+    const input = writeEventFiles(sessionData.files);
     const output = join(tempDir(), 'out');
     const r = await eddy(sessionArgs(input, output, p));
     expect(r.code, r.stderr).toBe(0);
@@ -234,7 +216,7 @@ describe('examples/sessions.ts', () => {
 
   it('stop with a savepoint at p=3 mid-stream, restore at p=5: exactly the reference sessions', async () => {
     const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
-    const input = writeJsonlFiles(sessionData.files);
+    const input = writeEventFiles(sessionData.files);
     const output = join(tempDir(), 'out');
     const chk = join(tempDir(), 'chk');
     const args = sessionArgs(input, output, 3, [
@@ -277,7 +259,7 @@ describe('examples/sessions.ts', () => {
 
   it("Arroyo's shape: p=2 with checkpoints, rescaled to 3, then to 1: exactly the reference sessions", async () => {
     const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
-    const input = writeJsonlFiles(sessionData.files);
+    const input = writeEventFiles(sessionData.files);
     const output = join(tempDir(), 'out');
     const args = sessionArgs(input, output, 2, [
       '--checkpoint-interval',
@@ -349,6 +331,26 @@ const referenceTop = (events: readonly ItemEv[]): string[] => {
   return out;
 };
 
+/** `eddy run examples/top-items.ts` with the test's windows; `run` options, then job options. */
+const topItemsArgs = (input: string, output: string, run: string[], job: string[] = []) => [
+  'run',
+  'examples/top-items.ts',
+  ...run,
+  '--no-progress',
+  '--',
+  '--input',
+  input,
+  '--output',
+  output,
+  '--size-ms',
+  String(SIZE_MS),
+  '--slide-ms',
+  String(SLIDE_MS),
+  '--top',
+  String(TOP),
+  ...job,
+];
+
 describe('examples/top-items.ts', () => {
   it('writes exactly the reference top items per sliding window at p=2', async () => {
     const events = itemEvents(11, 12_000, 40);
@@ -356,26 +358,9 @@ describe('examples/top-items.ts', () => {
     const expected = referenceTop(events);
     // Ties at the cut-off exist, so the tie-break by item name matters.
     expect(expected.length).toBeGreaterThan(300);
-    const input = writeJsonlFiles(files);
+    const input = writeEventFiles(files);
     const output = join(tempDir(), 'out');
-    const r = await eddy([
-      'run',
-      'examples/top-items.ts',
-      '-p',
-      '2',
-      '--no-progress',
-      '--',
-      '--input',
-      input,
-      '--output',
-      output,
-      '--size-ms',
-      String(SIZE_MS),
-      '--slide-ms',
-      String(SLIDE_MS),
-      '--top',
-      String(TOP),
-    ]);
+    const r = await eddy(topItemsArgs(input, output, ['-p', '2']));
     expect(r.code, r.stderr).toBe(0);
     expect(sorted(readParts(output))).toEqual(sorted(expected));
   });
@@ -383,35 +368,17 @@ describe('examples/top-items.ts', () => {
   it("Arroyo's shape: p=2 with checkpoints, rescaled to 3, then to 1: exactly the reference top items", async () => {
     const events = itemEvents(21, 12_000, 40);
     const expected = referenceTop(events);
-    const input = writeJsonlFiles(dealIntoFiles(events, 4, prng(22)));
+    const input = writeEventFiles(dealIntoFiles(events, 4, prng(22)));
     const output = join(tempDir(), 'out');
     const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
     const job = cli(
-      [
-        'run',
-        'examples/top-items.ts',
-        '-p',
-        '2',
-        '--checkpoint-interval',
-        '200',
-        '--checkpoint-dir',
-        join(tempDir(), 'chk'),
-        '--no-progress',
-        '--',
-        '--input',
+      topItemsArgs(
         input,
-        '--output',
         output,
-        '--size-ms',
-        String(SIZE_MS),
-        '--slide-ms',
-        String(SLIDE_MS),
-        '--top',
-        String(TOP),
+        ['-p', '2', '--checkpoint-interval', '200', '--checkpoint-dir', join(tempDir(), 'chk')],
         // Slow enough to outlast two rescales (each starts its threads before it stops).
-        '--rate',
-        '1500',
-      ],
+        ['--rate', '1500'],
+      ),
       env,
     );
     const id = await runningJobId(env);

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BUCKET_MS, type TimerEvent, timerOf } from './fixtures/timer-job.js';
-import { EDDY, eddy, readParts, sorted, tempDir } from './helpers.js';
+import { EDDY, eddy, readParts, runningJobId, sorted, tempDir } from './helpers.js';
 
 const JOB = 'test/e2e/fixtures/timer-job.ts';
 
@@ -170,19 +170,10 @@ describe('event-time timers through the CLI', () => {
       stderr += d;
     });
     const exited = new Promise<number | null>((r) => job.on('exit', r));
-    let id: string | undefined;
-    for (let i = 0; i < 200 && !id; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      const list = JSON.parse((await eddy(['list', '--json'], undefined, env)).stdout) as {
-        id: string;
-        status: string;
-      }[];
-      id = list.find((j) => j.status === 'running')?.id;
-    }
-    expect(id).toBeDefined();
+    const id = await runningJobId(env);
     await new Promise((r) => setTimeout(r, 1000));
     const stop = await eddy(
-      ['stop', id!, '--savepoint', '--dir', tempDir('eddy-sp-')],
+      ['stop', id, '--savepoint', '--dir', tempDir('eddy-sp-')],
       undefined,
       env,
     );
