@@ -202,24 +202,16 @@ export const readKeyGroups = async (
  * its read arrives, so memory stays bounded by one coalesced read (restore into a backend,
  * verification). Returns the bytes read.
  */
-export const forEachKeyGroup = async (
+export const forEachKeyGroup = (
   dir: string,
   handle: KeyedStateHandle,
   range: KeyGroupRange,
   onSnapshot: (snapshot: KeyGroupSnapshot) => void,
   options: ReadOptions = {},
-): Promise<number> => {
-  checkFileName(handle.file);
-  const path = fileInDir(dir, handle.file);
-  const reads = planKeyedReads(handle, range, options.maxReadBytes);
-  const describe = (b: KeyGroupBlock) => `key group ${b.keyGroup}`;
-  return readBlocks(path, reads, describe, (block, bytes) => {
-    const where = `key group ${block.keyGroup} in checkpoint file ${path}`;
-    const snapshot = decodeKeyGroupBlock(bytes, where);
-    if (snapshot.keyGroup !== block.keyGroup) throw decodeMismatch(where, snapshot.keyGroup);
-    onSnapshot(snapshot);
-  });
-};
+): Promise<number> =>
+  readKeyedBlocks(dir, handle, range, options, (path, keyGroup, bytes) =>
+    onSnapshot(decodeBlockOf(path, keyGroup, bytes)),
+  );
 
 /**
  * {@link readKeyGroups} without decoding: reads the same byte ranges and checks every block's
@@ -234,22 +226,34 @@ export const readKeyGroupsLazily = async (
   range: KeyGroupRange,
   options: ReadOptions = {},
 ): Promise<{ groups: LazyKeyGroup[]; bytesRead: number }> => {
+  const groups: LazyKeyGroup[] = [];
+  const bytesRead = await readKeyedBlocks(dir, handle, range, options, (path, keyGroup, encoded) =>
+    groups.push({ keyGroup, load: () => decodeBlockOf(path, keyGroup, encoded), encoded }),
+  );
+  return { groups, bytesRead };
+};
+
+/** The planned reads of `range` from `handle`'s file, each block CRC-checked; bytes read. */
+const readKeyedBlocks = (
+  dir: string,
+  handle: KeyedStateHandle,
+  range: KeyGroupRange,
+  options: ReadOptions,
+  onBlock: (path: string, keyGroup: number, bytes: Uint8Array) => void,
+): Promise<number> => {
   checkFileName(handle.file);
   const path = fileInDir(dir, handle.file);
   const reads = planKeyedReads(handle, range, options.maxReadBytes);
   const describe = (b: KeyGroupBlock) => `key group ${b.keyGroup}`;
-  const groups: LazyKeyGroup[] = [];
-  const bytesRead = await readBlocks(path, reads, describe, (block, encoded) => {
-    const keyGroup = block.keyGroup;
-    const load = () => {
-      const where = `key group ${keyGroup} in checkpoint file ${path}`;
-      const snapshot = decodeKeyGroupBlock(encoded, where);
-      if (snapshot.keyGroup !== keyGroup) throw decodeMismatch(where, snapshot.keyGroup);
-      return snapshot;
-    };
-    groups.push({ keyGroup, load, encoded });
-  });
-  return { groups, bytesRead };
+  return readBlocks(path, reads, describe, (block, bytes) => onBlock(path, block.keyGroup, bytes));
+};
+
+/** Decodes the block of `keyGroup` read from `path`, checking it holds that key group. */
+const decodeBlockOf = (path: string, keyGroup: number, bytes: Uint8Array): KeyGroupSnapshot => {
+  const where = `key group ${keyGroup} in checkpoint file ${path}`;
+  const snapshot = decodeKeyGroupBlock(bytes, where);
+  if (snapshot.keyGroup !== keyGroup) throw decodeMismatch(where, snapshot.keyGroup);
+  return snapshot;
 };
 
 const decodeMismatch = (where: string, found: number) =>
