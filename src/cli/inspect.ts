@@ -95,16 +95,9 @@ export interface InspectedOperator {
 }
 
 /** The `--json` output. */
-export interface InspectReport {
+export interface InspectReport extends Omit<CheckpointMetadata, 'operators'> {
   /** The checkpoint directory (absolute). */
   readonly path: string;
-  readonly formatVersion: number;
-  readonly jobName: string;
-  readonly jobId: string;
-  readonly checkpointId: number;
-  readonly savepoint: boolean;
-  /** Epoch ms when the checkpoint was triggered. */
-  readonly timestamp: number;
   readonly operators: readonly InspectedOperator[];
   /** With `--verify`: what was read and checked. */
   readonly verified?: VerifyReport;

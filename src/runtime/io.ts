@@ -45,6 +45,9 @@ export interface SourceSplits {
   finish(handle: number): void;
 }
 
+/** Split bookkeeping that records nothing: sinks, and sources without event time. */
+export const NO_SPLITS: SourceSplits = Object.freeze({ add: () => 0, finish: () => {} });
+
 export type PollResult = 'more' | 'end';
 
 export interface SourceReader<T> {

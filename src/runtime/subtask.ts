@@ -20,7 +20,7 @@ import type {
   OperatorStateSnapshot,
 } from '../state/types.js';
 import type { JobGraph, JobNode } from './graph.js';
-import type { SourceReader, SourceSplits } from './io.js';
+import { NO_SPLITS, type SourceReader, type SourceSplits } from './io.js';
 import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
 import type { OperatorContext, Output, StreamOperator } from './operator.js';
 import { userFailure } from './operators/base.js';
@@ -77,9 +77,6 @@ export interface SubtaskEnv {
   /** Processing time; the wall clock unless a test injects one. */
   readonly clock?: ProcessingClock | undefined;
 }
-
-/** For readers that never declare splits: the subtask is one implicit split. */
-const NO_SPLITS: SourceSplits = { add: () => 0, finish: () => {} };
 
 interface Member {
   readonly node: JobNode;

@@ -130,11 +130,6 @@ export class KeyedTimers implements TimerService {
     this.fire(this.event, this.eventState, 'event', this.watermark);
   }
 
-  /** Timers pending in the heaps (deleted ones included until popped; diagnostics). */
-  get pendingTimers(): number {
-    return this.event.size + this.processing.size;
-  }
-
   close(): void {
     this.closed = true;
     this.wakeup?.cancel();

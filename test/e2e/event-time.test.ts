@@ -35,7 +35,15 @@ const event = (i: number): Ev => ({ user: `u${i % USERS}`, ts: 1_000 + 10 * i })
  * user and second): a tumbling window built from timers, deterministic whatever the batching.
  * Odd counts also go to a side output.
  */
-const job = (output: string, sideOutput: string, count: number, rate?: number) => {
+const job = (
+  output: string,
+  sideOutput: string,
+  count: number,
+  rate?: number,
+  /** Called once, when the job has processed `at` records: e.g. a stop mid-stream. */
+  midway?: { at: number; run: () => void },
+) => {
+  let processed = 0;
   const odd = new OutputTag<{ user: string; n: number }>('odd');
   return defineJob({
     name: 'timers',
@@ -63,6 +71,7 @@ const job = (output: string, sideOutput: string, count: number, rate?: number) =
                 buckets = ctx.getState(new MapStateDescriptor<number, number>('per-second'));
               },
               processElement(e, ctx) {
+                if (++processed === midway?.at) midway.run();
                 expect(ctx.timestamp()).toBe(e.ts);
                 const end = Math.floor(e.ts / 1000) * 1000 + 1000;
                 expect(ctx.timerService.currentWatermark()).toBeLessThan(end);
@@ -130,13 +139,18 @@ describe('event time in the runtime', () => {
     const out = join(tmp(), 'out');
     const side = join(tmp(), 'side');
     const savepoints = tmp();
+    let master: { stop(dir?: string): void } | undefined;
+    // Stopped from inside the job after 1500 records: mid-stream whatever the machine's speed.
+    const stopMidway = { at: 1_500, run: () => master!.stop(savepoints) };
     const first = await runJobInThread(
-      job(out, side, count, 20_000),
+      job(out, side, count, 20_000, stopMidway),
       { parallelism: 2, maxParallelism: 16 },
       {
         checkpoint: { intervalMs: 20, dir: join(tmp(), 'chk') },
         log: () => {},
-        onMaster: (m) => setTimeout(() => m.stop(savepoints), 120),
+        onMaster: (m) => {
+          master = m;
+        },
       },
     );
     expect(first.savepoint).toBeDefined();

@@ -1,6 +1,6 @@
 /** Drives a SinkWriter: buffered writes per record, batched I/O between batches. */
 import { EddyError } from '../../core/errors.js';
-import type { Sink, SinkWriter } from '../io.js';
+import { NO_SPLITS, type Sink, type SinkWriter } from '../io.js';
 import type { OperatorContext, StreamOperator } from '../operator.js';
 import { userFailure } from './base.js';
 
@@ -13,7 +13,7 @@ export class SinkOperator<T> implements StreamOperator<T, never> {
 
   async open(ctx: OperatorContext): Promise<void> {
     this.ctx = ctx;
-    this.writer = this.sink.createWriter({ ...ctx, splits: { add: () => 0, finish() {} } });
+    this.writer = this.sink.createWriter({ ...ctx, splits: NO_SPLITS });
     await this.writer.open();
   }
 
