@@ -413,6 +413,18 @@ describe('FileSource interleaved splits', () => {
     expect(sortedKeys(emitted.flatMap((b) => b.records))).toEqual(sortedKeys(records));
   });
 
+  it('without event time reads one file after another, one split open at a time', async () => {
+    const { dir, records } = writeJsonlFiles([7, 7, 7]);
+    const ctx = createTestContext({ watermarked: false });
+    const reader = await openReader(FileSource.jsonl<Rec>({ path: dir }), ctx);
+    const batches = await pollBatches(reader, 3);
+    await reader.close();
+    const emitted = batches.filter((b) => b.records.length > 0).flatMap((b) => b.records);
+    // Every record of f0, then of f1, then of f2, each in line order.
+    expect(emitted.map(key)).toEqual(records.map(key));
+    expect(ctx.splits.finished).toEqual([0, 1, 2]);
+  });
+
   it('follows the round-robin model exactly: each poll takes min(batch, left) of the next file', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -83,6 +83,9 @@ export class RecordingSplits implements SourceSplits {
   /** Every call in order, e.g. `add a.jsonl` -> 0, `finish 0`. */
   readonly calls: string[] = [];
 
+  /** `watermarked`: whether the job tracks split watermarks (readers then interleave). */
+  constructor(readonly watermarked = true) {}
+
   add(id: string): number {
     if (this.ids.includes(id)) throw new Error(`split '${id}' declared twice`);
     this.ids.push(id);
@@ -111,6 +114,8 @@ export interface TestContextOptions {
   restoredState?: Record<string, readonly unknown[]>;
   /** Whether the job takes checkpoints (two-phase-commit sinks); default false. */
   checkpointing?: boolean;
+  /** Whether split watermarks are tracked (`ctx.splits.watermarked`); default true. */
+  watermarked?: boolean;
 }
 
 export interface TestConnectorContext extends ConnectorContext {
@@ -149,7 +154,7 @@ export const createTestContext = (options: TestContextOptions = {}): TestConnect
     stopSignal: controller.signal,
     metrics,
     checkpointing: options.checkpointing ?? false,
-    splits: new RecordingSplits(),
+    splits: new RecordingSplits(options.watermarked ?? true),
     counters,
     stop: () => controller.abort(),
   };

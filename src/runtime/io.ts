@@ -39,6 +39,12 @@ export interface ConnectorContext {
 
 /** See {@link ConnectorContext.splits}. */
 export interface SourceSplits {
+  /**
+   * True when the job tracks per-split watermarks (the source has a watermark strategy): a
+   * reader of several splits should then read them interleaved, so that none is left unread
+   * while the others advance. Otherwise splits are best read one after another (locality).
+   */
+  readonly watermarked: boolean;
   /** Declares a split; returns the handle to pass to `emit` with its records. */
   add(id: string): number;
   /** The split is exhausted: it no longer holds the watermark back. */
@@ -46,7 +52,11 @@ export interface SourceSplits {
 }
 
 /** Split bookkeeping that records nothing: sinks, and sources without event time. */
-export const NO_SPLITS: SourceSplits = Object.freeze({ add: () => 0, finish: () => {} });
+export const NO_SPLITS: SourceSplits = Object.freeze({
+  watermarked: false,
+  add: () => 0,
+  finish: () => {},
+});
 
 export type PollResult = 'more' | 'end';
 

@@ -237,7 +237,7 @@ export class SubtaskRunner {
     if (node.kind !== 'source' || node.watermarks === undefined) return NO_SPLITS;
     const wm = new SourceWatermarks(node.watermarks, this.head.ctx.clock);
     this.sourceWatermarks = wm;
-    return { add: (id) => wm.add(id), finish: (handle) => wm.finish(handle) };
+    return { watermarked: true, add: (id) => wm.add(id), finish: (handle) => wm.finish(handle) };
   }
 
   /** The source's emit: counts, and with event time feeds the record's split watermark. */
