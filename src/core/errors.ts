@@ -1,6 +1,8 @@
 /**
  * One error hierarchy with stable codes. `domain` says whose fault it is (the user's job or
- * input, an external system, or eddy itself); `retriable` says whether a restart may help.
+ * input, an external system, or eddy itself); `retriable` says whether a restart may help
+ * (decided per code by {@link defaultRetriable}, overridable per error). `subtask`, when set,
+ * is the operator subtask the error is attributed to ({@link attributeTo}).
  */
 export type ErrorDomain = 'user' | 'external' | 'internal';
 
@@ -13,11 +15,13 @@ export type ErrorCode =
   | 'EDDY_NONDETERMINISTIC_JOB'
   | 'EDDY_BAD_RECORD'
   | 'EDDY_USER_FUNCTION'
+  | 'EDDY_FATAL'
   | 'EDDY_STATE'
   | 'EDDY_SOURCE_IO'
   | 'EDDY_SINK_IO'
   | 'EDDY_WIRE_FORMAT'
   | 'EDDY_WORKER_CRASHED'
+  | 'EDDY_TIMEOUT'
   | 'EDDY_JOB_FAILED'
   | 'EDDY_CHECKPOINT_CORRUPT'
   | 'EDDY_CHECKPOINT_INCOMPATIBLE'
@@ -26,23 +30,78 @@ export type ErrorCode =
   | 'EDDY_JOB_CONTROL'
   | 'EDDY_INTERNAL';
 
+/**
+ * Whether a restart may help, per code. `'cause'`: the error wraps another one and is
+ * retriable as that one is (an EddyError cause), or retriable when the cause is anything else.
+ *
+ * - Retriable: I/O of sources, sinks and checkpoints, a lost worker, a timeout, a failed
+ *   checkpoint, and eddy's own bugs (`EDDY_INTERNAL`: as in Flink, a restart may get past a
+ *   transient state).
+ * - Not retriable: the same input, job or checkpoint would fail the same way again (a
+ *   malformed record, an invalid or non-deterministic job, corrupt or incompatible
+ *   checkpoints, a user error marked fatal).
+ * - `EDDY_USER_FUNCTION`: retriable unless the user's error is an EddyError that is not
+ *   (e.g. a {@link FatalError}). `EDDY_JOB_FAILED`: as its cause.
+ */
+const RETRIABLE: Readonly<Record<ErrorCode, boolean | 'cause'>> = {
+  EDDY_SOURCE_IO: true,
+  EDDY_SINK_IO: true,
+  EDDY_CHECKPOINT_IO: true,
+  EDDY_WORKER_CRASHED: true,
+  EDDY_TIMEOUT: true,
+  EDDY_CHECKPOINT_FAILED: true,
+  EDDY_INTERNAL: true,
+  EDDY_USER_FUNCTION: 'cause',
+  EDDY_JOB_FAILED: 'cause',
+  EDDY_BAD_RECORD: false,
+  EDDY_NONDETERMINISTIC_JOB: false,
+  EDDY_INVALID_JOB: false,
+  EDDY_INVALID_ARGUMENT: false,
+  EDDY_INVALID_PARALLELISM: false,
+  EDDY_JOB_MODULE: false,
+  EDDY_UNHASHABLE_KEY: false,
+  EDDY_CHECKPOINT_INCOMPATIBLE: false,
+  EDDY_CHECKPOINT_CORRUPT: false,
+  EDDY_STATE: false,
+  EDDY_WIRE_FORMAT: false,
+  EDDY_JOB_CONTROL: false,
+  EDDY_FATAL: false,
+};
+
+/**
+ * The `retriable` flag an error of `code` gets unless its constructor is told otherwise.
+ * For the wrapping codes (`EDDY_USER_FUNCTION`, `EDDY_JOB_FAILED`) it follows `cause` when
+ * that is an EddyError; an unknown code is not retriable.
+ */
+export const defaultRetriable = (code: ErrorCode, cause?: unknown): boolean => {
+  const r = RETRIABLE[code] ?? false;
+  if (r !== 'cause') return r;
+  return cause instanceof EddyError ? cause.retriable : true;
+};
+
 export interface EddyErrorOptions {
   domain?: ErrorDomain;
+  /** Overrides {@link defaultRetriable}. */
   retriable?: boolean;
   cause?: unknown;
+  /** The operator subtask the error is attributed to. */
+  subtask?: SubtaskRef;
 }
 
 export class EddyError extends Error {
   readonly code: ErrorCode;
   readonly domain: ErrorDomain;
   readonly retriable: boolean;
+  /** The operator subtask this error is attributed to, once known (see {@link attributeTo}). */
+  readonly subtask?: SubtaskRef;
 
   constructor(code: ErrorCode, message: string, options: EddyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.domain = options.domain ?? 'internal';
-    this.retriable = options.retriable ?? false;
+    this.retriable = options.retriable ?? defaultRetriable(code, options.cause);
+    if (options.subtask !== undefined) this.subtask = options.subtask;
   }
 }
 
@@ -57,6 +116,16 @@ export class InvalidArgumentError extends EddyError {
 export class UnhashableKeyError extends EddyError {
   constructor(message: string) {
     super('EDDY_UNHASHABLE_KEY', message, { domain: 'user' });
+  }
+}
+
+/**
+ * Thrown by user code to fail the job at once: no restart is attempted (a restart would fail
+ * the same way, e.g. a configuration the job cannot work with).
+ */
+export class FatalError extends EddyError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('EDDY_FATAL', message, { domain: 'user', retriable: false, cause: options.cause });
   }
 }
 
@@ -97,9 +166,10 @@ export const describeSubtask = (s: SubtaskRef) =>
 /**
  * User code threw. Names the operator, the subtask and the record's position: the
  * 1-based count of records that operator's subtask had received, and a preview of the record.
+ * Retriable unless the user's error is an EddyError that is not (e.g. a {@link FatalError}).
  */
 export class UserFunctionError extends EddyError {
-  readonly subtask: SubtaskRef;
+  declare readonly subtask: SubtaskRef;
   readonly recordPosition: number | undefined;
   constructor(
     subtask: SubtaskRef,
@@ -112,16 +182,20 @@ export class UserFunctionError extends EddyError {
     super('EDDY_USER_FUNCTION', `${describeSubtask(subtask)} failed in ${what}${pos}: ${reason}`, {
       domain: 'user',
       cause,
+      subtask,
     });
-    this.subtask = subtask;
     this.recordPosition = recordPosition;
   }
 }
 
-/** The job failed; `cause` is the first error reported. */
+/** The job failed; `cause` is the first error reported. Retriable as its cause is. */
 export class JobFailedError extends EddyError {
-  constructor(message: string, cause?: unknown) {
-    super('EDDY_JOB_FAILED', message, { domain: causeDomain(cause), cause });
+  constructor(message: string, cause?: unknown, subtask?: SubtaskRef) {
+    super('EDDY_JOB_FAILED', message, {
+      domain: causeDomain(cause),
+      cause,
+      ...(subtask === undefined ? {} : { subtask }),
+    });
   }
 }
 
@@ -135,34 +209,160 @@ export class InternalError extends EddyError {
   }
 }
 
-/** Plain-data form of an error for crossing a thread boundary. */
+/**
+ * Attributes `e` to the operator subtask `ref`, once: an EddyError already attributed (its
+ * `subtask` is set) is returned as it is, so the operator that really failed stays named; any
+ * other error is wrapped in one whose message starts with the subtask, with `e` as cause.
+ * An EddyError keeps its code, domain and `retriable`; anything else becomes
+ * `EDDY_JOB_FAILED`.
+ */
+export const attributeTo = (ref: SubtaskRef, e: unknown): EddyError => {
+  if (e instanceof EddyError) {
+    if (e.subtask !== undefined) return e;
+    return new EddyError(e.code, `${describeSubtask(ref)}: ${e.message}`, {
+      domain: e.domain,
+      retriable: e.retriable,
+      cause: e,
+      subtask: ref,
+    });
+  }
+  const reason = e instanceof Error ? e.message : String(e);
+  return new JobFailedError(`${describeSubtask(ref)}: ${reason}`, e, ref);
+};
+
+/**
+ * Plain-data form of an error for crossing a thread boundary (structured-clone safe). Keeps
+ * the class name, code, domain, `retriable`, stack, the cause chain and the fields of the
+ * classes that have them.
+ */
 export interface SerializedError {
+  /** Class name (`UserFunctionError`, ...), or the `name` of a plain error. */
   name: string;
   code: string;
   message: string;
   domain: ErrorDomain;
+  retriable: boolean;
   stack?: string | undefined;
+  /** True when the original was not an EddyError (rebuilt as a plain Error when a cause). */
+  plain?: true | undefined;
+  /** The cause: an error serialized in turn, or a non-error cause as a string. */
+  cause?: SerializedError | string | undefined;
+  subtask?: SubtaskRef | undefined;
+  /** UserFunctionError's record position. */
+  recordPosition?: number | undefined;
+  /** BadRecordError's origin. */
+  origin?: RecordOrigin | undefined;
 }
 
-export const serializeError = (e: unknown): SerializedError => {
+/** Causes serialized below an error; deeper ones are kept as a one-line string. */
+export const MAX_CAUSE_DEPTH = 8;
+
+const causeSummary = (c: unknown): string =>
+  c instanceof Error ? `${c.name}: ${c.message}` : String(c);
+
+const serializeAt = (e: unknown, depth: number): SerializedError => {
+  let s: SerializedError;
   if (e instanceof EddyError) {
-    return { name: e.name, code: e.code, message: e.message, domain: e.domain, stack: e.stack };
-  }
-  if (e instanceof Error) {
-    return {
+    s = {
+      name: e.name,
+      code: e.code,
+      message: e.message,
+      domain: e.domain,
+      retriable: e.retriable,
+      stack: e.stack,
+    };
+    if (e.subtask !== undefined) s.subtask = { ...e.subtask };
+    if (e instanceof UserFunctionError && e.recordPosition !== undefined) {
+      s.recordPosition = e.recordPosition;
+    }
+    if (e instanceof BadRecordError) s.origin = { ...e.origin };
+  } else if (e instanceof Error) {
+    s = {
       name: e.name,
       code: 'EDDY_INTERNAL',
       message: e.message,
       domain: 'internal',
+      retriable: defaultRetriable('EDDY_INTERNAL'),
       stack: e.stack,
+      plain: true,
+    };
+  } else {
+    return {
+      name: 'Error',
+      code: 'EDDY_INTERNAL',
+      message: String(e),
+      domain: 'internal',
+      retriable: defaultRetriable('EDDY_INTERNAL'),
+      plain: true,
     };
   }
-  return { name: 'Error', code: 'EDDY_INTERNAL', message: String(e), domain: 'internal' };
+  const cause = (e as Error).cause;
+  if (cause !== undefined) {
+    s.cause =
+      cause instanceof Error && depth < MAX_CAUSE_DEPTH
+        ? serializeAt(cause, depth + 1)
+        : causeSummary(cause);
+  }
+  return s;
 };
 
-/** Rebuilds an error that crossed a thread boundary, keeping its code and domain. */
+/** Serializes `e` and its cause chain (to {@link MAX_CAUSE_DEPTH} levels). */
+export const serializeError = (e: unknown): SerializedError => serializeAt(e, 0);
+
+/** Classes rebuilt by {@link deserializeError}, by class name. */
+const CLASSES: Readonly<Record<string, { readonly prototype: EddyError }>> = {
+  UserFunctionError,
+  BadRecordError,
+  JobFailedError,
+  InvalidArgumentError,
+  UnhashableKeyError,
+  InternalError,
+  FatalError,
+};
+
+/** Writes a readonly field of a rebuilt error (its constructor was not run). */
+const setField = (e: EddyError, key: string, value: unknown): void => {
+  (e as unknown as Record<string, unknown>)[key] = value;
+};
+
+const deserializeCause = (c: SerializedError | string | undefined): unknown => {
+  if (c === undefined || typeof c === 'string') return c;
+  if (c.plain) {
+    const e = new Error(
+      c.message,
+      c.cause === undefined ? undefined : { cause: deserializeCause(c.cause) },
+    );
+    e.name = c.name;
+    if (c.stack !== undefined) e.stack = c.stack;
+    return e;
+  }
+  return deserializeError(c);
+};
+
+/**
+ * Rebuilds an error that crossed a thread boundary: the same class (for the EddyError
+ * subclasses above; else an EddyError carrying the class name), message, code, domain,
+ * `retriable`, stack, fields and cause chain. A plain error at the top becomes an EddyError
+ * with code `EDDY_INTERNAL`; plain errors further down the chain stay plain Errors.
+ */
 export const deserializeError = (s: SerializedError): EddyError => {
-  const e = new EddyError(s.code as ErrorCode, s.message, { domain: s.domain });
+  const cause = deserializeCause(s.cause);
+  const e = new EddyError(s.code as ErrorCode, s.message, {
+    domain: s.domain,
+    retriable: s.retriable ?? defaultRetriable(s.code as ErrorCode, cause),
+    cause,
+    ...(s.subtask === undefined ? {} : { subtask: s.subtask }),
+  });
+  const cls = Object.hasOwn(CLASSES, s.name) ? CLASSES[s.name] : undefined;
+  const fits =
+    cls !== undefined &&
+    (s.name !== 'UserFunctionError' || s.subtask !== undefined) &&
+    (s.name !== 'BadRecordError' || s.origin !== undefined);
+  if (fits) {
+    Object.setPrototypeOf(e, cls.prototype);
+    if (s.name === 'UserFunctionError') setField(e, 'recordPosition', s.recordPosition);
+    if (s.name === 'BadRecordError') setField(e, 'origin', s.origin);
+  }
   e.name = s.name;
   if (s.stack) e.stack = s.stack;
   return e;

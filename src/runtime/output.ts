@@ -2,24 +2,38 @@
  * Outputs of a chain's operators: the next chained operator, or the network edges at the
  * chain's tail, partitioned forward / rebalance / broadcast / by key group.
  */
-import { type SubtaskRef, UserFunctionError } from '../core/errors.js';
+import { attributeTo, type SubtaskRef, UserFunctionError } from '../core/errors.js';
 import { assignToKeyGroup, type Key, operatorIndexForKeyGroup } from '../keygroups/index.js';
 import type { Partitioning } from './graph.js';
 import type { Output, StreamOperator } from './operator.js';
 import type { ChannelWriter } from './transport/channel-writer.js';
 
-/** Calls the next operator of the chain directly. */
+/**
+ * Calls the next operator of the chain directly. What that call throws is attributed to the
+ * next operator (`nextRef`) unless already attributed further down the chain, so an error in
+ * an operator chained after a user function never reads as that function's failure. One
+ * try/catch, nothing allocated unless something throws.
+ */
 export class ChainedOutput<T> implements Output<T> {
   constructor(
     private readonly next: StreamOperator<T, unknown>,
     private readonly metrics: { recordsIn: number },
+    private readonly nextRef: SubtaskRef,
   ) {}
   collect(record: T): void {
     this.metrics.recordsIn++;
-    this.next.processRecord(record);
+    try {
+      this.next.processRecord(record);
+    } catch (e) {
+      throw attributeTo(this.nextRef, e);
+    }
   }
   emitWatermark(timestamp: number): void {
-    this.next.processWatermark?.(timestamp);
+    try {
+      this.next.processWatermark?.(timestamp);
+    } catch (e) {
+      throw attributeTo(this.nextRef, e);
+    }
   }
   // An operator with side outputs is never chained to its successor (plan.ts), so a chained
   // output has no side outputs to feed.

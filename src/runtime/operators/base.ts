@@ -1,19 +1,20 @@
-import { type SubtaskRef, UserFunctionError } from '../../core/errors.js';
+import { EddyError, type SubtaskRef, UserFunctionError } from '../../core/errors.js';
 import type { RuntimeContext, TaskInfo } from '../functions.js';
 import type { OperatorContext } from '../operator.js';
 
 /**
  * A failure in user code, named by operator, subtask and the 1-based position of the record
- * in that subtask's input. Errors already attributed downstream in the chain pass through,
- * so the operator that really failed is the one named.
+ * in that subtask's input. An error already attributed to an operator subtask (an EddyError
+ * with `subtask` set, e.g. thrown by an operator chained after this one and attributed by
+ * ChainedOutput) passes through, so the operator that really failed is the one named.
  */
 export const userFailure = (
   subtask: SubtaskRef,
   what: string,
   position: number | undefined,
   cause: unknown,
-): UserFunctionError =>
-  cause instanceof UserFunctionError
+): EddyError =>
+  cause instanceof EddyError && cause.subtask !== undefined
     ? cause
     : new UserFunctionError(subtask, what, position, cause);
 
