@@ -44,6 +44,11 @@ export interface CheckpointBarrier {
 /** The channel's producer has finished; nothing follows. */
 export interface EndOfInput {
   readonly kind: 'end';
+  /**
+   * The input ended because the job was stopped without drain, not because it was exhausted:
+   * downstream then does not `finish` (what it would emit stays in state for a restore).
+   */
+  readonly stopped: boolean;
 }
 
 export const recordBatch = <T>(records: readonly T[]): RecordBatch<T> => ({
@@ -51,4 +56,5 @@ export const recordBatch = <T>(records: readonly T[]): RecordBatch<T> => ({
   records,
 });
 export const watermark = (timestamp: number): Watermark => ({ kind: 'watermark', timestamp });
-export const END_OF_INPUT: EndOfInput = Object.freeze({ kind: 'end' });
+export const END_OF_INPUT: EndOfInput = Object.freeze({ kind: 'end', stopped: false });
+export const STOPPED_INPUT: EndOfInput = Object.freeze({ kind: 'end', stopped: true });

@@ -35,6 +35,18 @@ export interface ConnectorContext {
    * finished when it is exhausted. Readers that never call it are one implicit split.
    */
   readonly splits: SourceSplits;
+  /**
+   * Wakes the subtask of a reader whose last `poll` returned `'idle'`: call it when data
+   * arrives (e.g. from a client's message callback). Safe to call at any time, from any
+   * callback of this thread; a wake-up before the subtask waits is not lost.
+   */
+  readonly wakeup: () => void;
+  /**
+   * Sends an event to this source's split enumerator in the job master (e.g. "splits
+   * finished", "request more"). Delivered in order; a no-op for sinks and for sources
+   * without an enumerator.
+   */
+  readonly sendSourceEvent: (event: unknown) => void;
 }
 
 /** See {@link ConnectorContext.splits}. */
@@ -58,27 +70,87 @@ export const NO_SPLITS: SourceSplits = Object.freeze({
   finish: () => {},
 });
 
-export type PollResult = 'more' | 'end';
+/**
+ * `'more'`: call poll again. `'idle'`: nothing available now; the subtask waits until the
+ * reader calls `ctx.wakeup()`, a control action arrives (checkpoint, stop, timer) or a short
+ * back-off passes, then polls again. `'end'`: the input is exhausted (or stopped).
+ */
+export type PollResult = 'more' | 'idle' | 'end';
 
 export interface SourceReader<T> {
-  /** Called once before the first poll: restore or assign splits and positions. */
+  /** Called once before the first poll: restore splits and positions from operator state. */
   open(): Promise<void>;
   /**
    * Emits the next records through `emit` (synchronously, at most `maxRecords`), then
    * resolves. Resolves 'end' once the bounded input is exhausted or the stop signal fired,
    * and never emits after that. One await per batch, never per record. `split` is the handle
    * from `ctx.splits.add` of the split the record came from (omit it for the implicit split).
+   * Must return promptly when nothing is available (`'idle'`): never wait for data here, or
+   * checkpoints and stops wait with it.
    */
   poll(emit: (record: T, split?: number) => void, maxRecords: number): Promise<PollResult>;
-  /** Writes current positions into operator state; called just before a checkpoint. */
+  /**
+   * Synchronous part of a checkpoint: writes current positions into operator state. Runs
+   * between two polls, right before the barrier is emitted.
+   */
   snapshotState(checkpointId: number): void;
+  /**
+   * Asynchronous part of a checkpoint, awaited before this subtask acknowledges it while the
+   * job keeps running (e.g. flush pending acknowledgements). A rejection declines the
+   * checkpoint (the job keeps running).
+   */
+  snapshotStateAsync?(checkpointId: number): Promise<void>;
+  /** Checkpoint `checkpointId` completed (e.g. acknowledge messages up to it upstream). */
+  notifyCheckpointComplete?(checkpointId: number): Promise<void>;
+  /** Checkpoint `checkpointId` was aborted: it will never complete. */
+  notifyCheckpointAborted?(checkpointId: number): void | Promise<void>;
+  /** Splits assigned by the enumerator (not called for sources without one). */
+  addSplits?(splits: readonly unknown[]): void;
+  /** The enumerator will assign no more splits: end once the assigned ones are done. */
+  notifyNoMoreSplits?(): void;
+  /** A custom event from the enumerator ({@link SplitEnumeratorContext.sendEventToReader}). */
+  handleSourceEvent?(event: unknown): void;
   close(): Promise<void>;
+}
+
+/**
+ * Runs in the job master, one per source operator: discovers splits and assigns them to the
+ * source's readers (Flink's SplitEnumerator). Its state is part of every checkpoint (stored in
+ * `_metadata`), taken when the checkpoint is triggered; split assignments made afterwards
+ * reach the readers after their own snapshot for that checkpoint, so no split is in both.
+ * A restart or rescale builds a new enumerator from the restored checkpoint's state.
+ */
+export interface SplitEnumerator {
+  /** Called once, when every reader is open and before any polls. */
+  start(): void | Promise<void>;
+  /** A reader subtask is ready for splits (once per subtask per attempt, after `start`). */
+  addReader(subtask: number): void;
+  /** An event from a reader (`ctx.sendSourceEvent`). */
+  handleSourceEvent?(subtask: number, event: unknown): void;
+  /** The enumerator's state for checkpoint `checkpointId`: plain data (msgpack/JSON-safe). */
+  snapshotState(checkpointId: number): unknown;
+  notifyCheckpointComplete?(checkpointId: number): void;
+  close(): void | Promise<void>;
+}
+
+export interface SplitEnumeratorContext {
+  /** The source's parallelism (reader subtasks 0..p-1). */
+  readonly parallelism: number;
+  /** Its state from the restored checkpoint, or undefined on a fresh start. */
+  readonly restoredState: unknown;
+  /** Where restored reader state came from: readers keep their own splits (operator state). */
+  readonly isRestored: boolean;
+  assignSplits(subtask: number, splits: readonly unknown[]): void;
+  signalNoMoreSplits(subtask: number): void;
+  sendEventToReader(subtask: number, event: unknown): void;
 }
 
 export interface Source<T> {
   /** Default operator name when the user gives none. */
   readonly defaultName: string;
   createReader(ctx: ConnectorContext): SourceReader<T>;
+  /** Optional: the source's split enumerator, run by the job master. */
+  createEnumerator?(ctx: SplitEnumeratorContext): SplitEnumerator;
 }
 
 export interface SinkWriter<T> {
@@ -98,11 +170,23 @@ export interface SinkWriter<T> {
   /**
    * Two-phase commit, phase one: called when the checkpoint barrier reaches the sink. Seal
    * the output written since the previous checkpoint as pending for `checkpointId` and write
-   * what is pending into operator state. Must be quick (no waiting on slow I/O beyond fsync).
+   * what is pending into operator state. Must be quick and synchronous: it runs before the
+   * barrier is forwarded; slow work belongs in `snapshotStateAsync`.
    */
   snapshotState?(checkpointId: number): void;
+  /**
+   * Phase one, asynchronous part: awaited before the subtask acknowledges `checkpointId`,
+   * while records keep flowing (e.g. `PREPARE TRANSACTION`, pending publish acks). A rejection
+   * declines the checkpoint; the job keeps running.
+   */
+  snapshotStateAsync?(checkpointId: number): Promise<void>;
   /** Phase two: checkpoint `checkpointId` completed; make its pending output (and older) visible. */
   notifyCheckpointComplete?(checkpointId: number): Promise<void>;
+  /**
+   * Checkpoint `checkpointId` was aborted and will never complete. Its pending output stays
+   * pending and must be covered by the next checkpoint that completes.
+   */
+  notifyCheckpointAborted?(checkpointId: number): void | Promise<void>;
 }
 
 export interface Sink<T> {

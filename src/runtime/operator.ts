@@ -49,12 +49,29 @@ export interface StreamOperator<IN = unknown, OUT = unknown> {
   processWatermark?(timestamp: number): void;
   /** Called after each input batch: a chance to do batched I/O. Awaiting it is backpressure. */
   endOfBatch?(): void | Promise<void>;
-  /** All inputs ended: emit what is pending. Called once, before close. */
+  /**
+   * All inputs really ended (end of bounded input, or `stop --drain`): emit what is pending.
+   * Called once, before close. Never called when the job is stopped without drain: what it
+   * would emit then stays in state for the restored job, and is emitted once, at the real end.
+   */
   finish?(): void | Promise<void>;
+  /**
+   * The inputs ended because the job was stopped without drain (instead of `finish`). Only
+   * for what must not be lost when no checkpoint follows (a sink without checkpointing makes
+   * its output visible); emit nothing here.
+   */
+  endOfStoppedInput?(): void | Promise<void>;
   /** Writes operator state; called before a checkpoint barrier is forwarded. */
   snapshotState?(checkpointId: number): void;
+  /**
+   * Asynchronous part of the snapshot: awaited (while records flow) before the subtask
+   * acknowledges the checkpoint. Rejecting declines the checkpoint.
+   */
+  snapshotStateAsync?(checkpointId: number): Promise<void> | undefined;
   /** The checkpoint completed: sinks make its pending output visible. */
   notifyCheckpointComplete?(checkpointId: number): Promise<void>;
+  /** The checkpoint was aborted and will never complete. */
+  notifyCheckpointAborted?(checkpointId: number): void | Promise<void>;
   /** Releases resources; `failed` means the job is being torn down after a failure. */
   close?(failed: boolean): void | Promise<void>;
 }

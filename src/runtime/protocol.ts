@@ -34,6 +34,12 @@ export interface WarmWorkerData {
   readonly spec: unknown;
 }
 
+/** What a split enumerator sends a reader. */
+export type ReaderEvent =
+  | { readonly kind: 'splits'; readonly splits: readonly unknown[] }
+  | { readonly kind: 'noMoreSplits' }
+  | { readonly kind: 'custom'; readonly event: unknown };
+
 /** One operator subtask's state handles in a checkpoint acknowledgement. */
 export interface OperatorAck {
   readonly uid: string;
@@ -48,8 +54,14 @@ export type ToWorker =
       readonly peers: ReadonlyArray<{ worker: number; port: MessagePort }>;
     }
   | { readonly type: 'start' }
-  /** Graceful stop: sources end their input early and everything drains. */
-  | { readonly type: 'stop' }
+  /**
+   * Stop: sources end their input where they are and everything in flight drains. With
+   * `drain` (stop --drain) the input really ends: MAX_WATERMARK fires every window and timer
+   * and operators' `finish` runs. Without it nothing is fired or finished: windows, timers
+   * and buffered output stay in state for a restore. `finalSnapshot`: a final checkpoint or
+   * savepoint follows (so sinks commit through it instead of at once).
+   */
+  | { readonly type: 'stop'; readonly drain: boolean; readonly finalSnapshot: boolean }
   | { readonly type: 'cancel' }
   | {
       readonly type: 'checkpoint';
@@ -59,7 +71,15 @@ export type ToWorker =
       readonly timestamp: number;
     }
   | { readonly type: 'checkpointComplete'; readonly checkpointId: number }
+  /** The checkpoint (and every older one still open) will never complete. */
   | { readonly type: 'checkpointAborted'; readonly checkpointId: number }
+  /** From a source's split enumerator to reader subtask `subtask` of source `uid`. */
+  | {
+      readonly type: 'sourceEvent';
+      readonly uid: string;
+      readonly subtask: number;
+      readonly event: ReaderEvent;
+    }
   /** Everything finished (and the final checkpoint, if any, completed): close and report. */
   | { readonly type: 'close' };
 
@@ -94,6 +114,15 @@ export type FromWorker =
       readonly syncMs: number;
       readonly asyncMs: number;
       readonly bytes: number;
+    }
+  /** A subtask gave up aligning this checkpoint (a newer barrier came first). */
+  | { readonly type: 'declined'; readonly checkpointId: number; readonly reason: string }
+  /** From reader subtask `subtask` of source `uid` to its split enumerator. */
+  | {
+      readonly type: 'sourceEvent';
+      readonly uid: string;
+      readonly subtask: number;
+      readonly event: unknown;
     }
   | {
       readonly type: 'checkpointFailed';

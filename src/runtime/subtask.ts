@@ -3,14 +3,21 @@
  * chained operators, and the network outputs at the tail. Records move through the chain
  * synchronously; the only awaits are per batch (poll, next frame, backpressure, batched I/O).
  *
- * Checkpoints: a source subtask takes its snapshot between two polls and sends the barrier
- * downstream; any other subtask aligns barriers (Chandy-Lamport): a channel that delivered
- * the barrier is held back until every other live channel has delivered it too, then the
- * subtask snapshots and forwards the barrier. Held-back frames keep their credit, so the
- * upstream of a held channel stalls instead of filling memory.
+ * The loop is a mailbox loop, as Flink's: control actions (checkpoint triggers and aborts,
+ * split assignments, processing-time timers) are queued in the subtask's mailbox and run
+ * before the next batch, and the loop yields to the event loop at least every
+ * {@link YIELD_BUDGET_MS} of record work, whatever the source does, so the worker's control
+ * messages and timers always get in (a source that never does real I/O would otherwise starve
+ * everything else on its thread).
+ *
+ * Checkpoints: a source subtask takes its snapshot when the trigger's mail runs (between two
+ * polls) and sends the barrier downstream; any other subtask aligns barriers with a
+ * {@link BarrierAligner} (per checkpoint id: a newer barrier or an abort gives up the current
+ * alignment). Held-back frames keep their credit, so the upstream of a held channel stalls
+ * instead of filling memory.
  */
-import type { CheckpointBarrier } from '../core/elements.js';
-import { describeSubtask, EddyError, JobFailedError, type SubtaskRef } from '../core/errors.js';
+import { type CheckpointBarrier, END_OF_INPUT, STOPPED_INPUT } from '../core/elements.js';
+import { attributeTo, describeSubtask, EddyError, type SubtaskRef } from '../core/errors.js';
 import { computeKeyGroupRange, type KeyGroupRange } from '../keygroups/index.js';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import { HeapOperatorStateStore } from '../state/operator-state.js';
@@ -20,17 +27,31 @@ import type {
   OperatorStateSnapshot,
 } from '../state/types.js';
 import type { JobGraph, JobNode } from './graph.js';
+import { BarrierAligner, type AlignerEvent } from './barrier-aligner.js';
 import { NO_SPLITS, type SourceReader, type SourceSplits } from './io.js';
 import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
 import type { OperatorContext, Output, StreamOperator } from './operator.js';
 import { userFailure } from './operators/base.js';
 import { ChainedOutput, EdgeOutput, FanOutOutput, NO_OUTPUT, RoutedOutput } from './output.js';
 import type { Chain, ChannelSpec, ExecutionPlan } from './plan.js';
+import type { ReaderEvent } from './protocol.js';
 import { MAX_WATERMARK, MIN_WATERMARK, type ProcessingClock, wallClock } from './time.js';
 import { ChannelWriter } from './transport/channel-writer.js';
 import type { Exchange } from './transport/exchange.js';
 import { type InboundFrame, InputGate } from './transport/input-gate.js';
 import { SourceWatermarks } from './watermarks.js';
+
+/**
+ * Longest stretch of record work before a subtask loop yields to the event loop (so control
+ * messages, timers and other subtasks on the thread run). A few ms keeps the overhead of a
+ * yield (~tens of µs) far below 1% while bounding control latency.
+ */
+export const YIELD_BUDGET_MS = 5;
+
+/** How long a source whose poll said 'idle' waits before polling again without a wake-up. */
+export const IDLE_POLL_BACKOFF_MS = 50;
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface ExchangeOptions {
   /** Records per network batch. */
@@ -63,6 +84,11 @@ export interface TaskSnapshot {
   readonly operators: OperatorSnapshot[];
   /** Duration of the synchronous part (user hooks + consistent copy). */
   readonly syncMs: number;
+  /**
+   * The connectors' asynchronous snapshot parts (`snapshotStateAsync`), if any: the worker
+   * awaits it before acknowledging; a rejection declines the checkpoint.
+   */
+  readonly asyncPart: Promise<void> | undefined;
 }
 
 export interface SubtaskEnv {
@@ -72,6 +98,12 @@ export interface SubtaskEnv {
   readonly restored: ReadonlyMap<string, RestoredOperatorState>;
   /** Receives every snapshot this subtask takes; the worker writes it out asynchronously. */
   readonly onSnapshot: (snapshot: TaskSnapshot) => void;
+  /** This subtask gave up checkpoint `checkpointId` (a newer barrier came first). */
+  readonly onDecline?: ((checkpointId: number, reason: string) => void) | undefined;
+  /** True once a stop with drain was requested (read when the input ends by the stop). */
+  readonly draining?: (() => boolean) | undefined;
+  /** A source reader's event for its split enumerator (`ctx.sendSourceEvent`). */
+  readonly sendSourceEvent?: ((uid: string, subtask: number, event: unknown) => void) | undefined;
   /** Called after this subtask processed its first records (once per batch until then). */
   readonly onFirstRecord?: (() => void) | undefined;
   /** Processing time; the wall clock unless a test injects one. */
@@ -95,11 +127,20 @@ export class SubtaskRunner {
   private reader: SourceReader<unknown> | undefined;
   private headOutput: Output<unknown> = NO_OUTPUT;
   private batchHooks: StreamOperator[] = [];
-  /** Checkpoint requested from a source subtask, taken after the current poll. */
-  private requested: CheckpointBarrier | undefined;
+  /** Highest checkpoint this subtask snapshotted. */
   private lastSnapshot = 0;
-  /** Actions to run on this subtask's loop between batches (see OperatorContext.runInMailbox). */
+  /** Highest checkpoint the master aborted: triggers and barriers up to it are obsolete. */
+  private lastAborted = 0;
+  /** Aligns barriers of a subtask with inputs (undefined for sources). */
+  private aligner: BarrierAligner | undefined;
+  /** Actions to run on this subtask's loop between batches (the mailbox). */
   private readonly mail: Array<() => void> = [];
+  /** Wakes a source waiting after an 'idle' poll (set while it waits). */
+  private wake: (() => void) | undefined;
+  /** A wake-up that came while the source was not waiting: its next wait returns at once. */
+  private wakePending = false;
+  /** When the current stretch of record work started (see YIELD_BUDGET_MS). */
+  private sliceStart = 0;
   /** Whether the last watermark status this subtask sent downstream was idle. */
   private sentIdle = false;
   /** All input processed and `finish` called: the state no longer changes. */
@@ -127,7 +168,9 @@ export class SubtaskRunner {
     if (this.head.node.kind !== 'source') {
       this.gate = new InputGate(inbound);
       for (const c of inbound) exchange.registerGate(c, this.gate);
+      this.aligner = new BarrierAligner(inbound.map((c) => c.id));
     }
+    env.stopSignal.addEventListener('abort', () => this.wakeup(), { once: true });
   }
 
   get label(): string {
@@ -136,6 +179,11 @@ export class SubtaskRunner {
 
   get isSource(): boolean {
     return this.head.node.kind === 'source';
+  }
+
+  /** The uid of the chain's head (the source's uid for a source subtask). */
+  get sourceUid(): string {
+    return this.head.node.uid;
   }
 
   private get head(): Member {
@@ -149,7 +197,7 @@ export class SubtaskRunner {
       const m = this.members[i]!;
       if (m.operator) {
         await this.attribute(m, () => m.operator!.open(m.ctx, output));
-        output = new ChainedOutput(m.operator, m.metrics);
+        output = new ChainedOutput(m.operator, m.metrics, m.ref);
       } else {
         this.headOutput = output;
       }
@@ -158,7 +206,13 @@ export class SubtaskRunner {
     this.batchHooks = this.members.flatMap((m) => (m.operator?.endOfBatch ? [m.operator] : []));
     const h = this.head;
     if (h.node.kind === 'source') {
-      this.reader = h.node.source.createReader({ ...h.ctx, splits: this.sourceSplits() });
+      const uid = h.node.uid;
+      this.reader = h.node.source.createReader({
+        ...h.ctx,
+        splits: this.sourceSplits(),
+        wakeup: () => this.wakeup(),
+        sendSourceEvent: (event) => this.env.sendSourceEvent?.(uid, this.subtaskIndex, event),
+      });
       await this.attribute(h, () => this.reader!.open());
     }
   }
@@ -175,18 +229,86 @@ export class SubtaskRunner {
   }
 
   /**
-   * Asks for checkpoint `barrier`. A running source takes it after its current poll; a
-   * finished subtask (quiescent state) takes it at once; any other subtask takes it when the
-   * barrier has arrived on all its inputs (or they ended).
+   * Asks for checkpoint `barrier`. A finished subtask (quiescent state) takes it at once; a
+   * running source takes it when the mail runs, between two polls; any other subtask takes it
+   * when the barrier has arrived on all its inputs (or they ended).
    */
   requestCheckpoint(barrier: CheckpointBarrier): void {
-    if (barrier.checkpointId <= this.lastSnapshot) return;
-    if (this.finished) this.snapshot(barrier, false);
-    else if (this.isSource) this.requested = barrier;
+    if (this.obsolete(barrier.checkpointId)) return;
+    if (this.finished) {
+      this.snapshot(barrier, false);
+      this.aligner?.markTaken(barrier.checkpointId);
+    } else if (this.isSource) {
+      this.post(() => {
+        // Hazard: the subtask may have finished meanwhile; then the worker asks again.
+        if (!this.obsolete(barrier.checkpointId) && !this.finished) this.snapshot(barrier, true);
+      });
+    }
+  }
+
+  /**
+   * The master aborted checkpoint `checkpointId` (and every older one): an alignment of it is
+   * given up (held channels released), a trigger not yet taken is dropped, and the
+   * connectors are told.
+   */
+  abortCheckpoint(checkpointId: number): void {
+    this.lastAborted = Math.max(this.lastAborted, checkpointId);
+    this.post(() => {
+      if (this.aligner) this.alignerEvents(this.aligner.onAbort(checkpointId));
+    });
+  }
+
+  /** Runs the connectors' `notifyCheckpointAborted` hooks (after {@link abortCheckpoint}). */
+  async notifyCheckpointAborted(checkpointId: number): Promise<void> {
+    if (this.cancelled) return;
+    for (const m of this.members) {
+      await this.attribute(m, async () => {
+        await m.operator?.notifyCheckpointAborted?.(checkpointId);
+        if (m === this.head) await this.reader?.notifyCheckpointAborted?.(checkpointId);
+      });
+    }
+  }
+
+  /** An event from the source's split enumerator; applied between two polls. */
+  deliverReaderEvent(event: ReaderEvent): void {
+    const reader = () => {
+      if (!this.reader) throw new EddyError('EDDY_INTERNAL', `${this.label}: not a source`);
+      return this.reader;
+    };
+    this.post(() => {
+      const r = reader();
+      if (event.kind === 'splits') r.addSplits?.(event.splits);
+      else if (event.kind === 'noMoreSplits') r.notifyNoMoreSplits?.();
+      else r.handleSourceEvent?.(event.event);
+    });
   }
 
   cancel(): void {
     this.cancelled = true;
+    this.wakeup();
+    this.gate?.interrupt();
+  }
+
+  /** Queues a control action for this subtask's loop and wakes it. */
+  private post(action: () => void): void {
+    this.mail.push(action);
+    this.gate?.interrupt();
+    this.wakeup();
+  }
+
+  /** Wakes a source waiting after an 'idle' poll (or makes its next wait return at once). */
+  private wakeup(): void {
+    const w = this.wake;
+    if (w) {
+      this.wake = undefined;
+      w();
+    } else {
+      this.wakePending = true;
+    }
+  }
+
+  private obsolete(checkpointId: number): boolean {
+    return checkpointId <= this.lastSnapshot || checkpointId <= this.lastAborted;
   }
 
   async notifyCheckpointComplete(checkpointId: number): Promise<void> {
@@ -194,6 +316,7 @@ export class SubtaskRunner {
     for (const m of this.members) {
       await this.attribute(m, async () => {
         await m.operator?.notifyCheckpointComplete?.(checkpointId);
+        if (m === this.head) await this.reader?.notifyCheckpointComplete?.(checkpointId);
       });
     }
   }
@@ -289,69 +412,99 @@ export class SubtaskRunner {
     while (this.mail.length > 0) this.mail.shift()!();
   }
 
+  /**
+   * Yields to the event loop once this stretch of work has run {@link YIELD_BUDGET_MS}.
+   * Awaiting a resolved promise is only a microtask: a loop whose awaits never wait on real
+   * I/O would otherwise never let a macrotask (a control message, a timer) run.
+   */
+  private async maybeYield(): Promise<void> {
+    const now = performance.now();
+    if (now - this.sliceStart < YIELD_BUDGET_MS) return;
+    await yieldToEventLoop();
+    this.sliceStart = performance.now();
+  }
+
+  /** After an 'idle' poll: waits for a wake-up, mail, the stop signal or a short back-off. */
+  private async waitForWork(): Promise<void> {
+    if (this.wakePending || this.mail.length > 0 || this.env.stopSignal.aborted) {
+      this.wakePending = false;
+      await yieldToEventLoop();
+      this.sliceStart = performance.now();
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, IDLE_POLL_BACKOFF_MS);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wakePending = false;
+    this.sliceStart = performance.now();
+  }
+
   private async runSource(reader: SourceReader<unknown>): Promise<void> {
     const metrics = this.head.metrics;
     const out = this.headOutput;
     const emit = this.sourceEmit();
     let watermark = MIN_WATERMARK;
     let seenFirst = false;
+    this.sliceStart = performance.now();
     for (;;) {
+      this.runMail();
       const result = await reader.poll(emit, this.options.batchSize);
       this.checkCancelled();
-      this.runMail();
       watermark = this.emitSourceWatermark(watermark);
       if (!seenFirst && metrics.recordsOut > 0) {
         seenFirst = true;
         this.env.onFirstRecord?.();
       }
-      const barrier = this.requested;
-      if (barrier) {
-        this.requested = undefined;
-        this.snapshot(barrier, true);
-      }
       await this.afterBatch();
       if (result === 'end') {
-        // End of bounded input: all event time has passed, so pending windows and timers
-        // fire. A stop (savepoint) is not the end of the input: they stay in state instead.
-        if (!this.env.stopSignal.aborted) {
+        // End of bounded input (or a drain): all event time has passed, so pending windows
+        // and timers fire. A stop without drain is not the end of the input: they stay in
+        // state for the restored job instead.
+        if (this.realEnd()) {
           if (this.sentIdle) this.sendStatus(false);
           out.emitWatermark(MAX_WATERMARK);
         }
+        this.runMail(); // a checkpoint triggered during the last poll precedes the end
         return;
       }
+      if (result === 'idle') await this.waitForWork();
+      else await this.maybeYield();
     }
+  }
+
+  /** The input ended for real (bounded input exhausted, or a stop with drain). */
+  private realEnd(): boolean {
+    return !this.env.stopSignal.aborted || this.env.draining?.() === true;
   }
 
   private async runInputs(gate: InputGate): Promise<void> {
     const op = this.head.operator!;
+    const aligner = this.aligner!;
     const watermarks = new Map<number, number>(
       gate.channels.map((c) => [c.id, Number.NEGATIVE_INFINITY]),
     );
     const ended = new Set<number>();
     const idle = new Set<number>();
     let current = MIN_WATERMARK;
-    /** Barrier being aligned and the channels that delivered it. */
-    let aligning: { barrier: CheckpointBarrier; seen: Set<number> } | undefined;
-    let held: InboundFrame[] = [];
-    let replay: InboundFrame[] = [];
-    const aligned = () =>
-      aligning !== undefined &&
-      gate.channels.every((c) => aligning!.seen.has(c.id) || ended.has(c.id));
-    const completeAlignment = () => {
-      this.snapshot(aligning!.barrier, true);
-      aligning = undefined;
-      replay = replay.concat(held);
-      held = [];
-    };
+    this.held = [];
+    this.replay = [];
     const live = () => gate.channels.length - ended.size;
+    this.sliceStart = performance.now();
     while (ended.size < gate.channels.length) {
       this.runMail();
-      const frame = replay.length > 0 ? replay.shift()! : await gate.next();
+      const frame = this.replay.length > 0 ? this.replay.shift()! : await gate.next();
       this.checkCancelled();
       if (frame === undefined) continue; // woken for mail
       const { channel, element } = frame;
-      if (aligning?.seen.has(channel.id)) {
-        held.push(frame);
+      if (aligner.isBlocked(channel.id)) {
+        this.held.push(frame); // keeps its credit: the sender stalls
         continue;
       }
       switch (element.kind) {
@@ -382,21 +535,44 @@ export class SubtaskRunner {
           }
           break;
         case 'barrier':
-          if (element.checkpointId > this.lastSnapshot) {
-            aligning ??= { barrier: element, seen: new Set() };
-            aligning.seen.add(channel.id);
-          }
+          this.alignerEvents(aligner.onBarrier(channel.id, element));
           break;
         case 'end':
           // A channel that ended with its input sent MAX_WATERMARK first; one that was
           // stopped did not, and keeps holding the watermark where it was.
           ended.add(channel.id);
           idle.delete(channel.id);
+          if (element.stopped) this.inputStopped = true;
+          this.alignerEvents(aligner.onEndOfInput(channel.id));
           break;
       }
       this.exchange.returnCredit(channel, 1);
-      if (aligned()) completeAlignment();
       await this.afterBatch();
+      await this.maybeYield();
+    }
+  }
+
+  /** Frames of blocked channels, in arrival order (see BarrierAligner). */
+  private held: InboundFrame[] = [];
+  /** Released frames, processed before anything new from the gate. */
+  private replay: InboundFrame[] = [];
+  /** Some input ended by a stop without drain (its `end` said so): not the end of input. */
+  private inputStopped = false;
+
+  private alignerEvents(events: readonly AlignerEvent[]): void {
+    for (const e of events) {
+      if (e.kind === 'aligned') this.snapshot(e.barrier, true);
+      else if (e.kind === 'declined') {
+        if (e.reason === 'newer-barrier') {
+          this.env.onDecline?.(e.checkpointId, `${this.label}: a newer checkpoint's barrier came first`);
+        }
+      } else {
+        // Per channel, held frames came after any still in replay: append keeps the order.
+        const released = new Set(e.channels);
+        const keep: InboundFrame[] = [];
+        for (const f of this.held) (released.has(f.channel.id) ? this.replay : keep).push(f);
+        this.held = keep;
+      }
     }
   }
 
@@ -409,9 +585,15 @@ export class SubtaskRunner {
     if (this.cancelled) return;
     const started = performance.now();
     const id = barrier.checkpointId;
+    const asyncParts: Promise<void>[] = [];
     for (const m of this.members) {
-      if (m.operator?.snapshotState) m.operator.snapshotState(id);
+      const op = m.operator;
+      if (op?.snapshotState) op.snapshotState(id);
       else if (m === this.head && this.reader) this.reader.snapshotState(id);
+      const part =
+        op?.snapshotStateAsync?.(id) ??
+        (m === this.head ? this.reader?.snapshotStateAsync?.(id) : undefined);
+      if (part) asyncParts.push(part.catch((e) => Promise.reject(this.wrap(m, e))));
     }
     const operators = this.members.map((m) => ({
       uid: m.node.uid,
@@ -428,6 +610,7 @@ export class SubtaskRunner {
       subtaskIndex: this.subtaskIndex,
       operators,
       syncMs: performance.now() - started,
+      asyncPart: asyncParts.length === 0 ? undefined : Promise.all(asyncParts).then(() => {}),
     });
   }
 
@@ -483,12 +666,20 @@ export class SubtaskRunner {
     if (this.cancelled) throw new EddyError('EDDY_JOB_FAILED', `${this.label}: cancelled`);
   }
 
+  /**
+   * The input ended. At its real end (or a drain) every operator's `finish` runs down the
+   * chain; after a stop without drain none does (what they would emit stays in state, to be
+   * emitted once at the real end after a restore), only `endOfStoppedInput`.
+   */
   private async finish(): Promise<void> {
     this.checkCancelled();
+    const real = this.isSource ? this.realEnd() : !this.inputStopped;
     for (const m of this.members) {
-      if (m.operator?.finish) await this.attribute(m, () => m.operator!.finish!());
+      const op = m.operator;
+      if (real && op?.finish) await this.attribute(m, () => op.finish!());
+      if (!real && op?.endOfStoppedInput) await this.attribute(m, () => op.endOfStoppedInput!());
     }
-    for (const w of this.writers) w.emitControl({ kind: 'end' });
+    for (const w of this.writers) w.emitControl(real ? END_OF_INPUT : STOPPED_INPUT);
     for (const w of this.writers) await w.drained();
     this.finished = true;
   }
@@ -568,10 +759,7 @@ export class SubtaskRunner {
       stopSignal: this.env.stopSignal,
       checkpointing: this.env.checkpointing,
       clock: this.env.clock ?? wallClock,
-      runInMailbox: (action) => {
-        this.mail.push(action);
-        this.gate?.interrupt();
-      },
+      runInMailbox: (action) => this.post(action),
     };
     const operator = node.kind === 'operator' ? node.createOperator() : undefined;
     return { node, ref, metrics, operator, ctx, operatorState, keyGroupRange };
@@ -589,18 +777,8 @@ export class SubtaskRunner {
     }
   }
 
-  /** Every error leaving a subtask names the operator and subtask. */
+  /** Every error leaving a subtask names the operator and subtask it is attributed to. */
   private wrap(m: Member, e: unknown): EddyError {
-    if (e instanceof EddyError) {
-      if (e.code === 'EDDY_USER_FUNCTION' || e.message.includes(`(uid ${m.ref.operatorUid})`)) {
-        return e;
-      }
-      return new EddyError(e.code, `${describeSubtask(m.ref)}: ${e.message}`, {
-        domain: e.domain,
-        cause: e,
-      });
-    }
-    const reason = e instanceof Error ? e.message : String(e);
-    return new JobFailedError(`${describeSubtask(m.ref)}: ${reason}`, e);
+    return attributeTo(m.ref, e);
   }
 }

@@ -22,6 +22,7 @@ import type { ExecutionPlan } from './plan.js';
 import type { FromWorker, OperatorAck, RestoreSource, RestoreStats, ToWorker } from './protocol.js';
 import type { RestoredOperatorState, SubtaskRunner, TaskSnapshot } from './subtask.js';
 import type { PeerLink } from './transport/exchange.js';
+import { faultPoint, InjectedFault } from './faults.js';
 import { taskKey, type WorkerOptions, WorkerRuntime } from './worker-runtime.js';
 
 export interface AgentConfig {
@@ -54,6 +55,8 @@ export class WorkerAgent {
   private readonly early = new Map<number, TaskSnapshot[]>();
   private readonly acks = new Map<number, PendingAck>();
   private latestTrigger = 0;
+  /** Highest checkpoint the master aborted: snapshots of it or older are dropped. */
+  private lastAborted = 0;
   private failed = false;
   private closed = false;
   private metricsTimer: ReturnType<typeof setInterval> | undefined;
@@ -93,6 +96,9 @@ export class WorkerAgent {
         restored,
         onSnapshot: (s) => this.onSnapshot(s),
         onFirstRecord: () => this.post({ type: 'firstRecord', at: Date.now() }),
+        onDecline: (checkpointId, reason) => this.post({ type: 'declined', checkpointId, reason }),
+        sendSourceEvent: (uid, subtask, event) =>
+          this.post({ type: 'sourceEvent', uid, subtask, event }),
       },
     );
   }
@@ -114,7 +120,10 @@ export class WorkerAgent {
         void this.execute();
         break;
       case 'stop':
-        this.rt.requestStop();
+        this.rt.requestStop(m.drain);
+        break;
+      case 'sourceEvent':
+        this.rt.deliverReaderEvent(m.uid, m.subtask, m.event);
         break;
       case 'checkpoint':
         this.trigger(m.checkpointId, {
@@ -125,14 +134,14 @@ export class WorkerAgent {
         break;
       case 'checkpointComplete':
         this.commits = this.commits
-          .then(() => this.rt.notifyCheckpointComplete(m.checkpointId))
+          .then(() => {
+            faultPoint('commit-notify', `checkpoint ${m.checkpointId}`, this.config.workerIndex);
+            return this.rt.notifyCheckpointComplete(m.checkpointId);
+          })
           .catch((e) => this.fail(e));
         break;
       case 'checkpointAborted':
-        this.triggers.delete(m.checkpointId);
-        this.acks.delete(m.checkpointId);
-        for (const s of this.early.get(m.checkpointId) ?? []) releaseSnapshot(s);
-        this.early.delete(m.checkpointId);
+        this.abort(m.checkpointId);
         break;
       case 'close':
         this.close();
@@ -174,7 +183,28 @@ export class WorkerAgent {
 
   /** A subtask that finished while a checkpoint is pending snapshots its final state. */
   private afterFinish(r: SubtaskRunner): void {
-    if (this.latestTrigger > 0) r.requestCheckpoint(this.barrier(this.latestTrigger));
+    if (this.latestTrigger > this.lastAborted) r.requestCheckpoint(this.barrier(this.latestTrigger));
+  }
+
+  /**
+   * The master aborted `id` (and, implicitly, every older checkpoint still open): subtasks
+   * give up its alignment and trigger, snapshots not yet written are released (their
+   * copy-on-write views stop pinning old state), writes in progress stop at their next
+   * operator, and the connectors are told.
+   */
+  private abort(id: number): void {
+    this.lastAborted = Math.max(this.lastAborted, id);
+    this.rt.abortCheckpoint(id);
+    for (const [cp, snapshots] of this.early) {
+      if (cp > id) continue;
+      for (const s of snapshots) releaseSnapshot(s);
+      this.early.delete(cp);
+    }
+    for (const cp of [...this.triggers.keys()]) if (cp <= id) this.triggers.delete(cp);
+    for (const cp of [...this.acks.keys()]) if (cp <= id) this.acks.delete(cp);
+    this.commits = this.commits
+      .then(() => this.rt.notifyCheckpointAborted(id))
+      .catch((e) => this.fail(e));
   }
 
   private trigger(id: number, t: CheckpointTrigger): void {
@@ -195,6 +225,11 @@ export class WorkerAgent {
   }
 
   private onSnapshot(s: TaskSnapshot): void {
+    if (s.checkpointId <= this.lastAborted) {
+      releaseSnapshot(s);
+      s.asyncPart?.catch(() => {});
+      return;
+    }
     const t = this.triggers.get(s.checkpointId);
     if (t) {
       void this.write(s, t);
@@ -207,13 +242,25 @@ export class WorkerAgent {
   private async write(s: TaskSnapshot, t: CheckpointTrigger): Promise<void> {
     const ack = this.ackFor(s.checkpointId);
     const started = performance.now();
+    const aborted = () => s.checkpointId <= this.lastAborted || this.failed;
     try {
+      // The connectors' asynchronous parts run beside the file writes.
+      const asyncPart = s.asyncPart;
+      asyncPart?.catch(() => {});
       for (const op of s.operators) {
+        if (aborted()) return;
         const handle = await writeOperatorSnapshot(t.dir, op);
         ack.operators.push({ uid: op.uid, handle });
         ack.bytes += (handle.keyed?.bytes ?? 0) + (handle.operatorState?.bytes ?? 0);
+        faultPoint('snapshot-async', `checkpoint ${s.checkpointId}`, this.config.workerIndex);
       }
+      await asyncPart;
+      if (aborted()) return;
     } catch (e) {
+      if (e instanceof InjectedFault) {
+        this.fail(e);
+        return;
+      }
       if (!ack.failed) {
         ack.failed = true;
         this.post({

@@ -7,6 +7,7 @@ import type { CheckpointBarrier } from '../core/elements.js';
 import type { JobGraph } from './graph.js';
 import type { SubtaskMetricsReport } from './metrics.js';
 import type { ExecutionPlan } from './plan.js';
+import type { ReaderEvent } from './protocol.js';
 import {
   type ExchangeOptions,
   type RestoredOperatorState,
@@ -36,6 +37,10 @@ export interface WorkerRuntimeEnv {
   readonly onSnapshot: (snapshot: TaskSnapshot) => void;
   /** Called once, when the first record after start has been processed on this worker. */
   readonly onFirstRecord?: () => void;
+  /** A subtask gave up aligning a checkpoint (see SubtaskEnv.onDecline). */
+  readonly onDecline?: (checkpointId: number, reason: string) => void;
+  /** A source reader's event for its enumerator in the master. */
+  readonly sendSourceEvent?: (uid: string, subtask: number, event: unknown) => void;
 }
 
 export const taskKey = (chain: number, subtask: number) => `${chain}/${subtask}`;
@@ -44,6 +49,7 @@ export class WorkerRuntime {
   readonly exchange: Exchange;
   readonly runners: SubtaskRunner[];
   private readonly stop = new AbortController();
+  private draining = false;
 
   constructor(
     graph: JobGraph,
@@ -69,6 +75,9 @@ export class WorkerRuntime {
             restored: env.restored.get(taskKey(chain.index, i)) ?? new Map(),
             onSnapshot: env.onSnapshot,
             onFirstRecord,
+            onDecline: env.onDecline,
+            draining: () => this.draining,
+            sendSourceEvent: env.sendSourceEvent,
           }),
         );
       }
@@ -112,13 +121,32 @@ export class WorkerRuntime {
     for (const r of this.runners) await r.notifyCheckpointComplete(checkpointId);
   }
 
+  /** The master aborted `checkpointId`: every subtask gives it (and older ones) up. */
+  abortCheckpoint(checkpointId: number): void {
+    for (const r of this.runners) r.abortCheckpoint(checkpointId);
+  }
+
+  async notifyCheckpointAborted(checkpointId: number): Promise<void> {
+    for (const r of this.runners) await r.notifyCheckpointAborted(checkpointId);
+  }
+
+  /** Delivers an enumerator's event to reader subtask `subtask` of source `uid`, if here. */
+  deliverReaderEvent(uid: string, subtask: number, event: ReaderEvent): void {
+    const r = this.runners.find((x) => x.isSource && x.sourceUid === uid && x.subtaskIndex === subtask);
+    r?.deliverReaderEvent(event);
+  }
+
   /** Teardown after a failure: every subtask stops at its next await. */
   cancel(): void {
     for (const r of this.runners) r.cancel();
   }
 
-  /** Graceful stop: sources end their input, the rest drains. */
-  requestStop(): void {
+  /**
+   * Stop: sources end their input, the rest drains. With `drain` the input ends for real
+   * (MAX_WATERMARK, `finish`); without it nothing fires or finishes.
+   */
+  requestStop(drain = false): void {
+    this.draining = drain;
     this.stop.abort();
   }
 

@@ -25,7 +25,7 @@ const element: fc.Arbitrary<StreamElement> = fc.oneof(
     timestamp: ts,
     savepoint: sp,
   })),
-  fc.constant({ kind: 'end' as const }),
+  fc.boolean().map((stopped) => ({ kind: 'end' as const, stopped })),
   fc.boolean().map((idle) => ({ kind: 'status' as const, idle })),
 );
 
@@ -53,7 +53,7 @@ describe('wire format', () => {
   it('rejects a truncated or unknown frame with a wire-format error', () => {
     const c = new WireCodec();
     expect(() => c.decode(new Uint8Array(3))).toThrow(/shorter than its header/);
-    const bad = c.encode(channelId(1), { kind: 'end' });
+    const bad = c.encode(channelId(1), { kind: 'end', stopped: false });
     bad[0] = 99;
     expect(() => c.decode(bad)).toThrow(expect.objectContaining({ code: 'EDDY_WIRE_FORMAT' }));
   });

@@ -10,13 +10,13 @@
  *     records:   msgpack array of the records (msgpackr, record extension on)
  *     watermark: f64 timestamp
  *     barrier:   f64 checkpoint id, f64 timestamp, u8 savepoint
- *     end:       (none)
+ *     end:       u8 stopped (1: the input was stopped, not exhausted; 0: its real end)
  *     credit:    u32 number of frames the receiver has consumed
  *     status:    u8 idle (1) or active (0)
  */
 import { Packr } from 'msgpackr';
 import type { StreamElement } from '../../core/elements.js';
-import { END_OF_INPUT } from '../../core/elements.js';
+import { END_OF_INPUT, STOPPED_INPUT } from '../../core/elements.js';
 import { EddyError } from '../../core/errors.js';
 import { type ChannelId, type CheckpointId, channelId } from '../../core/ids.js';
 
@@ -64,8 +64,11 @@ export class WireCodec {
         v.setUint8(HEADER + 16, element.savepoint ? 1 : 0);
         return frame;
       }
-      case 'end':
-        return header(FrameType.end, channel, 0);
+      case 'end': {
+        const frame = header(FrameType.end, channel, 1);
+        frame[HEADER] = element.stopped ? 1 : 0;
+        return frame;
+      }
       case 'status': {
         const frame = header(FrameType.status, channel, 1);
         frame[HEADER] = element.idle ? 1 : 0;
@@ -106,7 +109,7 @@ export class WireCodec {
           },
         };
       case FrameType.end:
-        return { channel, element: END_OF_INPUT };
+        return { channel, element: v.getUint8(HEADER) === 1 ? STOPPED_INPUT : END_OF_INPUT };
       case FrameType.credit:
         return { channel, credit: v.getUint32(HEADER, true) };
       case FrameType.status:
