@@ -1,5 +1,6 @@
 import { cp, mkdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { flipByte, makeTempDir, removeTempDir } from './checkpoint.testkit.js';
 import { readKeyGroups, writeKeyedStateFile } from './keyed-file.js';
@@ -216,6 +217,86 @@ describe('CheckpointStorage.retain', () => {
     await storage.retain(1);
     expect(await storage.listCompleted()).toEqual([3, 1]);
     expect((await storage.latestValid())?.dir).toBe(storage.checkpointDir(1));
+  });
+
+  it('never deletes the latest completed checkpoint, even when it fails validation', async () => {
+    for (const id of [1, 2, 3]) await completeCheckpoint(id);
+    await rm(keyedPath(storage.checkpointDir(3)));
+    await storage.retain(1);
+    // 3 is the latest completed (kept though invalid), 2 the newest valid (kept beyond n).
+    expect(await storage.listCompleted()).toEqual([3, 2]);
+    const meta = join(storage.checkpointDir(3), METADATA_FILE);
+    await writeFile(meta, flipByte(await readFile(meta), 40));
+    await storage.retain(1);
+    expect(await storage.listCompleted()).toEqual([3, 2]);
+  });
+
+  it('leaves a newer checkpoint that is committing out: it neither dies nor counts', async () => {
+    for (const id of [1, 2, 3]) await completeCheckpoint(id);
+    // Checkpoint 4 commits while retention for 3 runs: its _metadata is already there.
+    await completeCheckpoint(4);
+    await storage.createCheckpointDir(5); // pending
+    const deleted = await storage.retain(1, { inflightFrom: 4 });
+    expect(deleted.sort()).toEqual([1, 2].map((id) => storage.checkpointDir(id)).sort());
+    // 3 stays: had 4 counted, retain(1) would have deleted it, and if 4's commit then turned
+    // out to have failed, no completed checkpoint would be left.
+    expect(await storage.listCompleted()).toEqual([4, 3]);
+    expect((await stat(storage.checkpointDir(5))).isDirectory()).toBe(true);
+  });
+
+  it('never deletes a directory whose id is >= inflightFrom, complete or not', async () => {
+    await completeCheckpoint(1);
+    await storage.createCheckpointDir(2); // in flight
+    await completeCheckpoint(3);
+    await storage.createCheckpointDir(4);
+    const deleted = await storage.retain(1, { inflightFrom: 2 });
+    expect(deleted).toEqual([]);
+    expect(await storage.listCompleted()).toEqual([3, 1]);
+    for (const id of [2, 4])
+      expect((await stat(storage.checkpointDir(id))).isDirectory()).toBe(true);
+    // Without the bound, 2 is stale (older than 3, incomplete) and 1 is beyond n.
+    expect((await storage.retain(1)).sort()).toEqual(
+      [1, 2].map((id) => storage.checkpointDir(id)).sort(),
+    );
+  });
+
+  it('keeps the latest completed and the newest valid below inflightFrom, for any layout', async () => {
+    type Kind = 'complete' | 'corrupt' | 'incomplete';
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom<Kind>('complete', 'corrupt', 'incomplete'), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 8 }),
+        async (kinds, n, inflightFrom) => {
+          await rm(base, { recursive: true, force: true });
+          for (const [i, kind] of kinds.entries()) {
+            const id = i + 1;
+            if (kind === 'incomplete') await storage.createCheckpointDir(id);
+            else await completeCheckpoint(id);
+            if (kind === 'corrupt') await rm(keyedPath(storage.checkpointDir(id)));
+          }
+          const ids = kinds.map((_, i) => i + 1);
+          const scope = ids.filter((id) => id < inflightFrom);
+          const complete = scope.filter((id) => kinds[id - 1] !== 'incomplete').reverse();
+          const valid = scope.filter((id) => kinds[id - 1] === 'complete').reverse();
+          await storage.retain(n, { inflightFrom });
+          const exists = async (id: number) =>
+            stat(storage.checkpointDir(id)).then(
+              () => true,
+              () => false,
+            );
+          for (const id of ids.filter((x) => x >= inflightFrom))
+            expect(await exists(id)).toBe(true);
+          for (const id of complete.slice(0, n)) expect(await exists(id)).toBe(true);
+          if (valid[0] !== undefined) expect(await exists(valid[0])).toBe(true);
+          for (const id of complete.slice(n)) expect(await exists(id)).toBe(id === valid[0]);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it('rejects a retain count below 1', async () => {

@@ -33,6 +33,17 @@ export interface ValidCheckpoint {
   readonly skipped: readonly SkippedCheckpoint[];
 }
 
+/** Options of {@link CheckpointStorage.retain}. */
+export interface RetainOptions {
+  /**
+   * The lowest checkpoint id that may still be in flight (pending or committing): directories
+   * with this id or above are neither deleted nor counted, complete or not. The job master
+   * passes the just-completed id + 1, so a newer checkpoint committing meanwhile can neither
+   * be deleted nor displace the latest completed one.
+   */
+  readonly inflightFrom?: number | undefined;
+}
+
 /** Options of {@link CheckpointStorage.latestValid}. */
 export interface LatestValidOptions {
   /** Also read every block and check its CRC (the resume-time check). Default false. */
@@ -138,17 +149,19 @@ export class CheckpointStorage {
   /**
    * Deletes completed checkpoints beyond the newest `n`, and incomplete `chk-*` directories
    * older than the newest complete one (newer ones may still be in progress). The newest
-   * checkpoint that passes the cheap validity check is always kept, even beyond `n`, so a
-   * corrupt newest checkpoint never costs the last good one.
+   * complete checkpoint is always kept (n >= 1), and so is the newest one that passes the
+   * cheap validity check, even beyond `n`, so a corrupt newest checkpoint never costs the last
+   * good one. With `inflightFrom`, ids from it up are out of scope (see {@link RetainOptions}).
    * @returns the deleted directories.
    * @throws EddyError `EDDY_CHECKPOINT_IO` naming the directories that could not be deleted
    *   (after trying all of them).
    */
-  async retain(n = 3): Promise<string[]> {
+  async retain(n = 3, options: RetainOptions = {}): Promise<string[]> {
     if (!Number.isSafeInteger(n) || n < 1) {
       throw new InvalidArgumentError(`checkpoints to retain must be an integer >= 1, got ${n}`);
     }
-    const entries = await this.scan();
+    const { inflightFrom = Number.POSITIVE_INFINITY } = options;
+    const entries = (await this.scan()).filter((e) => e.id < inflightFrom);
     const complete = entries.filter((e) => e.complete);
     const keep = new Set(complete.slice(0, n).map((e) => e.id));
     await this.keepNewestValid(complete, keep);

@@ -59,6 +59,8 @@ export interface OperatorStateEntry {
   readonly name: string;
   readonly parallelism: number;
   readonly maxParallelism: number;
+  /** The source's split enumerator state (JSON), when it has one. */
+  readonly enumeratorState?: unknown;
   readonly subtasks: readonly SubtaskStateHandle[];
 }
 

@@ -119,6 +119,25 @@ describe('eddy savepoint / stop', () => {
     expect(err.at(-1)).toContain('stopped job');
   });
 
+  it('stop --drain asks the job to drain; a stop without it does not', async () => {
+    const { target } = fakeTarget();
+    const drains: boolean[] = [];
+    await openSession({
+      ...target,
+      stop: (savepoint, dir, drain) => {
+        drains.push(drain);
+        return target.stop(savepoint, dir, drain);
+      },
+    });
+    const { out, err, io } = capture();
+    expect(await stopCommand(ID, { drain: true }, io)).toBe(0);
+    expect(err[0]).toContain('ending its input and firing every window and timer');
+    await stopCommand(ID, { savepoint: true, dir: '/sp' }, io);
+    expect(err.at(-1)).toContain('its sources stop where they are');
+    expect(drains).toEqual([true, false]);
+    expect(out).toEqual(['/sp/savepoint-final\n']);
+  });
+
   it('refuses crashed and ended jobs with a clear error', async () => {
     const registry = new JobRegistry(home);
     registry.register(entry('dead0001', { status: 'running', pid: await deadPid() }));
@@ -138,6 +157,14 @@ describe('eddy savepoint / stop', () => {
 });
 
 describe('eddy CLI (spawned)', () => {
+  it('documents stop --drain and run --checkpoint-timeout, and checks the timeout', async () => {
+    expect((await eddy('stop', '--help')).stdout).toMatch(/--drain +end the input first/);
+    expect((await eddy('run', '--help')).stdout).toContain('--checkpoint-timeout <ms>');
+    const bad = await eddy('run', 'job.ts', '--checkpoint-timeout', '0');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--checkpoint-timeout must be an integer >= 1');
+  });
+
   it('list --json reports a job whose process died as crashed', async () => {
     new JobRegistry(home).register(entry('dead0002', { status: 'running', pid: await deadPid() }));
     const r = await eddy('list', '--json');
@@ -149,10 +176,21 @@ describe('eddy CLI (spawned)', () => {
   });
 
   it('stop --savepoint prints the path last; errors exit 1 with their code', async () => {
-    await openSession();
+    const { target } = fakeTarget();
+    const drains: boolean[] = [];
+    await openSession({
+      ...target,
+      stop: (savepoint, dir, drain) => {
+        drains.push(drain);
+        return target.stop(savepoint, dir, drain);
+      },
+    });
     const r = await eddy('stop', 'c0ffee', '--savepoint', '--dir', '/tmp/sp');
     expect(r.code).toBe(0);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('/tmp/sp/savepoint-final');
+    const drained = await eddy('stop', 'c0ffee', '--drain', '--savepoint', '--dir', '/tmp/sp');
+    expect(drained.code).toBe(0);
+    expect(drains).toEqual([false, true]);
     const unknown = await eddy('savepoint', 'nope');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain("eddy: error [EDDY_JOB_CONTROL]: no job with id 'nope'");

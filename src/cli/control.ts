@@ -32,23 +32,32 @@ export const savepointCommand = async (
   return 0;
 };
 
-/** `eddy stop <jobId> [--savepoint] [--dir <dir>]`; resolves with the exit code. */
+/**
+ * `eddy stop <jobId> [--savepoint] [--dir <dir>] [--drain]`; resolves with the exit code.
+ * Without `--drain` (Flink's `stop`) the sources stop where they are and windows and timers
+ * stay in state for a restore; with it (`stop --drain`) the input ends: every window and
+ * timer fires and `finish` runs before the final snapshot.
+ */
 export const stopCommand = async (
   jobId: string,
-  opts: { savepoint?: boolean | undefined; dir?: string | undefined },
+  opts: { savepoint?: boolean | undefined; dir?: string | undefined; drain?: boolean | undefined },
   io: ControlCommandIo = {},
 ): Promise<number> => {
   if (opts.dir !== undefined && !opts.savepoint) {
     throw new EddyError('EDDY_JOB_CONTROL', '--dir needs --savepoint', { domain: 'user' });
   }
+  const drain = opts.drain === true;
   const { job, label } = await runningJob(jobId, io.home);
   const err = writer(io.err, process.stderr);
+  const how = drain
+    ? 'ending its input and firing every window and timer'
+    : 'its sources stop where they are';
   err(
-    `stopping ${label}: waiting for it to drain${opts.savepoint ? ' and write its savepoint' : ''}\n`,
+    `stopping ${label} (${how}): waiting for it to drain${opts.savepoint ? ' and write its savepoint' : ''}\n`,
   );
   const { path } = await sendControl(
     job.socket,
-    { op: 'stop', savepoint: opts.savepoint === true, dir: absolute(opts.dir) },
+    { op: 'stop', savepoint: opts.savepoint === true, dir: absolute(opts.dir), drain },
     { job: label },
   );
   if (opts.savepoint) {
@@ -89,8 +98,9 @@ const writer =
     fn ? fn(text) : void stream.write(text);
 
 /**
- * `eddy rescale <jobId> [N] [--operator uid=N ...]`: stop with a savepoint, restart from it
- * at the new parallelism; prints the pause and the bytes read.
+ * `eddy rescale <jobId> [N] [--operator uid=N ...]`: stop with a savepoint (never draining:
+ * windows and timers move to the new parallelism in state), restart from it at the new
+ * parallelism; prints the pause and the bytes read.
  */
 export const rescaleCommand = async (
   jobId: string,

@@ -46,6 +46,11 @@ export const buildProgram = (): Command => {
       commanderInt('--checkpoint-interval'),
     )
     .option('--checkpoint-dir <dir>', 'where checkpoints go (default .eddy/checkpoints/<job name>)')
+    .option(
+      '--checkpoint-timeout <ms>',
+      'decline a checkpoint not completed within <ms> milliseconds (default 600000)',
+      commanderInt('--checkpoint-timeout'),
+    )
     .option('--from-savepoint <path>', 'start from a savepoint or checkpoint directory')
     .option('--resume', 'continue from the latest completed checkpoint in the checkpoint dir')
     .option(
@@ -65,6 +70,7 @@ export const buildProgram = (): Command => {
         progress: o.progress === false ? false : undefined,
         checkpointInterval: o.checkpointInterval,
         checkpointDir: o.checkpointDir,
+        checkpointTimeout: o.checkpointTimeout,
         fromSavepoint: o.fromSavepoint,
         resume: o.resume === true,
         allowNonRestoredState: o.allowNonRestoredState === true,
@@ -113,12 +119,22 @@ const addJobControlCommands = (program: Command) => {
     });
   program
     .command('stop')
-    .description('stop a running job gracefully, waiting until it has drained')
+    .description(
+      'stop a running job gracefully, waiting until it has drained; windows and timers stay in state unless --drain',
+    )
     .argument('<jobId>', 'job id or a unique prefix of it (see eddy list)')
     .option('--savepoint', 'write a final savepoint; prints its path as the last line')
     .option('--dir <dir>', 'directory for the savepoint (default: chosen by the job)')
+    .option(
+      '--drain',
+      'end the input first: fire every window and timer and run finish (as at the end of input)',
+    )
     .action(async (jobId: string, o) => {
-      process.exitCode = await stopCommand(jobId, { savepoint: o.savepoint === true, dir: o.dir });
+      process.exitCode = await stopCommand(jobId, {
+        savepoint: o.savepoint === true,
+        dir: o.dir,
+        drain: o.drain === true,
+      });
     });
   program
     .command('rescale')

@@ -47,10 +47,10 @@ export const runHooks = (parallelism: number): Hooks => {
           (await session)?.update({ lastSavepoint: path });
           return path;
         },
-        async stop(savepoint, dir) {
+        async stop(savepoint, dir, drain) {
           stopping = true;
           (await session)?.update({ status: 'stopping' });
-          master?.stop(savepoint ? resolve(dir ?? defaultDir()) : undefined);
+          master?.stop(savepoint ? resolve(dir ?? defaultDir()) : undefined, { drain });
           return stopResult;
         },
         async rescale(p, operators) {

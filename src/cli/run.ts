@@ -26,6 +26,8 @@ export interface RunCommandOptions {
   readonly progress?: boolean | undefined;
   readonly checkpointInterval?: number | undefined;
   readonly checkpointDir?: string | undefined;
+  /** Decline a checkpoint not completed within this many ms (default 10 minutes). */
+  readonly checkpointTimeout?: number | undefined;
   readonly fromSavepoint?: string | undefined;
   readonly resume?: boolean | undefined;
   readonly allowNonRestoredState?: boolean | undefined;
@@ -68,7 +70,7 @@ export const runCommand = async (
     interrupts++;
     if (interrupts === 1) {
       process.stderr.write(
-        '\nstopping: sources end their input and the job drains (Ctrl-C again to abort)\n',
+        '\nstopping: sources stop where they are and the job drains; windows and timers are not fired (Ctrl-C again to abort)\n',
       );
       stop.abort();
     } else {
@@ -128,7 +130,8 @@ export const runCommand = async (
           if (!rescaling) return;
           rescaling.stopRequestedAt = Date.now();
           log(`rescaling: stopping with a savepoint in ${savepointDir}`);
-          current.stop(savepointDir);
+          // Never drains: windows and timers move to the new parallelism in state.
+          current.stop(savepointDir, { drain: false });
         });
       });
     },
@@ -137,7 +140,11 @@ export const runCommand = async (
     stopSignal: stop.signal,
     onMetrics: progress ? (r) => progress.update(r) : undefined,
     checkpoint: checkpointDir
-      ? { intervalMs: opts.checkpointInterval, dir: checkpointDir }
+      ? {
+          intervalMs: opts.checkpointInterval,
+          dir: checkpointDir,
+          timeoutMs: opts.checkpointTimeout,
+        }
       : undefined,
     restore: generation.restore,
     allowNonRestoredState: opts.allowNonRestoredState,

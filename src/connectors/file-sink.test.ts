@@ -163,7 +163,11 @@ const openTwoPhase = async <T>(
   ctx: TestConnectorContext,
 ): Promise<TwoPhaseWriter<T>> => {
   const writer = await openWriter<T>(options, ctx);
-  if (writer.snapshotState === undefined || writer.notifyCheckpointComplete === undefined) {
+  if (
+    writer.snapshotState === undefined ||
+    writer.notifyCheckpointComplete === undefined ||
+    writer.notifyCheckpointAborted === undefined
+  ) {
     throw new Error('file sink writer lacks the two-phase-commit hooks');
   }
   return writer as TwoPhaseWriter<T>;
@@ -275,6 +279,63 @@ describe('FileSink.jsonl with checkpointing (two-phase commit)', () => {
     expect(hiddenFiles(dir)).toEqual(['.part-0-2.jsonl.inprogress']);
     writer.snapshotState(4);
     expect(pendingOf(ctx).map((p) => p.checkpointId)).toEqual([3]);
+  });
+
+  it('an aborted checkpoint leaves its parts pending: the next one commits them exactly once', async () => {
+    const dir = outDir();
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir, rollBytes: 40 }, ctx);
+    const rs = records(6);
+    for (const r of rs.slice(0, 3)) writer.write(r); // rolls: several parts for checkpoint 1
+    writer.snapshotState(1);
+    const parts1 = pendingOf(ctx);
+    expect(parts1.length).toBeGreaterThan(1);
+    expect(parts1.every((p) => p.checkpointId === 1)).toBe(true);
+    await writer.notifyCheckpointAborted(1);
+    expect(visibleParts(dir)).toEqual([]);
+    expect(hiddenFiles(dir)).toEqual(parts1.map((p) => p.inProgress).sort());
+
+    for (const r of rs.slice(3)) writer.write(r);
+    writer.snapshotState(2);
+    const pending2 = pendingOf(ctx);
+    // Checkpoint 2 holds the parts of 1 (under id 1) and its own: a restore of it commits both.
+    expect(pending2.slice(0, parts1.length)).toEqual(parts1);
+    expect(pending2.slice(parts1.length).every((p) => p.checkpointId === 2)).toBe(true);
+    await writer.notifyCheckpointComplete(2);
+    expect(visibleRecords(dir)).toEqual(rs);
+    expect(hiddenFiles(dir)).toEqual([]);
+    await writer.notifyCheckpointComplete(2); // nothing is committed twice
+    writer.snapshotState(3);
+    expect(pendingOf(ctx)).toEqual([]);
+    expect(visibleRecords(dir)).toEqual(rs);
+
+    // A restore of checkpoint 2 after its notification commits nothing again either.
+    const restored = await openTwoPhase<unknown>(
+      { path: dir },
+      cpContext({ restoredState: { [PENDING_STATE]: pending2 } }),
+    );
+    expect(visibleRecords(dir)).toEqual(rs);
+    await restored.abort();
+  });
+
+  it('after an aborted checkpoint, restoring the next one commits the parts of both', async () => {
+    const dir = outDir();
+    const ctx = cpContext();
+    const writer = await openTwoPhase<unknown>({ path: dir, bufferBytes: 1 }, ctx);
+    writer.write({ a: 1 });
+    writer.snapshotState(1);
+    await writer.notifyCheckpointAborted(1);
+    writer.write({ a: 2 });
+    writer.snapshotState(2);
+    writer.write({ lost: true }); // after checkpoint 2: replayed by the source
+    await writer.abort(); // the job fails before checkpoint 2's notification arrives
+    const restored = await openTwoPhase<unknown>(
+      { path: dir },
+      cpContext({ restoredState: { [PENDING_STATE]: pendingOf(ctx) } }),
+    );
+    expect(visibleRecords(dir)).toEqual([{ a: 1 }, { a: 2 }]);
+    expect(hiddenFiles(dir)).toEqual([]);
+    await restored.abort();
   });
 
   it('snapshots no part when nothing was written since the last checkpoint', async () => {

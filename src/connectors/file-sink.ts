@@ -11,9 +11,11 @@
  *   the current file as a pending part; `snapshotState(cp)` assigns the parts sealed since
  *   the previous snapshot to checkpoint `cp` and stores every uncommitted part in the union
  *   list state {@link PENDING_STATE}; `notifyCheckpointComplete(cp)` renames the parts of
- *   `cp` and older. On restore, the parts of the restored (completed) checkpoint are
- *   committed and every other hidden file is discarded, because the source replays its
- *   output. Readers therefore see each record exactly once.
+ *   `cp` and older. An aborted checkpoint (`notifyCheckpointAborted`) changes nothing: its
+ *   parts stay pending, and the next completed checkpoint commits them. On restore, the parts
+ *   of the restored (completed) checkpoint are committed and every other hidden file is
+ *   discarded, because the source replays its output. Readers therefore see each record
+ *   exactly once.
  *
  * Restoring a checkpoint older than the newest one committed into the directory (a fallback
  * past a corrupted checkpoint, an old savepoint) *retracts* the output committed after it:
@@ -339,6 +341,16 @@ class JsonlFileWriter<T> implements SinkWriter<T> {
     // recorded by the final checkpoint (snapshotState after finish).
     this.seqState?.update([{ subtask: this.subtask, nextSeq: this.seq }, ...this.carried]);
   }
+
+  /**
+   * Nothing to do: the parts of an aborted checkpoint stay pending under its id. The next
+   * `snapshotState` stores them again (every uncommitted part is in {@link PENDING_STATE}) and
+   * relabels only parts sealed since, so the next checkpoint to complete, which covers all
+   * older ones, commits them (`notifyCheckpointComplete` commits every id at or below its
+   * own), and a restore of it commits them too; a restore of an older checkpoint discards
+   * them, and the source replays their records.
+   */
+  notifyCheckpointAborted(_checkpointId: number): void {}
 
   async notifyCheckpointComplete(checkpointId: number): Promise<void> {
     const due = this.pendingParts.filter((part) => part.checkpointId <= checkpointId);

@@ -12,13 +12,16 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BadRecordError, EddyError } from '../core/errors.js';
-import type { SourceReader } from '../runtime/io.js';
+import type { Source, SourceReader } from '../runtime/io.js';
+import type { ReaderEvent } from '../runtime/protocol.js';
+import { SourceCoordinators } from '../runtime/source-coordinators.js';
 import { FILE_SPLITS_STATE, FileSource, type FileSplitState } from './file-source.js';
 import {
   createTestContext,
   dealContiguous,
   drainSource,
   FakeClock,
+  openSourceReader,
   pollAll,
   pollBatches,
   type TestConnectorContext,
@@ -70,14 +73,11 @@ const byFile = (rs: readonly Rec[]): Map<number, Rec[]> => {
   return m;
 };
 
-const openReader = async <T>(
+/** Opens subtask `ctx.subtask`'s reader with the split enumerator running, as the runtime does. */
+const openReader = <T>(
   source: ReturnType<typeof FileSource.jsonl<T>>,
   ctx: TestConnectorContext,
-): Promise<SourceReader<T>> => {
-  const reader = source.createReader(ctx);
-  await reader.open();
-  return reader;
-};
+): Promise<SourceReader<T>> => openSourceReader(source, ctx);
 
 describe('FileSource.jsonl', () => {
   it('emits every record of every file exactly once and counts bytes', async () => {
@@ -494,7 +494,7 @@ describe('FileSource interleaved splits', () => {
     const { dir, records } = writeJsonlFiles([5, 0, 12, 3]);
     const ctx = createTestContext();
     const reader = await openReader(FileSource.jsonl<Rec>({ path: dir, chunkBytes: 32 }), ctx);
-    expect(ctx.splits.ids).toEqual([0, 1, 2, 3].map(fileName)); // all declared in open()
+    expect(ctx.splits.ids).toEqual([0, 1, 2, 3].map(fileName)); // all declared before any poll
     expect(ctx.splits.finished).toEqual([]);
     const seen: Rec[] = [];
     for (;;) {
@@ -659,3 +659,212 @@ describe('FileSource interleaved splits', () => {
     expect(fds()).toBeLessThanOrEqual(before);
   });
 });
+
+describe('FileSource on the split enumerator', () => {
+  /** Runs the file source's enumerator alone, recording what it sends each reader. */
+  const runEnumerator = async (
+    path: string,
+    parallelism: number,
+    restored: { isRestored: boolean; restoredState?: unknown } = { isRestored: false },
+  ) => {
+    const sent: Array<{ subtask: number; event: ReaderEvent }> = [];
+    const coordinators = new SourceCoordinators(
+      [
+        {
+          uid: 'src',
+          source: FileSource.jsonl({ path }) as Source<unknown>,
+          parallelism,
+          ...restored,
+        },
+      ],
+      (_uid, subtask, event) => sent.push({ subtask, event }),
+    );
+    return { coordinators, sent };
+  };
+  const at0 = (file: string): FileSplitState => ({ file, offset: 0, line: 0, finished: false });
+
+  it('lists the files once in the master and assigns file k to reader k % p', async () => {
+    const { dir } = writeJsonlFiles([1, 1, 1, 1, 1]);
+    const { coordinators, sent } = await runEnumerator(dir, 2);
+    await coordinators.start();
+    expect(sent).toEqual([
+      { subtask: 0, event: { kind: 'splits', splits: [0, 2, 4].map((f) => at0(fileName(f))) } },
+      { subtask: 0, event: { kind: 'noMoreSplits' } },
+      { subtask: 1, event: { kind: 'splits', splits: [1, 3].map((f) => at0(fileName(f))) } },
+      { subtask: 1, event: { kind: 'noMoreSplits' } },
+    ]);
+    expect(coordinators.snapshot(1)).toEqual({ src: { unassigned: [] } });
+    await coordinators.close();
+  });
+
+  it('restored: assigns only the files its state lists as unassigned, the same way', async () => {
+    const { dir } = writeJsonlFiles([1, 1, 1]);
+    // A checkpoint from before enumerators: the readers keep their splits, nothing is new.
+    const old = await runEnumerator(dir, 2, { isRestored: true });
+    await old.coordinators.start();
+    expect(old.sent.map((s) => [s.subtask, s.event.kind])).toEqual([
+      [0, 'noMoreSplits'],
+      [1, 'noMoreSplits'],
+    ]);
+    expect(old.coordinators.snapshot(2)).toEqual({ src: { unassigned: [] } });
+    await old.coordinators.close();
+
+    const unassigned = { unassigned: [fileName(2), fileName(0), fileName(1)] };
+    const some = await runEnumerator(dir, 2, { isRestored: true, restoredState: unassigned });
+    await some.coordinators.start();
+    expect(some.sent.filter((s) => s.event.kind === 'splits')).toEqual([
+      { subtask: 0, event: { kind: 'splits', splits: [at0(fileName(2)), at0(fileName(1))] } },
+      { subtask: 1, event: { kind: 'splits', splits: [at0(fileName(0))] } },
+    ]);
+    await some.coordinators.close();
+
+    const bad = await runEnumerator(dir, 1, { isRestored: true, restoredState: { unassigned: 3 } });
+    const error = (await bad.coordinators.start().catch((e: unknown) => e)) as EddyError;
+    expect(error.code).toBe('EDDY_STATE');
+    expect(error.message).toMatch(/uid src.*not a file list/);
+    await bad.coordinators.close();
+  });
+
+  it('names the source when the enumerator cannot list the input', async () => {
+    const glob = join(root, 'nothing-here', '*.jsonl');
+    const { coordinators } = await runEnumerator(glob, 1);
+    const error = (await coordinators.start().catch((e: unknown) => e)) as EddyError;
+    expect(error.code).toBe('EDDY_SOURCE_IO');
+    expect(error.message).toContain("source 'file-source' (uid src)");
+    expect(error.message).toContain(glob);
+    await coordinators.close();
+  });
+
+  it('a reader lists nothing itself: it polls idle until splits are assigned, and ends only after noMoreSplits', async () => {
+    const { dir, records } = writeJsonlFiles([4, 6]);
+    const ctx = createTestContext();
+    const reader = FileSource.jsonl<Rec>({ path: dir }).createReader(ctx);
+    await reader.open();
+    const out: Rec[] = [];
+    const emit = (r: Rec) => void out.push(r);
+    expect(await reader.poll(emit, 100)).toBe('idle');
+    expect(ctx.splits.ids).toEqual([]);
+    reader.addSplits!([at0(fileName(1))]);
+    expect(ctx.splits.calls).toEqual([`add ${fileName(1)}`]);
+    let result = await reader.poll(emit, 100);
+    while (result === 'more') result = await reader.poll(emit, 100);
+    expect(result).toBe('idle'); // its split is done, but more may come
+    expect(out).toEqual(records.filter((r) => r.f === 1));
+    expect(ctx.splits.calls).toEqual([`add ${fileName(1)}`, 'finish 0']);
+    // A split assigned later, e.g. discovered by the enumerator, is read the same way.
+    reader.addSplits!([at0(fileName(0))]);
+    reader.notifyNoMoreSplits!();
+    result = await reader.poll(emit, 100);
+    while (result === 'more') result = await reader.poll(emit, 100);
+    expect(result).toBe('end');
+    expect(sortedKeys(out)).toEqual(sortedKeys(records));
+    expect(ctx.splits.calls).toEqual([
+      `add ${fileName(1)}`,
+      'finish 0',
+      `add ${fileName(0)}`,
+      'finish 1',
+    ]);
+    await reader.close();
+  });
+
+  it('ends at once with no splits and no more to come, or when stopped while waiting', async () => {
+    const { dir } = writeJsonlFiles([1]);
+    const ctx = createTestContext();
+    const reader = FileSource.jsonl<Rec>({ path: dir }).createReader(ctx);
+    await reader.open();
+    reader.notifyNoMoreSplits!();
+    expect(await reader.poll(() => {}, 10)).toBe('end');
+    await reader.close();
+
+    const waiting = createTestContext();
+    const idle = FileSource.jsonl<Rec>({ path: dir }).createReader(waiting);
+    await idle.open();
+    expect(await idle.poll(() => {}, 10)).toBe('idle');
+    waiting.stop();
+    expect(await idle.poll(() => {}, 10)).toBe('end');
+    await idle.close();
+  });
+
+  it('snapshots an assigned split like a restored one, resuming mid-file from either', async () => {
+    const { dir, records } = writeJsonlFiles([10]);
+    const source = FileSource.jsonl<Rec>({ path: dir, chunkBytes: 16 });
+    const ctx1 = createTestContext();
+    const r1 = await openReader(source, ctx1);
+    const first = await pollAll(r1, 3, 2);
+    r1.snapshotState(1);
+    await r1.close();
+    const [position] = ctx1.operatorState.elements<FileSplitState>(FILE_SPLITS_STATE);
+    expect(position).toMatchObject({ file: fileName(0), finished: false });
+    // The enumerator may hand out a position mid-file too: the reader resumes from it.
+    const ctx2 = createTestContext();
+    const r2 = source.createReader(ctx2);
+    await r2.open();
+    r2.addSplits!([position]);
+    r2.notifyNoMoreSplits!();
+    const rest = await pollAll(r2, 3);
+    await r2.close();
+    expect([...first, ...rest]).toEqual(records);
+  });
+
+  it('rejects an assigned split that is not a file position, or one it already has', async () => {
+    const { dir } = writeJsonlFiles([1]);
+    const reader = FileSource.jsonl<Rec>({ path: dir }).createReader(createTestContext());
+    await reader.open();
+    const error = caught(() => reader.addSplits!([{ file: 'x' }]));
+    expect(error.code).toBe('EDDY_STATE');
+    expect(error.message).toMatch(/assigned split is not a file position/);
+    reader.addSplits!([at0(fileName(0))]);
+    expect(caught(() => reader.addSplits!([at0(fileName(0))])).message).toMatch(/twice/);
+    await reader.close();
+  });
+
+  it('p readers with one shared enumerator read every file exactly once (the runtime path)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 0, maxLength: 7 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 6 }),
+        async (counts, p, batch) => {
+          const { dir, records } = writeJsonlFiles(counts);
+          const source = FileSource.jsonl<Rec>({ path: dir });
+          const ctxs = Array.from({ length: p }, (_, i) =>
+            createTestContext({ subtaskIndex: i, parallelism: p }),
+          );
+          const readers = ctxs.map((ctx) => source.createReader(ctx));
+          const inbox: ReaderEvent[][] = ctxs.map(() => []);
+          const coordinators = new SourceCoordinators(
+            [{ uid: 'src', source: source as Source<unknown>, parallelism: p, isRestored: false }],
+            (_uid, subtask, event) => inbox[subtask]!.push(event),
+          );
+          for (const r of readers) await r.open();
+          await coordinators.start();
+          const out: Rec[] = [];
+          for (const [i, reader] of readers.entries()) {
+            for (const e of inbox[i]!) {
+              if (e.kind === 'splits') reader.addSplits!(e.splits);
+              else if (e.kind === 'noMoreSplits') reader.notifyNoMoreSplits!();
+            }
+            out.push(...(await pollAll(reader, batch)));
+            await reader.close();
+            // File k went to reader k % p.
+            expect(ctxs[i]!.splits.ids).toEqual(
+              counts.map((_, k) => fileName(k)).filter((_, k) => k % p === i),
+            );
+          }
+          await coordinators.close();
+          expect(sortedKeys(out)).toEqual(sortedKeys(records));
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+});
+
+const caught = (f: () => unknown): EddyError => {
+  try {
+    f();
+  } catch (e) {
+    return e as EddyError;
+  }
+  throw new Error('expected a throw');
+};

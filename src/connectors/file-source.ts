@@ -1,14 +1,30 @@
 /**
- * Bounded file sources (JSON Lines, CSV). One split per file; each split's position (byte
- * offset + lines consumed) lives in operator list state in `split` mode, so a restore at
- * another parallelism re-deals the files and each continues exactly where it stopped.
- * A subtask declares each file as a split (`ctx.splits`) and passes the split's handle with its
- * records, so event time advances per file (per-split watermarks); with event time it reads its
- * files interleaved (round robin, one batch at a time), without it one after another.
+ * Bounded file sources (JSON Lines, CSV). One split per file. The split enumerator, in the job
+ * master, lists the input files once and assigns file `i` to reader `i % p`; the readers do
+ * not list anything. Each split's position (byte offset + lines consumed) lives in operator
+ * list state in `split` mode, so a restore at another parallelism re-deals the files and each
+ * continues exactly where it stopped (the enumerator then assigns nothing new: files added
+ * since the checkpoint are not read). A reader declares each file as a split (`ctx.splits`)
+ * and passes the split's handle with its records, so event time advances per file (per-split
+ * watermarks); with event time it reads its files interleaved (round robin, one batch at a
+ * time), without it one after another.
  */
 import { join } from 'node:path';
-import { BadRecordError, EddyError, InvalidArgumentError } from '../core/errors.js';
-import type { ConnectorContext, Counter, PollResult, Source, SourceReader } from '../runtime/io.js';
+import {
+  BadRecordError,
+  describeSubtask,
+  EddyError,
+  InvalidArgumentError,
+} from '../core/errors.js';
+import type {
+  ConnectorContext,
+  Counter,
+  PollResult,
+  Source,
+  SourceReader,
+  SplitEnumerator,
+  SplitEnumeratorContext,
+} from '../runtime/io.js';
 import type { OperatorListState } from '../state/types.js';
 import { DeadLetterWriter } from './dead-letters.js';
 import { inputBase, listInputFiles } from './file-list.js';
@@ -85,6 +101,7 @@ const makeSource = <T>(options: FileSourceOptions, format: LineFormat<T>): Sourc
   return {
     defaultName: 'file-source',
     createReader: (ctx) => new FileSourceReader(ctx, options, format),
+    createEnumerator: (ctx) => new FileSplitEnumerator(ctx, options.path),
   };
 };
 
@@ -106,8 +123,14 @@ export const FileSource = {
   },
 };
 
-/** Copies and checks one restored element: state written by another version may be off. */
-const restoreSplit = (e: unknown): FileSplitState => {
+/**
+ * Copies and checks one split: a restored element (state written by another version may be
+ * off) or one assigned by the enumerator (`what` says which, for the message).
+ */
+const checkSplit = (
+  e: unknown,
+  what = `restored '${FILE_SPLITS_STATE}' element`,
+): FileSplitState => {
   const s = e as Partial<FileSplitState> | null;
   if (
     s === null ||
@@ -119,11 +142,82 @@ const restoreSplit = (e: unknown): FileSplitState => {
   ) {
     throw new EddyError(
       'EDDY_STATE',
-      `file source: restored '${FILE_SPLITS_STATE}' element is not a file position: ${JSON.stringify(e)}`,
+      `file source: ${what} is not a file position: ${JSON.stringify(e)}`,
     );
   }
   return { file: s.file, offset: s.offset!, line: s.line!, finished: s.finished };
 };
+
+/**
+ * State of the file source's split enumerator (stored in the checkpoint's `_metadata`): the
+ * files listed but not yet assigned to a reader, relative to the base directory, in listing
+ * order. Normally empty: every file is assigned as soon as the readers are registered.
+ */
+export interface FileEnumeratorState {
+  unassigned: string[];
+}
+
+const restoreEnumeratorState = (state: unknown): string[] => {
+  if (state === undefined || state === null) return []; // a checkpoint from before enumerators
+  const s = state as Partial<FileEnumeratorState>;
+  if (
+    typeof s !== 'object' ||
+    !Array.isArray(s.unassigned) ||
+    !s.unassigned.every((f) => typeof f === 'string')
+  ) {
+    throw new EddyError(
+      'EDDY_STATE',
+      `file source: restored split enumerator state is not a file list: ${JSON.stringify(state)}`,
+    );
+  }
+  return [...s.unassigned];
+};
+
+/**
+ * Runs in the job master. On a fresh start it lists the input files once and assigns file `i`
+ * (in listing order) to reader `i % p`; restored, the readers keep the splits they had
+ * (operator state) and it assigns only files its state lists as unassigned, the same way.
+ * Either way every reader is then told there are no more splits. A split is a
+ * {@link FileSplitState} at the start of the file.
+ */
+class FileSplitEnumerator implements SplitEnumerator {
+  /** Files to assign, in order: the file at index `k` goes to reader `k % p`. */
+  private files: readonly string[] = [];
+  /** Readers given their share of `files` already. */
+  private readonly served = new Set<number>();
+
+  constructor(
+    private readonly ctx: SplitEnumeratorContext,
+    private readonly path: string,
+  ) {}
+
+  async start(): Promise<void> {
+    // Restored, the restored positions define the work: files added since the checkpoint
+    // are not read.
+    this.files = this.ctx.isRestored
+      ? restoreEnumeratorState(this.ctx.restoredState)
+      : (await listInputFiles(this.path)).files;
+  }
+
+  addReader(subtask: number): void {
+    if (!this.served.has(subtask)) {
+      this.served.add(subtask);
+      const p = this.ctx.parallelism;
+      const splits: FileSplitState[] = this.files
+        .filter((_, k) => k % p === subtask)
+        .map((file) => ({ file, offset: 0, line: 0, finished: false }));
+      if (splits.length > 0) this.ctx.assignSplits(subtask, splits);
+    }
+    this.ctx.signalNoMoreSplits(subtask);
+  }
+
+  snapshotState(_checkpointId: number): FileEnumeratorState {
+    const p = this.ctx.parallelism;
+    return { unassigned: this.files.filter((_, k) => !this.served.has(k % p)) };
+  }
+
+  close(): void {}
+}
 
 /**
  * One input file being read: its position (kept up to date while the file is not open or once
@@ -140,6 +234,9 @@ interface FileSplit<T> {
 }
 
 /**
+ * Reads the splits restored from operator state (in `open`) and those the enumerator assigns
+ * (`addSplits`); polls `'idle'` while it has nothing to read but more splits may come, and
+ * `'end'` once the enumerator said there are no more and every split is finished.
  * With event time (`ctx.splits.watermarked`) reads its splits interleaved, round robin: each
  * poll emits up to `maxRecords` buffered records of one split and the next poll moves on to
  * the next unfinished split, so no file runs ahead of the others by more than about one batch
@@ -152,6 +249,12 @@ interface FileSplit<T> {
 class FileSourceReader<T> implements SourceReader<T> {
   private state!: OperatorListState<FileSplitState>;
   private splits: FileSplit<T>[] = [];
+  /** The file names of `splits`. */
+  private readonly files = new Set<string>();
+  /** Directory the split file names are relative to. */
+  private base = '';
+  /** The enumerator will assign no more splits. */
+  private noMoreSplits = false;
   /** Index of the split the next poll starts looking at (round robin). */
   private next = 0;
   private unfinished = 0;
@@ -181,34 +284,47 @@ class FileSourceReader<T> implements SourceReader<T> {
   }
 
   /**
-   * Restores or assigns the splits and declares each one with `ctx.splits.add`; a restored
-   * split that had already finished is declared and finished at once, so every declared split
-   * is finished exactly once.
+   * Restores the splits of a restored subtask and declares each one with `ctx.splits.add`; a
+   * restored split that had already finished is declared and finished at once, so every
+   * declared split is finished exactly once. New splits come from the enumerator.
    */
   async open(): Promise<void> {
     this.state = this.ctx.operatorState.getListState<FileSplitState>(FILE_SPLITS_STATE, 'split');
-    let base: string;
-    let states: FileSplitState[];
-    if (this.ctx.isRestored) {
-      // Restored positions define the work; files added since the checkpoint are not read.
-      base = await inputBase(this.options.path);
-      states = this.state.get().map(restoreSplit);
-    } else {
-      const listed = await listInputFiles(this.options.path);
-      const { subtaskIndex, parallelism } = this.ctx.subtask;
-      base = listed.base;
-      states = listed.files
-        .filter((_, i) => i % parallelism === subtaskIndex)
-        .map((file) => ({ file, offset: 0, line: 0, finished: false }));
+    this.base = await inputBase(this.options.path);
+    if (this.ctx.isRestored) this.add(this.state.get().map((e) => checkSplit(e)));
+  }
+
+  /** Splits assigned by the enumerator: {@link FileSplitState}s, normally at offset 0. */
+  addSplits(splits: readonly unknown[]): void {
+    this.add(splits.map((e) => checkSplit(e, 'assigned split')));
+  }
+
+  notifyNoMoreSplits(): void {
+    this.noMoreSplits = true;
+  }
+
+  /** Declares `states` as splits, then finishes the finished ones (all adds come first). */
+  private add(states: readonly FileSplitState[]): void {
+    const added: FileSplit<T>[] = [];
+    for (const state of states) {
+      if (this.files.has(state.file)) {
+        throw new EddyError(
+          'EDDY_INTERNAL',
+          `file source: split '${state.file}' was assigned to ${describeSubtask(this.ctx.subtask)} twice`,
+        );
+      }
+      const split: FileSplit<T> = {
+        state,
+        path: join(this.base, state.file),
+        handle: this.ctx.splits.add(state.file),
+        reader: undefined,
+        decode: undefined,
+      };
+      this.splits.push(split);
+      this.files.add(state.file);
+      added.push(split);
     }
-    this.splits = states.map((state) => ({
-      state,
-      path: join(base, state.file),
-      handle: this.ctx.splits.add(state.file),
-      reader: undefined,
-      decode: undefined,
-    }));
-    for (const split of this.splits) {
+    for (const split of added) {
       if (split.state.finished) this.ctx.splits.finish(split.handle);
       else this.unfinished++;
     }
@@ -220,7 +336,8 @@ class FileSourceReader<T> implements SourceReader<T> {
     // emitted synchronously back to back.
     await this.closeFinished();
     const split = await this.ready();
-    if (split === undefined) return this.end();
+    // Nothing to read: done, or waiting for splits (assigned before the first poll, normally).
+    if (split === undefined) return this.noMoreSplits ? this.end() : 'idle';
     let budget = maxRecords;
     if (this.limiter !== undefined) {
       budget = this.limiter.available(maxRecords);
@@ -283,7 +400,7 @@ class FileSourceReader<T> implements SourceReader<T> {
 
   /**
    * The next unfinished split, from `next` on in round robin, with buffered input (opening
-   * and filling as needed, finishing exhausted ones); undefined when all are done.
+   * and filling as needed, finishing exhausted ones); undefined when none is left.
    */
   private async ready(): Promise<FileSplit<T> | undefined> {
     for (;;) {

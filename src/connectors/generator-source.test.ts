@@ -126,6 +126,27 @@ describe('GeneratorSource', () => {
     expect(out).toEqual([]);
   });
 
+  it('unbounded without a rate: every poll emits a full batch and settles without a timer', async () => {
+    const source = GeneratorSource.of({ generate: (i) => i });
+    expect(source.createEnumerator).toBeUndefined(); // splits are a function of (i, p)
+    const reader = await openReader(source, createTestContext());
+    for (let k = 0; k < 100; k++) {
+      const out: number[] = [];
+      let result: string | undefined;
+      void reader
+        .poll((r) => out.push(r), 50)
+        .then((r) => {
+          result = r;
+        });
+      // Only microtasks run before a setImmediate callback: a poll that waited on a timer or
+      // on I/O would still be pending here.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(result).toBe('more');
+      expect(out).toEqual(range(50).map((j) => 50 * k + j));
+    }
+    await reader.close();
+  });
+
   it('limits the total rate across subtasks (fake clock)', async () => {
     const clock = new FakeClock();
     const source = GeneratorSource.of({

@@ -2,9 +2,11 @@
  * A deterministic source of generated records, `generate(index)` for each index: bounded
  * (`count`) or unbounded. Positions are progressions in operator list state (`split` mode), so
  * a restore at another parallelism re-deals them and continues without duplicates or gaps.
+ * It has no split enumerator: a subtask's initial splits are a pure function of its index and
+ * the parallelism, so there is nothing to discover or assign.
  */
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
-import type { ConnectorContext, Source, SourceReader } from '../runtime/io.js';
+import type { ConnectorContext, PollResult, Source, SourceReader } from '../runtime/io.js';
 import type { OperatorListState } from '../state/types.js';
 import {
   type ConnectorClock,
@@ -131,7 +133,12 @@ class GeneratorReader<T> implements SourceReader<T> {
     this.live = this.splits.filter((s) => !exhausted(s));
   }
 
-  async poll(emit: (record: T) => void, maxRecords: number): Promise<'more' | 'end'> {
+  /**
+   * Never returns `'idle'` and never waits for data: without a rate it emits `maxRecords` and
+   * returns at once (unbounded too). With a rate it may sleep until the next permit, which is
+   * at most one record's worth of time per poll (the limiter's burst is at least one record).
+   */
+  async poll(emit: (record: T) => void, maxRecords: number): Promise<PollResult> {
     const stop = this.ctx.stopSignal;
     if (stop.aborted || this.live.length === 0) return 'end';
     let budget = maxRecords;

@@ -16,6 +16,7 @@ export {
 export {
   type CsvFileSourceOptions,
   FILE_SPLITS_STATE,
+  type FileEnumeratorState,
   FileSource,
   type FileSourceOptions,
   type FileSplitState,

@@ -86,15 +86,20 @@ describe('control server and client', () => {
     const called = deferred<void>();
     await start(
       fakeTarget({
-        stop: (savepoint, dir) => {
-          expect([savepoint, dir]).toEqual([true, '/sp']);
+        stop: (savepoint, dir, drain) => {
+          expect([savepoint, dir, drain]).toEqual([true, '/sp', false]);
           called.resolve();
           return stopped.promise;
         },
       }).target,
     );
     let answered = false;
-    const reply = sendControl(socket, { op: 'stop', savepoint: true, dir: '/sp' }).then((r) => {
+    const reply = sendControl(socket, {
+      op: 'stop',
+      savepoint: true,
+      dir: '/sp',
+      drain: false,
+    }).then((r) => {
       answered = true;
       return r;
     });
@@ -108,7 +113,26 @@ describe('control server and client', () => {
 
   it('answers stop without a savepoint with no path', async () => {
     await start();
-    expect(await sendControl(socket, { op: 'stop', savepoint: false })).toEqual({ ok: true });
+    expect(await sendControl(socket, { op: 'stop', savepoint: false, drain: false })).toEqual({
+      ok: true,
+    });
+  });
+
+  it('passes drain through; a request without it (an older client) does not drain', async () => {
+    const { target, calls } = fakeTarget();
+    const drains: boolean[] = [];
+    await start({
+      ...target,
+      stop: (savepoint, dir, drain) => {
+        drains.push(drain);
+        return target.stop(savepoint, dir, drain);
+      },
+    });
+    await sendControl(socket, { op: 'stop', savepoint: false, drain: true });
+    await rawExchange(socket, '{"op":"stop","savepoint":false}\n', 1);
+    await rawExchange(socket, '{"op":"stop","savepoint":false,"drain":"yes"}\n', 1);
+    expect(drains).toEqual([true, false, false]);
+    expect(calls).toHaveLength(3);
   });
 
   it("sends the job's errors back with their code; the client throws them", async () => {
@@ -131,9 +155,9 @@ describe('control server and client', () => {
     const e = await rejection(sendControl(socket, { op: 'savepoint' }));
     expect(e.code).toBe('EDDY_CHECKPOINT_FAILED');
     expect(e.message).toBe('savepoint 3 failed: disk full');
-    expect((await rejection(sendControl(socket, { op: 'stop', savepoint: false }))).code).toBe(
-      'EDDY_INTERNAL',
-    );
+    expect(
+      (await rejection(sendControl(socket, { op: 'stop', savepoint: false, drain: false }))).code,
+    ).toBe('EDDY_INTERNAL');
   });
 
   it('rejects malformed and unknown requests without dropping the connection', async () => {
@@ -202,7 +226,7 @@ describe('control server and client', () => {
         },
       }).target,
     );
-    const reply = sendControl(socket, { op: 'stop', savepoint: true });
+    const reply = sendControl(socket, { op: 'stop', savepoint: true, drain: false });
     await called.promise;
     // Resolve and close at once, as `eddy run` does when the stopped job's run ends.
     stopped.resolve('/sp/final');

@@ -160,7 +160,11 @@ const dispatch = async (request: ControlRequest, target: JobControlTarget): Prom
     case 'savepoint':
       return { path: await target.savepoint(optionalString(request.dir)) };
     case 'stop': {
-      const path = await target.stop(request.savepoint === true, optionalString(request.dir));
+      const path = await target.stop(
+        request.savepoint === true,
+        optionalString(request.dir),
+        request.drain === true,
+      );
       return path === undefined ? {} : { path };
     }
     case 'rescale': {

@@ -58,9 +58,12 @@ export interface JobControlTarget {
   savepoint(dir: string | undefined): Promise<string>;
   /**
    * Stops the job, resolving only once it has drained (and, with `savepoint`, written its
-   * final savepoint). Resolves with the savepoint's path, or undefined without one.
+   * final savepoint). Resolves with the savepoint's path, or undefined without one. Without
+   * `drain` (Flink's `stop`) the sources stop where they are and windows, timers and buffered
+   * output stay in state; with `drain` (`stop --drain`) the input ends: every window and timer
+   * fires and operators' `finish` runs before the final snapshot.
    */
-  stop(savepoint: boolean, dir: string | undefined): Promise<string | undefined>;
+  stop(savepoint: boolean, dir: string | undefined, drain: boolean): Promise<string | undefined>;
   /**
    * Rescales: stop with a savepoint, restart from it at the new parallelism (job-wide and/or
    * per operator uid). Resolves once the restarted job processed its first record.
@@ -100,6 +103,8 @@ export interface StopRequest {
   readonly op: 'stop';
   readonly savepoint: boolean;
   readonly dir?: string | undefined;
+  /** End the input (fire every window and timer, run `finish`) before stopping. */
+  readonly drain: boolean;
 }
 export interface RescaleRequest {
   readonly op: 'rescale';

@@ -2,8 +2,13 @@
  * The job master: starts the workers of an attempt, triggers checkpoints and savepoints,
  * completes them when every worker has acknowledged (and only then commits `_metadata`),
  * takes the final checkpoint at the end of input, and restarts the job from the latest
- * completed checkpoint when it fails. The same master drives worker threads and the
- * in-thread mode; only the WorkerPool differs.
+ * completed checkpoint when it fails (if `decideRestart` allows). The same master drives
+ * worker threads and the in-thread mode; only the WorkerPool differs.
+ *
+ * Checkpoint states live in a {@link CheckpointTracker} (pending -> committing -> completed or
+ * declined). A committing checkpoint is never deleted; `checkpointComplete` goes only to the
+ * attempt that acknowledged a completed checkpoint; when the attempt fails while its
+ * checkpoint commits, the restart waits for the commit, whose outcome comes from disk.
  */
 import { mkdir } from 'node:fs/promises';
 import type { TransferListItem } from 'node:worker_threads';
@@ -16,13 +21,18 @@ import {
 import {
   deserializeError,
   EddyError,
+  InvalidArgumentError,
   JobFailedError,
   type SerializedError,
 } from '../core/errors.js';
+import { CheckpointTracker, type TrackedCheckpoint } from './checkpoint-tracker.js';
+import { type FaultPoint, faultPoint } from './faults.js';
 import type { JobGraph } from './graph.js';
 import type { SubtaskMetricsReport } from './metrics.js';
 import type { FromWorker, OperatorAck, RestoreSource, RestoreStats, ToWorker } from './protocol.js';
+import { decideRestart, isRetriable } from './restart.js';
 import { checkRestore } from './restore-check.js';
+import { SourceCoordinators } from './source-coordinators.js';
 
 export interface WorkerHandle {
   post(m: ToWorker, transfer?: readonly TransferListItem[]): void;
@@ -44,7 +54,14 @@ export interface CheckpointConfig {
   readonly dir: string;
   /** Completed checkpoints to keep (default 3). */
   readonly retain?: number;
+  /**
+   * A checkpoint (or savepoint) not acknowledged by every worker within this many ms is
+   * declined and the job goes on (default {@link DEFAULT_CHECKPOINT_TIMEOUT_MS}: 10 minutes).
+   */
+  readonly timeoutMs?: number | undefined;
 }
+
+export const DEFAULT_CHECKPOINT_TIMEOUT_MS = 600_000;
 
 export type RestartStrategy =
   | { readonly kind: 'none' }
@@ -105,33 +122,56 @@ export interface JobRunResult {
   readonly restarts: number;
 }
 
+/** What a worker's acknowledgement carries, kept by the tracker until the commit. */
+interface AckPayload {
+  readonly operators: readonly OperatorAck[];
+  readonly syncMs: number;
+  readonly asyncMs: number;
+  readonly bytes: number;
+}
+
+/** The master's side of the checkpoint in flight; its state lives in the tracker. */
 interface Inflight {
   readonly id: number;
   readonly dir: string;
   readonly savepoint: boolean;
+  /** performance.now() at the trigger, for the stats. */
   readonly started: number;
+  /** Epoch ms at the trigger (in `_metadata`). */
   readonly timestamp: number;
-  readonly acked: Set<number>;
-  readonly operators: OperatorAck[];
-  syncMs: number;
-  asyncMs: number;
-  bytes: number;
+  /** The attempt that was asked for it: the only one told of its outcome. */
+  readonly attempt: Attempt;
+  /** Split enumerator states by source uid, taken right before the workers were told. */
+  enumeratorStates: Record<string, unknown>;
   readonly done: { resolve: (dir: string) => void; reject: (e: EddyError) => void };
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface Attempt {
+  readonly id: number;
   readonly workers: WorkerHandle[];
   readonly latest: Map<number, SubtaskMetricsReport[]>;
   running: boolean;
+  /** The attempt failed: its workers are gone or going; nothing more is sent to them. */
+  failed: boolean;
+  /** Fails the attempt (idempotent). */
+  fail: (e: EddyError) => void;
+  /** The sources' split enumerators, run for this attempt. */
+  readonly sources: SourceCoordinators;
 }
 
 export class JobMaster {
   private readonly storage: CheckpointStorage | undefined;
+  private readonly tracker: CheckpointTracker<AckPayload>;
   private nextCheckpointId = 1;
+  private nextAttemptId = 0;
+  /** The master's side of `tracker.current`. */
   private inflight: Inflight | undefined;
+  /** The commit of the checkpoint in flight, if it is committing: settles with its outcome. */
+  private committing: Promise<void> | undefined;
   private queue: Array<{ start: () => void; reject: (e: EddyError) => void }> = [];
   private attempt: Attempt | undefined;
-  private stopRequest: { savepointDir: string | undefined } | undefined;
+  private stopRequest: { savepointDir: string | undefined; drain: boolean } | undefined;
   private finalSavepoint: string | undefined;
   private restarts = 0;
 
@@ -141,6 +181,11 @@ export class JobMaster {
     private readonly options: MasterOptions,
   ) {
     this.storage = options.checkpoint ? new CheckpointStorage(options.checkpoint.dir) : undefined;
+    const timeoutMs = options.checkpoint?.timeoutMs ?? DEFAULT_CHECKPOINT_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new InvalidArgumentError(`the checkpoint timeout must be > 0 ms, got ${timeoutMs}`);
+    }
+    this.tracker = new CheckpointTracker(timeoutMs);
     if (options.restore) this.nextCheckpointId = options.restore.metadata.checkpointId + 1;
   }
 
@@ -161,7 +206,8 @@ export class JobMaster {
     for (;;) {
       const workers = this.pool.spawn(restore);
       try {
-        const metrics = await this.runAttempt(workers);
+        const metrics = await this.runAttempt(workers, restore);
+        await this.attempt?.sources.close();
         return {
           durationMs: performance.now() - started,
           stopped: this.stopRequest !== undefined,
@@ -172,10 +218,15 @@ export class JobMaster {
       } catch (e) {
         const error = e instanceof EddyError ? e : new JobFailedError(String(e), e);
         await this.teardown(workers);
-        const delay = this.restartDelay();
+        await this.attempt?.sources.close().catch(() => {});
+        // A checkpoint that was committing when the attempt failed decides from what is on
+        // disk after its commit; only then is the latest completed checkpoint known.
+        await this.committing;
         // A failure while stopping restarts too (the new attempt is told to stop as soon as it
         // is ready): a stop must not turn a recoverable fault into a failed job.
-        if (delay === undefined) throw this.finalError(error);
+        const decision = decideRestart(error, this.restartStrategy(), this.restarts);
+        if (!decision.restart) throw this.finalError(error, decision.reason);
+        const delay = decision.delayMs;
         restore = (await this.latestCheckpoint()) ?? this.options.restore;
         this.restarts++;
         this.log(
@@ -195,17 +246,42 @@ export class JobMaster {
   }
 
   /**
-   * Graceful stop: sources end their input where they are, everything in flight drains and,
-   * with `savepointDir`, a final savepoint is written there (its path is in the result).
+   * Stops the job (Flink's `stop`; with `drain`, `stop --drain`). Sources end their input where
+   * they are and everything in flight drains; with `savepointDir` a final savepoint is written
+   * there (its path is in the result), else with checkpoints on a final checkpoint.
+   * Without `drain` nothing is fired or finished: windows, timers and buffered output stay in
+   * state for a restore. With `drain` the input really ends: MAX_WATERMARK fires every window
+   * and timer and operators' `finish` runs before the final snapshot.
    */
-  stop(savepointDir?: string): void {
+  stop(savepointDir?: string, options: { drain?: boolean | undefined } = {}): void {
     if (this.stopRequest) return;
-    this.stopRequest = { savepointDir };
-    for (const w of this.attempt?.workers ?? []) w.post({ type: 'stop' });
+    this.stopRequest = { savepointDir, drain: options.drain === true };
+    const attempt = this.attempt;
+    if (attempt && !attempt.failed) for (const w of attempt.workers) w.post(this.stopMessage());
   }
 
-  private runAttempt(workers: WorkerHandle[]): Promise<SubtaskMetricsReport[]> {
-    const attempt: Attempt = { workers, latest: new Map(), running: false };
+  private stopMessage(): ToWorker {
+    return {
+      type: 'stop',
+      drain: this.stopRequest?.drain ?? false,
+      finalSnapshot: this.checkpointing || this.stopRequest?.savepointDir !== undefined,
+    };
+  }
+
+  private runAttempt(
+    workers: WorkerHandle[],
+    restore: RestoreSource | undefined,
+  ): Promise<SubtaskMetricsReport[]> {
+    const attempt: Attempt = {
+      id: this.nextAttemptId++,
+      workers,
+      latest: new Map(),
+      running: false,
+      failed: false,
+      fail: () => {},
+      sources: this.sourceCoordinators(workers, restore),
+    };
+    const sources = attempt.sources;
     this.attempt = attempt;
     return new Promise<SubtaskMetricsReport[]>((resolve, reject) => {
       let ready = 0;
@@ -218,19 +294,19 @@ export class JobMaster {
       };
       let finished = 0;
       let closed = 0;
-      let failed = false;
       const timers: ReturnType<typeof setInterval>[] = [];
       const clearTimers = () => {
         for (const t of timers) clearInterval(t);
       };
       const fail = (e: EddyError) => {
-        if (failed) return;
-        failed = true;
+        if (attempt.failed) return;
+        attempt.failed = true;
         attempt.running = false;
         clearTimers();
-        this.abortInflight(e);
+        this.abortInflight(attempt, e);
         reject(e);
       };
+      attempt.fail = fail;
       const closeAll = () => {
         for (const w of workers) w.post({ type: 'close' });
       };
@@ -243,6 +319,8 @@ export class JobMaster {
         const dir = this.stopRequest?.savepointDir;
         this.enqueue(dir ? { savepoint: true, targetDir: dir } : { savepoint: false })
           .then((path) => {
+            // It may complete from disk after the attempt failed: the restart takes over.
+            if (attempt.failed) return;
             if (dir) this.finalSavepoint = path;
             closeAll();
           })
@@ -263,10 +341,24 @@ export class JobMaster {
               }
               if (++ready < workers.length) break;
               if (this.options.restore || this.restarts > 0) this.options.onRestored?.(restored);
-              attempt.running = true;
-              if (this.stopRequest) for (const x of workers) x.post({ type: 'stop' });
-              for (const x of workers) x.post({ type: 'start' });
-              timers.push(...this.startTimers(attempt));
+              {
+                // Split enumerators assign their first splits before any reader polls.
+                const go = () => {
+                  if (attempt.failed) return;
+                  attempt.running = true;
+                  if (this.stopRequest) for (const x of workers) x.post(this.stopMessage());
+                  for (const x of workers) x.post({ type: 'start' });
+                  timers.push(...this.startTimers(attempt));
+                };
+                if (sources.uids.length === 0) go();
+                else
+                  sources
+                    .start()
+                    .then(go)
+                    .catch((e) =>
+                      fail(e instanceof EddyError ? e : new JobFailedError(String(e), e)),
+                    );
+              }
               break;
             case 'metrics':
               attempt.latest.set(i, m.reports);
@@ -282,10 +374,22 @@ export class JobMaster {
               if (++finished === workers.length) onAllFinished();
               break;
             case 'ack':
-              this.onAck(i, m);
+              this.onAck(attempt, i, m);
               break;
-            case 'checkpointFailed':
-              this.failInflight(m.checkpointId, deserializeError(m.error));
+            case 'declined':
+              this.decline(attempt, m.checkpointId, `worker ${i} declined it: ${m.reason}`);
+              break;
+            case 'checkpointFailed': {
+              const error = deserializeError(m.error);
+              this.decline(attempt, m.checkpointId, error.message, error);
+              break;
+            }
+            case 'sourceEvent':
+              try {
+                sources.handleReaderEvent(m.uid, m.subtask, m.event);
+              } catch (e) {
+                fail(e as EddyError);
+              }
               break;
             case 'closed':
               attempt.latest.set(i, m.reports);
@@ -307,6 +411,37 @@ export class JobMaster {
     });
   }
 
+  /**
+   * The split enumerators of this attempt: built from the restored checkpoint's enumerator
+   * states (a source without an entry there starts fresh, as its readers do). Their events go
+   * to every worker; only the one running that reader subtask delivers it.
+   */
+  private sourceCoordinators(
+    workers: WorkerHandle[],
+    restore: RestoreSource | undefined,
+  ): SourceCoordinators {
+    const entryOf = (uid: string) => restore?.metadata.operators.find((o) => o.uid === uid);
+    return new SourceCoordinators(
+      this.graph.nodes.flatMap((n) =>
+        n.kind === 'source'
+          ? [
+              {
+                uid: n.uid,
+                name: n.name,
+                source: n.source,
+                parallelism: n.parallelism,
+                isRestored: entryOf(n.uid) !== undefined,
+                restoredState: entryOf(n.uid)?.enumeratorState,
+              },
+            ]
+          : [],
+      ),
+      (uid, subtask, event) => {
+        for (const w of workers) w.post({ type: 'sourceEvent', uid, subtask, event });
+      },
+    );
+  }
+
   private startTimers(attempt: Attempt): ReturnType<typeof setInterval>[] {
     const timers: ReturnType<typeof setInterval>[] = [];
     const { onMetrics, metricsIntervalMs = 500 } = this.options;
@@ -320,7 +455,7 @@ export class JobMaster {
     if (interval !== undefined) {
       timers.push(
         setInterval(() => {
-          if (!this.inflight && this.queue.length === 0 && attempt.running) {
+          if (!this.tracker.busy && this.queue.length === 0 && attempt.running) {
             this.enqueue({ savepoint: false }).catch(() => {});
           }
         }, interval),
@@ -331,45 +466,56 @@ export class JobMaster {
 
   /** Runs checkpoints one at a time, in request order. */
   private enqueue(req: { savepoint: boolean; targetDir?: string }): Promise<string> {
-    this.trace(`enqueue (inflight ${this.inflight?.id}, queued ${this.queue.length})`);
+    this.trace(`enqueue (inflight ${this.tracker.current?.id}, queued ${this.queue.length})`);
     return new Promise<string>((resolve, reject) => {
       const start = () => {
-        if (this.inflight) this.queue.unshift({ start, reject });
+        if (this.tracker.busy) this.queue.unshift({ start, reject });
         else this.trigger(req).then(resolve, reject);
       };
-      if (this.inflight) this.queue.push({ start, reject });
+      if (this.tracker.busy) this.queue.push({ start, reject });
       else start();
     });
   }
 
-  private async trigger(req: { savepoint: boolean; targetDir?: string }): Promise<string> {
+  private trigger(req: { savepoint: boolean; targetDir?: string }): Promise<string> {
+    const attempt = this.attempt;
+    if (!attempt || attempt.failed) {
+      return Promise.reject(new EddyError('EDDY_CHECKPOINT_FAILED', 'the job is not running'));
+    }
     const storage = this.storage ?? new CheckpointStorage(req.targetDir ?? '.');
     const id = this.nextCheckpointId++;
     const dir = req.savepoint
       ? storage.savepointDir(req.targetDir!, this.graph.name, id)
       : storage.checkpointDir(id);
     return new Promise<string>((resolve, reject) => {
-      const started = performance.now();
       const timestamp = Date.now();
+      this.tracker.trigger(id, attempt.id, attempt.workers.length, timestamp);
       const inflight: Inflight = {
         id,
         dir,
         savepoint: req.savepoint,
-        started,
+        started: performance.now(),
         timestamp,
-        acked: new Set(),
-        operators: [],
-        syncMs: 0,
-        asyncMs: 0,
-        bytes: 0,
+        attempt,
         done: { resolve, reject },
+        timer: undefined,
+        enumeratorStates: {},
       };
       this.inflight = inflight;
+      this.armTimeout(inflight, this.tracker.timeoutMs);
       this.trace(`trigger ${id}${req.savepoint ? ' (savepoint)' : ''}`);
       storage
         .createDir(dir)
         .then(() => {
-          for (const w of this.attempt?.workers ?? []) {
+          if (this.tracker.current?.id !== id) {
+            // Declined while its directory was being created: remove what creating left.
+            void storage.abort(dir).catch(() => {});
+            return;
+          }
+          // Synchronously right before the workers are told: assignments made after this
+          // reach the readers after their snapshot.
+          inflight.enumeratorStates = attempt.sources.snapshot(id);
+          for (const w of attempt.workers) {
             w.post({
               type: 'checkpoint',
               checkpointId: id,
@@ -379,60 +525,156 @@ export class JobMaster {
             });
           }
         })
-        .catch((e) => this.failInflight(id, e));
+        .catch((e) => this.decline(attempt, id, errorOf(e).message, errorOf(e)));
     });
   }
 
-  private onAck(worker: number, m: Extract<FromWorker, { type: 'ack' }>): void {
-    const c = this.inflight;
-    if (!c || c.id !== m.checkpointId) return;
-    c.acked.add(worker);
-    c.operators.push(...m.operators);
-    c.syncMs = Math.max(c.syncMs, m.syncMs);
-    c.asyncMs = Math.max(c.asyncMs, m.asyncMs);
-    c.bytes += m.bytes;
-    if (c.acked.size === this.attempt?.workers.length) void this.complete(c);
+  /** The checkpoint timeout: a checkpoint still pending after `ms` is declined. */
+  private armTimeout(c: Inflight, ms: number): void {
+    c.timer = setTimeout(() => {
+      c.timer = undefined;
+      const current = this.tracker.current;
+      if (current?.id !== c.id || current.state !== 'pending') return;
+      const expired = this.tracker.expire(c.id, Date.now());
+      // A timer may fire a little early by the wall clock: wait for the rest.
+      if (!expired) {
+        const left = current.triggeredAt + this.tracker.timeoutMs - Date.now();
+        return this.armTimeout(c, Math.max(1, left));
+      }
+      void this.declined(c, expired, expired.reason!);
+    }, ms);
+    c.timer.unref?.();
   }
 
-  /** Every subtask acknowledged: commit `_metadata` (the one atomic step), then notify. */
-  private async complete(c: Inflight): Promise<void> {
-    try {
-      await this.storageFor(c).commit(c.dir, this.metadata(c));
-    } catch (e) {
-      this.failInflight(c.id, e);
+  private onAck(attempt: Attempt, worker: number, m: Extract<FromWorker, { type: 'ack' }>): void {
+    const payload: AckPayload = {
+      operators: m.operators,
+      syncMs: m.syncMs,
+      asyncMs: m.asyncMs,
+      bytes: m.bytes,
+    };
+    const current = this.tracker.current;
+    if (
+      current?.id === m.checkpointId &&
+      current.attempt === attempt.id &&
+      current.state === 'pending' &&
+      current.acks.size === 0 &&
+      faultPoint('abort-checkpoint', `checkpoint ${m.checkpointId}`)
+    ) {
+      // Fault injection (eddy's own tests): abort a checkpoint every worker is working on.
+      this.decline(attempt, m.checkpointId, 'aborted by an injected fault');
       return;
     }
-    if (this.inflight === c) this.inflight = undefined;
-    for (const w of this.attempt?.workers ?? []) {
-      w.post({ type: 'checkpointComplete', checkpointId: c.id });
+    if (this.tracker.ack(m.checkpointId, attempt.id, worker, payload) !== 'commit') return;
+    const c = this.inflight!;
+    this.clearTimeout(c);
+    this.committing = this.commit(c).catch((e) => {
+      this.log(`internal error while committing checkpoint ${c.id}: ${errorOf(e).message}`);
+    });
+  }
+
+  /**
+   * Every subtask acknowledged: commit `_metadata` (the one atomic step). The outcome is
+   * decided by what is on disk afterwards when the commit failed or the attempt failed
+   * meanwhile; a committing checkpoint is never deleted before that.
+   */
+  private async commit(c: Inflight): Promise<void> {
+    const storage = this.storageFor(c);
+    const tracked = this.tracker.get(c.id)!;
+    let written = false;
+    let failure: EddyError | undefined;
+    // Fault injection (eddy's own tests): the attempt fails before `_metadata` is written
+    // (then it is not written) or after (before anyone is told).
+    failure = this.injectFault('before-metadata', c);
+    if (!failure) {
+      try {
+        await storage.commit(c.dir, this.metadata(c, tracked));
+        written = true;
+        this.injectFault('after-metadata', c);
+      } catch (e) {
+        failure = errorOf(e);
+      }
     }
+    // Read after the await: the attempt may have failed meanwhile (the tracker orphans it).
+    let valid = written && !this.tracker.get(c.id)!.orphaned;
+    let reason = failure?.message;
+    if (!valid) {
+      const onDisk = await this.validOnDisk(storage, c);
+      valid = onDisk === true;
+      if (onDisk !== true) reason = `${failure ? `${failure.message}; ` : ''}${onDisk}`;
+    }
+    const outcome = this.tracker.committed(c.id, valid, reason);
+    this.inflight = undefined;
+    if (outcome.state === 'completed') return this.completed(c, outcome);
+    const kind = c.savepoint ? 'savepoint' : 'checkpoint';
+    // Deleted before the commit counts as settled: a restart waiting for it sees it gone.
+    await this.declined(c, outcome, `${kind} ${c.id} failed: ${outcome.reason}`, failure);
+  }
+
+  /** Reaches fault point `point`; a fault that fires fails the attempt (and is returned). */
+  private injectFault(point: FaultPoint, c: Inflight): EddyError | undefined {
+    try {
+      faultPoint(point, `checkpoint ${c.id}`);
+      return undefined;
+    } catch (e) {
+      c.attempt.fail(errorOf(e));
+      return errorOf(e);
+    }
+  }
+
+  /** True when `c.dir` holds a valid `_metadata` of `c`, else why not. */
+  private async validOnDisk(storage: CheckpointStorage, c: Inflight): Promise<true | string> {
+    try {
+      const m = await storage.loadMetadata(c.dir);
+      if (m.checkpointId === c.id && m.jobId === this.options.jobId) return true;
+      return `${c.dir}/_metadata belongs to checkpoint ${m.checkpointId} of job ${m.jobId}`;
+    } catch (e) {
+      return `no valid _metadata after the commit: ${errorOf(e).message}`;
+    }
+  }
+
+  private completed(c: Inflight, tracked: TrackedCheckpoint<AckPayload>): void {
+    const kind = c.savepoint ? 'savepoint' : 'checkpoint';
+    if (tracked.orphaned) {
+      // Its attempt is gone: nobody to notify. Its sinks commit its output on the restore.
+      this.log(
+        `${kind} ${c.id} completed after its attempt failed${c.savepoint ? '' : '; it is the restore point'}`,
+      );
+    } else {
+      for (const w of c.attempt.workers) w.post({ type: 'checkpointComplete', checkpointId: c.id });
+      c.attempt.sources.notifyCheckpointComplete(c.id);
+    }
+    const acks = [...tracked.acks.values()];
     const stats: CheckpointStats = {
       checkpointId: c.id,
       dir: c.dir,
       savepoint: c.savepoint,
-      bytes: c.bytes,
-      syncMs: c.syncMs,
-      asyncMs: c.asyncMs,
+      bytes: acks.reduce((n, a) => n + a.bytes, 0),
+      syncMs: Math.max(0, ...acks.map((a) => a.syncMs)),
+      asyncMs: Math.max(0, ...acks.map((a) => a.asyncMs)),
       totalMs: performance.now() - c.started,
     };
     this.options.onCheckpoint?.(stats);
     c.done.resolve(c.dir);
     this.startNext();
-    // Retention runs beside the next checkpoint: it only deletes completed checkpoints
-    // beyond the newest n and incomplete ones older than the newest complete one.
+    // Retention runs beside the next checkpoint: ids above this one (in flight or not yet
+    // triggered) are never touched, and this one, the latest completed, is always kept.
     if (!c.savepoint && this.storage) {
-      this.storage.retain(this.options.checkpoint?.retain ?? 3).catch((e) => {
-        this.log(`could not delete old checkpoints: ${(e as Error).message}`);
-      });
+      this.storage
+        .retain(this.options.checkpoint?.retain ?? 3, { inflightFrom: c.id + 1 })
+        .catch((e) => {
+          this.log(`could not delete old checkpoints: ${(e as Error).message}`);
+        });
     }
   }
 
   /** Starts the next queued request. Hazard: only ever with nothing in flight. */
   private startNext(): void {
-    if (!this.inflight) this.queue.shift()?.start();
+    if (!this.tracker.busy) this.queue.shift()?.start();
   }
 
-  private metadata(c: Inflight): CheckpointMetadata {
+  private metadata(c: Inflight, tracked: TrackedCheckpoint<AckPayload>): CheckpointMetadata {
+    const operators = [...tracked.acks.values()].flatMap((a) => a.operators);
     return {
       formatVersion: CHECKPOINT_FORMAT_VERSION,
       jobName: this.graph.name,
@@ -445,7 +687,10 @@ export class JobMaster {
         name: n.name,
         parallelism: n.parallelism,
         maxParallelism: n.maxParallelism,
-        subtasks: c.operators
+        ...(c.enumeratorStates[n.uid] === undefined
+          ? {}
+          : { enumeratorState: c.enumeratorStates[n.uid] }),
+        subtasks: operators
           .filter((a) => a.uid === n.uid)
           .map((a): SubtaskStateHandle => a.handle)
           .sort((a, b) => a.index - b.index),
@@ -453,41 +698,75 @@ export class JobMaster {
     };
   }
 
-  /** A checkpoint failed (e.g. its directory is unwritable): the job keeps running. */
-  private failInflight(id: number, e: unknown, quiet = false): void {
+  /**
+   * A worker of `attempt` declined or failed pending checkpoint `id` (or its directory could
+   * not be created): it is declined and the job keeps running. Ignored for a checkpoint that
+   * is not pending (a committing one waits for its commit outcome) or of another attempt.
+   */
+  private decline(attempt: Attempt, id: number, reason: string, error?: EddyError): void {
     const c = this.inflight;
-    if (!c || c.id !== id) return;
-    this.inflight = undefined;
-    const error =
-      e instanceof EddyError
-        ? e
-        : new EddyError('EDDY_CHECKPOINT_FAILED', (e as Error).message ?? String(e), { cause: e });
-    for (const w of this.attempt?.workers ?? [])
-      w.post({ type: 'checkpointAborted', checkpointId: id });
-    void this.storageFor(c)
-      .abort(c.dir)
-      .catch(() => {});
-    if (!quiet)
-      this.log(`${c.savepoint ? 'savepoint' : 'checkpoint'} ${id} failed: ${error.message}`);
-    c.done.reject(
-      new EddyError(
-        'EDDY_CHECKPOINT_FAILED',
-        `${c.savepoint ? 'savepoint' : 'checkpoint'} ${id} failed: ${error.message}`,
-        {
-          domain: error.domain,
-          cause: error,
-        },
-      ),
-    );
-    if (!quiet) this.startNext();
+    if (!c || c.id !== id || c.attempt !== attempt) return;
+    const tracked = this.tracker.decline(id, reason);
+    if (tracked)
+      void this.declined(
+        c,
+        tracked,
+        `${c.savepoint ? 'savepoint' : 'checkpoint'} ${id} failed: ${reason}`,
+        error,
+      );
   }
 
-  /** The attempt failed: its checkpoint and every queued request fail with it. */
-  private abortInflight(e: EddyError): void {
-    if (this.inflight) this.failInflight(this.inflight.id, e, true);
+  /**
+   * After the tracker declined `c`: tell the attempt's workers (unless it failed), delete
+   * its directory, fail its request and start the next one.
+   */
+  private declined(
+    c: Inflight,
+    tracked: TrackedCheckpoint<AckPayload>,
+    message: string,
+    error?: EddyError,
+    quiet = false,
+  ): Promise<void> {
+    this.clearTimeout(c);
+    if (this.inflight === c) this.inflight = undefined;
+    if (!c.attempt.failed) {
+      for (const w of c.attempt.workers) w.post({ type: 'checkpointAborted', checkpointId: c.id });
+    }
+    const removed = this.storageFor(c)
+      .abort(c.dir)
+      .catch(() => {});
+    if (!quiet) this.log(message);
+    c.done.reject(
+      new EddyError('EDDY_CHECKPOINT_FAILED', message, {
+        domain: error?.domain ?? 'internal',
+        cause: error ?? tracked.reason,
+      }),
+    );
+    if (!quiet) this.startNext();
+    return removed;
+  }
+
+  /**
+   * The attempt failed: its pending checkpoint and every queued request fail with it. A
+   * committing checkpoint is left to its commit: it may be complete on disk already.
+   */
+  private abortInflight(attempt: Attempt, e: EddyError): void {
+    const c = this.inflight;
+    const r = this.tracker.attemptFailed(attempt.id, e.message);
+    if (c && r.kind === 'declined') {
+      const kind = c.savepoint ? 'savepoint' : 'checkpoint';
+      void this.declined(c, r.checkpoint, `${kind} ${c.id} failed: ${e.message}`, e, true);
+    } else if (c && r.kind === 'orphaned') {
+      this.trace(`attempt failed while checkpoint ${c.id} was committing: waiting for the commit`);
+    }
     const queued = this.queue;
     this.queue = [];
     for (const q of queued) q.reject(e);
+  }
+
+  private clearTimeout(c: Inflight): void {
+    if (c.timer !== undefined) clearTimeout(c.timer);
+    c.timer = undefined;
   }
 
   private storageFor(c: Inflight): CheckpointStorage {
@@ -501,18 +780,26 @@ export class JobMaster {
     return latest ? { dir: latest.dir, metadata: latest.metadata } : undefined;
   }
 
-  /** Delay before the next restart, or undefined when no restart is allowed. */
-  private restartDelay(): number | undefined {
-    const s = this.options.restart ?? (this.checkpointing ? DEFAULT_RESTART : { kind: 'none' });
-    if (s.kind === 'none' || this.restarts >= s.attempts) return undefined;
-    if (s.kind === 'fixed-delay') return s.delayMs;
-    return Math.min(s.maxDelayMs, s.initialDelayMs * 2 ** this.restarts);
+  /** The configured strategy; by default restarts only with checkpoints. */
+  private restartStrategy(): RestartStrategy {
+    return this.options.restart ?? (this.checkpointing ? DEFAULT_RESTART : { kind: 'none' });
   }
 
-  private finalError(e: EddyError): EddyError {
-    if (this.restarts === 0) return e;
+  /**
+   * The error a job that is not restarted fails with: the cause, and why it was not
+   * restarted. Without a restart so far the cause keeps its class and code.
+   */
+  private finalError(e: EddyError, reason: string): EddyError {
+    const why =
+      this.options.restart === undefined && !this.checkpointing && isRetriable(e)
+        ? 'restarts need checkpoints, and this job has none'
+        : reason;
+    if (this.restarts === 0) {
+      e.message = `${e.message} (not restarted: ${why})`;
+      return e;
+    }
     return new JobFailedError(
-      `${e.message} (the job failed after ${this.restarts} restart(s); no attempts left)`,
+      `${e.message} (the job failed after ${this.restarts} restart(s); not restarted: ${why})`,
       e,
     );
   }
@@ -530,6 +817,11 @@ export class JobMaster {
     (this.options.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(line);
   }
 }
+
+const errorOf = (e: unknown): EddyError =>
+  e instanceof EddyError
+    ? e
+    : new EddyError('EDDY_CHECKPOINT_FAILED', (e as Error)?.message ?? String(e), { cause: e });
 
 const workerFailure = (s: SerializedError): EddyError => {
   const e = deserializeError(s);

@@ -26,8 +26,9 @@ import type {
   LazyKeyGroup,
   OperatorStateSnapshot,
 } from '../state/types.js';
+import { type AlignerEvent, BarrierAligner } from './barrier-aligner.js';
+import { faultPoint } from './faults.js';
 import type { JobGraph, JobNode } from './graph.js';
-import { BarrierAligner, type AlignerEvent } from './barrier-aligner.js';
 import { NO_SPLITS, type SourceReader, type SourceSplits } from './io.js';
 import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
 import type { OperatorContext, Output, StreamOperator } from './operator.js';
@@ -536,6 +537,7 @@ export class SubtaskRunner {
           break;
         case 'barrier':
           this.alignerEvents(aligner.onBarrier(channel.id, element));
+          if (aligner.pending !== undefined) faultPoint('alignment', this.label);
           break;
         case 'end':
           // A channel that ended with its input sent MAX_WATERMARK first; one that was
@@ -564,7 +566,10 @@ export class SubtaskRunner {
       if (e.kind === 'aligned') this.snapshot(e.barrier, true);
       else if (e.kind === 'declined') {
         if (e.reason === 'newer-barrier') {
-          this.env.onDecline?.(e.checkpointId, `${this.label}: a newer checkpoint's barrier came first`);
+          this.env.onDecline?.(
+            e.checkpointId,
+            `${this.label}: a newer checkpoint's barrier came first`,
+          );
         }
       } else {
         // Per channel, held frames came after any still in replay: append keeps the order.

@@ -17,12 +17,12 @@ import { EddyError, serializeError } from '../core/errors.js';
 import { checkpointId as toCheckpointId } from '../core/ids.js';
 import { computeKeyGroupRange, intersectKeyGroupRanges } from '../keygroups/index.js';
 import type { LazyKeyGroup } from '../state/types.js';
+import { faultPoint, InjectedFault } from './faults.js';
 import type { JobGraph, JobNode } from './graph.js';
 import type { ExecutionPlan } from './plan.js';
 import type { FromWorker, OperatorAck, RestoreSource, RestoreStats, ToWorker } from './protocol.js';
 import type { RestoredOperatorState, SubtaskRunner, TaskSnapshot } from './subtask.js';
 import type { PeerLink } from './transport/exchange.js';
-import { faultPoint, InjectedFault } from './faults.js';
 import { taskKey, type WorkerOptions, WorkerRuntime } from './worker-runtime.js';
 
 export interface AgentConfig {
@@ -183,7 +183,8 @@ export class WorkerAgent {
 
   /** A subtask that finished while a checkpoint is pending snapshots its final state. */
   private afterFinish(r: SubtaskRunner): void {
-    if (this.latestTrigger > this.lastAborted) r.requestCheckpoint(this.barrier(this.latestTrigger));
+    if (this.latestTrigger > this.lastAborted)
+      r.requestCheckpoint(this.barrier(this.latestTrigger));
   }
 
   /**

@@ -132,7 +132,9 @@ export class WorkerRuntime {
 
   /** Delivers an enumerator's event to reader subtask `subtask` of source `uid`, if here. */
   deliverReaderEvent(uid: string, subtask: number, event: ReaderEvent): void {
-    const r = this.runners.find((x) => x.isSource && x.sourceUid === uid && x.subtaskIndex === subtask);
+    const r = this.runners.find(
+      (x) => x.isSource && x.sourceUid === uid && x.subtaskIndex === subtask,
+    );
     r?.deliverReaderEvent(event);
   }
 
