@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { defineJob, runJobInThread } from '../../src/api/job.js';
 import { CheckpointStorage } from '../../src/checkpoint/index.js';
 import { FileSink, GeneratorSource } from '../../src/connectors/index.js';
+import { TumblingEventTimeWindows, WatermarkStrategy } from '../../src/index.js';
 import type { RestoreSource } from '../../src/runtime/protocol.js';
 import type { OperatorListState } from '../../src/state/types.js';
 import { readParts } from './helpers.js';
@@ -95,5 +96,64 @@ describe('stop versus end of input', () => {
     const ns = readParts(join(output, 'records')).map((l) => (JSON.parse(l) as { n: number }).n);
     expect(ns.sort((a, b) => a - b)).toEqual(Array.from({ length: COUNT }, (_, i) => i));
   });
-});
 
+  it('stop --drain ends the input for real: every window fires before the savepoint', async () => {
+    const output = tmp();
+    const savepoints = tmp();
+    let master: { stop(dir?: string, o?: { drain?: boolean }): void } | undefined;
+    let stopped = false;
+    const drainJob = defineJob({
+      name: 'drain',
+      build(env) {
+        const numbers = env.fromSource(
+          GeneratorSource.of({ count: COUNT, generate: (i) => ({ n: i }), ratePerSecond: 40_000 }),
+          {
+            uid: 'gen',
+            // Event time = n ms: windows of 1000 records each.
+            watermarks: WatermarkStrategy.forMonotonousTimestamps<{
+              n: number;
+            }>().withTimestampAssigner((r) => r.n),
+          },
+        );
+        numbers
+          .keyBy((r) => r.n % 2)
+          .window(TumblingEventTimeWindows.of(1000))
+          .aggregate(
+            {
+              createAccumulator: () => 0,
+              add: (_r: { n: number }, acc: number) => acc + 1,
+              getResult: (acc: number) => acc,
+              merge: (a: number, b: number) => a + b,
+            },
+            { uid: 'count-window' },
+          )
+          .sinkTo(FileSink.jsonl({ path: join(output, 'windows') }), { uid: 'windows-out' });
+        numbers.sinkTo(FileSink.jsonl({ path: join(output, 'records') }), { uid: 'records-out' });
+      },
+    });
+    const result = await runJobInThread(
+      drainJob,
+      { parallelism: 2 },
+      {
+        checkpoint: { intervalMs: 50, dir: join(tmp(), 'chk') },
+        log: () => {},
+        onCheckpoint: (s) => {
+          if (!stopped && !s.savepoint) {
+            stopped = true;
+            master?.stop(savepoints, { drain: true });
+          }
+        },
+        onMaster: (m) => {
+          master = m;
+        },
+      },
+    );
+    expect(result.savepoint).toBeDefined();
+    const records = readParts(join(output, 'records')).length;
+    expect(records).toBeGreaterThan(0);
+    expect(records).toBeLessThan(COUNT);
+    // MAX_WATERMARK fired every window, the last partial ones included: every record counted.
+    const counted = readParts(join(output, 'windows')).reduce((a, l) => a + Number(l), 0);
+    expect(counted).toBe(records);
+  });
+});
