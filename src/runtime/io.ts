@@ -130,6 +130,8 @@ export interface SplitEnumerator {
   /** The enumerator's state for checkpoint `checkpointId`: plain data (msgpack/JSON-safe). */
   snapshotState(checkpointId: number): unknown;
   notifyCheckpointComplete?(checkpointId: number): void;
+  /** Checkpoint `checkpointId` was declined and will never complete. */
+  notifyCheckpointAborted?(checkpointId: number): void;
   close(): void | Promise<void>;
 }
 
@@ -143,6 +145,11 @@ export interface SplitEnumeratorContext {
   assignSplits(subtask: number, splits: readonly unknown[]): void;
   signalNoMoreSplits(subtask: number): void;
   sendEventToReader(subtask: number, event: unknown): void;
+  /**
+   * Fails the job attempt from an asynchronous callback of the enumerator's own (e.g. a
+   * periodic split discovery that lost its connection); a retriable error restarts it.
+   */
+  fail(error: unknown): void;
 }
 
 export interface Source<T> {

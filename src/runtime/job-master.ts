@@ -279,7 +279,7 @@ export class JobMaster {
       running: false,
       failed: false,
       fail: () => {},
-      sources: this.sourceCoordinators(workers, restore),
+      sources: this.sourceCoordinators(workers, restore, (e) => attempt.fail(e)),
     };
     const sources = attempt.sources;
     this.attempt = attempt;
@@ -419,6 +419,7 @@ export class JobMaster {
   private sourceCoordinators(
     workers: WorkerHandle[],
     restore: RestoreSource | undefined,
+    fail: (e: EddyError) => void,
   ): SourceCoordinators {
     const entryOf = (uid: string) => restore?.metadata.operators.find((o) => o.uid === uid);
     return new SourceCoordinators(
@@ -439,6 +440,7 @@ export class JobMaster {
       (uid, subtask, event) => {
         for (const w of workers) w.post({ type: 'sourceEvent', uid, subtask, event });
       },
+      fail,
     );
   }
 
@@ -731,6 +733,11 @@ export class JobMaster {
     if (this.inflight === c) this.inflight = undefined;
     if (!c.attempt.failed) {
       for (const w of c.attempt.workers) w.post({ type: 'checkpointAborted', checkpointId: c.id });
+      try {
+        c.attempt.sources.notifyCheckpointAborted(c.id);
+      } catch (e) {
+        c.attempt.fail(e as EddyError);
+      }
     }
     const removed = this.storageFor(c)
       .abort(c.dir)

@@ -50,6 +50,7 @@ const fakeSource = (behaviour: FakeBehaviour = {}, name = 'fake'): FakeSource =>
           return behaviour.snapshotState?.(ctx, checkpointId);
         },
         notifyCheckpointComplete: (checkpointId) => void calls.push(`complete ${checkpointId}`),
+        notifyCheckpointAborted: (checkpointId) => void calls.push(`aborted ${checkpointId}`),
         close: async () => {
           calls.push('close');
           await behaviour.close?.();
@@ -307,6 +308,36 @@ describe('SourceCoordinators', () => {
       "source 'nats' (uid N1), split enumerator handleSourceEvent: cannot list",
     );
     await second.coordinators.close();
+  });
+
+  it('an enumerator fails the attempt from its own callback, named once; aborts reach it', async () => {
+    const source = fakeSource({}, 'discovering');
+    const failures: EddyError[] = [];
+    const coordinators = new SourceCoordinators(
+      [entry('D1', source, 2)],
+      () => {},
+      (e) => failures.push(e),
+    );
+    await coordinators.start();
+    coordinators.notifyCheckpointAborted(4);
+    expect(source.calls).toContain('aborted 4');
+    const lost = new EddyError('EDDY_SOURCE_IO', 'connection lost', {
+      domain: 'external',
+      retriable: true,
+    });
+    source.ctx!.fail(lost);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.message).toBe(
+      "source 'discovering' (uid D1), split enumerator failed: connection lost",
+    );
+    expect(failures[0]!.retriable).toBe(true);
+    expect(failures[0]!.cause).toBe(lost);
+    // An error already named passes through unchanged, whatever its text.
+    source.ctx!.fail(failures[0]);
+    expect(failures[1]).toBe(failures[0]);
+    await coordinators.close();
+    source.ctx!.fail(new Error('after close'));
+    expect(failures).toHaveLength(2);
   });
 
   it('rejects assignments to readers that do not exist or were told no more splits', async () => {

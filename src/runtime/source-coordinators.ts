@@ -70,6 +70,8 @@ export class SourceCoordinators {
   constructor(
     sources: readonly CoordinatedSource[],
     private readonly send: ReaderEventSender,
+    /** An enumerator failed outside a call of ours (`ctx.fail`): fails the attempt. */
+    private readonly onFailure: (e: EddyError) => void = () => {},
   ) {
     for (const s of sources) {
       const label = `source '${s.name ?? s.source.defaultName}' (uid ${s.uid})`;
@@ -160,6 +162,16 @@ export class SourceCoordinators {
     return out;
   }
 
+  /** Checkpoint `checkpointId` was declined: it will never complete. */
+  notifyCheckpointAborted(checkpointId: number): void {
+    if (this.closed) return;
+    for (const h of this.hosted.values()) {
+      guard(h.label, 'notifyCheckpointAborted', () =>
+        h.enumerator.notifyCheckpointAborted?.(checkpointId),
+      );
+    }
+  }
+
   notifyCheckpointComplete(checkpointId: number): void {
     if (this.closed) return;
     for (const h of this.hosted.values()) {
@@ -192,9 +204,11 @@ export class SourceCoordinators {
   ): SplitEnumeratorContext {
     const check = (subtask: number, what: string) => {
       if (!isSubtask(subtask, s.parallelism)) {
-        throw new EddyError(
-          'EDDY_INTERNAL',
-          `${label}: split enumerator ${what} subtask ${subtask}, parallelism is ${s.parallelism}`,
+        throw remember(
+          new EddyError(
+            'EDDY_INTERNAL',
+            `${label}: split enumerator ${what} subtask ${subtask}, parallelism is ${s.parallelism}`,
+          ),
         );
       }
     };
@@ -205,9 +219,11 @@ export class SourceCoordinators {
       assignSplits: (subtask, splits) => {
         check(subtask, 'assigned splits to');
         if (noMore.has(subtask)) {
-          throw new EddyError(
-            'EDDY_INTERNAL',
-            `${label}: split enumerator assigned splits to subtask ${subtask} after signalling no more splits`,
+          throw remember(
+            new EddyError(
+              'EDDY_INTERNAL',
+              `${label}: split enumerator assigned splits to subtask ${subtask} after signalling no more splits`,
+            ),
           );
         }
         if (this.closed || splits.length === 0) return;
@@ -223,6 +239,9 @@ export class SourceCoordinators {
         check(subtask, 'sent an event to');
         if (!this.closed) this.send(s.uid, subtask, { kind: 'custom', event });
       },
+      fail: (error) => {
+        if (!this.closed) this.onFailure(named(label, 'failed', error));
+      },
     };
   }
 }
@@ -236,15 +255,24 @@ const isSubtask = (i: number, parallelism: number): boolean =>
  */
 const named = (label: string, what: string, e: unknown): EddyError => {
   if (e instanceof EddyError) {
-    if (e.message.includes(label)) return e;
-    return new EddyError(e.code, `${label}, split enumerator ${what}: ${e.message}`, {
-      domain: e.domain,
-      retriable: e.retriable,
-      cause: e,
-    });
+    if (namedErrors.has(e)) return e;
+    return remember(
+      new EddyError(e.code, `${label}, split enumerator ${what}: ${e.message}`, {
+        domain: e.domain,
+        retriable: e.retriable,
+        cause: e,
+      }),
+    );
   }
   const reason = e instanceof Error ? e.message : String(e);
-  return new JobFailedError(`${label}, split enumerator ${what} failed: ${reason}`, e);
+  return remember(new JobFailedError(`${label}, split enumerator ${what} failed: ${reason}`, e));
+};
+
+/** Errors already named after their source (so nesting never names it twice). */
+const namedErrors = new WeakSet<EddyError>();
+const remember = (e: EddyError): EddyError => {
+  namedErrors.add(e);
+  return e;
 };
 
 const guard = <R>(label: string, what: string, f: () => R): R => {
