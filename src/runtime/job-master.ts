@@ -30,7 +30,7 @@ import { type FaultPoint, faultPoint } from './faults.js';
 import type { JobGraph } from './graph.js';
 import type { SubtaskMetricsReport } from './metrics.js';
 import type { FromWorker, OperatorAck, RestoreSource, RestoreStats, ToWorker } from './protocol.js';
-import { decideRestart, isRetriable } from './restart.js';
+import { decideRestart, isRetriable, type RestartStrategy } from './restart.js';
 import { checkRestore } from './restore-check.js';
 import { SourceCoordinators } from './source-coordinators.js';
 
@@ -63,15 +63,7 @@ export interface CheckpointConfig {
 
 export const DEFAULT_CHECKPOINT_TIMEOUT_MS = 600_000;
 
-export type RestartStrategy =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'fixed-delay'; readonly attempts: number; readonly delayMs: number }
-  | {
-      readonly kind: 'exponential-backoff';
-      readonly attempts: number;
-      readonly initialDelayMs: number;
-      readonly maxDelayMs: number;
-    };
+export type { RestartStrategy } from './restart.js';
 
 export const DEFAULT_RESTART: RestartStrategy = {
   kind: 'exponential-backoff',

@@ -6,7 +6,7 @@
  */
 import { EddyError, type ErrorCode } from '../core/errors.js';
 
-/** The restart strategies, structurally (the job master's `RestartStrategy` fits). */
+/** How a failed job restarts: not at all, after a fixed delay, or with exponential backoff. */
 export type RestartStrategy =
   | { readonly kind: 'none' }
   | { readonly kind: 'fixed-delay'; readonly attempts: number; readonly delayMs: number }
