@@ -171,7 +171,6 @@ export class SubtaskRunner {
       for (const c of inbound) exchange.registerGate(c, this.gate);
       this.aligner = new BarrierAligner(inbound.map((c) => c.id));
     }
-    env.stopSignal.addEventListener('abort', () => this.wakeup(), { once: true });
   }
 
   get label(): string {
@@ -297,8 +296,11 @@ export class SubtaskRunner {
     this.wakeup();
   }
 
-  /** Wakes a source waiting after an 'idle' poll (or makes its next wait return at once). */
-  private wakeup(): void {
+  /**
+   * Wakes a source waiting after an 'idle' poll (or makes its next wait return at once); the
+   * worker calls it when the job is asked to stop.
+   */
+  wakeup(): void {
     const w = this.wake;
     if (w) {
       this.wake = undefined;

@@ -150,6 +150,7 @@ export class WorkerRuntime {
   requestStop(drain = false): void {
     this.draining = drain;
     this.stop.abort();
+    for (const r of this.runners) r.wakeup();
   }
 
   async close(failed: boolean): Promise<void> {
