@@ -124,4 +124,30 @@ describe('checkpoint protocol in the runtime', () => {
     await t.running;
     expect(t.rt.runners.every((r) => r.finished)).toBe(true);
   });
+
+  it('a stop ends a reader that keeps answering idle without looking at the stop signal', async () => {
+    const env = new StreamExecutionEnvironment({ jobName: 'idle', parallelism: 1 });
+    let polls = 0;
+    const idle: Source<number> = {
+      defaultName: 'idle',
+      createReader: () => ({
+        async open() {},
+        async poll(): Promise<PollResult> {
+          polls++;
+          return 'idle';
+        },
+        snapshotState() {},
+        async close() {},
+      }),
+    };
+    env.fromSource(idle, { uid: 'idle' }).sinkTo(discard({ n: 0 }), { uid: 'out' });
+    const graph = env.buildGraph();
+    const rt = new WorkerRuntime(graph, planExecution(graph, 'single'), 0);
+    await rt.open();
+    const running = rt.run();
+    while (polls < 2) await new Promise((r) => setTimeout(r, 5));
+    rt.requestStop();
+    await running;
+    expect(rt.runners.every((r) => r.finished)).toBe(true);
+  });
 });

@@ -466,7 +466,9 @@ export class SubtaskRunner {
         this.env.onFirstRecord?.();
       }
       await this.afterBatch();
-      if (result === 'end') {
+      // A stop ends the input after this poll whatever the reader said: one that answers
+      // 'idle' or 'more' without checking the stop signal must not keep the job running.
+      if (result === 'end' || this.env.stopSignal.aborted) {
         // End of bounded input (or a drain): all event time has passed, so pending windows
         // and timers fire. A stop without drain is not the end of the input: they stay in
         // state for the restored job instead.
