@@ -30,6 +30,36 @@ const USERS = 13;
 const event = (i: number): Ev => ({ user: `u${i % USERS}`, ts: 1_000 + 10 * i });
 
 /**
+ * The source's readers emit `at` records in all, then answer 'idle' until the job is stopped:
+ * a stop triggered once `at` records were processed is mid-stream on any machine (without it,
+ * a loaded machine could let the sources emit everything before the stop took effect).
+ */
+const holdAfter = <T>(source: Source<T>, at: number): Source<T> => {
+  let emitted = 0;
+  return {
+    defaultName: source.defaultName,
+    createReader(ctx) {
+      const inner = source.createReader(ctx);
+      return {
+        open: () => inner.open(),
+        async poll(emit, max) {
+          if (emitted >= at) return 'idle';
+          return inner.poll(
+            (r, split) => {
+              emitted++;
+              emit(r, split);
+            },
+            Math.min(max, at - emitted),
+          );
+        },
+        snapshotState: (id) => inner.snapshotState(id),
+        close: () => inner.close(),
+      };
+    },
+  };
+};
+
+/**
  * Per user and second of event time: counts the events in a map state and emits the count
  * when the watermark passes the end of the second (one deduplicated event-time timer per
  * user and second): a tumbling window built from timers, deterministic whatever the batching.
@@ -45,23 +75,21 @@ const job = (
 ) => {
   let processed = 0;
   const odd = new OutputTag<{ user: string; n: number }>('odd');
+  const generator = GeneratorSource.of({
+    count,
+    generate: event,
+    ...(rate === undefined ? {} : { ratePerSecond: rate }),
+  });
   return defineJob({
     name: 'timers',
     build(env) {
       const counted = env
-        .fromSource(
-          GeneratorSource.of({
-            count,
-            generate: event,
-            ...(rate === undefined ? {} : { ratePerSecond: rate }),
-          }),
-          {
-            uid: 'events',
-            watermarks: WatermarkStrategy.forMonotonousTimestamps<Ev>().withTimestampAssigner(
-              (e) => e.ts,
-            ),
-          },
-        )
+        .fromSource(midway === undefined ? generator : holdAfter(generator, midway.at), {
+          uid: 'events',
+          watermarks: WatermarkStrategy.forMonotonousTimestamps<Ev>().withTimestampAssigner(
+            (e) => e.ts,
+          ),
+        })
         .keyBy((e) => e.user)
         .process<{ user: string; at: number; n: number }>(
           () => {
