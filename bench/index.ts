@@ -25,10 +25,20 @@ const BENCHES: Record<string, Bench> = {
       'keyed state of 1M and 10M keys restored at a new parallelism: eddy vs read-all, per-key index, floor',
     run: async (args) => (await import('./rescale.js')).main(args),
   },
+  'many-subtasks': {
+    description:
+      'keyed-sum on a small input at p=2 and p=128 on the same worker threads: time to running, peak RSS, exact output',
+    run: async (args) => (await import('./many-subtasks.js')).main(args),
+  },
   sessions: {
     description:
       'event-time session windows per user over 5M events: hand-written Node baseline vs eddy -p 1 and -p 2, state size',
     run: async (args) => (await import('./sessions.js')).main(args),
+  },
+  'cli-startup': {
+    description:
+      'start-up of `eddy --help`, `eddy list`, `eddy inspect` against `node -e 0` (budget: 3x)',
+    run: async (args) => (await import('./cli-startup.js')).main(args),
   },
 };
 

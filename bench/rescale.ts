@@ -1,5 +1,5 @@
 /**
- * rescale benchmark: restore keyed state at a new parallelism (SYSTEM.md §4), eddy's key-group
+ * rescale benchmark: restore keyed state at a new parallelism (docs/DESIGN.md §2), eddy's key-group
  * reads side by side with the two strategies the design rejects and the physical floor.
  *
  *   npm run bench -- rescale [--keys 1000000,10000000] [--cases 2:3,3:2,4:1,1:4] [--quick]

@@ -1,6 +1,29 @@
 #!/usr/bin/env node
-// eddy's CLI. Jobs are TypeScript modules, so the TypeScript loader is registered first.
-import { register } from 'tsx/esm/api';
+// eddy's CLI in this repository: runs the compiled eddy in dist/ (`npm run build`; `npm ci`
+// and the test run build it), loading the TypeScript loader only for a .ts job. With
+// EDDY_DEV=1 it runs the TypeScript sources in src/ instead, through tsx (slower to start; for
+// working on eddy without rebuilding). The published package's `eddy` is dist/cli/main.js.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+if (process.env.EDDY_DEV === '1') {
+  const { register } = await import('tsx/esm/api');
+  const { register: registerHooks } = await import('node:module');
+  register();
+  // `import 'eddy'` in a job means the same sources (see src/runtime/worker-boot.mjs).
+  registerHooks(
+    `data:text/javascript,${encodeURIComponent(
+      "export const resolve = (s, c, next) => next(s, { ...c, conditions: [...c.conditions, 'eddy-source'] });",
+    )}`,
+  );
+  globalThis[Symbol.for('eddy.tsLoaderRegistered')] = true;
+  await import('../src/cli/main.ts');
+} else {
+  const main = new URL('../dist/cli/main.js', import.meta.url);
+  if (!existsSync(main)) {
+    process.stderr.write(
+      'eddy: not built yet: run `npm run build` (or set EDDY_DEV=1 to run the sources)\n',
+    );
+    process.exit(1);
+  }
+  await import(main.href);
+}

@@ -1,8 +1,14 @@
 /**
  * eddy: a stateful stream-processing engine for TypeScript.
- * The public face: key-group math, state, the DataStream API, connectors and errors.
+ *
+ * The public API, and nothing else: the DataStream API and job helpers, the interfaces user
+ * functions implement, state descriptors and state, windows, event time, the connectors and
+ * the connector contract, the errors users catch, and the key-group math. Everything else
+ * (stream elements, the runtime's classes, the checkpoint format, state backends) is internal
+ * and may change in any release; see docs/ARCHITECTURE.md ("Public surface").
  */
 
+// The DataStream API and running jobs.
 export { DataStream, KeyedStream, type KeyFields } from './api/datastream.js';
 export {
   type EnvironmentConfig,
@@ -10,28 +16,67 @@ export {
   type SourceOptions,
   StreamExecutionEnvironment,
 } from './api/environment.js';
-export type { RunOptions } from './api/job.js';
 export {
-  buildGraph,
   defineJob,
+  type JobControl,
   type JobDefinition,
   type JobSpec,
-  runGraphInThread,
+  type RunOptions,
   runJobInThread,
   runJobModule,
 } from './api/job.js';
 export { WindowedStream } from './api/windowed-stream.js';
-export * from './connectors/index.js';
-export type {
-  CheckpointBarrier,
-  EndOfInput,
-  RecordBatch,
-  StreamElement,
-  Watermark,
-  WatermarkStatus,
-} from './core/elements.js';
-export * from './core/errors.js';
-export * from './keygroups/index.js';
+
+// Connectors.
+export type { DeadLetter } from './connectors/dead-letters.js';
+export { FileSink, type FileSinkOptions } from './connectors/file-sink.js';
+export {
+  type CsvFileSourceOptions,
+  FileSource,
+  type FileSourceOptions,
+} from './connectors/file-source.js';
+export type { CsvOptions } from './connectors/formats.js';
+export {
+  GeneratorSource,
+  type GeneratorSourceOptions,
+  hashToUint32,
+  hashToUnit,
+} from './connectors/generator-source.js';
+
+// Errors users catch or throw.
+export {
+  BadRecordError,
+  EddyError,
+  type EddyErrorOptions,
+  type ErrorCode,
+  type ErrorDomain,
+  FatalError,
+  InvalidArgumentError,
+  JobFailedError,
+  type RecordOrigin,
+  type SubtaskRef,
+  UnhashableKeyError,
+  UserFunctionError,
+} from './core/errors.js';
+
+// Key-group math (identical to Flink's for string and int32 keys).
+export { assignToKeyGroup } from './keygroups/assign.js';
+export { type Key, keyHashCode } from './keygroups/hash.js';
+export {
+  DEFAULT_LOWER_BOUND_MAX_PARALLELISM,
+  defaultMaxParallelism,
+  UPPER_BOUND_MAX_PARALLELISM,
+} from './keygroups/parallelism.js';
+export {
+  computeKeyGroupRange,
+  type KeyGroupRange,
+  keyGroupRangeContains,
+  keyGroupRangeSize,
+  operatorIndexForKeyGroup,
+} from './keygroups/ranges.js';
+export { MAX_KEY_DEPTH } from './keygroups/unhashable.js';
+
+// The interfaces user functions implement.
 export type {
   Collector,
   FilterFunction,
@@ -49,6 +94,8 @@ export type {
   StateSnapshotContext,
   TaskInfo,
 } from './runtime/functions.js';
+
+// The connector contract (for writing sources and sinks).
 export type {
   ConnectorContext,
   Counter,
@@ -58,7 +105,12 @@ export type {
   SinkWriter,
   Source,
   SourceReader,
+  SourceSplits,
+  SplitEnumerator,
+  SplitEnumeratorContext,
 } from './runtime/io.js';
+
+// What a run reports.
 export type {
   CheckpointConfig,
   CheckpointStats,
@@ -66,11 +118,12 @@ export type {
   RestartStrategy,
 } from './runtime/job-master.js';
 export type { SubtaskMetricsReport } from './runtime/metrics.js';
+
+// Event time and windows.
 export {
   MAX_WATERMARK,
   MIN_WATERMARK,
   OutputTag,
-  type ProcessingClock,
   type TimeDomain,
   type TimerService,
 } from './runtime/time.js';
@@ -87,4 +140,26 @@ export {
   TumblingProcessingTimeWindows,
   type WindowAssigner,
 } from './runtime/windows/index.js';
-export * from './state/index.js';
+
+// State: descriptors and the state handles they give.
+export {
+  AggregatingStateDescriptor,
+  ListStateDescriptor,
+  MapStateDescriptor,
+  ReducingStateDescriptor,
+  type StateDescriptor,
+  type StateFor,
+  ValueStateDescriptor,
+  type ValueStateOptions,
+} from './state/descriptors.js';
+export type {
+  AggregateFunction,
+  AggregatingState,
+  ListState,
+  MapState,
+  OperatorListState,
+  OperatorStateStore,
+  RedistributionMode,
+  ReducingState,
+  ValueState,
+} from './state/types.js';

@@ -61,6 +61,24 @@ describe('DataStream types', () => {
     ).toEqualTypeOf<DataStream<Event>>();
   });
 
+  it('gives non-keyed process functions (value, ctx, out), as keyed ones', () => {
+    const out = events.process<string>({
+      processElement(value, ctx, collector) {
+        expectTypeOf(value).toEqualTypeOf<Event>();
+        expectTypeOf(ctx.output).toBeFunction();
+        expectTypeOf(collector.collect).parameter(0).toEqualTypeOf<string>();
+        collector.collect(value.user);
+      },
+    });
+    expectTypeOf(out).toEqualTypeOf<DataStream<string>>();
+    events.process<string>({
+      // @ts-expect-error the collector comes last, after the context
+      processElement(value: Event, collector: { collect(s: string): void }) {
+        collector.collect(value.user);
+      },
+    });
+  });
+
   it('only accepts sinks of the stream type', () => {
     const numberSink = {} as Sink<number>;
     events.map((e) => e.amount).sinkTo(numberSink);

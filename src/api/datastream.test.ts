@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { memorySink, memorySource } from '../runtime/testing/memory.js';
 import { ValueStateDescriptor } from '../state/descriptors.js';
 import type { ValueState } from '../state/types.js';
+import { StreamExecutionEnvironment } from './environment.js';
 import { defineJob, runJobInThread } from './job.js';
 
 const sumJob = (events: { user: string; amount: number }[], out: unknown[]) =>
@@ -9,22 +10,25 @@ const sumJob = (events: { user: string; amount: number }[], out: unknown[]) =>
     name: 'sum',
     build(env) {
       env
-        .fromSource(memorySource(events))
+        .fromSource(memorySource(events), { uid: 'events' })
         .keyBy((e) => e.user)
-        .process(() => {
-          let s: ValueState<number>;
-          return {
-            open(ctx) {
-              s = ctx.getState(new ValueStateDescriptor<number>('s', { defaultValue: 0 }));
-            },
-            processElement(e, ctx, o) {
-              const t = (s.value() ?? 0) + e.amount;
-              s.update(t);
-              o.collect({ user: ctx.currentKey, total: t });
-            },
-          };
-        })
-        .sinkTo(memorySink(out));
+        .process(
+          () => {
+            let s: ValueState<number>;
+            return {
+              open(ctx) {
+                s = ctx.getState(new ValueStateDescriptor<number>('s', { defaultValue: 0 }));
+              },
+              processElement(e, ctx, o) {
+                const t = (s.value() ?? 0) + e.amount;
+                s.update(t);
+                o.collect({ user: ctx.currentKey, total: t });
+              },
+            };
+          },
+          { uid: 'sum' },
+        )
+        .sinkTo(memorySink(out), { uid: 'out' });
     },
   });
 
@@ -45,5 +49,57 @@ describe('DataStream in one thread', () => {
     const expected = new Map<string, number>();
     for (const e of events) expected.set(e.user, (expected.get(e.user) ?? 0) + e.amount);
     for (const p of [1, 2, 3, 4]) expect(await finals(p)).toEqual([...expected.entries()].sort());
+  });
+});
+
+describe('uid warnings', () => {
+  type E = { k: string; n: number };
+  const build = (withUids: boolean) => {
+    const env = new StreamExecutionEnvironment({ jobName: 'w', parallelism: 1 });
+    const uid = (u: string) => (withUids ? { uid: u } : {});
+    env
+      .fromSource(memorySource<E>([{ k: 'a', n: 1 }]), uid('src'))
+      .map((e) => e, uid('m'))
+      .filter(() => true)
+      .process<E>({ processElement: (e, _ctx, out) => out.collect(e) })
+      .process<E>(
+        {
+          initializeState() {},
+          processElement: (e, _ctx, out) => out.collect(e),
+        },
+        uid('held'),
+      )
+      .keyBy((e) => e.k)
+      .reduce((a, b) => ({ k: a.k, n: a.n + b.n }), uid('sum'))
+      .sinkTo(memorySink([]), uid('out'));
+    return env.uidWarnings();
+  };
+
+  it('names each stateful operator without a uid, once, and how to set one', () => {
+    const warnings = build(false);
+    expect(warnings).toHaveLength(4); // source, process with operator state, reduce, sink
+    expect(warnings.join('\n')).not.toMatch(/'map'|'filter'|operator 'process' .*process-3/);
+    const reduce = warnings.find((w) => w.includes("'reduce'"));
+    expect(reduce).toMatch(/uid 'reduce-5' is derived from its position/);
+    expect(reduce).toMatch(/\{ uid: 'reduce' \}/);
+  });
+
+  it('is silent when stateful operators have uids', () => {
+    expect(build(true)).toEqual([]);
+  });
+
+  it('a run logs the warnings once per operator, through its log', async () => {
+    const lines: string[] = [];
+    const job = defineJob({
+      name: 'uid-warning-run',
+      build(env) {
+        env.fromSource(memorySource([1, 2]), { uid: 'nums' }).sinkTo(memorySink([]));
+      },
+    });
+    await runJobInThread(job, { parallelism: 1 }, { log: (l) => lines.push(l) });
+    await runJobInThread(job, { parallelism: 1 }, { log: (l) => lines.push(l) });
+    expect(lines.filter((l) => l.startsWith('warning:'))).toEqual([
+      expect.stringMatching(/stateful operator '.*' has no uid/),
+    ]);
   });
 });

@@ -21,6 +21,7 @@ import { ValueStateDescriptor } from '../state/descriptors.js';
 import type { InputSpec, OperatorOptions, StreamExecutionEnvironment } from './environment.js';
 import { WindowedStream } from './windowed-stream.js';
 
+/** A stream of records of type `T`: apply operations to build the job graph. */
 export class DataStream<T> {
   /** @internal */
   constructor(
@@ -85,7 +86,12 @@ export class DataStream<T> {
     options: OperatorOptions = {},
   ): DataStream<O> {
     const make = factory(fn, 'process');
-    return this.add<O>('process', options, () => new ProcessOperator(make()));
+    // Stateful if it declares operator state hooks; a factory may, so it counts as stateful.
+    const stateful =
+      typeof fn === 'function' ||
+      typeof fn.initializeState === 'function' ||
+      typeof fn.snapshotState === 'function';
+    return this.add<O>('process', options, () => new ProcessOperator(make()), undefined, stateful);
   }
 
   /**
@@ -145,7 +151,7 @@ export class DataStream<T> {
   }
 
   sinkTo(sink: Sink<T>, options: OperatorOptions = {}): void {
-    this.add<never>(sink.defaultName, options, () => new SinkOperator(sink));
+    this.add<never>(sink.defaultName, options, () => new SinkOperator(sink), undefined, true);
   }
 
   /** @internal */
@@ -154,8 +160,9 @@ export class DataStream<T> {
     options: OperatorOptions,
     create: () => unknown,
     key?: (r: unknown) => Key,
+    stateful?: boolean,
   ): DataStream<O> {
-    const id = this.env.addOperator(this.inputs, name, options, create as never, key);
+    const id = this.env.addOperator(this.inputs, name, options, create as never, key, stateful);
     return new DataStream<O>(this.env, [{ node: id, partitioning: undefined }]);
   }
 

@@ -10,16 +10,23 @@ import type { StreamOperator } from '../runtime/operator.js';
 import type { WatermarkStrategy } from '../runtime/watermarks.js';
 import { DataStream } from './datastream.js';
 
+/** Per-operator options: name, uid, parallelism, maxParallelism. */
 export interface OperatorOptions {
   /** Display name (logs, errors, progress). */
   readonly name?: string;
-  /** Stable id mapping this operator's state across job versions. Set it on stateful operators. */
+  /**
+   * Stable id mapping this operator's state across job versions. Set it on stateful operators
+   * (keyed process, reduce, windows, process functions with operator state, sources, sinks):
+   * without one, the uid is derived from the operator's position in the graph, inserting an
+   * operator before it changes it, and a restore no longer finds its state (eddy warns).
+   */
   readonly uid?: string;
   readonly parallelism?: number;
   /** Key groups of this operator's keyed state; fixed once the job has state. */
   readonly maxParallelism?: number;
 }
 
+/** Options of `fromSource`: operator options plus the watermark strategy. */
 export interface SourceOptions<T> extends OperatorOptions {
   /**
    * Event time: the records' timestamps and how watermarks follow them. Watermarks are
@@ -29,6 +36,7 @@ export interface SourceOptions<T> extends OperatorOptions {
   readonly watermarks?: WatermarkStrategy<T>;
 }
 
+/** How an environment builds its job: name, default parallelism, max parallelism. */
 export interface EnvironmentConfig {
   readonly jobName: string;
   /** Default parallelism of every operator. */
@@ -49,9 +57,11 @@ export interface InputSpec {
   readonly sideOutput?: string | undefined;
 }
 
+/** Builds a job's graph: `build(env)` of a {@link JobDefinition} receives one. */
 export class StreamExecutionEnvironment {
   private readonly nodes: JobNode[] = [];
   private readonly edges: JobEdge[] = [];
+  private readonly derivedUids: string[] = [];
 
   constructor(readonly config: EnvironmentConfig) {
     if (!Number.isInteger(config.parallelism) || config.parallelism < 1) {
@@ -64,6 +74,7 @@ export class StreamExecutionEnvironment {
       validateParallelism(config.parallelism, config.maxParallelism);
   }
 
+  /** The default parallelism of the job's operators. */
   get parallelism(): number {
     return this.config.parallelism;
   }
@@ -76,7 +87,7 @@ export class StreamExecutionEnvironment {
         'fromSource: `watermarks` must be a WatermarkStrategy with a timestamp assigner, e.g. WatermarkStrategy.forBoundedOutOfOrderness(5000).withTimestampAssigner((e) => e.ts)',
       );
     }
-    const id = this.addNode(options, source.defaultName, (base) => ({
+    const id = this.addNode(options, source.defaultName, true, (base) => ({
       ...base,
       kind: 'source',
       source: source as Source<unknown>,
@@ -96,8 +107,10 @@ export class StreamExecutionEnvironment {
     options: OperatorOptions,
     createOperator: () => StreamOperator,
     keySelector?: (record: unknown) => import('../keygroups/index.js').Key,
+    /** Keeps state (keyed operators always do): warn when it has no explicit uid. */
+    stateful: boolean = keySelector !== undefined,
   ): number {
-    const id = this.addNode(options, defaultName, (base) => ({
+    const id = this.addNode(options, defaultName, stateful, (base) => ({
       ...base,
       kind: 'operator',
       keySelector,
@@ -119,6 +132,14 @@ export class StreamExecutionEnvironment {
     return id;
   }
 
+  /**
+   * @internal One line per stateful operator whose uid was derived from its position (no
+   * `uid` option): the job runner logs them once (see api/job.ts).
+   */
+  uidWarnings(): readonly string[] {
+    return this.derivedUids;
+  }
+
   /** The graph built so far. */
   buildGraph(): JobGraph {
     return { name: this.config.jobName, nodes: [...this.nodes], edges: [...this.edges] };
@@ -127,6 +148,7 @@ export class StreamExecutionEnvironment {
   private addNode(
     options: OperatorOptions,
     defaultName: string,
+    stateful: boolean,
     make: (base: Omit<JobNode, 'kind' | 'source' | 'keySelector' | 'createOperator'>) => JobNode,
   ): number {
     const id = this.nodes.length;
@@ -145,6 +167,11 @@ export class StreamExecutionEnvironment {
       (typeof options.uid !== 'string' || options.uid.length === 0)
     ) {
       throw new InvalidArgumentError(`operator '${name}': uid must be a non-empty string`);
+    }
+    if (stateful && options.uid === undefined) {
+      this.derivedUids.push(
+        `warning: stateful operator '${name}' has no uid; its uid '${uid}' is derived from its position in the job graph, so inserting or removing an operator before it changes the uid and a restore would not find its state. Set one explicitly: { uid: '${slug(name)}' }`,
+      );
     }
     this.nodes.push(make({ id, uid, name, parallelism, maxParallelism }));
     return id;

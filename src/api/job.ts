@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
+import { ensureTypeScriptLoader, needsTypeScriptLoader } from '../core/ts-loader.js';
 import { prewarmWorkers, ThreadPool } from '../runtime/coordinator.js';
 import type { JobGraph } from '../runtime/graph.js';
 import {
@@ -21,7 +22,9 @@ import type { RestoreSource } from '../runtime/protocol.js';
 import type { WorkerOptions } from '../runtime/worker-runtime.js';
 import { StreamExecutionEnvironment } from './environment.js';
 
+/** A job: what `defineJob` takes and a job module exports by default. */
 export interface JobDefinition {
+  /** The job's name (logs, `eddy list`, savepoint directories). */
   readonly name: string;
   /** Builds the pipeline. `args` are the job's own arguments (after `--` on the CLI). */
   build(env: StreamExecutionEnvironment, args: readonly string[]): void;
@@ -57,8 +60,11 @@ export const defineJob = (definition: JobDefinition): JobDefinition => {
 export interface JobSpec {
   /** File path or file: URL of the job module. */
   readonly module: string;
+  /** The job's own arguments, passed to `build`. */
   readonly args: readonly string[];
+  /** Default parallelism of the job's operators. */
   readonly parallelism: number;
+  /** Job-wide maxParallelism (number of key groups); default per operator. */
   readonly maxParallelism?: number | undefined;
   /** Parallelism per operator uid, overriding the job's code. */
   readonly parallelismOverrides?: Readonly<Record<string, number>> | undefined;
@@ -66,41 +72,77 @@ export interface JobSpec {
   readonly restoredMaxParallelism?: Readonly<Record<string, number>> | undefined;
 }
 
+/**
+ * Controls a running job: what {@link RunOptions.onMaster} receives. A small, stable view of
+ * the job master (savepoints and stop), so the master itself stays internal.
+ */
+export interface JobControl {
+  /** Takes a savepoint of the running job into `targetDir`; resolves with its path. */
+  savepoint(targetDir: string): Promise<string>;
+  /**
+   * Stops the job (Flink's `stop`; with `drain`, `stop --drain`). Sources end their input
+   * where they are; with `savepointDir` a final savepoint is written there (its path is in the
+   * run's result). Without `drain`, windows and timers stay in state for a restore; with
+   * `drain`, every window and timer fires and `finish` runs first. Idempotent.
+   */
+  stop(savepointDir?: string, options?: { drain?: boolean | undefined }): void;
+}
+
+/** Options of a run: checkpoints, restore, restarts, callbacks. */
 export interface RunOptions {
   /** Fresh per-subtask metrics every `metricsIntervalMs` (default 500). */
   readonly onMetrics?: ((reports: SubtaskMetricsReport[]) => void) | undefined;
+  /** How often `onMetrics` is called, in ms (default 500). */
   readonly metricsIntervalMs?: number | undefined;
   /** Aborting asks for a graceful stop: sources end their input and the job drains. */
   readonly stopSignal?: AbortSignal | undefined;
+  /** Tuning of the worker threads; the defaults suit most jobs. */
   readonly worker?: Partial<WorkerOptions> | undefined;
+  /**
+   * Most worker threads (task slots' hosts) to run the job on; default the number of cores,
+   * never more than the largest parallelism. Only `runJobModule` starts threads.
+   */
+  readonly workers?: number | undefined;
   /** Enables checkpoints: exactly-once sinks, recovery from failures. */
   readonly checkpoint?: CheckpointConfig | undefined;
   /** Start from a checkpoint or savepoint. */
   readonly restore?: RestoreSource | undefined;
   /** Drop checkpointed state of operators the job no longer has (else refuse to start). */
   readonly allowNonRestoredState?: boolean | undefined;
+  /**
+   * What to do when the job fails with a retriable error. Default: with checkpoints, up to 5
+   * restarts with exponential backoff; without, none.
+   */
   readonly restart?: RestartStrategy | undefined;
+  /** Called after each completed checkpoint or savepoint. */
   readonly onCheckpoint?: ((stats: CheckpointStats) => void) | undefined;
+  /** Where the run's log lines and warnings go (default: stderr). */
   readonly log?: ((line: string) => void) | undefined;
+  /** Called once all workers have read the state they restore (what was read, how long). */
   readonly onRestored?:
     | ((stats: import('../runtime/protocol.js').RestoreStats) => void)
     | undefined;
+  /** Called with the time (epoch ms) of the first record processed after the start. */
   readonly onFirstRecord?: ((at: number) => void) | undefined;
-  /** Receives the master once the job starts (savepoints, stop with savepoint). */
-  readonly onMaster?: ((master: JobMaster) => void) | undefined;
+  /** Receives the job's controls once it starts (savepoints, stop with savepoint). */
+  readonly onMaster?: ((control: JobControl) => void) | undefined;
+  /** The job's id (default: a random UUID). */
   readonly jobId?: string | undefined;
 }
 
-export const buildGraph = (
+/** How to build a job's graph: its parallelism, max parallelism and arguments. */
+export interface BuildConfig {
+  readonly parallelism: number;
+  readonly maxParallelism?: number | undefined;
+  readonly args?: readonly string[];
+  readonly parallelismOverrides?: Readonly<Record<string, number>> | undefined;
+  readonly restoredMaxParallelism?: Readonly<Record<string, number>> | undefined;
+}
+
+const buildJob = (
   job: JobDefinition,
-  config: {
-    parallelism: number;
-    maxParallelism?: number | undefined;
-    args?: readonly string[];
-    parallelismOverrides?: Readonly<Record<string, number>> | undefined;
-    restoredMaxParallelism?: Readonly<Record<string, number>> | undefined;
-  },
-): JobGraph => {
+  config: BuildConfig,
+): { graph: JobGraph; uidWarnings: readonly string[] } => {
   const env = new StreamExecutionEnvironment({
     jobName: job.name,
     parallelism: config.parallelism,
@@ -109,13 +151,34 @@ export const buildGraph = (
     restoredMaxParallelism: config.restoredMaxParallelism,
   });
   job.build(env, config.args ?? []);
-  return env.buildGraph();
+  return { graph: env.buildGraph(), uidWarnings: env.uidWarnings() };
+};
+
+/** Builds a job's graph without running it (e.g. to inspect or fingerprint it). */
+export const buildGraph = (job: JobDefinition, config: BuildConfig): JobGraph =>
+  buildJob(job, config).graph;
+
+const warned = new Set<string>();
+
+/**
+ * The one place build-time warnings go: the run's `log` if it has one, else stderr. Each
+ * warning is given once per process (a restart or rescale rebuilds the graph, and every worker
+ * thread builds it too, but only the runner calls this).
+ */
+const warnOnce = (job: string, lines: readonly string[], log: RunOptions['log']): void => {
+  for (const line of lines) {
+    const key = `${job}\u0000${line}`;
+    if (warned.has(key)) continue;
+    warned.add(key);
+    (log ?? ((l: string) => process.stderr.write(`${l}\n`)))(line);
+  }
 };
 
 export const importJob = async (module: string): Promise<JobDefinition> => {
   const url = module.startsWith('file:') ? module : pathToFileURL(module).href;
   let mod: Record<string, unknown>;
   try {
+    if (needsTypeScriptLoader(url)) await ensureTypeScriptLoader();
     mod = (await import(url)) as Record<string, unknown>;
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
@@ -124,7 +187,11 @@ export const importJob = async (module: string): Promise<JobDefinition> => {
       cause: e,
     });
   }
-  const job = (mod.default ?? mod.job) as JobDefinition | undefined;
+  let job = (mod.default ?? mod.job) as JobDefinition | undefined;
+  // A .ts job in a CommonJS package is compiled to CommonJS: its default export arrives as
+  // `module.exports.default`.
+  const cjs = job as { default?: JobDefinition } | undefined;
+  if (cjs && typeof (job as JobDefinition).build !== 'function' && cjs.default) job = cjs.default;
   if (!job || typeof job.build !== 'function' || typeof job.name !== 'string') {
     throw new EddyError(
       'EDDY_JOB_MODULE',
@@ -138,6 +205,8 @@ export const importJob = async (module: string): Promise<JobDefinition> => {
 /** Imported by every worker thread to rebuild the graph (see runtime/protocol.ts). */
 export const loadJobGraph = async (spec: JobSpec): Promise<JobGraph> =>
   buildGraph(await importJob(spec.module), spec);
+
+const loadJob = async (spec: JobSpec) => buildJob(await importJob(spec.module), spec);
 
 const execute = async (
   graph: JobGraph,
@@ -160,7 +229,10 @@ const execute = async (
   const onStop = () => master.stop();
   options.stopSignal?.addEventListener('abort', onStop, { once: true });
   if (options.stopSignal?.aborted) onStop();
-  options.onMaster?.(master);
+  options.onMaster?.({
+    savepoint: (dir) => master.savepoint(dir),
+    stop: (dir, o) => master.stop(dir, o),
+  });
   try {
     return await master.run();
   } finally {
@@ -185,12 +257,13 @@ export const prewarmJobWorkers = (
 ): Promise<void> =>
   prewarmWorkers({ graphLoader: import.meta.url, spec, worker, warmKey: spec.module }, count);
 
-/** Runs a job module on worker threads: one per parallel subtask index. */
+/** Runs a job module on a bounded pool of worker threads (`options.workers`). */
 export const runJobModule = async (
   spec: JobSpec,
   options: RunOptions = {},
 ): Promise<JobRunResult> => {
-  const graph = await loadJobGraph(spec);
+  const { graph, uidWarnings } = await loadJob(spec);
+  warnOnce(spec.module, uidWarnings, options.log);
   return execute(
     graph,
     (checkpointing) =>
@@ -201,6 +274,7 @@ export const runJobModule = async (
         metricsIntervalMs: options.metricsIntervalMs,
         checkpointing,
         warmKey: spec.module,
+        workers: options.workers,
       }),
     options,
   );
@@ -211,7 +285,11 @@ export const runJobInThread = (
   job: JobDefinition,
   config: { parallelism: number; maxParallelism?: number; args?: readonly string[] },
   options: RunOptions = {},
-): Promise<JobRunResult> => runGraphInThread(buildGraph(job, config), options);
+): Promise<JobRunResult> => {
+  const { graph, uidWarnings } = buildJob(job, config);
+  warnOnce(job.name, uidWarnings, options.log);
+  return runGraphInThread(graph, options);
+};
 
 export const runGraphInThread = (
   graph: JobGraph,

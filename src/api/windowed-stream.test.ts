@@ -85,6 +85,7 @@ describe('WindowedStream in a job', () => {
         build(e) {
           const keyed = e
             .fromSource(memorySource(events, { batch: 1 }), {
+              uid: 'events',
               watermarks: WatermarkStrategy.forMonotonousTimestamps<Event>().withTimestampAssigner(
                 (x) => x.ts,
               ),
@@ -95,8 +96,8 @@ describe('WindowedStream in a job', () => {
             .reduce((x, y) => ({ user: x.user, amount: x.amount + y.amount, ts: x.ts }), {
               uid: 'sums',
             });
-          summed.sinkTo(memorySink(sums));
-          summed.getSideOutput(late).sinkTo(memorySink(lateOut));
+          summed.sinkTo(memorySink(sums), { uid: 'sums-out' });
+          summed.getSideOutput(late).sinkTo(memorySink(lateOut), { uid: 'late-out' });
         },
       }),
       { parallelism: 1 },

@@ -1,5 +1,5 @@
 /**
- * Keyed state files (SYSTEM.md §4): one file per subtask, one block per non-empty key group,
+ * Keyed state files (docs/DESIGN.md §2): one file per subtask, one block per non-empty key group,
  * blocks in ascending key-group order, back to back. The handle records each block's offset,
  * length and CRC-32, so a restore at any parallelism reads exactly the byte ranges of the key
  * groups it now owns — one contiguous read per run of consecutive key groups, no per-key index,

@@ -1,5 +1,5 @@
 /**
- * Operator list state files (SYSTEM.md §3): one file per subtask; every element of every named
+ * Operator list state files (docs/DESIGN.md §3): one file per subtask; every element of every named
  * list is its own checksummed block, so a restore at another parallelism can fetch exactly the
  * elements the redistribution (split / union / broadcast) deals to it.
  */

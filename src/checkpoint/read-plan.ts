@@ -1,6 +1,6 @@
 /**
  * Coalescing of block reads: blocks that touch in the file become one read, so a restore does
- * few large sequential reads instead of one per block (SYSTEM.md §4). Pure; no I/O.
+ * few large sequential reads instead of one per block (docs/DESIGN.md §2). Pure; no I/O.
  */
 import type { BlockHandle } from './types.js';
 

@@ -1,5 +1,5 @@
 /**
- * Redistribution of operator list state on restore (SYSTEM.md §3), as Flink's round-robin
+ * Redistribution of operator list state on restore (docs/DESIGN.md §3), as Flink's round-robin
  * repartitioner does it. Pure; no I/O.
  *
  * - split: every element of every old subtask, in old-subtask order, dealt into contiguous

@@ -1,5 +1,5 @@
 /**
- * The restore planner (SYSTEM.md §3, §4, §6): from a checkpoint's metadata alone, which byte
+ * The restore planner (docs/DESIGN.md §2, §3): from a checkpoint's metadata alone, which byte
  * ranges of which state files every new subtask reads when the job restarts at another
  * parallelism. Pure; no I/O. `eddy inspect --plan` shows it; the runtime's restore
  * (`loadOperator` in runtime/worker-agent.ts) reads exactly these ranges, because both go through

@@ -1,21 +1,21 @@
-/** The `eddy` command line. */
+#!/usr/bin/env node
+/**
+ * The `eddy` command line. Each command's module (and so the engine) is imported only when
+ * that command runs, so `eddy --help`, `eddy list` and `eddy inspect` start fast.
+ */
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
 import { EddyError } from '../core/errors.js';
-import { rescaleCommand, savepointCommand, stopCommand } from './control.js';
-import { inspectCommand } from './inspect.js';
-import { listCommand } from './list.js';
-import { parsePositiveInt, runCommand } from './run.js';
-import { runHooks } from './run-control.js';
 
 const commanderInt =
   (name: string, min = 1) =>
   (v: string) => {
-    try {
-      return parsePositiveInt(name, min)(v);
-    } catch (e) {
-      throw new CommanderArgError((e as Error).message);
+    // As run.ts's parsePositiveInt, which is not imported here: it would load the engine.
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) {
+      throw new CommanderArgError(`${name} must be an integer >= ${min}, got '${v}'`);
     }
+    return n;
   };
 
 export const buildProgram = (): Command => {
@@ -37,6 +37,11 @@ export const buildProgram = (): Command => {
       '--max-parallelism <n>',
       'number of key groups (fixed once a job has state)',
       commanderInt('--max-parallelism'),
+    )
+    .option(
+      '--workers <n>',
+      'worker threads the subtasks share (default: the number of cores, at most the largest parallelism)',
+      commanderInt('--workers'),
     )
     .option('--stats-file <file>', 'write run statistics (duration, records, peak RSS) as JSON')
     .option('--no-progress', 'no live progress line')
@@ -63,9 +68,14 @@ export const buildProgram = (): Command => {
       commanderInt('--restart-attempts', 0),
     )
     .action(async (job: string, jobArgs: string[], o) => {
+      const [{ runCommand }, { runHooks }] = await Promise.all([
+        import('./run.js'),
+        import('./run-control.js'),
+      ]);
       process.exitCode = await runCommand(job, jobArgs, {
         parallelism: o.parallelism ?? availableParallelism(),
         maxParallelism: o.maxParallelism,
+        workers: o.workers,
         statsFile: o.statsFile,
         progress: o.progress === false ? false : undefined,
         checkpointInterval: o.checkpointInterval,
@@ -90,6 +100,7 @@ export const buildProgram = (): Command => {
     .option('--json', 'print the report as JSON')
     .option('--verify', 'also read every block and check its CRC')
     .action(async (path: string, o) => {
+      const { inspectCommand } = await import('./inspect.js');
       process.exitCode = await inspectCommand(path, {
         plan: o.plan,
         json: o.json === true,
@@ -107,6 +118,7 @@ const addJobControlCommands = (program: Command) => {
     .description('list the jobs registered in $EDDY_HOME (default ~/.eddy)')
     .option('--json', 'print all fields of every job as a JSON array')
     .action(async (o) => {
+      const { listCommand } = await import('./list.js');
       process.exitCode = await listCommand({ json: o.json === true });
     });
   program
@@ -115,6 +127,7 @@ const addJobControlCommands = (program: Command) => {
     .argument('<jobId>', 'job id or a unique prefix of it (see eddy list)')
     .option('--dir <dir>', 'directory for the savepoint (default: chosen by the job)')
     .action(async (jobId: string, o) => {
+      const { savepointCommand } = await import('./control.js');
       process.exitCode = await savepointCommand(jobId, { dir: o.dir });
     });
   program
@@ -130,6 +143,7 @@ const addJobControlCommands = (program: Command) => {
       'end the input first: fire every window and timer and run finish (as at the end of input)',
     )
     .action(async (jobId: string, o) => {
+      const { stopCommand } = await import('./control.js');
       process.exitCode = await stopCommand(jobId, {
         savepoint: o.savepoint === true,
         dir: o.dir,
@@ -149,6 +163,7 @@ const addJobControlCommands = (program: Command) => {
     )
     .option('--operator <uid=N...>', 'new parallelism of one operator (repeatable)')
     .action(async (jobId: string, parallelism: number | undefined, o) => {
+      const { rescaleCommand } = await import('./control.js');
       process.exitCode = await rescaleCommand(
         jobId,
         parallelism,

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
+import type { JobControl } from '../api/job.js';
 import { type JobControlSession, openJobControlSession } from '../control/index.js';
 import { EddyError } from '../core/errors.js';
-import type { JobMaster } from '../runtime/job-master.js';
 import type { RunCommandOptions, RunControls } from './run.js';
 
 type Hooks = Pick<RunCommandOptions, 'jobId' | 'onStarted' | 'onEnded'>;
@@ -15,7 +15,7 @@ type Hooks = Pick<RunCommandOptions, 'jobId' | 'onStarted' | 'onEnded'>;
 export const runHooks = (parallelism: number): Hooks => {
   const jobId = randomUUID();
   let session: Promise<JobControlSession | undefined> | undefined;
-  let master: JobMaster | undefined;
+  let master: JobControl | undefined;
   let stopping = false;
   let stopped:
     | { resolve: (p: string | undefined) => void; reject: (e: unknown) => void }

@@ -1,11 +1,18 @@
 /** `eddy run`: runs a job module locally on worker threads until its input ends or Ctrl-C. */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { importJob, prewarmJobWorkers, type RunOptions, runJobModule } from '../api/job.js';
+import {
+  importJob,
+  type JobControl,
+  prewarmJobWorkers,
+  type RunOptions,
+  runJobModule,
+} from '../api/job.js';
 import { CheckpointStorage } from '../checkpoint/index.js';
 import type { RescaleReport } from '../control/types.js';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
-import type { CheckpointStats, JobMaster, JobRunResult } from '../runtime/job-master.js';
+import { workerCount } from '../runtime/coordinator.js';
+import type { CheckpointStats, JobRunResult } from '../runtime/job-master.js';
 import type { RestoreSource, RestoreStats } from '../runtime/protocol.js';
 import { formatCount, ProgressLine, totals } from './progress.js';
 
@@ -22,6 +29,8 @@ export interface RunControls {
 export interface RunCommandOptions {
   readonly parallelism: number;
   readonly maxParallelism?: number | undefined;
+  /** Most worker threads (default: the number of cores, at most the largest parallelism). */
+  readonly workers?: number | undefined;
   readonly statsFile?: string | undefined;
   readonly progress?: boolean | undefined;
   readonly checkpointInterval?: number | undefined;
@@ -39,7 +48,7 @@ export interface RunCommandOptions {
    */
   readonly onStarted?:
     | ((
-        master: JobMaster,
+        master: JobControl,
         jobName: string,
         checkpointDir: string | undefined,
         controls: RunControls,
@@ -90,7 +99,7 @@ export const runCommand = async (
     overrides: {} as Record<string, number>,
     restore,
   };
-  let master: JobMaster | undefined;
+  let master: JobControl | undefined;
   let rescaling: PendingRescale | undefined;
   const savepointDir = resolve('.eddy', 'savepoints', job.name.replace(/[^A-Za-z0-9._-]+/g, '_'));
   const controls: RunControls = {
@@ -113,9 +122,9 @@ export const runCommand = async (
         // Start the new generation's threads while the job still runs, and stop it only once
         // they are ready: thread start-up is then not part of the pause.
         const overrides = { ...generation.overrides, ...operators };
-        const threads = Math.max(
-          parallelism ?? generation.parallelism,
-          ...Object.values(overrides),
+        const threads = workerCount(
+          Math.max(parallelism ?? generation.parallelism, ...Object.values(overrides)),
+          opts.workers,
         );
         log(`rescaling: starting ${threads} worker thread(s) for the new parallelism`);
         const current = master!;
@@ -138,6 +147,7 @@ export const runCommand = async (
   };
   const options = (): RunOptions => ({
     stopSignal: stop.signal,
+    workers: opts.workers,
     onMetrics: progress ? (r) => progress.update(r) : undefined,
     checkpoint: checkpointDir
       ? {

@@ -47,6 +47,7 @@ import { describeSubtask, EddyError, InvalidArgumentError } from '../core/errors
 import type { ConnectorContext, Counter, Sink, SinkWriter } from '../runtime/io.js';
 import type { OperatorListState } from '../state/types.js';
 
+/** Options of `FileSink.jsonl`. */
 export interface FileSinkOptions {
   /** Output directory; created when missing. */
   path: string;

@@ -191,6 +191,56 @@ describe('FileSource.jsonl', () => {
     expect(clock.now()).toBeLessThanOrEqual(4000);
   });
 
+  it('divides the total rate over the files, not the subtasks: 3 files at p=8 (fake clock)', async () => {
+    const { dir } = writeJsonlFiles([600, 600, 600]);
+    const total = 300;
+    let rateSum = 0;
+    let read = 0;
+    for (let i = 0; i < 8; i++) {
+      const clock = new FakeClock();
+      const ctx = createTestContext({ subtaskIndex: i, parallelism: 8 });
+      const reader = await openReader(
+        FileSource.jsonl<Rec>({ path: dir, ratePerSecond: total, clock }),
+        ctx,
+      );
+      const out = await pollAll(reader, 50);
+      await reader.close();
+      read += out.length;
+      if (i >= 3) {
+        // No file: nothing to read, no share of the rate taken, no waiting.
+        expect(out).toHaveLength(0);
+        expect(clock.now()).toBe(0);
+        continue;
+      }
+      // One file of three: 100 records/s (burst of 2), so 600 records take ~5.98 s.
+      expect(out).toHaveLength(600);
+      const rate = (out.length - 2) / (clock.now() / 1000);
+      expect(rate).toBeGreaterThan(100 * 0.98);
+      expect(rate).toBeLessThan(100 * 1.02);
+      rateSum += rate;
+    }
+    expect(read).toBe(1800);
+    // The readers together read at the total rate, within 2%.
+    expect(rateSum).toBeGreaterThan(total * 0.98);
+    expect(rateSum).toBeLessThan(total * 1.02);
+  });
+
+  it('a reader with two of three files takes two thirds of the total rate (fake clock)', async () => {
+    const { dir } = writeJsonlFiles([300, 300, 300]);
+    const clock = new FakeClock();
+    const ctx = createTestContext({ subtaskIndex: 0, parallelism: 2 });
+    const reader = await openReader(
+      FileSource.jsonl<Rec>({ path: dir, ratePerSecond: 300, clock }),
+      ctx,
+    );
+    const out = await pollAll(reader, 50);
+    await reader.close();
+    // Files 0 and 2, read in turns at 200/s together (burst of 4): ~2.98 s.
+    expect(out).toHaveLength(600);
+    expect(clock.now()).toBeGreaterThan(2900);
+    expect(clock.now()).toBeLessThan(3100);
+  });
+
   it('validates options', () => {
     expect(() => FileSource.jsonl({ path: '' })).toThrow(/path/);
     expect(() => FileSource.jsonl({ path: 'x', ratePerSecond: 0 })).toThrow(/ratePerSecond/);
@@ -279,7 +329,7 @@ describe('FileSource splits and positions', () => {
     await reader.close();
     const size = readFileSync(join(dir, 'f00.jsonl')).length;
     expect(ctx.operatorState.elements(FILE_SPLITS_STATE)).toEqual([
-      { file: 'f00.jsonl', offset: size, line: 4, finished: true },
+      { file: 'f00.jsonl', offset: size, line: 4, finished: true, of: 1 },
     ]);
   });
 
@@ -681,19 +731,22 @@ describe('FileSource on the split enumerator', () => {
     );
     return { coordinators, sent };
   };
-  const at0 = (file: string): FileSplitState => ({ file, offset: 0, line: 0, finished: false });
+  const at0 = (file: string, of?: number): FileSplitState =>
+    of === undefined
+      ? { file, offset: 0, line: 0, finished: false }
+      : { file, offset: 0, line: 0, finished: false, of };
 
   it('lists the files once in the master and assigns file k to reader k % p', async () => {
     const { dir } = writeJsonlFiles([1, 1, 1, 1, 1]);
     const { coordinators, sent } = await runEnumerator(dir, 2);
     await coordinators.start();
     expect(sent).toEqual([
-      { subtask: 0, event: { kind: 'splits', splits: [0, 2, 4].map((f) => at0(fileName(f))) } },
+      { subtask: 0, event: { kind: 'splits', splits: [0, 2, 4].map((f) => at0(fileName(f), 5)) } },
       { subtask: 0, event: { kind: 'noMoreSplits' } },
-      { subtask: 1, event: { kind: 'splits', splits: [1, 3].map((f) => at0(fileName(f))) } },
+      { subtask: 1, event: { kind: 'splits', splits: [1, 3].map((f) => at0(fileName(f), 5)) } },
       { subtask: 1, event: { kind: 'noMoreSplits' } },
     ]);
-    expect(coordinators.snapshot(1)).toEqual({ src: { unassigned: [] } });
+    expect(coordinators.snapshot(1)).toEqual({ src: { unassigned: [], splits: 5 } });
     await coordinators.close();
   });
 

@@ -39,7 +39,8 @@ import {
 import { DEFAULT_CHUNK_BYTES, LineReader, readFirstLine, takeLine } from './line-reader.js';
 import {
   type ConnectorClock,
-  type RateLimiter,
+  RateLimiter,
+  splitShareRate,
   subtaskLimiter,
   validateRate,
 } from './rate-limiter.js';
@@ -56,12 +57,23 @@ export interface FileSplitState {
   /** Lines consumed so far (including empty lines and a CSV header). */
   line: number;
   finished: boolean;
+  /**
+   * How many splits (files) the source has in all, set by the enumerator: each reader reads
+   * at `ratePerSecond × its unfinished splits / of`. Absent in state written before it existed
+   * (then the rate is divided over the subtasks).
+   */
+  of?: number;
 }
 
+/** Options of `FileSource.jsonl` (and, with the CSV ones, `FileSource.csv`). */
 export interface FileSourceOptions {
   /** A directory (its regular files, non-recursive, skipping `.x`/`_x`), a glob, or a file. */
   path: string;
-  /** Records per second in TOTAL; each of `p` subtasks reads at `ratePerSecond / p`. */
+  /**
+   * Records per second in TOTAL, divided over the files (splits): a subtask reads at
+   * `ratePerSecond × its unfinished files / all files`, so subtasks without files take no
+   * share, whatever the parallelism.
+   */
   ratePerSecond?: number;
   /** `'fail'` (default) throws BadRecordError; otherwise bad lines go to dead-letter files. */
   badRecords?: 'fail' | { deadLetterDir: string };
@@ -71,6 +83,7 @@ export interface FileSourceOptions {
   clock?: ConnectorClock;
 }
 
+/** Options of `FileSource.csv`: the file options plus the CSV ones. */
 export interface CsvFileSourceOptions<T> extends FileSourceOptions, CsvOptions<T> {}
 
 const validateOptions = (o: FileSourceOptions): void => {
@@ -138,14 +151,22 @@ const checkSplit = (
     typeof s.file !== 'string' ||
     !Number.isSafeInteger(s.offset) ||
     !Number.isSafeInteger(s.line) ||
-    typeof s.finished !== 'boolean'
+    typeof s.finished !== 'boolean' ||
+    (s.of !== undefined && !(Number.isSafeInteger(s.of) && s.of > 0))
   ) {
     throw new EddyError(
       'EDDY_STATE',
       `file source: ${what} is not a file position: ${JSON.stringify(e)}`,
     );
   }
-  return { file: s.file, offset: s.offset!, line: s.line!, finished: s.finished };
+  const split: FileSplitState = {
+    file: s.file,
+    offset: s.offset!,
+    line: s.line!,
+    finished: s.finished,
+  };
+  if (s.of !== undefined) split.of = s.of;
+  return split;
 };
 
 /**
@@ -155,22 +176,28 @@ const checkSplit = (
  */
 export interface FileEnumeratorState {
   unassigned: string[];
+  /** How many files the source has in all (assigned or not); absent in older state. */
+  splits?: number;
 }
 
-const restoreEnumeratorState = (state: unknown): string[] => {
-  if (state === undefined || state === null) return []; // a checkpoint from before enumerators
+const restoreEnumeratorState = (state: unknown): FileEnumeratorState => {
+  // A checkpoint from before enumerators.
+  if (state === undefined || state === null) return { unassigned: [] };
   const s = state as Partial<FileEnumeratorState>;
   if (
     typeof s !== 'object' ||
     !Array.isArray(s.unassigned) ||
-    !s.unassigned.every((f) => typeof f === 'string')
+    !s.unassigned.every((f) => typeof f === 'string') ||
+    (s.splits !== undefined && !(Number.isSafeInteger(s.splits) && s.splits >= 0))
   ) {
     throw new EddyError(
       'EDDY_STATE',
       `file source: restored split enumerator state is not a file list: ${JSON.stringify(state)}`,
     );
   }
-  return [...s.unassigned];
+  return s.splits === undefined
+    ? { unassigned: [...s.unassigned] }
+    : { unassigned: [...s.unassigned], splits: s.splits };
 };
 
 /**
@@ -183,6 +210,8 @@ const restoreEnumeratorState = (state: unknown): string[] => {
 class FileSplitEnumerator implements SplitEnumerator {
   /** Files to assign, in order: the file at index `k` goes to reader `k % p`. */
   private files: readonly string[] = [];
+  /** How many files the source has in all (for the rate's division); unknown in old state. */
+  private total: number | undefined;
   /** Readers given their share of `files` already. */
   private readonly served = new Set<number>();
 
@@ -194,9 +223,14 @@ class FileSplitEnumerator implements SplitEnumerator {
   async start(): Promise<void> {
     // Restored, the restored positions define the work: files added since the checkpoint
     // are not read.
-    this.files = this.ctx.isRestored
-      ? restoreEnumeratorState(this.ctx.restoredState)
-      : (await listInputFiles(this.path)).files;
+    if (this.ctx.isRestored) {
+      const state = restoreEnumeratorState(this.ctx.restoredState);
+      this.files = state.unassigned;
+      this.total = state.splits;
+    } else {
+      this.files = (await listInputFiles(this.path)).files;
+      this.total = this.files.length;
+    }
   }
 
   addReader(subtask: number): void {
@@ -205,7 +239,11 @@ class FileSplitEnumerator implements SplitEnumerator {
       const p = this.ctx.parallelism;
       const splits: FileSplitState[] = this.files
         .filter((_, k) => k % p === subtask)
-        .map((file) => ({ file, offset: 0, line: 0, finished: false }));
+        .map((file): FileSplitState => {
+          const split: FileSplitState = { file, offset: 0, line: 0, finished: false };
+          if (this.total !== undefined) split.of = this.total;
+          return split;
+        });
       if (splits.length > 0) this.ctx.assignSplits(subtask, splits);
     }
     this.ctx.signalNoMoreSplits(subtask);
@@ -213,7 +251,8 @@ class FileSplitEnumerator implements SplitEnumerator {
 
   snapshotState(_checkpointId: number): FileEnumeratorState {
     const p = this.ctx.parallelism;
-    return { unassigned: this.files.filter((_, k) => !this.served.has(k % p)) };
+    const unassigned = this.files.filter((_, k) => !this.served.has(k % p));
+    return this.total === undefined ? { unassigned } : { unassigned, splits: this.total };
   }
 
   close(): void {}
@@ -262,7 +301,10 @@ class FileSourceReader<T> implements SourceReader<T> {
   private closing: LineReader[] = [];
   private ended = false;
   private readonly bytesRead: Counter;
-  private readonly limiter: RateLimiter | undefined;
+  /** Divides the total rate over the splits once they say how many there are (`of`). */
+  private limiter: RateLimiter | undefined;
+  /** How many splits the source has in all (from the splits' `of`), if known. */
+  private splitsInAll: number | undefined;
   private readonly deadLetters: DeadLetterWriter | undefined;
 
   constructor(
@@ -327,7 +369,22 @@ class FileSourceReader<T> implements SourceReader<T> {
     for (const split of added) {
       if (split.state.finished) this.ctx.splits.finish(split.handle);
       else this.unfinished++;
+      if (split.state.of !== undefined) this.splitsInAll = split.state.of;
     }
+    this.updateRate();
+  }
+
+  /**
+   * The reader's share of the total rate: `ratePerSecond × unfinished splits here / splits in
+   * all` once the splits say how many there are; otherwise (state from before) the total
+   * divided by the parallelism, as set up in the constructor.
+   */
+  private updateRate(): void {
+    const rate = this.options.ratePerSecond;
+    if (rate === undefined || this.splitsInAll === undefined) return;
+    const share = splitShareRate(rate, this.unfinished, this.splitsInAll);
+    if (this.limiter === undefined) this.limiter = new RateLimiter(share, this.options.clock);
+    else this.limiter.setRate(share);
   }
 
   async poll(emit: (record: T, split?: number) => void, maxRecords: number): Promise<PollResult> {
@@ -510,6 +567,7 @@ class FileSourceReader<T> implements SourceReader<T> {
     split.decode = undefined;
     this.unfinished--;
     this.ctx.splits.finish(split.handle);
+    this.updateRate();
     return reader;
   }
 
@@ -531,7 +589,12 @@ class FileSourceReader<T> implements SourceReader<T> {
     const elements = this.splits.map(({ state, reader }) =>
       reader === undefined
         ? { ...state }
-        : { file: state.file, offset: reader.offset, line: reader.line, finished: false },
+        : {
+            ...state,
+            offset: reader.offset,
+            line: reader.line,
+            finished: false,
+          },
     );
     this.state.update(elements);
   }

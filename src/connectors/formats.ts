@@ -66,6 +66,7 @@ export const jsonlFormat = <T>(): LineFormat<T> => ({
   decoder: () => JSON.parse as LineDecoder<T>,
 });
 
+/** How CSV lines become records. */
 export interface CsvOptions<T> {
   /** Column names; when given, the files have no header line. */
   columns?: readonly string[];

@@ -163,6 +163,42 @@ describe('GeneratorSource', () => {
     expect(clock.now()).toBeLessThanOrEqual(2500);
   });
 
+  it('divides the total rate over the ranges: 3 ranges restored at p=8 (fake clock)', async () => {
+    const source = (clock: FakeClock) =>
+      GeneratorSource.of({ count: 1800, generate: (i) => i, ratePerSecond: 300, clock });
+    // Snapshot the 3 fresh ranges at p=3, deal them to 8 subtasks.
+    const elements: GeneratorSplitState[] = [];
+    for (let i = 0; i < 3; i++) {
+      const ctx = createTestContext({ subtaskIndex: i, parallelism: 3 });
+      const reader = await openReader(source(new FakeClock()), ctx);
+      reader.snapshotState(1);
+      elements.push(...ctx.operatorState.elements<GeneratorSplitState>(GENERATOR_STATE));
+    }
+    expect(elements.map((e) => e.of)).toEqual([3, 3, 3]);
+    const dealt = dealContiguous(elements, 8);
+    let rateSum = 0;
+    let emitted = 0;
+    for (let i = 0; i < 8; i++) {
+      const clock = new FakeClock();
+      const ctx = createTestContext({
+        subtaskIndex: i,
+        parallelism: 8,
+        restoredState: { [GENERATOR_STATE]: dealt[i]! },
+      });
+      const out = await pollAll(await openReader(source(clock), ctx), 25);
+      emitted += out.length;
+      if (out.length === 0) continue;
+      // Each range at 100/s (burst of 2), not 300/8.
+      const rate = (out.length - 2) / (clock.now() / 1000);
+      expect(rate).toBeGreaterThan(98);
+      expect(rate).toBeLessThan(102);
+      rateSum += rate;
+    }
+    expect(emitted).toBe(1800);
+    expect(rateSum).toBeGreaterThan(294);
+    expect(rateSum).toBeLessThan(306);
+  });
+
   it('validates options and restored state', async () => {
     expect(() => GeneratorSource.of({ count: -1, generate: (i) => i })).toThrow(/count/);
     expect(() => GeneratorSource.of({ count: 1.5, generate: (i) => i })).toThrow(/count/);

@@ -11,6 +11,7 @@ import type { OperatorListState } from '../state/types.js';
 import {
   type ConnectorClock,
   type RateLimiter,
+  splitShareRate,
   subtaskLimiter,
   validateRate,
 } from './rate-limiter.js';
@@ -26,14 +27,25 @@ export interface GeneratorSplitState {
   next: number;
   end: number | null;
   step: number;
+  /**
+   * How many progressions the source has in all (those with something to read when it first
+   * started): each reader generates at `ratePerSecond × its live progressions / of`. Absent
+   * in state written before it existed (then the rate is divided over the subtasks).
+   */
+  of?: number;
 }
 
+/** Options of `GeneratorSource.of`. */
 export interface GeneratorSourceOptions<T> {
   /** Number of records; undefined = unbounded (ends only on the stop signal). */
   count?: number;
   /** The record for an index; must be a pure function of it for reproducible output. */
   generate: (index: number) => T;
-  /** Records per second in TOTAL across subtasks. */
+  /**
+   * Records per second in TOTAL, divided over the progressions (ranges) that have something
+   * to generate, not over subtasks: after a rescale to more subtasks than ranges, the idle
+   * subtasks take no share.
+   */
   ratePerSecond?: number;
   /** ConnectorClock for the rate limiter (tests inject a fake one). */
   clock?: ConnectorClock;
@@ -75,18 +87,21 @@ export const GeneratorSource = {
  * [floor(i*count/p), floor((i+1)*count/p)); unbounded, i, i+p, i+2p, ...
  *
  * @example
- * initialGeneratorSplits(10, 1, 3); // [{ next: 3, end: 6, step: 1 }]
+ * initialGeneratorSplits(10, 1, 3); // [{ next: 3, end: 6, step: 1, of: 3 }]
  */
 export const initialGeneratorSplits = (
   count: number | undefined,
   subtaskIndex: number,
   parallelism: number,
 ): GeneratorSplitState[] => {
-  if (count === undefined) return [{ next: subtaskIndex, end: null, step: parallelism }];
+  if (count === undefined) {
+    return [{ next: subtaskIndex, end: null, step: parallelism, of: parallelism }];
+  }
   // Multiply first, in integers below 2^53 for any realistic count * parallelism.
   const next = Math.floor((subtaskIndex * count) / parallelism);
   const end = Math.floor(((subtaskIndex + 1) * count) / parallelism);
-  return [{ next, end, step: 1 }];
+  // Ranges of count/p >= 1 indexes are all non-empty; below that, `count` of them hold one.
+  return [{ next, end, step: 1, of: Math.max(1, Math.min(count, parallelism)) }];
 };
 
 const restoreSplit = (e: unknown): GeneratorSplitState => {
@@ -97,14 +112,17 @@ const restoreSplit = (e: unknown): GeneratorSplitState => {
     Number.isSafeInteger(s.next) &&
     Number.isSafeInteger(s.step) &&
     s.step! > 0 &&
-    (s.end === null || Number.isSafeInteger(s.end));
+    (s.end === null || Number.isSafeInteger(s.end)) &&
+    (s.of === undefined || (Number.isSafeInteger(s.of) && s.of > 0));
   if (!ok) {
     throw new EddyError(
       'EDDY_STATE',
       `generator source: restored '${GENERATOR_STATE}' element is not a position: ${JSON.stringify(e)}`,
     );
   }
-  return { next: s.next!, end: s.end!, step: s.step! };
+  const split: GeneratorSplitState = { next: s.next!, end: s.end!, step: s.step! };
+  if (s.of !== undefined) split.of = s.of;
+  return split;
 };
 
 const exhausted = (s: GeneratorSplitState): boolean => s.end !== null && s.next >= s.end;
@@ -116,6 +134,8 @@ class GeneratorReader<T> implements SourceReader<T> {
   private live: GeneratorSplitState[] = [];
   private cursor = 0;
   private readonly limiter: RateLimiter | undefined;
+  /** How many progressions the source has in all (the splits' `of`), if known. */
+  private splitsInAll: number | undefined;
 
   constructor(
     private readonly ctx: ConnectorContext,
@@ -131,6 +151,18 @@ class GeneratorReader<T> implements SourceReader<T> {
       ? this.state.get().map(restoreSplit)
       : initialGeneratorSplits(this.options.count, subtaskIndex, parallelism);
     this.live = this.splits.filter((s) => !exhausted(s));
+    for (const s of this.splits) if (s.of !== undefined) this.splitsInAll = s.of;
+    this.updateRate();
+  }
+
+  /**
+   * This reader's share of the total rate: `ratePerSecond × live progressions / all of them`
+   * (the limiter starts at `ratePerSecond / parallelism`, kept for state without `of`).
+   */
+  private updateRate(): void {
+    const rate = this.options.ratePerSecond;
+    if (rate === undefined || this.splitsInAll === undefined || this.live.length === 0) return;
+    this.limiter?.setRate(splitShareRate(rate, this.live.length, this.splitsInAll));
   }
 
   /**
@@ -147,8 +179,10 @@ class GeneratorReader<T> implements SourceReader<T> {
       if (budget === 0) budget = await this.limiter.acquire(maxRecords, stop);
       if (stop.aborted) return 'end';
     }
+    const live = this.live.length;
     const n = this.emitUpTo(emit, budget);
     this.limiter?.consume(n);
+    if (this.live.length !== live) this.updateRate();
     return this.live.length === 0 ? 'end' : 'more';
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RateLimiter, subtaskLimiter } from './rate-limiter.js';
+import { RateLimiter, splitShareRate, subtaskLimiter } from './rate-limiter.js';
 import { FakeClock } from './testing.js';
 
 const never = new AbortController().signal;
@@ -57,6 +57,27 @@ describe('RateLimiter', () => {
   it('splits a total rate evenly across subtasks', () => {
     expect(subtaskLimiter(undefined, 3, undefined)).toBeUndefined();
     expect(subtaskLimiter(300, 3, new FakeClock())?.ratePerSecond).toBe(100);
+  });
+
+  it('divides a total rate over splits: own unfinished splits of all', () => {
+    expect(splitShareRate(15000, 1, 3)).toBe(5000);
+    expect(splitShareRate(15000, 2, 3)).toBe(10000);
+    expect(splitShareRate(300, 0, 3)).toBe(100); // a reader's last split counts until it ends
+  });
+
+  it('setRate changes the refill rate from now on and caps the burst', () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(1000, clock);
+    limiter.consume(limiter.available(1000));
+    clock.advance(10);
+    limiter.setRate(100); // the 10 permits accrued at 1000/s stay, capped at the new burst (2)
+    expect(limiter.ratePerSecond).toBe(100);
+    expect(limiter.capacity).toBe(2);
+    expect(limiter.available(100)).toBe(2);
+    limiter.consume(2);
+    clock.advance(10);
+    expect(limiter.available(100)).toBe(1);
+    expect(() => limiter.setRate(0)).toThrow(/ratePerSecond/);
   });
 
   it('rejects non-positive rates', () => {

@@ -44,22 +44,42 @@ const BURST_SECONDS = 0.02;
  * limiter.consume(emitted);
  */
 export class RateLimiter {
-  readonly capacity: number;
+  private rate: number;
+  private cap: number;
   private tokens: number;
   private last: number;
 
   constructor(
-    readonly ratePerSecond: number,
+    ratePerSecond: number,
     private readonly clock: ConnectorClock = systemClock,
   ) {
-    if (!(ratePerSecond > 0) || !Number.isFinite(ratePerSecond)) {
-      throw new InvalidArgumentError(
-        `ratePerSecond must be a positive finite number, got ${ratePerSecond}`,
-      );
-    }
-    this.capacity = Math.max(1, ratePerSecond * BURST_SECONDS);
-    this.tokens = this.capacity;
+    checkRate(ratePerSecond);
+    this.rate = ratePerSecond;
+    this.cap = Math.max(1, ratePerSecond * BURST_SECONDS);
+    this.tokens = this.cap;
     this.last = clock.now();
+  }
+
+  get ratePerSecond(): number {
+    return this.rate;
+  }
+
+  /** The burst: at most this many permits at once. */
+  get capacity(): number {
+    return this.cap;
+  }
+
+  /**
+   * Changes the rate from now on (permits accrued so far were at the old rate); e.g. a source
+   * reader whose share of the total rate changes when one of its splits finishes.
+   */
+  setRate(ratePerSecond: number): void {
+    checkRate(ratePerSecond);
+    if (ratePerSecond === this.rate) return;
+    this.refill();
+    this.rate = ratePerSecond;
+    this.cap = Math.max(1, ratePerSecond * BURST_SECONDS);
+    this.tokens = Math.min(this.tokens, this.cap);
   }
 
   /** Whole permits available now, at most `wanted`. Does not take them. */
@@ -83,7 +103,7 @@ export class RateLimiter {
       if (n > 0 || signal.aborted) return signal.aborted ? 0 : n;
       // At least 1 ms: a sub-ms wait may not move a large clock value at all (float
       // rounding), which would spin this loop forever.
-      const ms = Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond));
+      const ms = Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.rate));
       await this.clock.sleep(ms, signal);
     }
   }
@@ -93,10 +113,30 @@ export class RateLimiter {
     const elapsed = now - this.last;
     this.last = now;
     if (elapsed > 0) {
-      this.tokens = Math.min(this.capacity, this.tokens + (elapsed * this.ratePerSecond) / 1000);
+      this.tokens = Math.min(this.cap, this.tokens + (elapsed * this.rate) / 1000);
     }
   }
 }
+
+const checkRate = (ratePerSecond: number): void => {
+  if (!(ratePerSecond > 0) || !Number.isFinite(ratePerSecond)) {
+    throw new InvalidArgumentError(
+      `ratePerSecond must be a positive finite number, got ${ratePerSecond}`,
+    );
+  }
+};
+
+/**
+ * A reader's share of a source's TOTAL rate when the rate is divided over the source's splits
+ * (files, ranges) rather than over its subtasks: `total × own / all`, where `own` is the number
+ * of unfinished splits the reader holds (at least 1) and `all` the number of splits the source
+ * has. So subtasks without splits take no share, and the splits together read at the total.
+ *
+ * @example
+ * splitShareRate(15000, 1, 3); // 5000: one of three files
+ */
+export const splitShareRate = (totalPerSecond: number, own: number, all: number): number =>
+  (totalPerSecond * Math.max(1, Math.min(own, all))) / Math.max(1, all);
 
 /**
  * The per-subtask limiter for a TOTAL rate shared by `parallelism` subtasks, or undefined when

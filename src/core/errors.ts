@@ -1,11 +1,14 @@
 /**
  * One error hierarchy with stable codes. `domain` says whose fault it is (the user's job or
  * input, an external system, or eddy itself); `retriable` says whether a restart may help
- * (decided per code by {@link defaultRetriable}, overridable per error). `subtask`, when set,
- * is the operator subtask the error is attributed to ({@link attributeTo}).
+ * (decided per code by `defaultRetriable`, overridable per error). `subtask`, when set,
+ * is the operator subtask the error is attributed to (`attributeTo`).
  */
+
+/** Whose fault an error is: the user's job or input, an external system, or eddy itself. */
 export type ErrorDomain = 'user' | 'external' | 'internal';
 
+/** Stable error codes; match on these, not on messages. */
 export type ErrorCode =
   | 'EDDY_INVALID_ARGUMENT'
   | 'EDDY_INVALID_PARALLELISM'
@@ -79,20 +82,22 @@ export const defaultRetriable = (code: ErrorCode, cause?: unknown): boolean => {
   return cause instanceof EddyError ? cause.retriable : true;
 };
 
+/** Options of an {@link EddyError}: domain, retriable, cause, subtask. */
 export interface EddyErrorOptions {
   domain?: ErrorDomain;
-  /** Overrides {@link defaultRetriable}. */
+  /** Overrides `defaultRetriable`. */
   retriable?: boolean;
   cause?: unknown;
   /** The operator subtask the error is attributed to. */
   subtask?: SubtaskRef;
 }
 
+/** The base of every error eddy throws: a stable `code`, a `domain` and `retriable`. */
 export class EddyError extends Error {
   readonly code: ErrorCode;
   readonly domain: ErrorDomain;
   readonly retriable: boolean;
-  /** The operator subtask this error is attributed to, once known (see {@link attributeTo}). */
+  /** The operator subtask this error is attributed to, once known (see `attributeTo`). */
   readonly subtask?: SubtaskRef;
 
   constructor(code: ErrorCode, message: string, options: EddyErrorOptions = {}) {

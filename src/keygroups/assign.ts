@@ -8,7 +8,7 @@ import { checkMaxParallelism } from './parallelism.js';
  * @returns an integer in [0, maxParallelism).
  * @throws UnhashableKeyError if the key is not a `Key`.
  * @throws InvalidArgumentError (`EDDY_INVALID_PARALLELISM`) unless maxParallelism is an integer
- *   in [1, 32768]. The check is two comparisons; {@link keyGroupForHash} skips it.
+ *   in [1, 32768]. The check is two comparisons; `keyGroupForHash` skips it.
  * @example
  * assignToKeyGroup('hello', 128); // 35
  */

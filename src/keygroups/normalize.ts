@@ -1,6 +1,8 @@
-import type { NormalizedKey } from '../state/types.js';
 import type { Key } from './hash.js';
 import { invalidDateKey, MAX_KEY_DEPTH, tooDeepKey, unhashableKey } from './unhashable.js';
+
+/** A key after normalisation (see {@link normalizeKey}): usable as a Map key by value. */
+export type NormalizedKey = string | number | boolean | bigint;
 
 /*
  * Encoded keys are strings that start with U+0000 and a tag: 'D' Date, 'T' tuple, 'S' a string

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { StreamExecutionEnvironment } from '../api/environment.js';
 import { runGraphInThread } from '../api/job.js';
 import type { PollResult, Sink, Source } from './io.js';
+import { fanOutBatchSize } from './subtask.js';
 import { DEFAULT_WORKER_OPTIONS } from './worker-runtime.js';
 
 /** A source that can produce far faster than the sink consumes. */
@@ -53,5 +54,21 @@ describe('backpressure', () => {
     const bound = 2 * (creditsPerChannel + 2) * batchSize;
     expect(counter.maxInFlight).toBeLessThanOrEqual(bound);
     expect(limit).toBeGreaterThan(10 * bound);
+  });
+});
+
+describe('fanOutBatchSize', () => {
+  it('keeps the batch size up to 16 channels, then bounds a sender over all its channels', () => {
+    expect(fanOutBatchSize(1024, 1)).toBe(1024);
+    expect(fanOutBatchSize(1024, 16)).toBe(1024);
+    expect(fanOutBatchSize(1024, 32)).toBe(512);
+    expect(fanOutBatchSize(1024, 128)).toBe(128);
+    expect(fanOutBatchSize(1024, 1024)).toBe(64);
+    expect(fanOutBatchSize(10, 1000)).toBe(10); // a small configured batch stays as it is
+    for (const fanOut of [1, 2, 16, 17, 100, 128, 256]) {
+      expect(fanOut * fanOutBatchSize(1024, fanOut)).toBeLessThanOrEqual(
+        Math.max(16 * 1024, 64 * fanOut),
+      );
+    }
   });
 });

@@ -1,7 +1,9 @@
 /**
- * Worker threads for the job master: one worker per parallel subtask index (slot sharing),
- * a MessageChannel between every pair of workers for the exchange.
+ * Worker threads for the job master: a bounded pool of workers (task slots: subtask i of every
+ * chain on worker i mod W, see plan.ts), a MessageChannel between every pair of workers for
+ * the exchange. The placement is computed once here and sent to every worker as data.
  */
+import { availableParallelism } from 'node:os';
 import {
   MessageChannel,
   type MessagePort,
@@ -11,7 +13,7 @@ import {
 import { EddyError, JobFailedError } from '../core/errors.js';
 import { fingerprint, type JobGraph } from './graph.js';
 import type { WorkerHandle, WorkerPool } from './job-master.js';
-import { planExecution } from './plan.js';
+import { type PlacementTable, planExecution } from './plan.js';
 import type { FromWorker, RestoreSource, ToWorker, WorkerInit } from './protocol.js';
 import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from './worker-runtime.js';
 
@@ -33,7 +35,16 @@ export interface ThreadPoolOptions {
    * module's path); threads prewarmed with the same key are used before new ones are started.
    */
   readonly warmKey?: string | undefined;
+  /**
+   * Most worker threads to run the job on (default: the number of cores); never more than the
+   * largest parallelism. Subtasks share the workers (see plan.ts).
+   */
+  readonly workers?: number | undefined;
 }
+
+/** How many worker threads a job of largest parallelism `maxParallelism` runs on. */
+export const workerCount = (maxParallelism: number, workers?: number | undefined): number =>
+  Math.max(1, Math.min(workers ?? availableParallelism(), maxParallelism));
 
 /** Threads started ahead of need by {@link prewarmWorkers}, by pool key. */
 const warmThreads = new Map<string, Worker[]>();
@@ -114,12 +125,17 @@ const takeWarm = (key: string, count: number): Worker[] => {
 export class ThreadPool implements WorkerPool {
   private readonly workerCount: number;
   private readonly options: WorkerOptions;
+  /** Computed once here, sent to every worker (the plan's channels are not kept). */
+  readonly placement: PlacementTable;
 
   constructor(
     private readonly graph: JobGraph,
     private readonly config: ThreadPoolOptions,
   ) {
-    this.workerCount = planExecution(graph).workers;
+    const maxParallelism = Math.max(...graph.nodes.map((n) => n.parallelism));
+    const plan = planExecution(graph, { workers: workerCount(maxParallelism, config.workers) });
+    this.placement = plan.placement;
+    this.workerCount = plan.workers;
     this.options = { ...DEFAULT_WORKER_OPTIONS, ...config.worker };
   }
 
@@ -134,6 +150,7 @@ export class ThreadPool implements WorkerPool {
         graphLoader: this.config.graphLoader,
         spec: this.config.spec,
         workerIndex: i,
+        placement: this.placement,
         fingerprint: fingerprint(this.graph),
         options: this.options,
         metricsIntervalMs: this.config.metricsIntervalMs ?? 500,

@@ -7,7 +7,9 @@ import type { OperatorStateStore } from '../state/types.js';
 import type { MetricGroup } from './io.js';
 import type { OutputTag, TimeDomain, TimerService } from './time.js';
 
+/** Where a function emits its output records. */
 export interface Collector<T> {
+  /** Emits one record downstream. */
   collect(record: T): void;
 }
 
@@ -21,16 +23,19 @@ export interface TaskInfo {
   readonly maxParallelism: number;
 }
 
+/** What `open` receives on a non-keyed function. */
 export interface RuntimeContext {
   readonly task: TaskInfo;
   readonly metrics: MetricGroup;
 }
 
+/** What `open` receives on a keyed function: also the keyed state. */
 export interface KeyedRuntimeContext extends RuntimeContext {
   /** Keyed state scoped to the key of the record being processed. Register in `open`. */
   getState<D extends StateDescriptor>(descriptor: D): StateFor<D>;
 }
 
+/** The context of {@link KeyedProcessFunction.processElement}: key, timers, side outputs. */
 export interface KeyedContext<K> {
   /** The key of the record being processed (of the timer firing, in `onTimer`). */
   readonly currentKey: K;
@@ -56,6 +61,7 @@ export interface StateInitializationContext {
   readonly isRestored: boolean;
 }
 
+/** What `snapshotState` receives: the checkpoint and the operator list state to write. */
 export interface StateSnapshotContext {
   readonly checkpointId: number;
   readonly operatorState: OperatorStateStore;
@@ -88,18 +94,28 @@ export interface KeyedProcessFunction<K, IN, OUT>
   finish?(out: Collector<OUT>): void;
 }
 
-/** A function on a non-keyed stream; may keep operator list state. */
-/** Side outputs of a non-keyed process function. */
+/** The context of {@link ProcessFunction.processElement}: side outputs. */
 export interface ProcessContext {
+  /** Emits `value` to the side output `tag` (read it with `getSideOutput(tag)`). */
   output<X>(tag: OutputTag<X>, value: X): void;
 }
 
+/**
+ * A function on a non-keyed stream; may keep operator list state. Its `processElement` takes
+ * `(value, ctx, out)`, the same order as {@link KeyedProcessFunction} (and Flink).
+ */
 export interface ProcessFunction<IN, OUT> extends Lifecycle<RuntimeContext>, OperatorStateHooks {
-  processElement(value: IN, out: Collector<OUT>, ctx: ProcessContext): void;
+  /** Called once per record; emit results to `out`, side outputs through `ctx`. */
+  processElement(value: IN, ctx: ProcessContext, out: Collector<OUT>): void;
+  /** End of (bounded) input: emit what is still pending. */
   finish?(out: Collector<OUT>): void;
 }
 
+/** `DataStream.map`: one output per input. */
 export type MapFunction<IN, OUT> = (value: IN) => OUT;
+/** `DataStream.filter`: keep the records for which it returns true. */
 export type FilterFunction<T> = (value: T) => boolean;
+/** `DataStream.flatMap`: zero or more outputs per input, emitted to `out`. */
 export type FlatMapFunction<IN, OUT> = (value: IN, out: Collector<OUT>) => void;
+/** `KeyedStream.reduce`: folds each key's records; emits the running value per record. */
 export type ReduceFunction<T> = (accumulator: T, value: T) => T;

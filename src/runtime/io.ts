@@ -5,6 +5,7 @@
 import type { SubtaskRef } from '../core/errors.js';
 import type { OperatorStateStore } from '../state/types.js';
 
+/** A monotonically increasing metric. */
 export interface Counter {
   inc(n?: number): void;
 }
@@ -14,6 +15,7 @@ export interface MetricGroup {
   counter(name: string): Counter;
 }
 
+/** What a source reader or sink writer gets from the runtime. */
 export interface ConnectorContext {
   readonly subtask: SubtaskRef;
   /** Per-subtask list state; positions live here so they survive checkpoints and rescaling. */
@@ -77,6 +79,7 @@ export const NO_SPLITS: SourceSplits = Object.freeze({
  */
 export type PollResult = 'more' | 'idle' | 'end';
 
+/** Reads a source subtask's splits; polled by the runtime. */
 export interface SourceReader<T> {
   /** Called once before the first poll: restore splits and positions from operator state. */
   open(): Promise<void>;
@@ -135,6 +138,7 @@ export interface SplitEnumerator {
   close(): void | Promise<void>;
 }
 
+/** What a split enumerator gets from the job master. */
 export interface SplitEnumeratorContext {
   /** The source's parallelism (reader subtasks 0..p-1). */
   readonly parallelism: number;
@@ -152,6 +156,7 @@ export interface SplitEnumeratorContext {
   fail(error: unknown): void;
 }
 
+/** A source: creates one reader per subtask (and optionally a split enumerator). */
 export interface Source<T> {
   /** Default operator name when the user gives none. */
   readonly defaultName: string;
@@ -160,6 +165,7 @@ export interface Source<T> {
   createEnumerator?(ctx: SplitEnumeratorContext): SplitEnumerator;
 }
 
+/** Writes a sink subtask's records; takes part in checkpoints (two-phase commit). */
 export interface SinkWriter<T> {
   open(): Promise<void>;
   /** Buffers one record; must not do per-record async work. */
@@ -196,6 +202,7 @@ export interface SinkWriter<T> {
   notifyCheckpointAborted?(checkpointId: number): void | Promise<void>;
 }
 
+/** A sink: creates one writer per subtask. */
 export interface Sink<T> {
   readonly defaultName: string;
   createWriter(ctx: ConnectorContext): SinkWriter<T>;

@@ -47,6 +47,7 @@ export interface WorkerPool {
   spawn(restore: RestoreSource | undefined): WorkerHandle[];
 }
 
+/** Checkpointing of a run: interval, directory, timeout, retention. */
 export interface CheckpointConfig {
   /** Periodic checkpoints every this many ms; undefined: only savepoints and the final one. */
   readonly intervalMs: number | undefined;
@@ -56,7 +57,7 @@ export interface CheckpointConfig {
   readonly retain?: number;
   /**
    * A checkpoint (or savepoint) not acknowledged by every worker within this many ms is
-   * declined and the job goes on (default {@link DEFAULT_CHECKPOINT_TIMEOUT_MS}: 10 minutes).
+   * declined and the job goes on (default `DEFAULT_CHECKPOINT_TIMEOUT_MS`: 10 minutes).
    */
   readonly timeoutMs?: number | undefined;
 }
@@ -72,6 +73,7 @@ export const DEFAULT_RESTART: RestartStrategy = {
   maxDelayMs: 5000,
 };
 
+/** One completed checkpoint or savepoint (`RunOptions.onCheckpoint`). */
 export interface CheckpointStats {
   readonly checkpointId: number;
   readonly dir: string;
@@ -105,6 +107,7 @@ export interface MasterOptions {
   readonly onFirstRecord?: ((at: number) => void) | undefined;
 }
 
+/** How a run ended: duration, whether stopped, metrics, the final savepoint. */
 export interface JobRunResult {
   readonly durationMs: number;
   readonly stopped: boolean;

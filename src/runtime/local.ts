@@ -6,7 +6,7 @@
 import type { EddyError } from '../core/errors.js';
 import type { JobGraph } from './graph.js';
 import type { WorkerHandle, WorkerPool } from './job-master.js';
-import { planExecution } from './plan.js';
+import { type ExecutionPlan, planExecution } from './plan.js';
 import type { FromWorker, RestoreSource, ToWorker } from './protocol.js';
 import { WorkerAgent } from './worker-agent.js';
 import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from './worker-runtime.js';
@@ -17,14 +17,19 @@ export interface LocalPoolOptions {
   readonly checkpointing: boolean;
 }
 
+/** One worker (the calling thread) hosts every subtask; the plan is computed once. */
 export class LocalPool implements WorkerPool {
+  private readonly plan: ExecutionPlan;
+
   constructor(
     private readonly graph: JobGraph,
     private readonly config: LocalPoolOptions,
-  ) {}
+  ) {
+    this.plan = planExecution(graph, 'single');
+  }
 
   spawn(restore: RestoreSource | undefined): WorkerHandle[] {
-    const handle = new LocalHandle(this.graph, this.config, restore);
+    const handle = new LocalHandle(this.graph, this.plan, this.config, restore);
     handle.post({ type: 'connect', peers: [] });
     return [handle];
   }
@@ -39,10 +44,15 @@ class LocalHandle implements WorkerHandle {
   private terminated = false;
   private cancelled: (() => void) | undefined;
 
-  constructor(graph: JobGraph, config: LocalPoolOptions, restore: RestoreSource | undefined) {
+  constructor(
+    graph: JobGraph,
+    plan: ExecutionPlan,
+    config: LocalPoolOptions,
+    restore: RestoreSource | undefined,
+  ) {
     this.agent = new WorkerAgent(
       graph,
-      planExecution(graph, 'single'),
+      plan,
       {
         workerIndex: 0,
         options: { ...DEFAULT_WORKER_OPTIONS, ...config.worker },

@@ -29,6 +29,7 @@ export class SubtaskMetrics implements MetricGroup {
   }
 }
 
+/** One subtask's metrics (`RunOptions.onMetrics`). */
 export interface SubtaskMetricsReport {
   readonly nodeId: number;
   readonly operatorName: string;

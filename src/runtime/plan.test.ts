@@ -95,4 +95,72 @@ describe('planExecution', () => {
       ),
     );
   });
+
+  describe('placement (task slots)', () => {
+    const job = (ps: number, pt: number): JobGraph => ({
+      name: 'j',
+      // source -> map (forward, chained) -> hash -> sum -> sink (forward, chained)
+      nodes: [node(0, ps, 'source'), node(1, ps), node(2, pt), node(3, pt)],
+      edges: [edge(0, 1), edge(1, 2, 'hash'), edge(2, 3)],
+    });
+
+    it('puts subtask i of every chain on worker i mod W, W = min(workers, max parallelism)', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 40 }),
+          fc.integer({ min: 1, max: 40 }),
+          fc.integer({ min: 1, max: 8 }),
+          (ps, pt, workers) => {
+            const plan = planExecution(job(ps, pt), { workers });
+            const w = Math.min(workers, Math.max(ps, pt));
+            expect(plan.workers).toBe(w);
+            for (const c of plan.chains) {
+              for (let i = 0; i < c.parallelism; i++) {
+                expect(plan.workerOf({ chain: c.index, subtask: i })).toBe(i % w);
+                expect(plan.placement.workerOf[c.index]![i]).toBe(i % w);
+              }
+            }
+            // Every worker hosts at least one subtask.
+            const used = new Set(plan.placement.workerOf.flat());
+            expect(used.size).toBe(w);
+            for (const c of plan.channels) {
+              expect(c.fromWorker).toBe(c.from.subtask % w);
+              expect(c.toWorker).toBe(c.to.subtask % w);
+            }
+          },
+        ),
+      );
+    });
+
+    it('keeps chained and forward edges local: subtask i of all chains share a worker', () => {
+      const g: JobGraph = {
+        name: 'j',
+        nodes: [node(0, 24, 'source'), node(1, 24), node(2, 24)],
+        edges: [edge(0, 1, 'rebalance'), edge(1, 2, 'forward'), edge(0, 2, 'forward')],
+      };
+      const plan = planExecution(g, { workers: 2 });
+      for (const c of plan.channels) {
+        if (g.edges[c.edge]!.partitioning.kind === 'forward') {
+          expect(c.fromWorker).toBe(c.toWorker);
+        }
+      }
+    });
+
+    it('a worker plans with the table the master sent (plain data) and refuses one that does not fit', () => {
+      const master = planExecution(job(24, 7), { workers: 2 });
+      const table = structuredClone(master.placement);
+      const worker = planExecution(job(24, 7), { placement: table });
+      expect(worker.workers).toBe(2);
+      expect(worker.channels).toEqual(master.channels);
+      expect(() => planExecution(job(24, 8), { placement: table })).toThrow(
+        /placement does not fit/,
+      );
+    });
+
+    it('per-subtask is one worker per subtask index; single is one worker', () => {
+      expect(planExecution(job(5, 3)).workers).toBe(5);
+      expect(planExecution(job(5, 3), 'single').workers).toBe(1);
+      expect(planExecution(job(5, 3), { workers: 64 }).workers).toBe(5);
+    });
+  });
 });

@@ -6,9 +6,13 @@
  * forward, both ends have the same parallelism, s has no other outgoing edge and t no
  * other input. So only a chain's tail has network outputs.
  *
- * Placement (slot sharing, as in Flink): subtask i of every chain runs on worker i, so the
- * number of workers is the largest parallelism and every worker has a source subtask when
- * the sources run at full parallelism.
+ * Placement (task slots, as Flink's slot sharing): a job runs on W workers, W = min(the
+ * workers asked for, the largest parallelism); subtask i of every chain runs on worker
+ * i mod W. So subtask i of all chains share a worker (forward and chained edges stay local),
+ * and a worker hosts several subtasks of a chain when its parallelism exceeds W. The job
+ * master computes the placement once ({@link planExecution}) and sends the table
+ * ({@link PlacementTable}, plain data) to the workers, which plan with it
+ * (`planExecution(graph, { placement })`) instead of deciding for themselves.
  */
 import { InvalidArgumentError } from '../core/errors.js';
 import type { JobEdge, JobGraph, JobNode } from './graph.js';
@@ -35,12 +39,29 @@ export interface ChannelSpec {
   readonly toWorker: number;
 }
 
-/** `per-subtask`: subtask i of every chain on worker i. `single`: everything on worker 0. */
-export type Placement = 'per-subtask' | 'single';
+/**
+ * `per-subtask`: subtask i of every chain on worker i (one worker per subtask index).
+ * `single`: everything on worker 0. `{ workers: n }`: at most n workers, subtask i on worker
+ * i mod W. `{ placement }`: a table computed by the master.
+ */
+export type Placement =
+  | 'per-subtask'
+  | 'single'
+  | { readonly workers: number }
+  | { readonly placement: PlacementTable };
+
+/** Where every subtask runs, as plain (structured-cloneable) data. */
+export interface PlacementTable {
+  readonly workers: number;
+  /** Per chain (plan order), per subtask: its worker. */
+  readonly workerOf: readonly (readonly number[])[];
+}
 
 export interface ExecutionPlan {
   readonly workers: number;
   readonly workerOf: (task: TaskRef) => number;
+  /** The same placement as data, for the workers. */
+  readonly placement: PlacementTable;
   readonly chains: readonly Chain[];
   readonly chainOfNode: readonly number[];
   readonly channels: readonly ChannelSpec[];
@@ -54,10 +75,47 @@ export const planExecution = (
   const chains = buildChains(graph);
   const chainOfNode: number[] = [];
   for (const c of chains) for (const id of c.nodeIds) chainOfNode[id] = c.index;
-  const workerOf = placement === 'single' ? () => 0 : (t: TaskRef) => t.subtask;
+  const table = placementTable(graph, chains, placement);
+  const workerOf = (t: TaskRef) => table.workerOf[t.chain]![t.subtask]!;
   const channels = buildChannels(graph, chains, chainOfNode, workerOf);
-  const workers = placement === 'single' ? 1 : Math.max(...graph.nodes.map((n) => n.parallelism));
-  return { workers, workerOf, chains, chainOfNode, channels };
+  return { workers: table.workers, workerOf, placement: table, chains, chainOfNode, channels };
+};
+
+const placementTable = (
+  graph: JobGraph,
+  chains: readonly Chain[],
+  placement: Placement,
+): PlacementTable => {
+  const maxParallelism = Math.max(...graph.nodes.map((n) => n.parallelism));
+  if (typeof placement === 'object' && 'placement' in placement) {
+    const table = placement.placement;
+    const fits =
+      table.workerOf.length === chains.length &&
+      chains.every((c, i) => {
+        const row = table.workerOf[i]!;
+        return (
+          row.length === c.parallelism &&
+          row.every((w) => Number.isInteger(w) && w >= 0 && w < table.workers)
+        );
+      });
+    if (!fits) {
+      throw new InvalidArgumentError(
+        `job '${graph.name}': the placement does not fit the job's chains and parallelisms`,
+        'EDDY_NONDETERMINISTIC_JOB',
+      );
+    }
+    return table;
+  }
+  const workers =
+    placement === 'single'
+      ? 1
+      : placement === 'per-subtask'
+        ? maxParallelism
+        : Math.max(1, Math.min(Math.floor(placement.workers), maxParallelism));
+  return {
+    workers,
+    workerOf: chains.map((c) => Array.from({ length: c.parallelism }, (_, i) => i % workers)),
+  };
 };
 
 export const isChainable = (graph: JobGraph, edge: JobEdge): boolean => {
@@ -94,11 +152,15 @@ const buildChains = (graph: JobGraph): Chain[] => {
 
 const buildChannels = (
   graph: JobGraph,
-  chains: Chain[],
+  chains: readonly Chain[],
   chainOfNode: number[],
   workerOf: (t: TaskRef) => number,
 ) => {
   const channels: ChannelSpec[] = [];
+  // One TaskRef per subtask, shared by its channels: a hash edge at p=128 has 16,384 channels.
+  const refs = chains.map((c) =>
+    Array.from({ length: c.parallelism }, (_, subtask): TaskRef => ({ chain: c.index, subtask })),
+  );
   graph.edges.forEach((e, edge) => {
     if (isChainable(graph, e)) return;
     const from = chains[chainOfNode[e.source]!]!;
@@ -106,8 +168,8 @@ const buildChannels = (
     for (let i = 0; i < from.parallelism; i++) {
       const targets = e.partitioning.kind === 'forward' ? [i] : range(to.parallelism);
       for (const j of targets) {
-        const src = { chain: from.index, subtask: i };
-        const dst = { chain: to.index, subtask: j };
+        const src = refs[from.index]![i]!;
+        const dst = refs[to.index]![j]!;
         channels.push({
           id: channels.length,
           edge,

@@ -3,6 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { CheckpointMetadata, SubtaskStateHandle } from '../checkpoint/types.js';
 import type { SerializedError } from '../core/errors.js';
 import type { SubtaskMetricsReport } from './metrics.js';
+import type { PlacementTable } from './plan.js';
 import type { WorkerOptions } from './worker-runtime.js';
 
 /** Where a worker restores its state from. */
@@ -18,6 +19,8 @@ export interface WorkerInit {
   readonly graphLoader: string;
   readonly spec: unknown;
   readonly workerIndex: number;
+  /** Where every subtask runs, computed once by the master; the worker plans with it. */
+  readonly placement: PlacementTable;
   readonly fingerprint: string;
   readonly options: WorkerOptions;
   readonly metricsIntervalMs: number;

@@ -52,6 +52,16 @@ export const YIELD_BUDGET_MS = 5;
 /** How long a source whose poll said 'idle' waits before polling again without a wake-up. */
 export const IDLE_POLL_BACKOFF_MS = 50;
 
+/**
+ * Records per batch on each channel of an edge output with `fanOut` channels: the full batch
+ * size up to 16 channels, then less (at least 64), so what a sender may hold in flight and in
+ * buffers over all its channels, `fanOut × (credits + 2) × batch`, stays near that of 16
+ * channels instead of growing with the parallelism (at p=128 a hash edge has 128 channels per
+ * sender, 16,384 in all).
+ */
+export const fanOutBatchSize = (batchSize: number, fanOut: number): number =>
+  Math.max(Math.min(batchSize, 64), Math.min(batchSize, Math.floor((batchSize * 16) / fanOut)));
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface ExchangeOptions {
@@ -707,14 +717,9 @@ export class SubtaskRunner {
       sideTags.push(edge.sideOutput);
       const target = this.graph.nodes[edge.target]!;
       specs.sort((a, b) => a.to.subtask - b.to.subtask);
+      const batchSize = fanOutBatchSize(this.options.batchSize, specs.length);
       const writers = specs.map(
-        (s) =>
-          new ChannelWriter(
-            s,
-            this.exchange,
-            this.options.batchSize,
-            this.options.creditsPerChannel,
-          ),
+        (s) => new ChannelWriter(s, this.exchange, batchSize, this.options.creditsPerChannel),
       );
       for (const w of writers) {
         this.exchange.registerWriter(w);

@@ -1,5 +1,5 @@
 /**
- * Keyed timers (SYSTEM.md §5): event-time and processing-time timers per key, deduplicated per
+ * Keyed timers (docs/DESIGN.md §2): event-time and processing-time timers per key, deduplicated per
  * (key, domain, timestamp) and stored as keyed state — one map state per domain, timestamp ->
  * raw key, in the key's key group — so checkpoints, restores and rescaling carry them with
  * their keys without any timer-specific code. A min-heap per domain orders them for firing;

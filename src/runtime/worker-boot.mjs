@@ -1,6 +1,23 @@
-// Worker thread entry: job modules and eddy itself are TypeScript, so register the loader
-// before importing the real entry point.
-import { register } from 'tsx/esm/api';
+// Worker thread entry. Compiled eddy (dist/, the published package) imports the compiled
+// entry directly: the TypeScript loader is registered later, and only if the job is a .ts
+// module (see core/ts-loader.ts). Run from its TypeScript sources (tests, EDDY_DEV=1), eddy
+// needs the loader for itself, and `import 'eddy'` in a job must mean the same sources (the
+// `eddy-source` export condition) so that job and engine share one copy of every class.
+import { existsSync } from 'node:fs';
+import { register as registerHooks } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
-register();
-await import('./worker-entry.ts');
+const source = new URL('./worker-entry.ts', import.meta.url);
+if (existsSync(fileURLToPath(source))) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  registerHooks(
+    `data:text/javascript,${encodeURIComponent(
+      "export const resolve = (s, c, next) => next(s, { ...c, conditions: [...c.conditions, 'eddy-source'] });",
+    )}`,
+  );
+  globalThis[Symbol.for('eddy.tsLoaderRegistered')] = true;
+  await import(source.href);
+} else {
+  await import('./worker-entry.js');
+}

@@ -62,7 +62,12 @@ const main = async () => {
       { domain: 'user' },
     );
   }
-  const agent = new WorkerAgent(graph, planExecution(graph), init, post);
+  const agent = new WorkerAgent(
+    graph,
+    planExecution(graph, { placement: init.placement }),
+    init,
+    post,
+  );
   await agent.prepare();
   const handle = (m: ToWorker) => {
     if (m.type === 'connect') {

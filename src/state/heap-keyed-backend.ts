@@ -1,6 +1,6 @@
 /**
  * Keyed state on the JS heap, laid out by key group so that snapshot and restore work per
- * key-group range (SYSTEM.md §4): a rescaled subtask restores exactly the key groups it owns.
+ * key-group range (docs/DESIGN.md §2): a rescaled subtask restores exactly the key groups it owns.
  *
  * Layout: per named state a {@link StateTable}, i.e. `Array<Map<key, value> | undefined>`
  * indexed by `keyGroup - range.start`, maps created lazily.

@@ -1,6 +1,6 @@
 /**
  * Operator (non-keyed) state on the heap: per-subtask named lists whose elements the engine
- * redistributes independently on rescale (SYSTEM.md §3). Redistribution itself happens
+ * redistributes independently on rescale (docs/DESIGN.md §3). Redistribution itself happens
  * elsewhere; this store only snapshots and restores one subtask's lists.
  */
 import { EddyError, InvalidArgumentError } from '../core/errors.js';

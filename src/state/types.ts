@@ -4,9 +4,12 @@
  * into user code; operator state is per subtask and redistributed as list elements.
  */
 
-/** A key after normalisation (see keygroups/normalizeKey): usable as a Map key by value. */
-export type NormalizedKey = string | number | boolean | bigint;
+import type { NormalizedKey } from '../keygroups/normalize.js';
 
+/** A key after normalisation (see keygroups/normalizeKey): usable as a Map key by value. */
+export type { NormalizedKey };
+
+/** Keyed state holding one value per key. */
 export interface ValueState<T> {
   /** The value for the current key, or the descriptor's default (undefined if none). */
   value(): T | undefined;
@@ -14,6 +17,7 @@ export interface ValueState<T> {
   clear(): void;
 }
 
+/** Keyed state holding a list per key. */
 export interface ListState<T> {
   /** The elements for the current key (a fresh array; empty if none). */
   get(): T[];
@@ -23,6 +27,7 @@ export interface ListState<T> {
   clear(): void;
 }
 
+/** Keyed state holding a map per key. */
 export interface MapState<K, V> {
   get(key: K): V | undefined;
   put(key: K, value: V): void;
@@ -36,6 +41,7 @@ export interface MapState<K, V> {
   clear(): void;
 }
 
+/** Keyed state folding added values with a reduce function. */
 export interface ReducingState<T> {
   get(): T | undefined;
   /** Folds `value` into the current aggregate with the descriptor's reduce function. */
@@ -43,12 +49,14 @@ export interface ReducingState<T> {
   clear(): void;
 }
 
+/** Keyed state folding added values into an accumulator; `get` returns the result. */
 export interface AggregatingState<IN, OUT> {
   get(): OUT | undefined;
   add(value: IN): void;
   clear(): void;
 }
 
+/** Incremental aggregation through an accumulator (aggregating state, window `aggregate`). */
 export interface AggregateFunction<IN, ACC, OUT> {
   createAccumulator(): ACC;
   add(value: IN, accumulator: ACC): ACC;
@@ -65,6 +73,7 @@ export interface OperatorListState<T> extends ListState<T> {
   readonly mode: RedistributionMode;
 }
 
+/** A subtask's operator (non-keyed) list state, by name. */
 export interface OperatorStateStore {
   /**
    * Returns the list state registered under `name`, creating it on first use. The same

@@ -330,7 +330,7 @@ describe('event time in the runtime', () => {
           .fromSource(GeneratorSource.of({ count, generate: (i) => i }), { uid: 'numbers' })
           .process<number>(
             {
-              processElement(n, out, ctx) {
+              processElement(n, ctx, out) {
                 if (n % 2 === 0) out.collect(n);
                 else ctx.output(oddTag, n);
               },

@@ -44,7 +44,7 @@ const job = (count: number, output: string, faults: Set<number>, rate: number) =
               open(ctx) {
                 subtask = ctx.task.subtaskIndex;
               },
-              processElement(e, out) {
+              processElement(e, _ctx, out) {
                 if (subtask === 0 && faults.delete(++seen)) {
                   throw new Error(`injected fault at record ${seen}`);
                 }

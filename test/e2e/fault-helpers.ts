@@ -50,6 +50,9 @@ const args = (run: FaultRun, resume: boolean): string[] => [
   FAULT_JOB,
   '-p',
   String(run.parallelism),
+  // One worker thread per subtask index, so a fault aimed at worker i has a worker i to hit.
+  '--workers',
+  String(run.parallelism),
   '--checkpoint-interval',
   String(run.checkpointIntervalMs),
   '--checkpoint-dir',

@@ -46,7 +46,7 @@ const buffering = () => {
     snapshotState() {
       state.update(held);
     },
-    processElement(e: Event, out: { collect(e: Event): void }) {
+    processElement(e: Event, _ctx: unknown, out: { collect(e: Event): void }) {
       held.push(e);
       if (held.length >= 3) {
         for (const h of held) out.collect(h);

@@ -1,7 +1,8 @@
 /**
  * The golden rescale runs: every example job starts at p=3, is rescaled to 5 and then to 2
  * while it runs (`eddy rescale`: stop with a savepoint, restore at the new parallelism), and
- * its committed output must equal the uninterrupted run's.
+ * its committed output must equal the uninterrupted run's. One schedule runs more subtasks
+ * than worker threads (p=24 on `--workers 2`, rescaled to 7): task slots.
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -41,9 +42,11 @@ const runWithRescales = async (args: string[], rescales: number[]) => {
  * checkpoints, restored at 3, then at 1); the reference is the uninterrupted output, which the
  * e2e tests at p=1 (keyed-sum.test.ts, word-count.test.ts) check against the same reference.
  */
-const schedules: Array<[number, number[]]> = [
-  [3, [5, 2]],
-  [2, [3, 1]],
+const schedules: Array<[number, number[], string[]]> = [
+  [3, [5, 2], []],
+  [2, [3, 1], []],
+  // Task slots: more subtasks than worker threads (12 per worker), then fewer.
+  [24, [7], ['--workers', '2']],
 ];
 
 const keyedSumData: SumEvent[][] = Array.from({ length: 6 }, (_, f) =>
@@ -66,54 +69,61 @@ const wordCountExpected = (lines: number): string[] => {
   return expected;
 };
 
-describe.each(schedules)('golden rescale runs: start at p=%i, rescale to %j', (start, rescales) => {
-  it('examples/keyed-sum.ts', async () => {
-    const input = writeEventFiles(keyedSumData);
-    const output = join(tempDir(), 'out');
-    const args = [
-      'run',
-      'examples/keyed-sum.ts',
-      '-p',
-      String(start),
-      '--checkpoint-interval',
-      '200',
-    ];
-    args.push(
-      '--checkpoint-dir',
-      join(tempDir(), 'chk'),
-      '--',
-      '--input',
-      input,
-      '--output',
-      output,
-    );
-    // Long enough for two rescales, each of which starts its threads before stopping (~1-2 s).
-    args.push('--rate', '4000');
-    const reports = await runWithRescales(args, rescales);
-    let from = start;
-    rescales.forEach((to, i) => {
-      expect(reports[i]).toMatch(new RegExp(`^rescaled ${from} -> ${to}: pause \\d+ ms`));
-      // The new worker threads start while the job still runs, before it is stopped.
-      expect(reports[i]).toMatch(/\(new threads started beforehand in \d+ ms while the job ran\)/);
-      from = to;
+describe.each(schedules)(
+  'golden rescale runs: start at p=%i, rescale to %j %j',
+  (start, rescales, extra) => {
+    it('examples/keyed-sum.ts', async () => {
+      const input = writeEventFiles(keyedSumData);
+      const output = join(tempDir(), 'out');
+      const args = [
+        'run',
+        'examples/keyed-sum.ts',
+        '-p',
+        String(start),
+        ...extra,
+        '--checkpoint-interval',
+        '200',
+      ];
+      args.push(
+        '--checkpoint-dir',
+        join(tempDir(), 'chk'),
+        '--',
+        '--input',
+        input,
+        '--output',
+        output,
+      );
+      // Long enough for two rescales, each of which starts its threads before stopping (~1-2 s).
+      args.push('--rate', '4000');
+      const reports = await runWithRescales(args, rescales);
+      let from = start;
+      rescales.forEach((to, i) => {
+        expect(reports[i]).toMatch(new RegExp(`^rescaled ${from} -> ${to}: pause \\d+ ms`));
+        // The new worker threads start while the job still runs, before it is stopped.
+        expect(reports[i]).toMatch(
+          /\(new threads started beforehand in \d+ ms while the job ran\)/,
+        );
+        from = to;
+      });
+      expect(sorted(readParts(output))).toEqual(sorted(referenceSums(keyedSumData)));
     });
-    expect(sorted(readParts(output))).toEqual(sorted(referenceSums(keyedSumData)));
-  });
 
-  it('examples/word-count.ts', async () => {
-    const lines = 6000;
-    const output = join(tempDir(), 'out');
-    const args = [
-      'run',
-      'examples/word-count.ts',
-      '-p',
-      String(start),
-      '--checkpoint-interval',
-      '200',
-    ];
-    args.push('--checkpoint-dir', join(tempDir(), 'chk'), '--', '--output', output);
-    args.push('--lines', String(lines), '--rate', '700');
-    await runWithRescales(args, rescales);
-    expect(sorted(readParts(output))).toEqual(sorted(wordCountExpected(lines)));
-  });
-});
+    it('examples/word-count.ts', async () => {
+      const lines = 6000;
+      const output = join(tempDir(), 'out');
+      const args = [
+        'run',
+        'examples/word-count.ts',
+        '-p',
+        String(start),
+        ...extra,
+        '--checkpoint-interval',
+        '200',
+      ];
+      args.push('--checkpoint-dir', join(tempDir(), 'chk'), '--', '--output', output);
+      args.push('--lines', String(lines), '--rate', '700');
+      await runWithRescales(args, rescales);
+      expect(sorted(readParts(output))).toEqual(sorted(wordCountExpected(lines)));
+    });
+  },
+);

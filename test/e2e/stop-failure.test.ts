@@ -36,7 +36,7 @@ describe('a failure during stop-with-savepoint', () => {
           )
           .process<{ id: number }>(
             () => ({
-              processElement(e, out) {
+              processElement(e, _ctx, out) {
                 // The stop is requested, then this subtask fails before it has drained.
                 if (++seen === 3000) {
                   master!.stop(savepoints);

@@ -122,7 +122,8 @@ describe('attribution in a chain', () => {
   it.each([
     [
       'process',
-      () => new ProcessOperator<unknown, unknown>({ processElement: (v, out) => out.collect(v) }),
+      () =>
+        new ProcessOperator<unknown, unknown>({ processElement: (v, _ctx, out) => out.collect(v) }),
     ],
     ['flatMap', () => new FlatMapOperator<unknown, unknown>((v, out) => out.collect(v))],
   ])(

@@ -19,7 +19,7 @@ const counting = (): ProcessFunction<number, number> & { seen: number } => {
     snapshotState() {
       state.update([this.seen]);
     },
-    processElement(value, out) {
+    processElement(value, _ctx, out) {
       this.seen++;
       out.collect(value);
     },

@@ -87,7 +87,7 @@ export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
   processRecord(record: IN): void {
     this.position++;
     try {
-      this.fn.processElement(record, this.out, this.context);
+      this.fn.processElement(record, this.context, this.out);
     } catch (e) {
       throw userFailure(this.ctx.subtask, 'processElement', this.position, e);
     }
