@@ -1,6 +1,7 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import type { Sink } from '../runtime/io.js';
 import { memorySource } from '../runtime/testing/memory.js';
+import { TumblingEventTimeWindows } from '../runtime/windows/index.js';
 import { ValueStateDescriptor } from '../state/descriptors.js';
 import type { ValueState } from '../state/types.js';
 import type { DataStream, KeyedStream } from './datastream.js';
@@ -84,5 +85,15 @@ describe('DataStream types', () => {
     events.map((e) => e.amount).sinkTo(numberSink);
     // @ts-expect-error a Sink<number> cannot take Event records
     events.sinkTo(numberSink);
+  });
+
+  it('an event-time window after a type-changing map keeps the result type', () => {
+    expectTypeOf(
+      events
+        .map((e): [string, number] => [e.user, e.amount])
+        .keyBy((p) => p[0])
+        .window(TumblingEventTimeWindows.of(1000))
+        .reduce((a, b) => [a[0], a[1] + b[1]] as [string, number]),
+    ).toEqualTypeOf<DataStream<[string, number]>>();
   });
 });

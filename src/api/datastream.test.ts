@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { carriedTimestamp } from '../runtime/record-time.js';
 import { memorySink, memorySource } from '../runtime/testing/memory.js';
+import { WatermarkStrategy } from '../runtime/watermarks.js';
+import { TumblingEventTimeWindows } from '../runtime/windows/index.js';
 import { ValueStateDescriptor } from '../state/descriptors.js';
 import type { ValueState } from '../state/types.js';
 import { StreamExecutionEnvironment } from './environment.js';
@@ -101,5 +104,60 @@ describe('uid warnings', () => {
     expect(lines.filter((l) => l.startsWith('warning:'))).toEqual([
       expect.stringMatching(/stateful operator '.*' has no uid/),
     ]);
+  });
+});
+
+describe('timestamps at build time', () => {
+  interface Ev {
+    user: string;
+    ts: number;
+  }
+  const source = (env: StreamExecutionEnvironment) =>
+    env.fromSource(memorySource<Ev>([]), {
+      uid: 'events',
+      watermarks: WatermarkStrategy.forMonotonousTimestamps<Ev>().withTimestampAssigner(
+        (e) => e.ts,
+      ),
+    });
+
+  it('map, flatMap, process and windows carry timestamps; only edges that need them carry them', () => {
+    const env = new StreamExecutionEnvironment({ jobName: 't', parallelism: 1 });
+    const events = source(env);
+    const ts = events.timestampOf!;
+    expect(events.filter(() => true).timestampOf).toBe(ts);
+    const mapped = events.map((e) => e.user);
+    expect(mapped.timestampOf).toBe(carriedTimestamp);
+    expect(mapped.filter(() => true).timestampOf).toBe(carriedTimestamp);
+    expect(events.flatMap<string>((e, o) => o.collect(e.user)).timestampOf).toBe(carriedTimestamp);
+    expect(events.process<string>({ processElement: () => {} }).timestampOf).toBe(carriedTimestamp);
+    // The pipeline builds (it used to throw 'the stream has no timestamps').
+    const windowed = mapped
+      .keyBy((u) => u)
+      .window(TumblingEventTimeWindows.of(1000))
+      .reduce((a) => a);
+    expect(windowed.timestampOf).toBe(carriedTimestamp);
+    // assignTimestamps still overrides: a function of the record again, nothing carried.
+    const reassigned = windowed.map((u) => ({ u, t: 1 })).assignTimestamps((r) => r.t);
+    expect(reassigned.inputs.every((i) => i.timestamps === undefined)).toBe(true);
+    windowed.sinkTo(memorySink([]));
+    const g = env.buildGraph();
+    const into = (name: string) => g.edges.filter((e) => g.nodes[e.target]!.name.startsWith(name));
+    // Out of the source (map, filter... chained to it): its assigner runs there, nothing carried.
+    expect(g.edges.filter((e) => e.source === 0).every((e) => !e.timestamps)).toBe(true);
+    // keyBy after map: the hash edge carries the map's timestamps.
+    const windowEdges = into('window');
+    expect(windowEdges.length).toBe(1);
+    expect(windowEdges[0]!.timestamps).toBe(carriedTimestamp);
+    // A map after the window reads carried timestamps; a sink needs none.
+    expect(into('map').some((e) => e.timestamps === carriedTimestamp)).toBe(true);
+    expect(into('memory-sink').map((e) => e.timestamps)).toEqual([undefined]);
+  });
+
+  it('a stream without a watermark strategy carries nothing', () => {
+    const env = new StreamExecutionEnvironment({ jobName: 't', parallelism: 1 });
+    const mapped = env.fromSource(memorySource<Ev>([])).map((e) => e.user);
+    expect(mapped.timestampOf).toBeUndefined();
+    mapped.keyBy((u) => u).reduce((a) => a);
+    expect(env.buildGraph().edges.every((e) => e.timestamps === undefined)).toBe(true);
   });
 });

@@ -15,6 +15,7 @@ import type { StreamOperator } from '../runtime/operator.js';
 import { KeyedProcessOperator, ProcessOperator } from '../runtime/operators/process.js';
 import { SinkOperator } from '../runtime/operators/sink.js';
 import { FilterOperator, FlatMapOperator, MapOperator } from '../runtime/operators/stateless.js';
+import { carriedTimestamp } from '../runtime/record-time.js';
 import type { OutputTag } from '../runtime/time.js';
 import type { TimeWindow, WindowAssigner } from '../runtime/windows/assigners.js';
 import { ValueStateDescriptor } from '../state/descriptors.js';
@@ -29,21 +30,41 @@ export class DataStream<T> {
     /** @internal Upstream nodes (several after union) and their routing. */
     readonly inputs: readonly InputSpec[],
     /**
-     * The records' event time, when the stream has timestamps (a source with a watermark
-     * strategy, or `assignTimestamps`). Kept by operations that keep the record type.
+     * The records' event time, when the stream has timestamps: a source's watermark strategy
+     * or `assignTimestamps` (a function of the record, kept by operations that keep the record
+     * type), or `carriedTimestamp` after map, flatMap, process or a window: their outputs
+     * carry the timestamp of the input that produced them (docs/ARCHITECTURE.md "Event time").
      */
     readonly timestampOf?: ((value: T) => number) | undefined,
   ) {}
 
   map<O>(fn: MapFunction<T, O>, options: OperatorOptions = {}): DataStream<O> {
     requireFunction(fn, 'map');
-    return this.add<O>('map', options, () => new MapOperator(fn));
+    const stamp = stampOf(this.timestampOf);
+    return this.add<O>('map', options, () => new MapOperator(fn, stamp)).carrying(this.timestampOf);
   }
 
   filter(fn: FilterFunction<T>, options: OperatorOptions = {}): DataStream<T> {
     requireFunction(fn, 'filter');
     const out = this.add<T>('filter', options, () => new FilterOperator(fn));
-    return new DataStream<T>(this.env, out.inputs, this.timestampOf);
+    return new DataStream<T>(
+      this.env,
+      withTimestamps(out.inputs, this.timestampOf),
+      this.timestampOf,
+    );
+  }
+
+  /**
+   * @internal The stream an operator returned, given the timestamps of its input: none, or
+   * carried (each output record has the event time of the input record that produced it).
+   */
+  carrying<U>(inputTimestamps: ((value: U) => number) | undefined): DataStream<T> {
+    if (inputTimestamps === undefined) return this;
+    return new DataStream<T>(
+      this.env,
+      withTimestamps(this.inputs, carriedTimestamp),
+      carriedTimestamp,
+    );
   }
 
   /**
@@ -53,7 +74,7 @@ export class DataStream<T> {
    */
   assignTimestamps(timestampOf: (value: T) => number): DataStream<T> {
     requireFunction(timestampOf, 'assignTimestamps');
-    return new DataStream<T>(this.env, this.inputs, timestampOf);
+    return new DataStream<T>(this.env, withTimestamps(this.inputs, timestampOf), timestampOf);
   }
 
   /**
@@ -74,7 +95,10 @@ export class DataStream<T> {
 
   flatMap<O>(fn: FlatMapFunction<T, O>, options: OperatorOptions = {}): DataStream<O> {
     requireFunction(fn, 'flatMap');
-    return this.add<O>('flatMap', options, () => new FlatMapOperator(fn));
+    const stamp = stampOf(this.timestampOf);
+    return this.add<O>('flatMap', options, () => new FlatMapOperator(fn, stamp)).carrying(
+      this.timestampOf,
+    );
   }
 
   /**
@@ -91,7 +115,14 @@ export class DataStream<T> {
       typeof fn === 'function' ||
       typeof fn.initializeState === 'function' ||
       typeof fn.snapshotState === 'function';
-    return this.add<O>('process', options, () => new ProcessOperator(make()), undefined, stateful);
+    const stamp = stampOf(this.timestampOf);
+    return this.add<O>(
+      'process',
+      options,
+      () => new ProcessOperator(make(), stamp),
+      undefined,
+      stateful,
+    ).carrying(this.timestampOf);
   }
 
   /**
@@ -131,13 +162,33 @@ export class DataStream<T> {
     return new WindowedStream<T, number, W>(single, assigner);
   }
 
-  /** Merges streams of the same type (timestamps: this stream's assigner, if any). */
+  /**
+   * Merges streams of the same type. Each keeps its timestamps: one assigner if they share
+   * it, else each record carries its own. A stream without timestamps uses this stream's
+   * assigner when that is a function of the record; if none applies the union has none.
+   */
   union(...others: DataStream<T>[]): DataStream<T> {
-    return new DataStream<T>(
-      this.env,
-      [...this.inputs, ...others.flatMap((o) => o.inputs)],
-      this.timestampOf,
+    const own = stampOf(this.timestampOf);
+    const all = [this, ...others].map((s) => ({ s, ts: s.timestampOf ?? own }));
+    const first = all[0]!.ts;
+    if (all.every((a) => a.ts === first)) {
+      return new DataStream<T>(
+        this.env,
+        all.flatMap((a) => withTimestamps(a.s.inputs, first)),
+        first,
+      );
+    }
+    if (all.some((a) => a.ts === undefined)) {
+      return new DataStream<T>(
+        this.env,
+        all.flatMap((a) => withTimestamps(a.s.inputs, undefined)),
+      );
+    }
+    // Different assigners: every edge carries its records' timestamps.
+    const inputs = all.flatMap((a) =>
+      a.s.inputs.map((i) => ({ ...i, timestamps: a.ts as (r: unknown) => number })),
     );
+    return new DataStream<T>(this.env, inputs, carriedTimestamp);
   }
 
   /** Round-robin to the next operator's subtasks (evens out skew). */
@@ -151,7 +202,9 @@ export class DataStream<T> {
   }
 
   sinkTo(sink: Sink<T>, options: OperatorOptions = {}): void {
-    this.add<never>(sink.defaultName, options, () => new SinkOperator(sink), undefined, true);
+    // A sink reads no event time: its input edges carry none.
+    const plain = new DataStream<T>(this.env, withTimestamps(this.inputs, undefined));
+    plain.add<never>(sink.defaultName, options, () => new SinkOperator(sink), undefined, true);
   }
 
   /** @internal */
@@ -199,7 +252,7 @@ export class KeyedStream<T, K extends Key> {
       'keyed-process',
       options,
       () => new KeyedProcessOperator<K, T, O>(make(), sel, ts),
-    );
+    ).carrying(ts);
   }
 
   /**
@@ -227,11 +280,25 @@ export class KeyedStream<T, K extends Key> {
     const hashed = this.inputs.map((i) => ({
       node: i.node,
       partitioning: { kind: 'hash', keySelector: sel } as const,
+      timestamps: i.timestamps,
     }));
     const id = this.env.addOperator(hashed, name, options, create as never, sel);
     return new DataStream<O>(this.env, [{ node: id, partitioning: undefined }]);
   }
 }
+
+/** What map, flatMap and process compute per record to stamp their outputs: the input's assigner when it is a function of the record; none when carried (already set) or absent. */
+const stampOf = <T>(ts: ((value: T) => number) | undefined): ((value: T) => number) | undefined =>
+  ts === carriedTimestamp ? undefined : ts;
+
+/** `inputs` whose edges carry timestamps exactly when the stream's timestamps are carried. */
+const withTimestamps = (
+  inputs: readonly InputSpec[],
+  ts: ((value: never) => number) | undefined,
+): InputSpec[] =>
+  inputs.map(({ timestamps: _, ...i }) =>
+    ts === carriedTimestamp ? { ...i, timestamps: carriedTimestamp } : i,
+  );
 
 const reduceFunction = <K, T>(fn: ReduceFunction<T>): KeyedProcessFunction<K, T, T> => {
   const descriptor = new ValueStateDescriptor<T>('reduce');

@@ -55,6 +55,11 @@ export interface InputSpec {
   readonly partitioning: Partitioning | undefined;
   /** The upstream node's side output with this tag id instead of its main output. */
   readonly sideOutput?: string | undefined;
+  /**
+   * Set when the edge must carry each record's event time (read with this at the sender):
+   * the stream's timestamps are carried, not a function of its records (see DataStream).
+   */
+  readonly timestamps?: ((record: unknown) => number) | undefined;
 }
 
 /** Builds a job's graph: `build(env)` of a {@link JobDefinition} receives one. */
@@ -127,6 +132,7 @@ export class StreamExecutionEnvironment {
         target: id,
         partitioning,
         ...(input.sideOutput === undefined ? {} : { sideOutput: input.sideOutput }),
+        ...(input.timestamps === undefined ? {} : { timestamps: input.timestamps }),
       });
     }
     return id;

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../core/errors.js';
 import type { Key } from '../keygroups/index.js';
 import type { ReduceFunction } from '../runtime/functions.js';
 import type { StreamOperator } from '../runtime/operator.js';
+import { carriedTimestamp } from '../runtime/record-time.js';
 import type { OutputTag } from '../runtime/time.js';
 import type { TimeWindow, WindowAssigner } from '../runtime/windows/assigners.js';
 import type { AggregateFunction, ProcessWindowFunction } from '../runtime/windows/functions.js';
@@ -180,19 +181,22 @@ export class WindowedStream<T, K extends Key, W extends TimeWindow = TimeWindow>
     const { keySelector, timestampOf } = this.keyed;
     const { allowedLateness, lateDataTag } = this.settings;
     const assigner = this.assigner;
-    return this.keyed.addKeyed<O>(
-      name,
-      options,
-      () =>
-        new WindowOperator<K, T, unknown, O>({
-          assigner,
-          keySelector,
-          timestampOf,
-          function: spec(),
-          allowedLateness,
-          lateDataTag,
-        }) as StreamOperator,
-    );
+    // Flink: each result carries its window's maxTimestamp (set by the operator as it fires).
+    return this.keyed
+      .addKeyed<O>(
+        name,
+        options,
+        () =>
+          new WindowOperator<K, T, unknown, O>({
+            assigner,
+            keySelector,
+            timestampOf,
+            function: spec(),
+            allowedLateness,
+            lateDataTag,
+          }) as StreamOperator,
+      )
+      .carrying(carriedTimestamp);
   }
 }
 

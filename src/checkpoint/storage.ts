@@ -274,12 +274,12 @@ export const resolveRestorePath = async (path: string): Promise<string> => {
   try {
     isDir = (await stat(abs)).isDirectory();
   } catch {
-    throw new InvalidArgumentError(`restore path ${path} does not exist`);
+    throw new InvalidArgumentError(`checkpoint or savepoint path ${path} does not exist`);
   }
   if (!isDir) {
     if (basename(abs) === METADATA_FILE) return dirname(abs);
     throw new InvalidArgumentError(
-      `restore path ${path} is a file; pass a checkpoint or savepoint directory or its ${METADATA_FILE}`,
+      `checkpoint or savepoint path ${path} is a file; pass a checkpoint or savepoint directory or its ${METADATA_FILE}`,
     );
   }
   if ((await fileSize(join(abs, METADATA_FILE))) !== undefined) return abs;
@@ -288,6 +288,6 @@ export const resolveRestorePath = async (path: string): Promise<string> => {
     ? `: it looks like a checkpoint base directory; pass one of its checkpoints, e.g. ${latest.dir}`
     : ' (no _metadata: the checkpoint never completed, or this is not a checkpoint)';
   throw new InvalidArgumentError(
-    `restore path ${path} is not a completed checkpoint or savepoint${hint}`,
+    `checkpoint or savepoint path ${path} is not a completed checkpoint or savepoint${hint}`,
   );
 };

@@ -100,7 +100,9 @@ const writer =
 /**
  * `eddy rescale <jobId> [N] [--operator uid=N ...]`: stop with a savepoint (never draining:
  * windows and timers move to the new parallelism in state), restart from it at the new
- * parallelism; prints the pause and the bytes read.
+ * parallelism; prints the pause and the bytes read. The job checks the request first (uids,
+ * each operator's maxParallelism) and refuses it, or answers that nothing would change,
+ * without stopping.
  */
 export const rescaleCommand = async (
   jobId: string,
@@ -115,11 +117,22 @@ export const rescaleCommand = async (
   }
   const { job, label } = await runningJob(jobId, io.home);
   writer(io.err, process.stderr)(`rescaling ${label}\n`);
-  const { report } = await sendControl(
+  const answer = await sendControl(
     job.socket,
     { op: 'rescale', parallelism, operators },
     { job: label },
   );
+  if ('unchanged' in answer) {
+    // The job checked the request and found nothing to change: it was not stopped.
+    writer(
+      io.out,
+      process.stdout,
+    )(
+      `nothing to rescale: ${label} already runs at that parallelism (${answer.unchanged.operators}); it was left running as it was\n`,
+    );
+    return 0;
+  }
+  const { report } = answer;
   const ops = Object.entries(report.operators)
     .map(([uid, n]) => ` ${uid}=${n}`)
     .join('');

@@ -356,7 +356,7 @@ describe('eddy inspect errors', () => {
   it('the CLI prints the error with its code and exits 1', async () => {
     const { code, stderr } = await eddy('inspect', join(base, 'nope'));
     expect(code).toBe(1);
-    expect(stderr).toContain('eddy: error [EDDY_INVALID_ARGUMENT]: restore path');
+    expect(stderr).toContain('eddy: error [EDDY_INVALID_ARGUMENT]: checkpoint or savepoint path');
   });
 
   it('describeCheckpoint is pure: the same report from the metadata alone', async () => {

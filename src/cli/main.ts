@@ -3,6 +3,7 @@
  * The `eddy` command line. Each command's module (and so the engine) is imported only when
  * that command runs, so `eddy --help`, `eddy list` and `eddy inspect` start fast.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
 import { EddyError } from '../core/errors.js';
@@ -18,9 +19,18 @@ const commanderInt =
     return n;
   };
 
+/** eddy's version, from its package.json (two levels up from both src/cli and dist/cli). */
+const packageVersion = (): string =>
+  (
+    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    }
+  ).version;
+
 export const buildProgram = (): Command => {
   const program = new Command('eddy')
     .description('eddy: a stateful stream-processing engine for TypeScript')
+    .version(packageVersion(), '-V, --version', "print eddy's version")
     .showHelpAfterError()
     .exitOverride();
   program
@@ -172,15 +182,39 @@ const addJobControlCommands = (program: Command) => {
     });
 };
 
+/**
+ * `--operator uid=N` (repeatable). Each malformed form gets its own message naming the bad
+ * value; thrown as an EddyError so that `main` prints it (commander's errors thrown from an
+ * action are not printed). Whether the uid exists is checked by the running job.
+ */
 const parseOperatorParallelism = (specs: string[]): Record<string, number> => {
   const out: Record<string, number> = {};
+  const bad = (message: string) =>
+    new EddyError('EDDY_INVALID_ARGUMENT', message, { domain: 'user' });
   for (const spec of specs) {
     const at = spec.lastIndexOf('=');
-    const n = Number(spec.slice(at + 1));
-    if (at <= 0 || !Number.isInteger(n) || n < 1) {
-      throw new CommanderArgError(`--operator needs uid=N with N >= 1, got '${spec}'`);
+    if (at < 0) {
+      throw bad(
+        `--operator '${spec}' is not uid=N: give the operator's uid and its new parallelism, e.g. --operator ${spec || 'counts'}=3`,
+      );
     }
-    out[spec.slice(0, at)] = n;
+    const uid = spec.slice(0, at);
+    const value = spec.slice(at + 1);
+    if (uid.length === 0) {
+      throw bad(
+        `--operator '${spec}' has no uid before '=': expected uid=N, e.g. --operator counts${spec}`,
+      );
+    }
+    const n = Number(value);
+    if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+      throw bad(
+        `--operator '${spec}': the parallelism of operator '${uid}' must be an integer >= 1, got '${value}'`,
+      );
+    }
+    if (out[uid] !== undefined) {
+      throw bad(`--operator gives operator '${uid}' twice (${out[uid]} and ${n}): give it once`);
+    }
+    out[uid] = n;
   }
   return out;
 };

@@ -55,6 +55,7 @@ export const runHooks = (parallelism: number): Hooks => {
         },
         async rescale(p, operators) {
           const report = await controls.rescale(p, operators);
+          if ('unchanged' in report) return report;
           (await session)?.update({
             parallelism: report.toParallelism,
             lastSavepoint: report.savepoint,

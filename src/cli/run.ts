@@ -1,4 +1,5 @@
 /** `eddy run`: runs a job module locally on worker threads until its input ends or Ctrl-C. */
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -9,12 +10,21 @@ import {
   runJobModule,
 } from '../api/job.js';
 import { CheckpointStorage } from '../checkpoint/index.js';
-import type { RescaleReport } from '../control/types.js';
+import type { RescaleReport, RescaleUnchanged } from '../control/types.js';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
-import { workerCount } from '../runtime/coordinator.js';
+import { discardWarmWorkers, workerCount } from '../runtime/coordinator.js';
 import type { CheckpointStats, JobRunResult } from '../runtime/job-master.js';
 import type { RestoreSource, RestoreStats } from '../runtime/protocol.js';
-import { formatCount, ProgressLine, totals } from './progress.js';
+import {
+  addTotals,
+  formatCount,
+  ProgressLine,
+  plural,
+  type Totals,
+  totals,
+  ZERO_TOTALS,
+} from './progress.js';
+import { checkRescale, type RescaleCheck } from './rescale-check.js';
 
 /** Controls of a running `eddy run` that span restarts. */
 export interface RunControls {
@@ -23,7 +33,7 @@ export interface RunControls {
   rescale(
     parallelism: number | undefined,
     operators: Readonly<Record<string, number>>,
-  ): Promise<RescaleReport>;
+  ): Promise<RescaleReport | RescaleUnchanged>;
 }
 
 export interface RunCommandOptions {
@@ -68,6 +78,9 @@ export const runCommand = async (
 ): Promise<number> => {
   const module = resolve(jobFile);
   const job = await importJob(module);
+  const jobId = opts.jobId ?? randomUUID();
+  // The first line: the id that `eddy savepoint`, `stop` and `rescale` need.
+  process.stderr.write(`job ${jobId} (${job.name}) started: eddy stop ${jobId} to stop it\n`);
   const checkpointDir =
     opts.checkpointInterval !== undefined || opts.checkpointDir !== undefined || opts.resume
       ? resolve(opts.checkpointDir ?? defaultCheckpointDir(job.name))
@@ -89,7 +102,7 @@ export const runCommand = async (
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   const tty = opts.progress ?? Boolean(process.stderr.isTTY);
-  const progress = tty ? new ProgressLine(process.stderr, jobFile) : undefined;
+  const progress = tty ? new ProgressLine(process.stderr, job.name, jobId) : undefined;
   const log = (line: string) => {
     progress?.clear();
     process.stderr.write(`${line}\n`);
@@ -101,6 +114,18 @@ export const runCommand = async (
   };
   let master: JobControl | undefined;
   let rescaling: PendingRescale | undefined;
+  // Counts over the whole run: `carried` holds those of ended generations (rescales) and
+  // failed attempts (restarts); `sample` the latest of the running attempt.
+  let carried: Totals = ZERO_TOTALS;
+  let sample: Totals | undefined;
+  let restarts = 0;
+  // The first attempt of a generation reports onRestored only when it restores; any other
+  // onRestored is a restart, whose new attempt counts from zero again.
+  let firstRestorePending = false;
+  const carrySample = () => {
+    if (sample) carried = addTotals(carried, sample);
+    sample = undefined;
+  };
   const savepointDir = resolve('.eddy', 'savepoints', job.name.replace(/[^A-Za-z0-9._-]+/g, '_'));
   const controls: RunControls = {
     parallelism: () => generation.parallelism,
@@ -109,6 +134,40 @@ export const runCommand = async (
         return Promise.reject(
           new EddyError('EDDY_JOB_CONTROL', 'a rescale is already in progress'),
         );
+      }
+      // Everything that can be checked is checked before a thread starts or the job stops.
+      let check: RescaleCheck;
+      try {
+        check = checkRescale(
+          job,
+          {
+            args: jobArgs,
+            parallelism: generation.parallelism,
+            maxParallelism: opts.maxParallelism,
+            overrides: generation.overrides,
+            restoredMaxParallelism: maxParallelismOf(generation.restore),
+          },
+          parallelism,
+          operators,
+        );
+      } catch (e) {
+        const reason = e instanceof Error ? e.message : String(e);
+        log(`rescale refused, the job runs on unchanged: ${reason}`);
+        return Promise.reject(
+          new EddyError(
+            e instanceof EddyError ? e.code : 'EDDY_INVALID_ARGUMENT',
+            `rescale refused, the job runs on unchanged: ${reason}`,
+            { domain: 'user' },
+          ),
+        );
+      }
+      if (!check.changed) {
+        log(`rescale: nothing to do, the job already runs at ${check.current}`);
+        return Promise.resolve({
+          unchanged: true,
+          parallelism: generation.parallelism,
+          operators: check.current,
+        });
       }
       return new Promise<RescaleReport>((resolveReport, reject) => {
         rescaling = {
@@ -148,7 +207,10 @@ export const runCommand = async (
   const options = (): RunOptions => ({
     stopSignal: stop.signal,
     workers: opts.workers,
-    onMetrics: progress ? (r) => progress.update(r) : undefined,
+    onMetrics: (r) => {
+      sample = totals(r);
+      progress?.update(addTotals(carried, sample));
+    },
     checkpoint: checkpointDir
       ? {
           intervalMs: opts.checkpointInterval,
@@ -169,13 +231,19 @@ export const runCommand = async (
               initialDelayMs: 200,
               maxDelayMs: 5000,
             },
-    onCheckpoint: (s) => log(describeCheckpoint(s)),
+    onCheckpoint: (s) => {
+      progress?.checkpointCompleted(s.checkpointId);
+      log(describeCheckpoint(s));
+    },
     log,
     onMaster: (m) => {
       master = m;
+      firstRestorePending = generation.restore !== undefined;
       opts.onStarted?.(m, job.name, checkpointDir, controls);
     },
     onRestored: (stats) => {
+      if (firstRestorePending) firstRestorePending = false;
+      else carrySample();
       for (const line of describeRestore(stats)) log(line);
       if (rescaling) {
         rescaling.restored = stats;
@@ -183,7 +251,7 @@ export const runCommand = async (
       }
     },
     onFirstRecord: (at) => finishRescale(at),
-    jobId: opts.jobId,
+    jobId,
   });
   const finishRescale = (at: number) => {
     const r = rescaling;
@@ -211,6 +279,7 @@ export const runCommand = async (
     r.resolve(report);
   };
   let result: JobRunResult | undefined;
+  const runStarted = performance.now();
   try {
     for (;;) {
       result = await runJobModule(
@@ -224,6 +293,10 @@ export const runCommand = async (
         },
         options(),
       );
+      // The ended generation's final counts replace its last sample.
+      sample = undefined;
+      carried = addTotals(carried, totals(result.metrics));
+      restarts += result.restarts;
       const r = rescaling;
       if (!r || !result.savepoint || stop.signal.aborted) break;
       r.savepoint = result.savepoint;
@@ -236,6 +309,11 @@ export const runCommand = async (
       };
     }
   } catch (e) {
+    if (rescaling?.savepoint) {
+      log(
+        `rescale failed after the job stopped; its state is in the savepoint ${rescaling.savepoint} (eddy run … --from-savepoint ${rescaling.savepoint} starts from it)`,
+      );
+    }
     rescaling?.reject(e);
     opts.onEnded?.(undefined, e);
     throw e;
@@ -243,12 +321,24 @@ export const runCommand = async (
     progress?.clear();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    // Threads prewarmed for a rescale whose new generation never started them would keep
+    // this process alive after it has failed.
+    await discardWarmWorkers();
   }
   rescaling?.reject(
     new EddyError('EDDY_JOB_CONTROL', 'the job ended before the rescale completed'),
   );
   opts.onEnded?.(result, undefined);
-  report(result!, opts);
+  report(
+    {
+      durationMs: performance.now() - runStarted,
+      stopped: result!.stopped,
+      totals: carried,
+      restarts,
+      savepoint: result!.savepoint,
+    },
+    opts,
+  );
   return 0;
 };
 
@@ -277,14 +367,30 @@ const maxParallelismOf = (restore: RestoreSource | undefined) =>
     ? Object.fromEntries(restore.metadata.operators.map((o) => [o.uid, o.maxParallelism]))
     : undefined;
 
-const report = (result: JobRunResult, opts: RunCommandOptions) => {
-  const t = totals(result.metrics);
-  const secs = result.durationMs / 1000;
-  const dl = t.deadLetters > 0 ? `, ${formatCount(t.deadLetters)} dead letters` : '';
-  const restarts = result.restarts > 0 ? `, ${result.restarts} restart(s)` : '';
-  process.stderr.write(
-    `${result.stopped ? 'stopped' : 'finished'} in ${secs.toFixed(2)} s: ${formatCount(t.recordsIn)} records in, ${formatCount(t.recordsOut)} out${dl}${restarts} (${formatCount(t.recordsIn / Math.max(secs, 1e-9))} rec/s)\n`,
-  );
+/** The whole run: every generation (rescales) and attempt (restarts). */
+interface RunSummary {
+  readonly durationMs: number;
+  readonly stopped: boolean;
+  readonly totals: Totals;
+  readonly restarts: number;
+  readonly savepoint: string | undefined;
+}
+
+/**
+ * `finished in 4.54 s: 10,000 records read by sources, 10,000 written by sinks (2,203 rec/s
+ * read)`, over the whole run. Records read again after a restart count again.
+ */
+export const formatSummary = (s: Omit<RunSummary, 'savepoint'>): string => {
+  const t = s.totals;
+  const secs = s.durationMs / 1000;
+  const dl = t.deadLetters > 0 ? `, ${plural(t.deadLetters, 'dead letter')}` : '';
+  const restarts = s.restarts > 0 ? `, ${s.restarts} restart(s)` : '';
+  return `${s.stopped ? 'stopped' : 'finished'} in ${secs.toFixed(2)} s: ${formatCount(t.recordsIn)} records read by sources, ${formatCount(t.recordsOut)} written by sinks${dl}${restarts} (${formatCount(t.recordsIn / Math.max(secs, 1e-9))} rec/s read)`;
+};
+
+const report = (result: RunSummary, opts: RunCommandOptions) => {
+  const t = result.totals;
+  process.stderr.write(`${formatSummary(result)}\n`);
   if (result.savepoint) process.stdout.write(`savepoint: ${result.savepoint}\n`);
   if (opts.statsFile) {
     const stats = {

@@ -171,7 +171,8 @@ const dispatch = async (request: ControlRequest, target: JobControlTarget): Prom
       const operators =
         request.operators && typeof request.operators === 'object' ? request.operators : {};
       const parallelism = typeof request.parallelism === 'number' ? request.parallelism : undefined;
-      return { report: await target.rescale(parallelism, operators) };
+      const outcome = await target.rescale(parallelism, operators);
+      return 'unchanged' in outcome ? { unchanged: outcome } : { report: outcome };
     }
     default:
       throw new EddyError(

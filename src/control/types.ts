@@ -66,12 +66,23 @@ export interface JobControlTarget {
   stop(savepoint: boolean, dir: string | undefined, drain: boolean): Promise<string | undefined>;
   /**
    * Rescales: stop with a savepoint, restart from it at the new parallelism (job-wide and/or
-   * per operator uid). Resolves once the restarted job processed its first record.
+   * per operator uid). Resolves once the restarted job processed its first record, or at once
+   * with a {@link RescaleUnchanged} when no operator's parallelism would change. Rejects,
+   * before anything is started or stopped, a request the job cannot take (unknown uid, a
+   * parallelism above an operator's maxParallelism): the job then runs on as it was.
    */
   rescale(
     parallelism: number | undefined,
     operators: Readonly<Record<string, number>>,
-  ): Promise<RescaleReport>;
+  ): Promise<RescaleReport | RescaleUnchanged>;
+}
+
+/** The answer to a rescale that would change no operator's parallelism: nothing was done. */
+export interface RescaleUnchanged {
+  readonly unchanged: true;
+  readonly parallelism: number;
+  /** Each operator's parallelism, e.g. `sentences=2, counts=2`. */
+  readonly operators: string;
 }
 
 /** What a rescale did and cost. */
@@ -120,7 +131,7 @@ export interface ControlResults {
   savepoint: { path: string };
   /** `path` is absent when stopping without a savepoint. */
   stop: { path?: string | undefined };
-  rescale: { report: RescaleReport };
+  rescale: { report: RescaleReport } | { unchanged: RescaleUnchanged };
 }
 
 export interface ControlFailure {

@@ -15,6 +15,11 @@ export type StreamElement<T = unknown> =
 export interface RecordBatch<T = unknown> {
   readonly kind: 'records';
   readonly records: readonly T[];
+  /**
+   * Each record's event time (same length as `records`), only on edges whose stream carries
+   * timestamps (after map, flatMap, process or a window with event time upstream).
+   */
+  readonly timestamps?: readonly number[] | undefined;
 }
 
 /** No record with an event time <= `timestamp` will follow on this channel. */

@@ -70,8 +70,9 @@ const warmReady = new WeakMap<Worker, Promise<void>>();
  * its `preloadJob(spec)`) the job module now, and wait: the next ThreadPool with the same
  * `warmKey` uses them instead of starting threads. A rescale calls this and stops the job only
  * once the threads are ready, so their start-up (~0.5-1 s: mostly compiling TypeScript) is no
- * longer part of the pause. Unused warm threads never keep the process alive and are
- * terminated by the next spawn. Resolves when all `count` threads are ready.
+ * longer part of the pause. Unused warm threads are terminated by the next spawn or by
+ * {@link discardWarmWorkers}; until then they keep the process alive despite `unref()` (their
+ * message ports stay referenced). Resolves when all `count` threads are ready.
  */
 export const prewarmWorkers = (
   config: Pick<ThreadPoolOptions, 'graphLoader' | 'spec' | 'worker'> & { warmKey: string },
@@ -105,6 +106,17 @@ export const prewarmWorkers = (
     threads.push(w);
   }
   return Promise.all(threads.map((w) => warmReady.get(w))).then(() => undefined);
+};
+
+/**
+ * Terminates every warm thread no pool has taken, e.g. after a rescale whose new generation
+ * failed to start. Hazard: an unused warm thread keeps the process alive, so a run that ends
+ * with some left must call this or it never exits.
+ */
+export const discardWarmWorkers = async (): Promise<void> => {
+  const threads = [...warmThreads.values()].flat();
+  warmThreads.clear();
+  await Promise.all(threads.map((w) => w.terminate()));
 };
 
 /** Takes the warm threads of `key` (the rest are terminated: they were started for this). */

@@ -24,6 +24,11 @@ export interface JobEdge {
   readonly partitioning: Partitioning;
   /** Set when the edge carries the source's side output with this tag id, not its main output. */
   readonly sideOutput?: string | undefined;
+  /**
+   * Set when the edge carries each record's event time beside it (a stream whose timestamps
+   * are not a function of its records, e.g. after map): how to read it at the sender.
+   */
+  readonly timestamps?: ((record: unknown) => number) | undefined;
 }
 
 interface NodeBase {

@@ -36,6 +36,7 @@ import { userFailure } from './operators/base.js';
 import { ChainedOutput, EdgeOutput, FanOutOutput, NO_OUTPUT, RoutedOutput } from './output.js';
 import type { Chain, ChannelSpec, ExecutionPlan } from './plan.js';
 import type { ReaderEvent } from './protocol.js';
+import { recordTime } from './record-time.js';
 import { MAX_WATERMARK, MIN_WATERMARK, type ProcessingClock, wallClock } from './time.js';
 import { ChannelWriter } from './transport/channel-writer.js';
 import type { Exchange } from './transport/exchange.js';
@@ -526,7 +527,14 @@ export class SubtaskRunner {
         case 'records': {
           const rs = element.records;
           this.head.metrics.recordsIn += rs.length;
-          for (let i = 0; i < rs.length; i++) op.processRecord(rs[i]);
+          const ts = element.timestamps;
+          if (ts === undefined) for (let i = 0; i < rs.length; i++) op.processRecord(rs[i]);
+          else {
+            for (let i = 0; i < rs.length; i++) {
+              recordTime.value = ts[i]!;
+              op.processRecord(rs[i]);
+            }
+          }
           if (rs.length > 0 && this.head.metrics.recordsIn === rs.length)
             this.env.onFirstRecord?.();
           break;
@@ -719,7 +727,14 @@ export class SubtaskRunner {
       specs.sort((a, b) => a.to.subtask - b.to.subtask);
       const batchSize = fanOutBatchSize(this.options.batchSize, specs.length);
       const writers = specs.map(
-        (s) => new ChannelWriter(s, this.exchange, batchSize, this.options.creditsPerChannel),
+        (s) =>
+          new ChannelWriter(
+            s,
+            this.exchange,
+            batchSize,
+            this.options.creditsPerChannel,
+            edge.timestamps,
+          ),
       );
       for (const w of writers) {
         this.exchange.registerWriter(w);

@@ -17,7 +17,8 @@ import { WatermarkStrategy } from '../../src/runtime/watermarks.js';
 import { TumblingEventTimeWindows } from '../../src/runtime/windows/index.js';
 import { MapStateDescriptor } from '../../src/state/descriptors.js';
 import type { MapState } from '../../src/state/types.js';
-import { readParts } from './helpers.js';
+import { sale as fixtureSale, SALES, WINDOW_MS } from './fixtures/mapped-window-job.js';
+import { eddy, readParts } from './helpers.js';
 
 interface Ev {
   user: string;
@@ -349,5 +350,210 @@ describe('event time in the runtime', () => {
     const all = Array.from({ length: count }, (_, i) => i);
     expect(numbers(evens)).toEqual(all.filter((n) => n % 2 === 0));
     expect(numbers(odds)).toEqual(all.filter((n) => n % 2 === 1));
+  });
+});
+
+/**
+ * Timestamps travel with records through map, flatMap and process (and union), as in Flink:
+ * each output carries the timestamp of the input that produced it; a window's results carry
+ * the window's maxTimestamp.
+ */
+describe('timestamps through type-changing operators', () => {
+  interface Sale {
+    user: string;
+    amount: number;
+    ts: number;
+  }
+  const N = 3_000;
+  /** Out of order within 50 ms; event time is `ts`, which the map below drops. */
+  const sale = (i: number): Sale => ({
+    user: `u${i % 7}`,
+    amount: 1 + (i % 5),
+    ts: 10_000 + 7 * i + ((i * 37) % 50),
+  });
+  const strategy = () =>
+    WatermarkStrategy.forBoundedOutOfOrderness<Sale>(100).withTimestampAssigner((s) => s.ts);
+  const WINDOW = 1_000;
+  /** Per user and window start: the sum of amounts, from the raw events. */
+  const expected = (filter: (s: Sale) => boolean = () => true, factor = 1): string[] => {
+    const sums = new Map<string, number>();
+    for (let i = 0; i < N; i++) {
+      const s = sale(i);
+      if (!filter(s)) continue;
+      const id = `${s.user}|${Math.floor(s.ts / WINDOW) * WINDOW}`;
+      sums.set(id, (sums.get(id) ?? 0) + s.amount * factor);
+    }
+    return [...sums]
+      .map(([id, sum]) => {
+        const [user, start] = id.split('|');
+        return JSON.stringify({ user, start: Number(start), sum });
+      })
+      .sort();
+  };
+  type Pair = [string, number];
+  const sumPerWindow = (pairs: import('../../src/api/datastream.js').DataStream<Pair>) =>
+    pairs
+      .keyBy((p) => p[0])
+      .window(TumblingEventTimeWindows.of(WINDOW))
+      .reduce((a, b) => [a[0], a[1] + b[1]] as Pair, {
+        process(user, ctx, sums, o) {
+          o.collect({ user, start: ctx.window.start, sum: sums[0]![1] });
+        },
+      });
+  const run = async <R>(
+    shape: (
+      events: import('../../src/api/datastream.js').DataStream<Sale>,
+      env: import('../../src/api/environment.js').StreamExecutionEnvironment,
+    ) => import('../../src/api/datastream.js').DataStream<R>,
+    parallelism = 2,
+  ) => {
+    const out = join(tmp(), 'out');
+    const job = defineJob({
+      name: 'carried',
+      build(env) {
+        const events = env.fromSource(GeneratorSource.of({ count: N, generate: sale }), {
+          uid: 'sales',
+          watermarks: strategy(),
+        });
+        shape(events, env).sinkTo(FileSink.jsonl({ path: out }), { uid: 'out' });
+      },
+    });
+    await runJobInThread(job, { parallelism }, { log: () => {} });
+    return sortedParts(out);
+  };
+
+  it("the issue's pipeline: source with a WatermarkStrategy -> map -> keyBy -> tumbling event-time window -> sum", async () => {
+    const got = await run((events) =>
+      sumPerWindow(events.map((s): Pair => [s.user, s.amount], { uid: 'to-pair' })),
+    );
+    expect(got).toEqual(expected());
+  });
+
+  it('map at another parallelism (a network edge carrying timestamps before keyBy)', async () => {
+    const got = await run((events) =>
+      sumPerWindow(
+        events.rebalance().map((s): Pair => [s.user, s.amount], { uid: 'p3', parallelism: 3 }),
+      ),
+    );
+    expect(got).toEqual(expected());
+  });
+
+  it('filter after map, flatMap, non-keyed process', async () => {
+    const big = (s: Sale) => s.amount > 2;
+    expect(
+      await run((events) =>
+        sumPerWindow(
+          events.map((s): Pair => [s.user, s.amount], { uid: 'm' }).filter((p) => p[1] > 2),
+        ),
+      ),
+    ).toEqual(expected(big));
+    expect(
+      await run((events) =>
+        sumPerWindow(
+          events.flatMap<Pair>(
+            (s, o) => {
+              o.collect([s.user, s.amount]);
+              o.collect([s.user, s.amount]);
+            },
+            { uid: 'twice' },
+          ),
+        ),
+      ),
+    ).toEqual(expected(() => true, 2));
+    expect(
+      await run((events) =>
+        sumPerWindow(
+          events.process<Pair>(
+            {
+              processElement(s, _ctx, o) {
+                o.collect([s.user, s.amount]);
+              },
+            },
+            { uid: 'proc' },
+          ),
+        ),
+      ),
+    ).toEqual(expected());
+  });
+
+  it('union keeps each input its own timestamps (mapped stream with a stream of another assigner)', async () => {
+    const got = await run((events, env) => {
+      const mapped = events.map((s): Pair => [s.user, s.amount], { uid: 'm' });
+      // The same sales again as pairs from a second source, timestamps from its own assigner.
+      const again = env
+        .fromSource(
+          GeneratorSource.of({
+            count: N,
+            generate: (i): [string, number, number] => [sale(i).user, sale(i).amount, sale(i).ts],
+          }),
+          {
+            uid: 'sales-2',
+            watermarks: WatermarkStrategy.forBoundedOutOfOrderness<[string, number, number]>(
+              100,
+            ).withTimestampAssigner((t) => t[2]),
+          },
+        )
+        .filter(() => true, { uid: 'f' });
+      const pairs = mapped.union(again as unknown as typeof mapped);
+      return sumPerWindow(pairs);
+    });
+    expect(got).toEqual(expected(() => true, 2));
+  });
+
+  it('ctx.timestamp() after a map; window results carry window.maxTimestamp into a second window', async () => {
+    const stamps = await run((events) =>
+      events
+        .map((s) => ({ user: s.user, ts: s.ts }), { uid: 'm' })
+        .keyBy((s) => s.user)
+        .process<boolean>(
+          {
+            processElement(s, ctx, o) {
+              o.collect(ctx.timestamp() === s.ts);
+            },
+          },
+          { uid: 'check' },
+        )
+        .filter((ok) => !ok, { uid: 'bad' }),
+    );
+    expect(stamps).toEqual([]);
+    // Per-second sums, then per 5 s windows of those results without assignTimestamps.
+    const fives = await run((events) =>
+      sumPerWindow(events.map((s): Pair => [s.user, s.amount], { uid: 'm' }))
+        .map((r) => ['all', (r as { sum: number }).sum] as Pair, { uid: 'all' })
+        .keyBy((p) => p[0])
+        .window(TumblingEventTimeWindows.of(5 * WINDOW))
+        .process<{ start: number; sum: number }>(
+          {
+            process(_k, ctx, ps, o) {
+              o.collect({ start: ctx.window.start, sum: ps.reduce((a, p) => a + p[1], 0) });
+            },
+          },
+          { uid: 'five' },
+        ),
+    );
+    const want = new Map<number, number>();
+    for (let i = 0; i < N; i++) {
+      const s = sale(i);
+      const start = Math.floor(s.ts / (5 * WINDOW)) * 5 * WINDOW;
+      want.set(start, (want.get(start) ?? 0) + s.amount);
+    }
+    expect(fives).toEqual([...want].map(([start, sum]) => JSON.stringify({ start, sum })).sort());
+  });
+
+  it("the issue's pipeline through worker threads at p=2: timestamps travel on the wire", async () => {
+    const out = join(tmp(), 'out');
+    const r = await eddy(['run', 'test/e2e/fixtures/mapped-window-job.ts', '-p', '2', '--', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const sums = new Map<string, number>();
+    for (let i = 0; i < SALES; i++) {
+      const s = fixtureSale(i);
+      const id = JSON.stringify([s.user, Math.floor(s.ts / WINDOW_MS) * WINDOW_MS]);
+      sums.set(id, (sums.get(id) ?? 0) + s.amount);
+    }
+    const want = [...sums].map(([id, sum]) => {
+      const [user, start] = JSON.parse(id) as [string, number];
+      return JSON.stringify({ user, start, sum });
+    });
+    expect(sortedParts(out)).toEqual(want.sort());
   });
 });

@@ -8,6 +8,7 @@ import type {
   ProcessFunction,
 } from '../functions.js';
 import type { OperatorContext, Output, StreamOperator } from '../operator.js';
+import { recordTime } from '../record-time.js';
 import type { OutputTag, TimeDomain, TimerService } from '../time.js';
 import { KeyedTimers } from '../timers.js';
 import { callHook, runtimeContext, userFailure } from './base.js';
@@ -74,7 +75,11 @@ export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
     output: <X>(tag: OutputTag<X>, value: X) => this.out.collectSide(tag.id, value),
   };
 
-  constructor(private readonly fn: ProcessFunction<IN, OUT>) {
+  constructor(
+    private readonly fn: ProcessFunction<IN, OUT>,
+    /** The input's timestamp assigner, to stamp the outputs (see stateless.ts `Stamp`). */
+    private readonly stamp?: ((record: IN) => number) | undefined,
+  ) {
     super(fn);
   }
 
@@ -87,6 +92,7 @@ export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
   processRecord(record: IN): void {
     this.position++;
     try {
+      if (this.stamp !== undefined) recordTime.value = this.stamp(record);
       this.fn.processElement(record, this.context, this.out);
     } catch (e) {
       throw userFailure(this.ctx.subtask, 'processElement', this.position, e);
@@ -147,7 +153,12 @@ export class KeyedProcessOperator<K extends Key, IN, OUT> extends FunctionOperat
     try {
       const key = this.keySelector(record);
       this.keyed.currentKey = key;
-      this.time = this.timestampOf?.(record);
+      if (this.timestampOf !== undefined) {
+        // Its outputs carry the input's event time (Flink semantics).
+        const t = this.timestampOf(record);
+        this.time = t;
+        recordTime.value = t;
+      }
       this.timers.setCurrentKey(key);
       this.fn.processElement(record, this.keyed, this.out);
     } catch (e) {
@@ -171,6 +182,8 @@ export class KeyedProcessOperator<K extends Key, IN, OUT> extends FunctionOperat
     k.currentKey = key;
     k.timeDomain = domain;
     this.time = domain === 'event' ? timestamp : undefined;
+    // Flink: what an event-time timer emits carries the timer's timestamp.
+    recordTime.value = domain === 'event' ? timestamp : Number.NaN;
     try {
       this.fn.onTimer!(timestamp, k, this.out);
     } catch (e) {

@@ -14,6 +14,8 @@ export interface FrameSender {
 
 export class ChannelWriter {
   private buffer: unknown[] = [];
+  /** Event times of `buffer`'s records, when the edge carries timestamps. */
+  private times: number[] | undefined;
   private readonly queue: StreamElement[] = [];
   private waiters: Array<() => void> = [];
   /** Records sent on this channel (for metrics). */
@@ -24,11 +26,16 @@ export class ChannelWriter {
     private readonly sender: FrameSender,
     private readonly batchSize: number,
     private credits: number,
-  ) {}
+    /** Set when the edge carries timestamps: each record's event time, read at push. */
+    private readonly timestampOf?: ((record: unknown) => number) | undefined,
+  ) {
+    if (timestampOf !== undefined) this.times = [];
+  }
 
   push(record: unknown): void {
     const b = this.buffer;
     b.push(record);
+    if (this.times !== undefined) this.times.push(this.timestampOf!(record));
     if (b.length >= this.batchSize) this.flush();
   }
 
@@ -38,6 +45,12 @@ export class ChannelWriter {
     const records = this.buffer;
     this.buffer = [];
     this.recordsSent += records.length;
+    const timestamps = this.times;
+    if (timestamps !== undefined) {
+      this.times = [];
+      this.emit({ kind: 'records', records, timestamps });
+      return;
+    }
     this.emit({ kind: 'records', records });
   }
 

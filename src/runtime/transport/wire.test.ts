@@ -18,6 +18,11 @@ const record = fc.record({
 
 const element: fc.Arbitrary<StreamElement> = fc.oneof(
   fc.array(record, { maxLength: 50 }).map((records) => ({ kind: 'records' as const, records })),
+  fc.array(fc.tuple(record, double), { maxLength: 50 }).map((rs) => ({
+    kind: 'records' as const,
+    records: rs.map(([r]) => r),
+    timestamps: rs.map(([, t]) => t),
+  })),
   double.map((timestamp) => ({ kind: 'watermark' as const, timestamp })),
   fc.record({ id: fc.nat(), ts: fc.nat(), sp: fc.boolean() }).map(({ id, ts, sp }) => ({
     kind: 'barrier' as const,

@@ -5,6 +5,7 @@
  *
  * Frame layout (little endian):
  *   u8  type        1 records | 2 watermark | 3 barrier | 4 end of input | 5 credit | 6 status
+ *                   | 7 timestamped records
  *   u32 channel id
  *   payload:
  *     records:   msgpack array of the records (msgpackr, record extension on)
@@ -13,6 +14,7 @@
  *     end:       u8 stopped (1: the input was stopped, not exhausted; 0: its real end)
  *     credit:    u32 number of frames the receiver has consumed
  *     status:    u8 idle (1) or active (0)
+ *     timestamped records: u32 n, n x f64 event times, then the records as for type 1
  */
 import { Packr } from 'msgpackr';
 import type { StreamElement } from '../../core/elements.js';
@@ -27,6 +29,7 @@ export const FrameType = {
   end: 4,
   credit: 5,
   status: 6,
+  timestampedRecords: 7,
 } as const;
 
 const HEADER = 5;
@@ -46,6 +49,17 @@ export class WireCodec {
   encode(channel: ChannelId, element: StreamElement): Uint8Array {
     switch (element.kind) {
       case 'records': {
+        const ts = element.timestamps;
+        if (ts !== undefined) {
+          const payload = this.packr.pack(element.records as unknown[]);
+          const n = ts.length;
+          const frame = header(FrameType.timestampedRecords, channel, 4 + 8 * n + payload.length);
+          const v = view(frame);
+          v.setUint32(HEADER, n, true);
+          for (let i = 0; i < n; i++) v.setFloat64(HEADER + 4 + 8 * i, ts[i]!, true);
+          frame.set(payload, HEADER + 4 + 8 * n);
+          return frame;
+        }
         const payload = this.packr.pack(element.records as unknown[]);
         const frame = header(FrameType.records, channel, payload.length);
         frame.set(payload, HEADER);
@@ -95,6 +109,15 @@ export class WireCodec {
         if (!Array.isArray(records))
           throw wireError(`records frame on channel ${channel} is not an array`);
         return { channel, element: { kind: 'records', records } };
+      }
+      case FrameType.timestampedRecords: {
+        const n = v.getUint32(HEADER, true);
+        const timestamps: number[] = new Array(n);
+        for (let i = 0; i < n; i++) timestamps[i] = v.getFloat64(HEADER + 4 + 8 * i, true);
+        const records = this.packr.unpack(frame.subarray(HEADER + 4 + 8 * n)) as unknown[];
+        if (!Array.isArray(records) || records.length !== n)
+          throw wireError(`timestamped records frame on channel ${channel} is malformed`);
+        return { channel, element: { kind: 'records', records, timestamps } };
       }
       case FrameType.watermark:
         return { channel, element: { kind: 'watermark', timestamp: v.getFloat64(HEADER, true) } };

@@ -35,6 +35,7 @@ import type { ReduceFunction } from '../functions.js';
 import type { Counter } from '../io.js';
 import type { OperatorContext, Output, StreamOperator } from '../operator.js';
 import { callHook, runtimeContext, userFailure } from '../operators/base.js';
+import { recordTime } from '../record-time.js';
 import type { OutputTag, TimeDomain } from '../time.js';
 import { KeyedTimers } from '../timers.js';
 import { compareWindows, TimeWindow, type WindowAssigner } from './assigners.js';
@@ -433,6 +434,8 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
   }
 
   private fire(key: K, slot: Slot): void {
+    // Flink: a window's results carry its maxTimestamp (read downstream as carried time).
+    recordTime.value = slot.window.maxTimestamp;
     this.contents.emit(slot.stateId, (value, many) => {
       const windowFn = this.windowFn;
       if (windowFn === undefined) {
