@@ -3,7 +3,11 @@
  * that the runtime executes; building is deterministic so every worker builds the same one.
  */
 import { InvalidArgumentError } from '../core/errors.js';
-import { defaultMaxParallelism, validateParallelism } from '../keygroups/index.js';
+import {
+  defaultMaxParallelism,
+  validateParallelism,
+  validateParallelismWithState,
+} from '../keygroups/index.js';
 import type { JobEdge, JobGraph, JobNode, Partitioning } from '../runtime/graph.js';
 import type { Source } from '../runtime/io.js';
 import type { StreamOperator } from '../runtime/operator.js';
@@ -167,6 +171,11 @@ export class StreamExecutionEnvironment {
       this.config.maxParallelism ??
       this.config.restoredMaxParallelism?.[uid] ??
       defaultMaxParallelism(parallelism);
+    const restoredMaxP = this.config.restoredMaxParallelism?.[uid];
+    // With state, raising --max-parallelism cannot help (the restore would refuse it): say so.
+    if (restoredMaxP !== undefined) {
+      validateParallelismWithState(`operator '${name}' (uid ${uid})`, parallelism, restoredMaxP);
+    }
     validateParallelism(parallelism, maxParallelism);
     if (
       options.uid !== undefined &&

@@ -4,6 +4,7 @@
  * graph each time; the runtime checks this with a fingerprint.
  */
 import { randomUUID } from 'node:crypto';
+import { isAbsolute, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
 import { ensureTypeScriptLoader, needsTypeScriptLoader } from '../core/ts-loader.js';
@@ -139,9 +140,17 @@ export interface BuildConfig {
   readonly restoredMaxParallelism?: Readonly<Record<string, number>> | undefined;
 }
 
+/** A job module's path as the user would write it: relative to the working directory. */
+const displayPath = (module: string): string => {
+  if (!isAbsolute(module)) return module;
+  const rel = relative(process.cwd(), module);
+  return rel.startsWith('..') || isAbsolute(rel) ? module : rel;
+};
+
 const buildJob = (
   job: JobDefinition,
   config: BuildConfig,
+  module?: string,
 ): { graph: JobGraph; uidWarnings: readonly string[] } => {
   const env = new StreamExecutionEnvironment({
     jobName: job.name,
@@ -150,7 +159,24 @@ const buildJob = (
     parallelismOverrides: config.parallelismOverrides,
     restoredMaxParallelism: config.restoredMaxParallelism,
   });
-  job.build(env, config.args ?? []);
+  try {
+    job.build(env, config.args ?? []);
+  } catch (e) {
+    // The job's own code threw (e.g. its usage message): the job's error, not eddy's. An
+    // EddyError (eddy's API rejecting what the job asked for) keeps its code.
+    if (e instanceof EddyError) throw e;
+    const where = module === undefined ? '' : ` (${displayPath(module)})`;
+    const reason = e instanceof Error ? e.message : String(e);
+    throw new EddyError(
+      'EDDY_INVALID_JOB',
+      `job '${job.name}'${where} failed to build: ${reason}`,
+      {
+        domain: 'user',
+        retriable: false,
+        cause: e,
+      },
+    );
+  }
   return { graph: env.buildGraph(), uidWarnings: env.uidWarnings() };
 };
 
@@ -204,9 +230,9 @@ export const importJob = async (module: string): Promise<JobDefinition> => {
 
 /** Imported by every worker thread to rebuild the graph (see runtime/protocol.ts). */
 export const loadJobGraph = async (spec: JobSpec): Promise<JobGraph> =>
-  buildGraph(await importJob(spec.module), spec);
+  buildJob(await importJob(spec.module), spec, spec.module).graph;
 
-const loadJob = async (spec: JobSpec) => buildJob(await importJob(spec.module), spec);
+const loadJob = async (spec: JobSpec) => buildJob(await importJob(spec.module), spec, spec.module);
 
 const execute = async (
   graph: JobGraph,

@@ -233,9 +233,8 @@ const main = async () => {
       process.exitCode = (e as { exitCode: number }).exitCode;
       return;
     }
-    const code = e instanceof EddyError ? e.code : 'EDDY_INTERNAL';
-    process.stderr.write(`eddy: error [${code}]: ${e instanceof Error ? e.message : String(e)}\n`);
-    if (process.env.EDDY_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    const { formatError } = await import('./error-report.js');
+    process.stderr.write(formatError(e, Boolean(process.env.EDDY_DEBUG)));
     process.exitCode = 1;
   }
 };

@@ -12,6 +12,7 @@ import {
   InvalidArgumentError,
   JobFailedError,
   MAX_CAUSE_DEPTH,
+  previewRecord,
   type SerializedError,
   type SubtaskRef,
   serializeError,
@@ -399,5 +400,35 @@ describe('serializeError / deserializeError', () => {
     });
     expect(back.constructor).toBe(EddyError);
     expect(back.name).toBe('toString');
+  });
+});
+
+describe('previewRecord', () => {
+  it('is the JSON of the record, truncated to 200 characters', () => {
+    expect(previewRecord({ n: 1234 })).toBe('{"n":1234}');
+    const long = previewRecord({ s: 'x'.repeat(1000) });
+    expect(long).toHaveLength(200);
+    expect(long.endsWith('…')).toBe(true);
+  });
+
+  it('never throws: bigints, cyclic objects, undefined', () => {
+    expect(previewRecord({ big: 12n })).toBe('{"big":"12n"}');
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(previewRecord(cyclic)).toBe('[object Object]');
+    expect(previewRecord(undefined)).toBe('undefined');
+  });
+
+  it('crosses threads with the UserFunctionError that carries it', () => {
+    const ref: SubtaskRef = {
+      operatorName: 'm',
+      operatorUid: 'm',
+      subtaskIndex: 0,
+      parallelism: 1,
+    };
+    const e = new UserFunctionError(ref, 'map', 3, new Error('boom'), '{"n":1}');
+    const back = deserializeError(structuredClone(serializeError(e)));
+    expect(back).toBeInstanceOf(UserFunctionError);
+    expect((back as UserFunctionError).recordPreview).toBe('{"n":1}');
   });
 });

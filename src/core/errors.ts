@@ -176,11 +176,14 @@ export const describeSubtask = (s: SubtaskRef) =>
 export class UserFunctionError extends EddyError {
   declare readonly subtask: SubtaskRef;
   readonly recordPosition: number | undefined;
+  /** The failing record, truncated (see {@link previewRecord}), when there was one. */
+  readonly recordPreview: string | undefined;
   constructor(
     subtask: SubtaskRef,
     what: string,
     recordPosition: number | undefined,
     cause: unknown,
+    recordPreview?: string,
   ) {
     const pos = recordPosition === undefined ? '' : ` at record #${recordPosition}`;
     const reason = cause instanceof Error ? cause.message : String(cause);
@@ -190,8 +193,32 @@ export class UserFunctionError extends EddyError {
       subtask,
     });
     this.recordPosition = recordPosition;
+    this.recordPreview = recordPreview;
   }
 }
+
+/** Longest record preview kept by {@link previewRecord}. */
+export const MAX_RECORD_PREVIEW = 200;
+
+/**
+ * A short, safe one-line preview of a record for error messages: JSON (bigints as `123n`),
+ * else `String(record)` (e.g. a cyclic object), truncated to `max` characters with `…`.
+ * Never throws.
+ */
+export const previewRecord = (record: unknown, max = MAX_RECORD_PREVIEW): string => {
+  let text: string;
+  try {
+    text =
+      JSON.stringify(record, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(record);
+  } catch {
+    try {
+      text = Object.prototype.toString.call(record);
+    } catch {
+      text = '(unprintable record)';
+    }
+  }
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+};
 
 /** The job failed; `cause` is the first error reported. Retriable as its cause is. */
 export class JobFailedError extends EddyError {
@@ -255,6 +282,8 @@ export interface SerializedError {
   subtask?: SubtaskRef | undefined;
   /** UserFunctionError's record position. */
   recordPosition?: number | undefined;
+  /** UserFunctionError's record preview. */
+  recordPreview?: string | undefined;
   /** BadRecordError's origin. */
   origin?: RecordOrigin | undefined;
 }
@@ -279,6 +308,9 @@ const serializeAt = (e: unknown, depth: number): SerializedError => {
     if (e.subtask !== undefined) s.subtask = { ...e.subtask };
     if (e instanceof UserFunctionError && e.recordPosition !== undefined) {
       s.recordPosition = e.recordPosition;
+    }
+    if (e instanceof UserFunctionError && e.recordPreview !== undefined) {
+      s.recordPreview = e.recordPreview;
     }
     if (e instanceof BadRecordError) s.origin = { ...e.origin };
   } else if (e instanceof Error) {
@@ -365,7 +397,10 @@ export const deserializeError = (s: SerializedError): EddyError => {
     (s.name !== 'BadRecordError' || s.origin !== undefined);
   if (fits) {
     Object.setPrototypeOf(e, cls.prototype);
-    if (s.name === 'UserFunctionError') setField(e, 'recordPosition', s.recordPosition);
+    if (s.name === 'UserFunctionError') {
+      setField(e, 'recordPosition', s.recordPosition);
+      setField(e, 'recordPreview', s.recordPreview);
+    }
     if (s.name === 'BadRecordError') setField(e, 'origin', s.origin);
   }
   e.name = s.name;

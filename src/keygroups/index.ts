@@ -13,6 +13,7 @@ export {
   defaultMaxParallelism,
   UPPER_BOUND_MAX_PARALLELISM,
   validateParallelism,
+  validateParallelismWithState,
 } from './parallelism.js';
 export {
   computeKeyGroupRange,

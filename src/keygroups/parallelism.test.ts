@@ -30,8 +30,8 @@ describe('validateParallelism', () => {
 
   it('names both numbers and what to do when parallelism exceeds maxParallelism', () => {
     expect(thrown(() => validateParallelism(300, 256)).message).toBe(
-      'parallelism 300 exceeds maxParallelism 256: raise --max-parallelism (fixed once the job ' +
-        'has state) or lower the parallelism',
+      'parallelism 300 exceeds maxParallelism 256: raise --max-parallelism to at least 300, ' +
+        'or lower the parallelism',
     );
   });
 

@@ -38,7 +38,27 @@ export const validateParallelism = (parallelism: number, maxParallelism: number)
   if (parallelism > maxParallelism) {
     throw invalidParallelism(
       `parallelism ${parallelism} exceeds maxParallelism ${maxParallelism}: raise ` +
-        '--max-parallelism (fixed once the job has state) or lower the parallelism',
+        `--max-parallelism to at least ${parallelism}, or lower the parallelism`,
+    );
+  }
+};
+
+/**
+ * Checks the parallelism of an operator whose state (restored from a checkpoint) has
+ * `maxParallelism` key groups: that number is fixed, so only the parallelism can change.
+ * @throws InvalidArgumentError (`EDDY_INVALID_PARALLELISM`) if parallelism > maxParallelism.
+ */
+export const validateParallelismWithState = (
+  what: string,
+  parallelism: number,
+  maxParallelism: number,
+): void => {
+  checkParallelism(parallelism);
+  if (parallelism > maxParallelism) {
+    throw invalidParallelism(
+      `${what}: parallelism ${parallelism} exceeds maxParallelism ${maxParallelism}, which is ` +
+        `fixed once the job has state (its state has ${maxParallelism} key groups): choose a ` +
+        `parallelism <= ${maxParallelism}`,
     );
   }
 };

@@ -2,7 +2,7 @@
  * Outputs of a chain's operators: the next chained operator, or the network edges at the
  * chain's tail, partitioned forward / rebalance / broadcast / by key group.
  */
-import { attributeTo, type SubtaskRef, UserFunctionError } from '../core/errors.js';
+import { attributeTo, previewRecord, type SubtaskRef, UserFunctionError } from '../core/errors.js';
 import { assignToKeyGroup, type Key, operatorIndexForKeyGroup } from '../keygroups/index.js';
 import type { Partitioning } from './graph.js';
 import type { Output, StreamOperator } from './operator.js';
@@ -98,7 +98,13 @@ export class EdgeOutput implements Output<unknown> {
             const kg = assignToKeyGroup(key, maxParallelism);
             ws[operatorIndexForKeyGroup(maxParallelism, parallelism, kg)]!.push(r);
           } catch (e) {
-            throw new UserFunctionError(this.sender, 'the keyBy key selector', position, e);
+            throw new UserFunctionError(
+              this.sender,
+              'the keyBy key selector',
+              position,
+              e,
+              previewRecord(r),
+            );
           }
         };
       }

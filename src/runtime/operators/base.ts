@@ -1,4 +1,4 @@
-import { EddyError, type SubtaskRef, UserFunctionError } from '../../core/errors.js';
+import { EddyError, previewRecord, type SubtaskRef, UserFunctionError } from '../../core/errors.js';
 import type { RuntimeContext, TaskInfo } from '../functions.js';
 import type { OperatorContext } from '../operator.js';
 
@@ -13,10 +13,17 @@ export const userFailure = (
   what: string,
   position: number | undefined,
   cause: unknown,
+  failing?: { record: unknown },
 ): EddyError =>
   cause instanceof EddyError && cause.subtask !== undefined
     ? cause
-    : new UserFunctionError(subtask, what, position, cause);
+    : new UserFunctionError(
+        subtask,
+        what,
+        position,
+        cause,
+        failing === undefined ? undefined : previewRecord(failing.record),
+      );
 
 export const taskInfo = (ctx: OperatorContext): TaskInfo => ({
   operatorName: ctx.subtask.operatorName,

@@ -95,7 +95,7 @@ export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
       if (this.stamp !== undefined) recordTime.value = this.stamp(record);
       this.fn.processElement(record, this.context, this.out);
     } catch (e) {
-      throw userFailure(this.ctx.subtask, 'processElement', this.position, e);
+      throw userFailure(this.ctx.subtask, 'processElement', this.position, e, { record });
     }
   }
 }
@@ -162,7 +162,7 @@ export class KeyedProcessOperator<K extends Key, IN, OUT> extends FunctionOperat
       this.timers.setCurrentKey(key);
       this.fn.processElement(record, this.keyed, this.out);
     } catch (e) {
-      throw userFailure(this.ctx.subtask, 'processElement', this.position, e);
+      throw userFailure(this.ctx.subtask, 'processElement', this.position, e, { record });
     }
   }
 

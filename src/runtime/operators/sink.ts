@@ -34,7 +34,7 @@ export class SinkOperator<T> implements StreamOperator<T, never> {
     } catch (e) {
       throw e instanceof EddyError
         ? attributeTo(this.ctx.subtask, e)
-        : userFailure(this.ctx.subtask, 'sink write', this.position, e);
+        : userFailure(this.ctx.subtask, 'sink write', this.position, e, { record });
     }
   }
 

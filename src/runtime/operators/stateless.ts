@@ -20,8 +20,8 @@ abstract class StatelessOperator<IN, OUT> implements StreamOperator<IN, OUT> {
 
   abstract processRecord(record: IN): void;
 
-  protected fail(what: string, e: unknown): never {
-    throw userFailure(this.ctx.subtask, what, this.position, e);
+  protected fail(what: string, e: unknown, record: IN): never {
+    throw userFailure(this.ctx.subtask, what, this.position, e, { record });
   }
 }
 
@@ -46,7 +46,7 @@ export class MapOperator<IN, OUT> extends StatelessOperator<IN, OUT> {
       if (this.stamp !== undefined) recordTime.value = this.stamp(record);
       v = this.fn(record);
     } catch (e) {
-      this.fail('map', e);
+      this.fail('map', e, record);
     }
     this.out.collect(v);
   }
@@ -62,7 +62,7 @@ export class FilterOperator<T> extends StatelessOperator<T, T> {
     try {
       keep = this.fn(record);
     } catch (e) {
-      this.fail('filter', e);
+      this.fail('filter', e, record);
     }
     if (keep) this.out.collect(record);
   }
@@ -86,7 +86,7 @@ export class FlatMapOperator<IN, OUT> extends StatelessOperator<IN, OUT> {
       if (this.stamp !== undefined) recordTime.value = this.stamp(record);
       this.fn(record, this.collector);
     } catch (e) {
-      this.fail('flatMap', e);
+      this.fail('flatMap', e, record);
     }
   }
 }
