@@ -6,16 +6,8 @@
 import { existsSync } from 'node:fs';
 
 if (process.env.EDDY_DEV === '1') {
-  const { register } = await import('tsx/esm/api');
-  const { register: registerHooks } = await import('node:module');
-  register();
-  // `import 'eddy'` in a job means the same sources (see src/runtime/worker-boot.mjs).
-  registerHooks(
-    `data:text/javascript,${encodeURIComponent(
-      "export const resolve = (s, c, next) => next(s, { ...c, conditions: [...c.conditions, 'eddy-source'] });",
-    )}`,
-  );
-  globalThis[Symbol.for('eddy.tsLoaderRegistered')] = true;
+  const { registerSourceMode } = await import('../src/runtime/source-mode.mjs');
+  await registerSourceMode();
   await import('../src/cli/main.ts');
 } else {
   const main = new URL('../dist/cli/main.js', import.meta.url);

@@ -270,24 +270,33 @@ export class SubtaskRunner {
   }
 
   /** Runs the connectors' `notifyCheckpointAborted` hooks (after {@link abortCheckpoint}). */
-  async notifyCheckpointAborted(checkpointId: number): Promise<void> {
+  notifyCheckpointAborted(checkpointId: number): Promise<void> {
+    return this.notifyMembers('notifyCheckpointAborted', checkpointId);
+  }
+
+  notifyCheckpointComplete(checkpointId: number): Promise<void> {
+    return this.notifyMembers('notifyCheckpointComplete', checkpointId);
+  }
+
+  /** Calls `hook` on every operator of the chain and, at its head, on the source reader. */
+  private async notifyMembers(
+    hook: 'notifyCheckpointComplete' | 'notifyCheckpointAborted',
+    checkpointId: number,
+  ): Promise<void> {
     if (this.cancelled) return;
     for (const m of this.members) {
       await this.attribute(m, async () => {
-        await m.operator?.notifyCheckpointAborted?.(checkpointId);
-        if (m === this.head) await this.reader?.notifyCheckpointAborted?.(checkpointId);
+        await m.operator?.[hook]?.(checkpointId);
+        if (m === this.head) await this.reader?.[hook]?.(checkpointId);
       });
     }
   }
 
   /** An event from the source's split enumerator; applied between two polls. */
   deliverReaderEvent(event: ReaderEvent): void {
-    const reader = () => {
-      if (!this.reader) throw new EddyError('EDDY_INTERNAL', `${this.label}: not a source`);
-      return this.reader;
-    };
     this.post(() => {
-      const r = reader();
+      const r = this.reader;
+      if (!r) throw new EddyError('EDDY_INTERNAL', `${this.label}: not a source`);
       if (event.kind === 'splits') r.addSplits?.(event.splits);
       else if (event.kind === 'noMoreSplits') r.notifyNoMoreSplits?.();
       else r.handleSourceEvent?.(event.event);
@@ -323,16 +332,6 @@ export class SubtaskRunner {
 
   private obsolete(checkpointId: number): boolean {
     return checkpointId <= this.lastSnapshot || checkpointId <= this.lastAborted;
-  }
-
-  async notifyCheckpointComplete(checkpointId: number): Promise<void> {
-    if (this.cancelled) return;
-    for (const m of this.members) {
-      await this.attribute(m, async () => {
-        await m.operator?.notifyCheckpointComplete?.(checkpointId);
-        if (m === this.head) await this.reader?.notifyCheckpointComplete?.(checkpointId);
-      });
-    }
   }
 
   /** Releases resources; after a failure sinks discard their in-progress output. */

@@ -4,19 +4,12 @@
 // needs the loader for itself, and `import 'eddy'` in a job must mean the same sources (the
 // `eddy-source` export condition) so that job and engine share one copy of every class.
 import { existsSync } from 'node:fs';
-import { register as registerHooks } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const source = new URL('./worker-entry.ts', import.meta.url);
 if (existsSync(fileURLToPath(source))) {
-  const { register } = await import('tsx/esm/api');
-  register();
-  registerHooks(
-    `data:text/javascript,${encodeURIComponent(
-      "export const resolve = (s, c, next) => next(s, { ...c, conditions: [...c.conditions, 'eddy-source'] });",
-    )}`,
-  );
-  globalThis[Symbol.for('eddy.tsLoaderRegistered')] = true;
+  const { registerSourceMode } = await import('./source-mode.mjs');
+  await registerSourceMode();
   await import(source.href);
 } else {
   await import('./worker-entry.js');
