@@ -42,6 +42,9 @@ export {
   hashToUint32,
   hashToUnit,
 } from './connectors/generator-source.js';
+// NATS JetStream connectors.
+// Redis Streams connectors.
+// PostgreSQL connectors.
 
 // Errors users catch or throw.
 export {

@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'EDDY_STATE'
   | 'EDDY_SOURCE_IO'
   | 'EDDY_SINK_IO'
+  | 'EDDY_CONNECTOR_CONFIG'
   | 'EDDY_WIRE_FORMAT'
   | 'EDDY_WORKER_CRASHED'
   | 'EDDY_TIMEOUT'
@@ -69,6 +70,9 @@ const RETRIABLE: Readonly<Record<ErrorCode, boolean | 'cause'>> = {
   EDDY_WIRE_FORMAT: false,
   EDDY_JOB_CONTROL: false,
   EDDY_FATAL: false,
+  // A server that refuses (credentials, a missing stream or table, a setting): a restart
+  // meets the same refusal.
+  EDDY_CONNECTOR_CONFIG: false,
 };
 
 /**
