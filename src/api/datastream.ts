@@ -204,7 +204,15 @@ export class DataStream<T> {
   sinkTo(sink: Sink<T>, options: OperatorOptions = {}): void {
     // A sink reads no event time: its input edges carry none.
     const plain = new DataStream<T>(this.env, withTimestamps(this.inputs, undefined));
-    plain.add<never>(sink.defaultName, options, () => new SinkOperator(sink), undefined, true);
+    this.env.addOperator(
+      plain.inputs,
+      sink.defaultName,
+      options,
+      () => new SinkOperator(sink),
+      undefined,
+      true,
+      sink as Sink<unknown>,
+    );
   }
 
   /** @internal */

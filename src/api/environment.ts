@@ -9,7 +9,7 @@ import {
   validateParallelismWithState,
 } from '../keygroups/index.js';
 import type { JobEdge, JobGraph, JobNode, Partitioning } from '../runtime/graph.js';
-import type { Source } from '../runtime/io.js';
+import type { Sink, Source } from '../runtime/io.js';
 import type { StreamOperator } from '../runtime/operator.js';
 import type { WatermarkStrategy } from '../runtime/watermarks.js';
 import { DataStream } from './datastream.js';
@@ -118,12 +118,15 @@ export class StreamExecutionEnvironment {
     keySelector?: (record: unknown) => import('../keygroups/index.js').Key,
     /** Keeps state (keyed operators always do): warn when it has no explicit uid. */
     stateful: boolean = keySelector !== undefined,
+    /** Set for a sink: its job-wide hook (`Sink.initializeGlobal`) runs in the job master. */
+    sink?: Sink<unknown>,
   ): number {
     const id = this.addNode(options, defaultName, stateful, (base) => ({
       ...base,
       kind: 'operator',
       keySelector,
       createOperator,
+      ...(sink === undefined ? {} : { sink }),
     }));
     const node = this.nodes[id]!;
     for (const input of inputs) {

@@ -21,6 +21,7 @@ import { LocalPool } from '../runtime/local.js';
 import type { SubtaskMetricsReport } from '../runtime/metrics.js';
 import type { RestoreSource } from '../runtime/protocol.js';
 import type { WorkerOptions } from '../runtime/worker-runtime.js';
+import { ensureEddyResolvable } from './eddy-resolve.js';
 import { StreamExecutionEnvironment } from './environment.js';
 
 /** A job: what `defineJob` takes and a job module exports by default. */
@@ -205,6 +206,7 @@ export const importJob = async (module: string): Promise<JobDefinition> => {
   let mod: Record<string, unknown>;
   try {
     if (needsTypeScriptLoader(url)) await ensureTypeScriptLoader();
+    ensureEddyResolvable();
     mod = (await import(url)) as Record<string, unknown>;
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);

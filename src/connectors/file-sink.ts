@@ -55,6 +55,14 @@ export interface FileSinkOptions {
   rollBytes?: number;
   /** Buffered output (in UTF-16 code units) that triggers a write (default 256 Ki). */
   bufferBytes?: number;
+  /**
+   * What a run that starts from scratch (no checkpoint or savepoint restored) does when the
+   * directory already holds part files of an earlier run: `'fail'` (default) stops before
+   * anything runs, naming the directory; `'append'` adds new part files beside them;
+   * `'replace'` deletes the old part files first. A restored run always continues its own
+   * output.
+   */
+  existingOutput?: 'fail' | 'append' | 'replace';
 }
 
 /**
@@ -161,11 +169,52 @@ export const FileSink = {
     }
     positiveInt(options.rollBytes, 'rollBytes');
     positiveInt(options.bufferBytes, 'bufferBytes');
+    const existing = options.existingOutput ?? 'fail';
+    if (!['fail', 'append', 'replace'].includes(existing)) {
+      throw new InvalidArgumentError(
+        `file sink: existingOutput must be 'fail', 'append' or 'replace', got '${existing}'`,
+      );
+    }
     return {
       defaultName: 'file-sink',
       createWriter: (ctx) => new JsonlFileWriter<T>(ctx, options),
+      initializeGlobal: (ctx) => {
+        // Only a run's first attempt from scratch: a restart or a restore continues the
+        // directory's own output.
+        if (ctx.attempt === 0 && ctx.restoredCheckpointId === undefined) {
+          checkExistingOutput(options.path, existing);
+        }
+      },
     };
   },
+};
+
+/**
+ * A fresh run into a directory with part files would silently mix two runs' output: refuse,
+ * or delete them (hidden in-progress leftovers too) when asked to replace.
+ */
+const checkExistingOutput = (dir: string, mode: 'fail' | 'append' | 'replace'): void => {
+  if (mode === 'append') return;
+  let parts: PartFile[];
+  try {
+    parts = readdirSync(dir).flatMap((name) => parsePartFile(name) ?? []);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new EddyError('EDDY_SINK_IO', `file sink: cannot list ${dir}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  if (mode === 'replace') {
+    for (const p of parts) unlinkSync(join(dir, p.name));
+    return;
+  }
+  const visible = parts.filter((p) => p.visible).length;
+  if (visible === 0) return;
+  throw new EddyError(
+    'EDDY_INVALID_ARGUMENT',
+    `file sink: the output directory ${dir} already holds ${visible} part file(s) from an earlier run; this run starts from scratch and would add to them. Remove them or choose another directory, or set FileSink.jsonl({ path, existingOutput: 'append' | 'replace' }) (a run restored with --resume or --from-savepoint continues its own output)`,
+    { domain: 'user' },
+  );
 };
 
 /** A part file name taken apart; undefined for any other name. */

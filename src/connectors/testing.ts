@@ -120,6 +120,8 @@ export interface TestContextOptions {
   checkpointing?: boolean;
   /** Whether split watermarks are tracked (`ctx.splits.watermarked`); default true. */
   watermarked?: boolean;
+  /** `ctx.jobName`; default `test-job`. */
+  jobName?: string;
 }
 
 export interface TestConnectorContext extends ConnectorContext {
@@ -172,6 +174,7 @@ export const createTestContext = (options: TestContextOptions = {}): TestConnect
   const sentSourceEvents: unknown[] = [];
   const ctx: TestConnectorContext = {
     subtask,
+    jobName: options.jobName ?? 'test-job',
     operatorState: new FakeOperatorStateStore(options.restoredState),
     isRestored: options.restoredState !== undefined,
     stopSignal: controller.signal,

@@ -4,7 +4,7 @@
  * workers prove they built the same graph as the coordinator.
  */
 import type { Key } from '../keygroups/index.js';
-import type { Source } from './io.js';
+import type { Sink, Source } from './io.js';
 import type { StreamOperator } from './operator.js';
 import type { WatermarkStrategy } from './watermarks.js';
 
@@ -51,6 +51,8 @@ export interface OperatorNode extends NodeBase {
   /** Set on operators fed by a hash edge: they get a keyed state backend. */
   readonly keySelector: ((record: unknown) => Key) | undefined;
   readonly createOperator: () => StreamOperator;
+  /** The sink of a sink operator, for its job-wide hook (`Sink.initializeGlobal`). */
+  readonly sink?: Sink<unknown> | undefined;
 }
 
 export type JobNode = SourceNode | OperatorNode;

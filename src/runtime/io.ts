@@ -18,6 +18,12 @@ export interface MetricGroup {
 /** What a source reader or sink writer gets from the runtime. */
 export interface ConnectorContext {
   readonly subtask: SubtaskRef;
+  /**
+   * The job's name (`defineJob({ name })`): the same across restarts, `--resume`, savepoints
+   * and rescales, unlike a run's job id. Connectors name what they leave on a server by it
+   * (transaction ids, message ids, commit markers) so that a later run of the job finds them.
+   */
+  readonly jobName: string;
   /** Per-subtask list state; positions live here so they survive checkpoints and rescaling. */
   readonly operatorState: OperatorStateStore;
   /** True when operator state was restored from a checkpoint or savepoint. */
@@ -202,8 +208,27 @@ export interface SinkWriter<T> {
   notifyCheckpointAborted?(checkpointId: number): void | Promise<void>;
 }
 
+/** What {@link Sink.initializeGlobal} is told about the attempt about to start. */
+export interface SinkGlobalContext {
+  readonly jobName: string;
+  /** The sink operator's uid. */
+  readonly uid: string;
+  readonly parallelism: number;
+  /** The checkpoint or savepoint this attempt restores (undefined: it starts from scratch). */
+  readonly restoredCheckpointId: number | undefined;
+  /** 0 for a run's first attempt; 1, 2, … for restarts after failures within the run. */
+  readonly attempt: number;
+}
+
 /** A sink: creates one writer per subtask. */
 export interface Sink<T> {
   readonly defaultName: string;
   createWriter(ctx: ConnectorContext): SinkWriter<T>;
+  /**
+   * Optional, run once per attempt by the job master before any writer opens (Flink's
+   * `initializeGlobal`): checks that need the whole sink (an output directory that must be
+   * empty) and clean-up that must happen exactly once whatever the parallelism (e.g. resolving
+   * the prepared transactions a failed attempt left behind). A rejection fails the attempt.
+   */
+  initializeGlobal?(ctx: SinkGlobalContext): Promise<void> | void;
 }

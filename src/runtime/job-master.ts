@@ -199,8 +199,11 @@ export class JobMaster {
     if (restore)
       checkRestore(this.graph, restore.metadata, this.options.allowNonRestoredState ?? false);
     for (;;) {
-      const workers = this.pool.spawn(restore);
+      let workers: WorkerHandle[] = [];
       try {
+        // Before any thread starts; a failure here is the attempt's, restarted or not as any.
+        await this.initializeSinks(restore);
+        workers = this.pool.spawn(restore);
         const metrics = await this.runAttempt(workers, restore);
         await this.attempt?.sources.close();
         return {
@@ -229,6 +232,20 @@ export class JobMaster {
         );
         await new Promise((r) => setTimeout(r, delay));
       }
+    }
+  }
+
+  /** Runs every sink's job-wide hook once for the attempt about to start. */
+  private async initializeSinks(restore: RestoreSource | undefined): Promise<void> {
+    for (const n of this.graph.nodes) {
+      if (n.kind !== 'operator' || !n.sink?.initializeGlobal) continue;
+      await n.sink.initializeGlobal({
+        jobName: this.graph.name,
+        uid: n.uid,
+        parallelism: n.parallelism,
+        restoredCheckpointId: restore?.metadata.checkpointId,
+        attempt: this.restarts,
+      });
     }
   }
 

@@ -23,6 +23,8 @@ export interface Output<T> {
 
 export interface OperatorContext {
   readonly subtask: SubtaskRef;
+  /** The job's name (see `ConnectorContext.jobName`). */
+  readonly jobName: string;
   readonly maxParallelism: number;
   readonly operatorState: OperatorStateStore;
   /** Present on operators after keyBy: state partitioned by key group. */

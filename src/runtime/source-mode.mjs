@@ -5,8 +5,10 @@
 import { register as registerHooks } from 'node:module';
 
 export const registerSourceMode = async () => {
-  const { register } = await import('tsx/esm/api');
-  register();
+  const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
+  esm.register();
+  // A .ts job in a folder without package.json (or a CommonJS one) is compiled to CommonJS.
+  cjs.register();
   registerHooks(
     `data:text/javascript,${encodeURIComponent(
       "export const resolve = (s, c, next) => next(s, { ...c, conditions: [...c.conditions, 'eddy-source'] });",

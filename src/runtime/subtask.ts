@@ -779,6 +779,7 @@ export class SubtaskRunner {
     for (const kg of restored?.keyGroups ?? []) keyedState?.restoreKeyGroupLazily(kg);
     const ctx: OperatorContext = {
       subtask: ref,
+      jobName: this.graph.name,
       maxParallelism: node.maxParallelism,
       operatorState,
       keyedState,

@@ -38,6 +38,7 @@ const context = (subtask: SubtaskRef): OperatorContext => ({
   metrics: new SubtaskMetrics(),
   stopSignal: new AbortController().signal,
   checkpointing: false,
+  jobName: 'test-job',
   clock: wallClock,
   runInMailbox: (action) => action(),
 });

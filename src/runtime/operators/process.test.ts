@@ -35,6 +35,7 @@ const context = (store: HeapOperatorStateStore, isRestored: boolean): OperatorCo
   metrics: new SubtaskMetrics(),
   stopSignal: new AbortController().signal,
   checkpointing: false,
+  jobName: 'test-job',
   clock: wallClock,
   runInMailbox: (action) => action(),
 });

@@ -106,6 +106,7 @@ export const openWindowOperator = async <IN, OUT>(
     metrics,
     stopSignal: new AbortController().signal,
     checkpointing: false,
+    jobName: 'test-job',
     clock,
     runInMailbox: (action) => action(),
   };
