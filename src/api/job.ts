@@ -299,7 +299,6 @@ export const runJobModule = async (
         graphLoader: import.meta.url,
         spec,
         worker: options.worker,
-        metricsIntervalMs: options.metricsIntervalMs,
         checkpointing,
         warmKey: spec.module,
         workers: options.workers,
@@ -328,7 +327,6 @@ export const runGraphInThread = (
     (checkpointing) =>
       new LocalPool(graph, {
         worker: options.worker,
-        metricsIntervalMs: options.metricsIntervalMs,
         checkpointing,
       }),
     options,

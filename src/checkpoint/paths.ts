@@ -30,6 +30,16 @@ export const parseCheckpointDirName = (name: string): number | undefined => {
 export const savepointDirName = (jobName: string, id: number, at: Date): string =>
   `savepoint-${safeFileComponent(jobName)}-${id}-${compactUtc(at)}`;
 
+const SAVEPOINT_DIR = /^savepoint-.+-(0|[1-9][0-9]{0,15})-\d{8}T\d{6}$/;
+
+/** The checkpoint id in a {@link savepointDirName}, or undefined for any other name. */
+export const parseSavepointDirName = (name: string): number | undefined => {
+  const m = SAVEPOINT_DIR.exec(name);
+  if (m === null) return undefined;
+  const id = Number(m[1]);
+  return Number.isSafeInteger(id) ? id : undefined;
+};
+
 const compactUtc = (d: Date): string => {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   const date = `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}`;

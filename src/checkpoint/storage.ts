@@ -13,6 +13,7 @@ import {
   checkpointDirName,
   METADATA_FILE,
   parseCheckpointDirName,
+  parseSavepointDirName,
   savepointDirName,
 } from './paths.js';
 import type { CheckpointMetadata } from './types.js';
@@ -56,9 +57,17 @@ interface Entry {
   readonly complete: boolean;
 }
 
-/** Checkpoints of one job under `baseDir`. Every storage path is built by paths.ts. */
+/**
+ * Checkpoints of one job under `baseDir`. Every storage path is built by paths.ts. With
+ * `{ savepoints: true }` the listing, `retain` and `latestValid` see the `savepoint-…`
+ * directories under `baseDir` instead of `chk-<id>` (e.g. the savepoints eddy takes to
+ * rescale a job, which it keeps as it keeps checkpoints).
+ */
 export class CheckpointStorage {
-  constructor(readonly baseDir: string) {}
+  constructor(
+    readonly baseDir: string,
+    private readonly options: { readonly savepoints?: boolean } = {},
+  ) {}
 
   /** `<base>/chk-<id>`. */
   checkpointDir(id: number): string {
@@ -194,12 +203,18 @@ export class CheckpointStorage {
   }
 
   private scan(): Promise<Entry[]> {
-    return scanCheckpoints(this.baseDir);
+    return scanCheckpoints(
+      this.baseDir,
+      this.options.savepoints ? parseSavepointDirName : parseCheckpointDirName,
+    );
   }
 }
 
-/** Every `chk-<id>` directory under `base`, newest first, and whether it is complete. */
-const scanCheckpoints = async (base: string): Promise<Entry[]> => {
+/** Every `chk-<id>` (or other `idOf`) directory under `base`, newest first, and whether it is complete. */
+const scanCheckpoints = async (
+  base: string,
+  idOf: (name: string) => number | undefined,
+): Promise<Entry[]> => {
   let names: string[];
   try {
     names = await readdir(base);
@@ -209,7 +224,7 @@ const scanCheckpoints = async (base: string): Promise<Entry[]> => {
   }
   const entries: Entry[] = [];
   for (const name of names) {
-    const id = parseCheckpointDirName(name);
+    const id = idOf(name);
     if (id === undefined) continue;
     const dir = join(base, name);
     if (!(await isDirectory(dir))) continue;
@@ -283,7 +298,7 @@ export const resolveRestorePath = async (path: string): Promise<string> => {
     );
   }
   if ((await fileSize(join(abs, METADATA_FILE))) !== undefined) return abs;
-  const latest = (await scanCheckpoints(abs).catch(() => [])).find((e) => e.complete);
+  const latest = (await scanCheckpoints(abs, parseCheckpointDirName).catch(() => [])).find((e) => e.complete);
   const hint = latest
     ? `: it looks like a checkpoint base directory; pass one of its checkpoints, e.g. ${latest.dir}`
     : ' (no _metadata: the checkpoint never completed, or this is not a checkpoint)';

@@ -6,6 +6,12 @@ import type { ListedJob } from '../control/types.js';
 
 export interface ListCommandOptions {
   readonly json?: boolean | undefined;
+  /**
+   * First remove the records of jobs that are no longer running (finished, stopped, failed,
+   * crashed). Their state under `$EDDY_HOME/jobs/<name>/` stays: `--resume` and savepoints
+   * still need it.
+   */
+  readonly prune?: boolean | undefined;
   /** Registry home; default `$EDDY_HOME` or `~/.eddy`. */
   readonly home?: string | undefined;
   /** Where output goes; default stdout. */
@@ -16,6 +22,12 @@ export interface ListCommandOptions {
 export const listCommand = async (opts: ListCommandOptions = {}): Promise<number> => {
   const write = opts.write ?? ((t: string) => process.stdout.write(t));
   const registry = new JobRegistry(opts.home);
+  if (opts.prune) {
+    const removed = await registry.prune({ olderThanMs: 0 });
+    process.stderr.write(
+      `removed the records of ${removed.length} job(s) no longer running (their checkpoints and savepoints stay)\n`,
+    );
+  }
   const jobs = await registry.list();
   if (opts.json) {
     write(`${JSON.stringify(jobs, null, 2)}\n`);

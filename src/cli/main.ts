@@ -60,7 +60,11 @@ export const buildProgram = (): Command => {
       'take a checkpoint every <ms> milliseconds',
       commanderInt('--checkpoint-interval'),
     )
-    .option('--checkpoint-dir <dir>', 'where checkpoints go (default .eddy/checkpoints/<job name>)')
+    .option(
+      '--state-dir <dir>',
+      "root of this job's checkpoints/, savepoints/ and rescales/ (default $EDDY_HOME/jobs/<job name>, $EDDY_HOME defaulting to ~/.eddy)",
+    )
+    .option('--checkpoint-dir <dir>', 'where checkpoints go (default <state dir>/checkpoints)')
     .option(
       '--checkpoint-timeout <ms>',
       'decline a checkpoint not completed within <ms> milliseconds (default 600000)',
@@ -90,6 +94,7 @@ export const buildProgram = (): Command => {
         progress: o.progress === false ? false : undefined,
         checkpointInterval: o.checkpointInterval,
         checkpointDir: o.checkpointDir,
+        stateDir: o.stateDir,
         checkpointTimeout: o.checkpointTimeout,
         fromSavepoint: o.fromSavepoint,
         resume: o.resume === true,
@@ -127,9 +132,10 @@ const addJobControlCommands = (program: Command) => {
     .command('list')
     .description('list the jobs registered in $EDDY_HOME (default ~/.eddy)')
     .option('--json', 'print all fields of every job as a JSON array')
+    .option('--prune', 'first remove the records of jobs no longer running (state stays)')
     .action(async (o) => {
       const { listCommand } = await import('./list.js');
-      process.exitCode = await listCommand({ json: o.json === true });
+      process.exitCode = await listCommand({ json: o.json === true, prune: o.prune === true });
     });
   program
     .command('savepoint')

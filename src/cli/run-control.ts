@@ -10,11 +10,12 @@ import { type JobControlSession, openJobControlSession } from '../control/index.
 import { EddyError } from '../core/errors.js';
 import type { RunCommandOptions, RunControls } from './run.js';
 
-type Hooks = Pick<RunCommandOptions, 'jobId' | 'onStarted' | 'onEnded'>;
+type Hooks = Pick<RunCommandOptions, 'jobId' | 'onStarted' | 'onEnded' | 'onCancelled'>;
 
 export const runHooks = (parallelism: number): Hooks => {
   const jobId = randomUUID();
   let session: Promise<JobControlSession | undefined> | undefined;
+  let settled: JobControlSession | undefined;
   let master: JobControl | undefined;
   let stopping = false;
   let stopped:
@@ -25,7 +26,7 @@ export const runHooks = (parallelism: number): Hooks => {
   });
   stopResult.catch(() => {});
   const open = (name: string, checkpointDir: string | undefined, controls: RunControls) => {
-    const defaultDir = () => resolve('.eddy', 'savepoints', name.replace(/[^A-Za-z0-9._-]+/g, '_'));
+    const defaultDir = () => controls.savepointDir();
     let entry: ReturnType<JobControlSession['entry']> | undefined;
     const s = openJobControlSession({
       id: jobId,
@@ -69,6 +70,7 @@ export const runHooks = (parallelism: number): Hooks => {
     });
     void s.then((x) => {
       entry = x?.entry();
+      settled = x;
     });
     return s;
   };
@@ -77,6 +79,11 @@ export const runHooks = (parallelism: number): Hooks => {
     onStarted(m, name, checkpointDir, controls) {
       master = m;
       session ??= open(name, checkpointDir, controls);
+    },
+    onCancelled() {
+      // Synchronous: the process exits right after. A session still opening is left to the
+      // registry's crash detection.
+      settled?.cancel();
     },
     onEnded(result, error) {
       if (error) stopped?.reject(error);

@@ -1,6 +1,7 @@
 /** `eddy run`: runs a job module locally on worker threads until its input ends or Ctrl-C. */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   importJob,
@@ -25,11 +26,14 @@ import {
   ZERO_TOTALS,
 } from './progress.js';
 import { checkRescale, type RescaleCheck } from './rescale-check.js';
+import { jobStateDirs, RETAINED_RESCALE_SAVEPOINTS } from './state-dirs.js';
 
 /** Controls of a running `eddy run` that span restarts. */
 export interface RunControls {
   /** Current default parallelism. */
   parallelism(): number;
+  /** Where a savepoint taken without a directory goes. */
+  savepointDir(): string;
   rescale(
     parallelism: number | undefined,
     operators: Readonly<Record<string, number>>,
@@ -45,6 +49,8 @@ export interface RunCommandOptions {
   readonly progress?: boolean | undefined;
   readonly checkpointInterval?: number | undefined;
   readonly checkpointDir?: string | undefined;
+  /** Root of this job's checkpoints, savepoints and rescale savepoints (see state-dirs.ts). */
+  readonly stateDir?: string | undefined;
   /** Decline a checkpoint not completed within this many ms (default 10 minutes). */
   readonly checkpointTimeout?: number | undefined;
   readonly fromSavepoint?: string | undefined;
@@ -65,11 +71,9 @@ export interface RunCommandOptions {
       ) => void)
     | undefined;
   readonly onEnded?: ((result: JobRunResult | undefined, error: unknown) => void) | undefined;
+  /** A second Ctrl-C: the process exits right after this (synchronous) call. */
+  readonly onCancelled?: (() => void) | undefined;
 }
-
-/** Where checkpoints go when only the interval is given: under the working directory. */
-export const defaultCheckpointDir = (jobName: string) =>
-  resolve('.eddy', 'checkpoints', jobName.replace(/[^A-Za-z0-9._-]+/g, '_'));
 
 export const runCommand = async (
   jobFile: string,
@@ -81,12 +85,20 @@ export const runCommand = async (
   const jobId = opts.jobId ?? randomUUID();
   // The first line: the id that `eddy savepoint`, `stop` and `rescale` need.
   process.stderr.write(`job ${jobId} (${job.name}) started: eddy stop ${jobId} to stop it\n`);
+  const overParallel = parallelismWarning(
+    opts.parallelism,
+    availableParallelism(),
+    workerCount(opts.parallelism, opts.workers),
+  );
+  if (overParallel) process.stderr.write(`warning: ${overParallel}\n`);
+  const dirs = jobStateDirs(job.name, opts);
   const checkpointDir =
     opts.checkpointInterval !== undefined || opts.checkpointDir !== undefined || opts.resume
-      ? resolve(opts.checkpointDir ?? defaultCheckpointDir(job.name))
+      ? dirs.checkpoints
       : undefined;
-  const restore = await restoreSource(opts, checkpointDir);
+  const restore = await restoreSource(opts, checkpointDir, dirs.rescales);
   const stop = new AbortController();
+  let lastCheckpoint: number | undefined = restore?.metadata.checkpointId;
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;
@@ -96,6 +108,9 @@ export const runCommand = async (
       );
       stop.abort();
     } else {
+      progress?.clear();
+      process.stderr.write(`\n${describeCancel(checkpointDir, lastCheckpoint)}\n`);
+      opts.onCancelled?.();
       process.exit(130);
     }
   };
@@ -126,9 +141,9 @@ export const runCommand = async (
     if (sample) carried = addTotals(carried, sample);
     sample = undefined;
   };
-  const savepointDir = resolve('.eddy', 'savepoints', job.name.replace(/[^A-Za-z0-9._-]+/g, '_'));
   const controls: RunControls = {
     parallelism: () => generation.parallelism,
+    savepointDir: () => dirs.savepoints,
     rescale(parallelism, operators) {
       if (rescaling || !master) {
         return Promise.reject(
@@ -197,9 +212,9 @@ export const runCommand = async (
         void Promise.race([ready, limit]).then(() => {
           if (!rescaling) return;
           rescaling.stopRequestedAt = Date.now();
-          log(`rescaling: stopping with a savepoint in ${savepointDir}`);
+          log(`rescaling: stopping with a savepoint in ${dirs.rescales}`);
           // Never drains: windows and timers move to the new parallelism in state.
-          current.stop(savepointDir, { drain: false });
+          current.stop(dirs.rescales, { drain: false });
         });
       });
     },
@@ -232,6 +247,7 @@ export const runCommand = async (
               maxDelayMs: 5000,
             },
     onCheckpoint: (s) => {
+      if (!s.savepoint) lastCheckpoint = s.checkpointId;
       progress?.checkpointCompleted(s.checkpointId);
       log(describeCheckpoint(s));
     },
@@ -277,6 +293,10 @@ export const runCommand = async (
       `rescaled ${report.fromParallelism} -> ${report.toParallelism}: pause ${report.pauseMs} ms, restored ${report.keyGroups} key groups (${formatBytes(report.bytesRead)}) in ${report.restoreMs.toFixed(0)} ms${phases}`,
     );
     r.resolve(report);
+    // Older rescale savepoints go as old checkpoints do; the one just restored stays.
+    new CheckpointStorage(dirs.rescales, { savepoints: true })
+      .retain(RETAINED_RESCALE_SAVEPOINTS)
+      .catch((e: Error) => log(`could not delete old rescale savepoints: ${e.message}`));
   };
   let result: JobRunResult | undefined;
   const runStarted = performance.now();
@@ -340,6 +360,32 @@ export const runCommand = async (
     opts,
   );
   return 0;
+};
+
+/**
+ * Subtasks beyond a few per core share threads and only add overhead; a high parallelism is
+ * usually meant as room to rescale, which is what maxParallelism is for.
+ */
+export const parallelismWarning = (
+  parallelism: number,
+  cores: number,
+  threads: number,
+): string | undefined =>
+  parallelism > 4 * cores
+    ? `parallelism ${parallelism} is far above this machine's ${cores} core(s): its subtasks share ${threads} worker thread(s), which adds overhead without adding speed. For room to rescale later, raise --max-parallelism instead.`
+    : undefined;
+
+/** What a second Ctrl-C loses, and where to go on from. */
+export const describeCancel = (
+  checkpointDir: string | undefined,
+  lastCheckpoint: number | undefined,
+): string => {
+  if (!checkpointDir) {
+    return 'cancelled: the stop was aborted. Records in flight and output not yet written are lost; part files already written stay. Without checkpoints nothing can resume this run (run with --checkpoint-interval to be able to).';
+  }
+  return lastCheckpoint === undefined
+    ? `cancelled: the stop was aborted before any checkpoint completed. Output not committed is discarded on the next run; eddy run … --resume (same state and checkpoint dir) starts from the beginning.`
+    : `cancelled: the stop was aborted. Output after checkpoint ${lastCheckpoint} was not committed and is discarded; eddy run … --resume (same state and checkpoint dir) continues from checkpoint ${lastCheckpoint} in ${checkpointDir}.`;
 };
 
 /** The longest a rescale waits for its new worker threads before it stops the job anyway. */
@@ -423,10 +469,14 @@ export const formatBytes = (n: number): string =>
       ? `${(n / 1024).toFixed(1)} KiB`
       : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 
-/** --from-savepoint <path> or --resume (latest valid checkpoint in the checkpoint dir). */
+/**
+ * --from-savepoint <path> or --resume: the newest valid checkpoint in the checkpoint dir, or a
+ * newer rescale savepoint (a job killed after a rescale, before its first checkpoint).
+ */
 const restoreSource = async (
   opts: RunCommandOptions,
   checkpointDir: string | undefined,
+  rescalesDir: string,
 ): Promise<RestoreSource | undefined> => {
   if (opts.fromSavepoint && opts.resume) {
     throw new InvalidArgumentError('use either --from-savepoint or --resume, not both');
@@ -437,10 +487,19 @@ const restoreSource = async (
     return { dir, metadata: await storage.loadMetadata(dir) };
   }
   if (!opts.resume || !checkpointDir) return undefined;
-  const latest = await new CheckpointStorage(checkpointDir).latestValid({ verifyData: true });
-  for (const s of latest?.skipped ?? []) {
+  const [checkpoint, rescale] = await Promise.all(
+    [
+      new CheckpointStorage(checkpointDir),
+      new CheckpointStorage(rescalesDir, { savepoints: true }),
+    ].map((s) => s.latestValid({ verifyData: true })),
+  );
+  for (const s of [...(checkpoint?.skipped ?? []), ...(rescale?.skipped ?? [])]) {
     process.stderr.write(`skipping checkpoint ${s.dir}: ${s.reason}\n`);
   }
+  const latest =
+    rescale && (!checkpoint || rescale.metadata.checkpointId > checkpoint.metadata.checkpointId)
+      ? rescale
+      : checkpoint;
   if (!latest) {
     process.stderr.write(
       `no completed checkpoint in ${checkpointDir}: starting from the beginning\n`,

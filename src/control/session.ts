@@ -28,6 +28,11 @@ export interface JobControlSession {
    * registry (so `eddy list` shows how the job ended) until pruned. Idempotent.
    */
   end(status: Exclude<JobState, 'running' | 'stopping'>, patch?: JobEntryPatch): Promise<void>;
+  /**
+   * The process is about to exit at once (a second Ctrl-C): records `cancelled`, synchronously,
+   * instead of the `failed` an unexpected exit gets.
+   */
+  cancel(): void;
 }
 
 /**
@@ -63,12 +68,16 @@ export const openJobControlSession = async (
   const onExit = () => {
     // Synchronous only: 'exit' handlers cannot await. Errors must not mask the exit code.
     try {
-      registry.update(entry.id, { status: 'failed', endedAt: new Date().toISOString() });
+      registry.update(entry.id, { status: exitStatus, endedAt: new Date().toISOString() });
       rmSync(socket, { force: true });
     } catch {}
   };
   process.once('exit', onExit);
+  let exitStatus: JobState = 'failed';
   return {
+    cancel: () => {
+      exitStatus = 'cancelled';
+    },
     entry: () => entry,
     update: (patch) => {
       entry = registry.update(entry.id, patch);

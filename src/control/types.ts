@@ -4,8 +4,11 @@
  * it is written to registry files and sent over the control socket.
  */
 
-/** Lifecycle of a job as the job itself records it. */
-export type JobState = 'running' | 'stopping' | 'finished' | 'failed' | 'stopped';
+/**
+ * Lifecycle of a job as the job itself records it. `cancelled`: the user aborted a stop in
+ * progress (a second Ctrl-C); what was not committed is gone.
+ */
+export type JobState = 'running' | 'stopping' | 'finished' | 'failed' | 'stopped' | 'cancelled';
 
 /**
  * Status as listed: `crashed` is never written by a job; readers derive it for an entry

@@ -28,7 +28,6 @@ export interface ThreadPoolOptions {
   /** Structured-cloneable description of the job, passed to `loadJobGraph`. */
   readonly spec: unknown;
   readonly worker?: Partial<WorkerOptions> | undefined;
-  readonly metricsIntervalMs?: number | undefined;
   readonly checkpointing: boolean;
   /**
    * Identifies what a warm thread must have preloaded to serve this pool (e.g. the job
@@ -165,7 +164,6 @@ export class ThreadPool implements WorkerPool {
         placement: this.placement,
         fingerprint: fingerprint(this.graph),
         options: this.options,
-        metricsIntervalMs: this.config.metricsIntervalMs ?? 500,
         checkpointing: this.config.checkpointing,
         restore,
       };

@@ -29,6 +29,7 @@ import { CheckpointTracker, type TrackedCheckpoint } from './checkpoint-tracker.
 import { type FaultPoint, faultPoint } from './faults.js';
 import type { JobGraph } from './graph.js';
 import type { SubtaskMetricsReport } from './metrics.js';
+import { MetricsSampler } from './metrics-sampler.js';
 import type { FromWorker, OperatorAck, RestoreSource, RestoreStats, ToWorker } from './protocol.js';
 import { decideRestart, isRetriable, type RestartStrategy } from './restart.js';
 import { checkRestore } from './restore-check.js';
@@ -146,6 +147,10 @@ interface Attempt {
   readonly id: number;
   readonly workers: WorkerHandle[];
   readonly latest: Map<number, SubtaskMetricsReport[]>;
+  /** Workers whose subtasks all finished: their `latest` reports are final. */
+  readonly finished: Set<number>;
+  /** Set when someone listens to metrics (`onMetrics`). */
+  sampler?: MetricsSampler | undefined;
   running: boolean;
   /** The attempt failed: its workers are gone or going; nothing more is sent to them. */
   failed: boolean;
@@ -288,6 +293,7 @@ export class JobMaster {
       id: this.nextAttemptId++,
       workers,
       latest: new Map(),
+      finished: new Set(),
       running: false,
       failed: false,
       fail: () => {},
@@ -374,6 +380,7 @@ export class JobMaster {
               break;
             case 'metrics':
               attempt.latest.set(i, m.reports);
+              attempt.sampler?.onReports(i, m.round, m.reports);
               break;
             case 'firstRecord':
               if (!firstRecord) {
@@ -383,6 +390,8 @@ export class JobMaster {
               break;
             case 'finished':
               attempt.latest.set(i, m.reports);
+              attempt.finished.add(i);
+              attempt.sampler?.forget(i);
               if (++finished === workers.length) onAllFinished();
               break;
             case 'ack':
@@ -460,10 +469,16 @@ export class JobMaster {
     const timers: ReturnType<typeof setInterval>[] = [];
     const { onMetrics, metricsIntervalMs = 500 } = this.options;
     if (onMetrics) {
-      // One aggregated report per interval: rates from partial updates would jump.
-      timers.push(
-        setInterval(() => onMetrics([...attempt.latest.values()].flat()), metricsIntervalMs),
+      // One aggregated, consistent report per interval (see metrics-sampler.ts).
+      const finals = () => new Map([...attempt.finished].map((w) => [w, attempt.latest.get(w)!]));
+      const sampler = new MetricsSampler(
+        () => attempt.workers.flatMap((_, w) => (attempt.finished.has(w) ? [] : [w])),
+        (w, round) => attempt.workers[w]!.post({ type: 'sampleMetrics', round }),
+        finals,
+        onMetrics,
       );
+      attempt.sampler = sampler;
+      timers.push(setInterval(() => sampler.tick(), metricsIntervalMs));
     }
     const interval = this.options.checkpoint?.intervalMs;
     if (interval !== undefined) {

@@ -13,7 +13,6 @@ import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from './worker-runtime.js'
 
 export interface LocalPoolOptions {
   readonly worker?: Partial<WorkerOptions> | undefined;
-  readonly metricsIntervalMs?: number | undefined;
   readonly checkpointing: boolean;
 }
 
@@ -56,7 +55,6 @@ class LocalHandle implements WorkerHandle {
       {
         workerIndex: 0,
         options: { ...DEFAULT_WORKER_OPTIONS, ...config.worker },
-        metricsIntervalMs: config.metricsIntervalMs ?? 500,
         checkpointing: config.checkpointing,
         restore,
       },

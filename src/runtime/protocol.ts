@@ -23,7 +23,6 @@ export interface WorkerInit {
   readonly placement: PlacementTable;
   readonly fingerprint: string;
   readonly options: WorkerOptions;
-  readonly metricsIntervalMs: number;
   readonly checkpointing: boolean;
   readonly restore: RestoreSource | undefined;
 }
@@ -57,6 +56,8 @@ export type ToWorker =
       readonly peers: ReadonlyArray<{ worker: number; port: MessagePort }>;
     }
   | { readonly type: 'start' }
+  /** Report every subtask's metrics now (answered by `metrics` with the same round). */
+  | { readonly type: 'sampleMetrics'; readonly round: number }
   /**
    * Stop: sources end their input where they are and everything in flight drains. With
    * `drain` (stop --drain) the input really ends: MAX_WATERMARK fires every window and timer
@@ -107,7 +108,8 @@ export type FromWorker =
   | { readonly type: 'ready'; readonly restore?: RestoreStats | undefined }
   /** The first record after start was processed (epoch ms): ends a rescale's pause. */
   | { readonly type: 'firstRecord'; readonly at: number }
-  | { readonly type: 'metrics'; readonly reports: SubtaskMetricsReport[] }
+  /** The answer to `sampleMetrics` round `round`. */
+  | { readonly type: 'metrics'; readonly round: number; readonly reports: SubtaskMetricsReport[] }
   /** Every subtask of the worker processed its input to the end. */
   | { readonly type: 'finished'; readonly reports: SubtaskMetricsReport[] }
   | {

@@ -28,7 +28,6 @@ import { taskKey, type WorkerOptions, WorkerRuntime } from './worker-runtime.js'
 export interface AgentConfig {
   readonly workerIndex: number;
   readonly options: WorkerOptions;
-  readonly metricsIntervalMs: number;
   readonly checkpointing: boolean;
   readonly restore: RestoreSource | undefined;
 }
@@ -59,7 +58,6 @@ export class WorkerAgent {
   private lastAborted = 0;
   private failed = false;
   private closed = false;
-  private metricsTimer: ReturnType<typeof setInterval> | undefined;
   /** Commits run in order, and closing waits for them (the final checkpoint's commit). */
   private commits: Promise<void> = Promise.resolve();
 
@@ -119,6 +117,10 @@ export class WorkerAgent {
       case 'start':
         void this.execute();
         break;
+      case 'sampleMetrics':
+        if (!this.closed)
+          this.post({ type: 'metrics', round: m.round, reports: this.rt.metrics() });
+        break;
       case 'stop':
         this.rt.requestStop(m.drain);
         break;
@@ -153,7 +155,6 @@ export class WorkerAgent {
         }
         this.failed = true;
         this.closed = true;
-        clearInterval(this.metricsTimer);
         this.rt.cancel();
         this.rt
           .close(true)
@@ -169,10 +170,6 @@ export class WorkerAgent {
   }
 
   private async execute(): Promise<void> {
-    this.metricsTimer = setInterval(
-      () => this.post({ type: 'metrics', reports: this.rt.metrics() }),
-      this.config.metricsIntervalMs,
-    );
     try {
       await this.rt.run((r) => this.afterFinish(r));
       if (!this.failed) this.post({ type: 'finished', reports: this.rt.metrics() });
@@ -301,7 +298,6 @@ export class WorkerAgent {
 
   private close(): void {
     this.closed = true;
-    clearInterval(this.metricsTimer);
     this.commits
       .then(() => this.rt.close(false))
       .then(() => this.post({ type: 'closed', reports: this.rt.metrics() }))
@@ -311,7 +307,6 @@ export class WorkerAgent {
   private fail(e: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    clearInterval(this.metricsTimer);
     this.post({ type: 'failed', error: serializeError(e) });
   }
 }

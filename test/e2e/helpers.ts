@@ -16,6 +16,12 @@ export interface RunResult {
 
 export const tempDir = (prefix = 'eddy-e2e-') => mkdtempSync(join(tmpdir(), prefix));
 
+/**
+ * The EDDY_HOME of runs given no env: one per test file, so job state (under
+ * `$EDDY_HOME/jobs/<name>/`) is never shared with another test file running at the same time.
+ */
+const fileHome = tempDir('eddy-home-');
+
 /** Runs `eddy <args>`; `onStart` may signal the child (e.g. SIGINT for a graceful stop). */
 export const eddy = (
   args: string[],
@@ -25,7 +31,7 @@ export const eddy = (
   new Promise<RunResult>((resolve, reject) => {
     const child = spawn(process.execPath, [EDDY, ...args], {
       cwd: ROOT,
-      env: env ?? process.env,
+      env: env ?? { ...process.env, EDDY_HOME: fileHome },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

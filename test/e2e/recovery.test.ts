@@ -136,7 +136,12 @@ describe('recovery through the CLI', () => {
     });
     const exited = new Promise<number | null>((r) => job.on('exit', r));
     const id = await runningJobId(env);
-    await new Promise((r) => setTimeout(r, 800));
+    // Stop mid-run, whatever the machine's speed: once some output is committed (at 20k/s the
+    // 60k events take ~3 s, so the stop lands well before the end).
+    for (const deadline = Date.now() + 30_000; readPartsIfAny(output).length === 0; ) {
+      if (Date.now() > deadline) throw new Error('no output committed within 30 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const stop = await eddyWithEnv(['stop', id, '--savepoint', '--dir', savepoints], env);
     expect(stop.code, stop.stderr).toBe(0);
     const savepoint = stop.stdout.trim().split('\n').pop()!;
@@ -170,5 +175,7 @@ describe('recovery through the CLI', () => {
     );
   });
 });
+
+const readPartsIfAny = (dir: string): string[] => (existsSync(dir) ? readParts(dir) : []);
 
 const eddyWithEnv = (args: string[], env: NodeJS.ProcessEnv) => eddy(args, undefined, env);
