@@ -27,10 +27,11 @@ export const eddy = (
   args: string[],
   onStart?: (child: import('node:child_process').ChildProcess) => void,
   env?: NodeJS.ProcessEnv,
+  cwd: string = ROOT,
 ) =>
   new Promise<RunResult>((resolve, reject) => {
     const child = spawn(process.execPath, [EDDY, ...args], {
-      cwd: ROOT,
+      cwd,
       env: env ?? { ...process.env, EDDY_HOME: fileHome },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
