@@ -43,8 +43,29 @@ export {
   hashToUnit,
 } from './connectors/generator-source.js';
 // NATS JetStream connectors.
-// Redis Streams connectors.
+export {
+  type NatsConnectionSettings,
+  type NatsMessageMeta,
+  NatsSink,
+  type NatsSinkOptions,
+  NatsSource,
+  type NatsSourceOptions,
+} from './connectors/nats/index.js';
 // PostgreSQL connectors.
+export {
+  type PostgresAppendOptions,
+  PostgresSink,
+  type PostgresSinkOptions,
+  type PostgresUpsertOptions,
+} from './connectors/postgres/index.js';
+// Redis Streams connectors.
+export {
+  type RedisEntryMeta,
+  RedisStreamSink,
+  type RedisStreamSinkOptions,
+  RedisStreamSource,
+  type RedisStreamSourceOptions,
+} from './connectors/redis/index.js';
 
 // Errors users catch or throw.
 export {

@@ -298,7 +298,9 @@ export const resolveRestorePath = async (path: string): Promise<string> => {
     );
   }
   if ((await fileSize(join(abs, METADATA_FILE))) !== undefined) return abs;
-  const latest = (await scanCheckpoints(abs, parseCheckpointDirName).catch(() => [])).find((e) => e.complete);
+  const latest = (await scanCheckpoints(abs, parseCheckpointDirName).catch(() => [])).find(
+    (e) => e.complete,
+  );
   const hint = latest
     ? `: it looks like a checkpoint base directory; pass one of its checkpoints, e.g. ${latest.dir}`
     : ' (no _metadata: the checkpoint never completed, or this is not a checkpoint)';

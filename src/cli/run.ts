@@ -372,7 +372,7 @@ export const parallelismWarning = (
   threads: number,
 ): string | undefined =>
   parallelism > 4 * cores
-    ? `parallelism ${parallelism} is far above this machine's ${cores} core(s): its subtasks share ${threads} worker thread(s), which adds overhead without adding speed. For room to rescale later, raise --max-parallelism instead.`
+    ? `parallelism ${parallelism} is far above this machine's ${cores} core(s): its subtasks share ${threads} worker thread(s), which adds overhead without adding speed. Room to rescale later comes from a high --max-parallelism, not from a high parallelism.`
     : undefined;
 
 /** What a second Ctrl-C loses, and where to go on from. */

@@ -40,4 +40,17 @@ export {
   initialGeneratorSplits,
 } from './generator-source.js';
 export { LineReader, type LineReaderOptions, readFirstLine } from './line-reader.js';
+export {
+  NATS_SINK_PENDING,
+  NATS_SPLITS_STATE,
+  type NatsConnectionSettings,
+  type NatsEnumeratorState,
+  type NatsMessageMeta,
+  type NatsPendingBatch,
+  NatsSink,
+  type NatsSinkOptions,
+  NatsSource,
+  type NatsSourceOptions,
+  type SequenceSplitState,
+} from './nats/index.js';
 export { type ConnectorClock, RateLimiter } from './rate-limiter.js';

@@ -187,6 +187,11 @@ export interface SinkWriter<T> {
   /** Failure or cancellation: release resources and leave no visible partial output. */
   abort(): Promise<void>;
   /**
+   * Optional: the subtask ends normally (after `finish` and the final checkpoint's commit, or
+   * after a stop): release connections. Not called after `abort`.
+   */
+  close?(): Promise<void>;
+  /**
    * Two-phase commit, phase one: called when the checkpoint barrier reaches the sink. Seal
    * the output written since the previous checkpoint as pending for `checkpointId` and write
    * what is pending into operator state. Must be quick and synchronous: it runs before the

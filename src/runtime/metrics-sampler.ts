@@ -55,7 +55,10 @@ export class MetricsSampler {
 
   private advance(): void {
     if (this.pending.size > 0) return;
-    if (this.phase === 'sinks') return this.startPhase('others');
+    if (this.phase === 'sinks') {
+      this.startPhase('others');
+      return;
+    }
     this.phase = 'idle';
     const out: SubtaskMetricsReport[] = [];
     for (const [w, reports] of this.finalReports()) {

@@ -12,12 +12,25 @@ import { describe, expect, it } from 'vitest';
 import { EDDY, eddy, ROOT, readParts, runningJobId, tempDir, writeEventFiles } from './helpers.js';
 
 const JOB = join(ROOT, 'test/e2e/fixtures/rated-counter.ts');
+const STUCK = join(ROOT, 'test/e2e/fixtures/stuck-stop.ts');
+
+const waitFor = async (done: () => boolean, what = 'condition') => {
+  for (const deadline = Date.now() + 30_000; !done(); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
 
 /** Starts `eddy run` of the rated counter in `cwd`; resolves when its first checkpoint completed. */
-const startJob = async (cwd: string, env: NodeJS.ProcessEnv, extra: string[] = []) => {
+const startJob = async (
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  extra: string[] = [],
+  module = JOB,
+) => {
   const child = spawn(
     process.execPath,
-    [EDDY, 'run', JOB, '-p', '2', '--checkpoint-interval', '100', ...extra, '--', 'out'],
+    [EDDY, 'run', module, '-p', '2', '--checkpoint-interval', '100', ...extra, '--', 'out'],
     { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
@@ -144,8 +157,10 @@ describe('a second Ctrl-C', () => {
   it('says what was lost and where to resume from, and records the job as cancelled', async () => {
     const home = tempDir('eddy-home-');
     const env = { ...process.env, EDDY_HOME: home };
-    const job = await startJob(tempDir('run-cwd-'), env);
+    // Its stop never completes (see the fixture): the second Ctrl-C surely lands mid-stop.
+    const job = await startJob(tempDir('run-cwd-'), env, [], STUCK);
     job.child.kill('SIGINT');
+    await waitFor(() => job.stderr().includes('stopping:'));
     job.child.kill('SIGINT');
     expect(await job.exited).toBe(130);
     expect(job.stderr()).toMatch(

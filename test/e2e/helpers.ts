@@ -1,6 +1,14 @@
 /** Helpers for end-to-end runs of the real CLI in a child process. */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -60,6 +68,23 @@ export const readParts = (dir: string): string[] =>
     );
 
 export const sorted = (lines: string[]) => [...lines].sort();
+
+/** Polls `done` every 20 ms until it holds; fails naming `what` after `timeoutMs`. */
+export const waitUntil = async (done: () => boolean, what: string, timeoutMs = 60_000) => {
+  for (const deadline = Date.now() + timeoutMs; !done(); ) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+/** Committed part files in `dir` (none while it does not exist). */
+export const committedParts = (dir: string): string[] => (existsSync(dir) ? readParts(dir) : []);
+
+/** True once a sink subtask has written output to `dir` (visible or still in progress). */
+export const hasWrittenOutput = (dir: string): boolean =>
+  existsSync(dir) &&
+  readdirSync(dir).some((f) => /part-/.test(f) && statSync(join(dir, f)).size > 0);
 
 export interface SumEvent {
   user: string;

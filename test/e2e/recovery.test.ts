@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeMetadata, encodeMetadata } from '../../src/checkpoint/index.js';
 import {
+  committedParts,
   EDDY,
   eddy,
   readParts,
@@ -17,6 +18,7 @@ import {
   type SumEvent,
   sorted,
   tempDir,
+  waitUntil,
   writeEventFiles,
 } from './helpers.js';
 
@@ -138,10 +140,7 @@ describe('recovery through the CLI', () => {
     const id = await runningJobId(env);
     // Stop mid-run, whatever the machine's speed: once some output is committed (at 20k/s the
     // 60k events take ~3 s, so the stop lands well before the end).
-    for (const deadline = Date.now() + 30_000; readPartsIfAny(output).length === 0; ) {
-      if (Date.now() > deadline) throw new Error('no output committed within 30 s');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(() => committedParts(output).length > 0, 'committed output');
     const stop = await eddyWithEnv(['stop', id, '--savepoint', '--dir', savepoints], env);
     expect(stop.code, stop.stderr).toBe(0);
     const savepoint = stop.stdout.trim().split('\n').pop()!;
@@ -175,7 +174,5 @@ describe('recovery through the CLI', () => {
     );
   });
 });
-
-const readPartsIfAny = (dir: string): string[] => (existsSync(dir) ? readParts(dir) : []);
 
 const eddyWithEnv = (args: string[], env: NodeJS.ProcessEnv) => eddy(args, undefined, env);

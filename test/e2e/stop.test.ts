@@ -2,7 +2,14 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { eddy, readParts, tempDir, writeEventFiles } from './helpers.js';
+import {
+  eddy,
+  hasWrittenOutput,
+  readParts,
+  tempDir,
+  waitUntil,
+  writeEventFiles,
+} from './helpers.js';
 
 describe('graceful stop', () => {
   it('SIGINT stops a throttled job cleanly with only complete output visible', async () => {
@@ -24,7 +31,9 @@ describe('graceful stop', () => {
         '5000',
       ],
       (child) => {
-        setTimeout(() => child.kill('SIGINT'), 3000);
+        // Stop mid-run, whatever the machine's speed: once a sink has written something (at
+        // 5,000 events/s the 50,000 take 10 s).
+        void waitUntil(() => hasWrittenOutput(output), 'output').then(() => child.kill('SIGINT'));
       },
     );
     expect(r.stderr).toMatch(/stopping/);

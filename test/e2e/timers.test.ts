@@ -10,7 +10,16 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BUCKET_MS, type TimerEvent, timerOf } from './fixtures/timer-job.js';
-import { EDDY, eddy, readParts, runningJobId, sorted, tempDir } from './helpers.js';
+import {
+  committedParts,
+  EDDY,
+  eddy,
+  readParts,
+  runningJobId,
+  sorted,
+  tempDir,
+  waitUntil,
+} from './helpers.js';
 
 const JOB = 'test/e2e/fixtures/timer-job.ts';
 
@@ -171,7 +180,8 @@ describe('event-time timers through the CLI', () => {
     });
     const exited = new Promise<number | null>((r) => job.on('exit', r));
     const id = await runningJobId(env);
-    await new Promise((r) => setTimeout(r, 1000));
+    // Stop once some timers fired and their output is committed, whatever the machine's speed.
+    await waitUntil(() => committedParts(output).length > 0, 'committed output');
     const stop = await eddy(
       ['stop', id, '--savepoint', '--dir', tempDir('eddy-sp-')],
       undefined,

@@ -95,6 +95,7 @@ export class SinkOperator<T> implements StreamOperator<T, never> {
 
   async close(failed: boolean): Promise<void> {
     if (failed) await this.writer.abort();
+    else await this.writer.close?.();
   }
 
   private attribute(e: unknown): EddyError {
