@@ -35,6 +35,11 @@ const BENCHES: Record<string, Bench> = {
       'event-time session windows per user over 5M events: hand-written Node baseline vs eddy -p 1 and -p 2, state size',
     run: async (args) => (await import('./sessions.js')).main(args),
   },
+  connectors: {
+    description:
+      'NATS JetStream -> running total per user -> PostgreSQL: hand-written Node consumer (at least once) vs eddy -p 1 and -p 2 (exactly once)',
+    run: async (args) => (await import('./connectors.js')).main(args),
+  },
   'cli-startup': {
     description:
       'start-up of `eddy --help`, `eddy list`, `eddy inspect` against `node -e 0` (budget: 3x)',

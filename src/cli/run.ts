@@ -261,15 +261,21 @@ export const runCommand = async (
       if (firstRestorePending) firstRestorePending = false;
       else carrySample();
       for (const line of describeRestore(stats)) log(line);
-      if (rescaling) {
-        rescaling.restored = stats;
-        rescaling.readyAt = Date.now();
+      const r = rescaling;
+      if (r) {
+        r.restored = stats;
+        r.readyAt = Date.now();
+        // A job with no input at the moment never sees a first record: after a while the
+        // rescale is reported done, its pause measured to the restore.
+        setTimeout(() => {
+          if (rescaling === r) finishRescale(r.readyAt!, false);
+        }, IDLE_RESCALE_REPORT_MS).unref();
       }
     },
     onFirstRecord: (at) => finishRescale(at),
     jobId,
   });
-  const finishRescale = (at: number) => {
+  const finishRescale = (at: number, sawRecord = true) => {
     const r = rescaling;
     if (!r?.savepoint) return;
     rescaling = undefined;
@@ -287,7 +293,7 @@ export const runCommand = async (
     const stopAt = r.stopRequestedAt ?? r.requestedAt;
     const phases =
       r.stoppedAt && r.readyAt
-        ? ` [stop+savepoint ${r.stoppedAt - stopAt} ms, start+restore ${r.readyAt - r.stoppedAt} ms, to first record ${at - r.readyAt} ms; threads started beforehand in ${report.prepareMs} ms while the job ran]`
+        ? ` [stop+savepoint ${r.stoppedAt - stopAt} ms, start+restore ${r.readyAt - r.stoppedAt} ms, ${sawRecord ? `to first record ${at - r.readyAt} ms` : `no record within ${IDLE_RESCALE_REPORT_MS} ms (no input), pause counted to the restore`}; threads started beforehand in ${report.prepareMs} ms while the job ran]`
         : '';
     log(
       `rescaled ${report.fromParallelism} -> ${report.toParallelism}: pause ${report.pauseMs} ms, restored ${report.keyGroups} key groups (${formatBytes(report.bytesRead)}) in ${report.restoreMs.toFixed(0)} ms${phases}`,
@@ -387,6 +393,9 @@ export const describeCancel = (
     ? `cancelled: the stop was aborted before any checkpoint completed. Output not committed is discarded on the next run; eddy run … --resume (same state and checkpoint dir) starts from the beginning.`
     : `cancelled: the stop was aborted. Output after checkpoint ${lastCheckpoint} was not committed and is discarded; eddy run … --resume (same state and checkpoint dir) continues from checkpoint ${lastCheckpoint} in ${checkpointDir}.`;
 };
+
+/** How long after the restore a rescale waits for a first record before reporting anyway. */
+const IDLE_RESCALE_REPORT_MS = 2000;
 
 /** The longest a rescale waits for its new worker threads before it stops the job anyway. */
 const PREWARM_LIMIT_MS = 20_000;

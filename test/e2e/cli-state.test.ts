@@ -13,6 +13,7 @@ import { EDDY, eddy, ROOT, readParts, runningJobId, tempDir, writeEventFiles } f
 
 const JOB = join(ROOT, 'test/e2e/fixtures/rated-counter.ts');
 const STUCK = join(ROOT, 'test/e2e/fixtures/stuck-stop.ts');
+const IDLE = join(ROOT, 'test/e2e/fixtures/idle-source.ts');
 
 const waitFor = async (done: () => boolean, what = 'condition') => {
   for (const deadline = Date.now() + 30_000; !done(); ) {
@@ -131,6 +132,18 @@ describe('job state directories', () => {
     resumed.kill('SIGINT');
     await new Promise((r) => resumed.on('exit', r));
     expect(from).toBe(newest);
+  });
+});
+
+describe('eddy rescale of a job with no input at the moment', () => {
+  it('returns once the job runs at the new parallelism, without waiting for a record', async () => {
+    const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
+    const job = await startJob(tempDir('run-cwd-'), env, [], IDLE);
+    const r = await eddy(['rescale', job.id, '3'], undefined, env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^rescaled 2 -> 3/);
+    await waitFor(() => /no record within \d+ ms \(no input\)/.test(job.stderr()), 'the report');
+    await stopGracefully(job.child, job.exited);
   });
 });
 
