@@ -17,6 +17,7 @@ const LAYERS = [
   'connectors',
   'api',
   'control',
+  'server',
   'cli',
 ] as const;
 
