@@ -9,7 +9,7 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { EddyError } from '../core/errors.js';
-import type { Counter } from '../runtime/io.js';
+import type { ConnectorContext, Counter } from '../runtime/io.js';
 
 /** One line of a dead-letter file. */
 export interface DeadLetter {
@@ -65,3 +65,19 @@ export class DeadLetterWriter {
     }
   }
 }
+
+/**
+ * The dead-letter writer a source's `badRecords` option asks for: none for `'fail'` (the
+ * default: a bad record fails the job), else one for this subtask under `deadLetterDir`.
+ */
+export const deadLettersFor = (
+  badRecords: 'fail' | { deadLetterDir: string } | undefined,
+  ctx: ConnectorContext,
+): DeadLetterWriter | undefined =>
+  badRecords === undefined || badRecords === 'fail'
+    ? undefined
+    : new DeadLetterWriter(
+        badRecords.deadLetterDir,
+        ctx.subtask.subtaskIndex,
+        ctx.metrics.counter('deadLetters'),
+      );

@@ -26,7 +26,7 @@ import type {
   SplitEnumeratorContext,
 } from '../runtime/io.js';
 import type { OperatorListState } from '../state/types.js';
-import { DeadLetterWriter } from './dead-letters.js';
+import { type DeadLetterWriter, deadLettersFor } from './dead-letters.js';
 import { inputBase, listInputFiles } from './file-list.js';
 import {
   type CsvOptions,
@@ -314,15 +314,7 @@ class FileSourceReader<T> implements SourceReader<T> {
   ) {
     this.bytesRead = ctx.metrics.counter('bytesRead');
     this.limiter = subtaskLimiter(options.ratePerSecond, ctx.subtask.parallelism, options.clock);
-    const bad = options.badRecords;
-    this.deadLetters =
-      bad === undefined || bad === 'fail'
-        ? undefined
-        : new DeadLetterWriter(
-            bad.deadLetterDir,
-            ctx.subtask.subtaskIndex,
-            ctx.metrics.counter('deadLetters'),
-          );
+    this.deadLetters = deadLettersFor(options.badRecords, ctx);
   }
 
   /**

@@ -29,7 +29,7 @@ import type {
   SplitEnumeratorContext,
 } from '../../runtime/io.js';
 import type { OperatorListState } from '../../state/types.js';
-import { DeadLetterWriter } from '../dead-letters.js';
+import { type DeadLetterWriter, deadLettersFor } from '../dead-letters.js';
 import { type ConnectorClock, RateLimiter, splitShareRate, validateRate } from '../rate-limiter.js';
 import { type NatsConnectionSettings, type NatsLink, openLink } from './connection.js';
 import { API_TIMEOUT_MS, classifyStartError, NatsSplitEnumerator } from './enumerator.js';
@@ -185,15 +185,7 @@ class NatsSourceReader<T> implements SourceReader<T> {
     private readonly options: NatsSourceOptions<T>,
   ) {
     this.received = ctx.metrics.counter('messagesRead');
-    const bad = options.badRecords;
-    this.deadLetters =
-      bad === undefined || bad === 'fail'
-        ? undefined
-        : new DeadLetterWriter(
-            bad.deadLetterDir,
-            ctx.subtask.subtaskIndex,
-            ctx.metrics.counter('deadLetters'),
-          );
+    this.deadLetters = deadLettersFor(options.badRecords, ctx);
   }
 
   async open(): Promise<void> {

@@ -4,7 +4,7 @@
 import { BadRecordError, describeSubtask, EddyError } from '../../core/errors.js';
 import type { ConnectorContext, Counter, PollResult, SourceReader } from '../../runtime/io.js';
 import type { OperatorListState } from '../../state/types.js';
-import { DeadLetterWriter } from '../dead-letters.js';
+import { type DeadLetterWriter, deadLettersFor } from '../dead-letters.js';
 import { decodeFailureReason } from '../formats.js';
 import { RateLimiter, splitShareRate, subtaskLimiter } from '../rate-limiter.js';
 import { classifyFailure, DEFAULT_MAX_OUTAGE_MS, RedisConnection } from './connection.js';
@@ -74,15 +74,7 @@ export class RedisStreamReader<T> implements SourceReader<T> {
     this.maxOutageMs = options.maxOutageMs ?? DEFAULT_MAX_OUTAGE_MS;
     this.entriesRead = ctx.metrics.counter('entriesRead');
     this.limiter = subtaskLimiter(options.ratePerSecond, ctx.subtask.parallelism, options.clock);
-    const bad = options.badRecords;
-    this.deadLetters =
-      bad === undefined || bad === 'fail'
-        ? undefined
-        : new DeadLetterWriter(
-            bad.deadLetterDir,
-            ctx.subtask.subtaskIndex,
-            ctx.metrics.counter('deadLetters'),
-          );
+    this.deadLetters = deadLettersFor(options.badRecords, ctx);
     const user = options.deserialize;
     this.decode =
       user === undefined
