@@ -13,12 +13,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { byRank } from '../../examples/top-items.js';
 import {
+  committedParts,
   EDDY,
   eddy,
   readParts,
   runningJobId,
   sorted,
   tempDir,
+  waitUntil,
   writeEventFiles,
 } from './helpers.js';
 
@@ -235,7 +237,8 @@ describe('examples/sessions.ts', () => {
     });
     const exited = new Promise<number | null>((r) => job.on('exit', r));
     const id = await runningJobId(env);
-    await new Promise((r) => setTimeout(r, 1200));
+    // Stop once some sessions are committed, whatever the machine's speed.
+    await waitUntil(() => committedParts(output).length > 0, 'committed sessions');
     const stop = await cli(['stop', id, '--savepoint', '--dir', tempDir('eddy-sp-')], env);
     expect(stop.code, stop.stderr).toBe(0);
     expect(await exited, stderr).toBe(0);
