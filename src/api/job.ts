@@ -118,6 +118,10 @@ export interface RunOptions {
   readonly restart?: RestartStrategy | undefined;
   /** Called after each completed checkpoint or savepoint. */
   readonly onCheckpoint?: ((stats: CheckpointStats) => void) | undefined;
+  /** Called when a checkpoint or savepoint is declined, times out or fails to commit. */
+  readonly onCheckpointFailed?:
+    | ((failure: import('../runtime/job-master.js').CheckpointFailure) => void)
+    | undefined;
   /** Where the run's log lines and warnings go (default: stderr). */
   readonly log?: ((line: string) => void) | undefined;
   /** Called once all workers have read the state they restore (what was read, how long). */
@@ -250,6 +254,7 @@ const execute = async (
     onMetrics: options.onMetrics,
     metricsIntervalMs: options.metricsIntervalMs,
     onCheckpoint: options.onCheckpoint,
+    onCheckpointFailed: options.onCheckpointFailed,
     log: options.log,
     onRestored: options.onRestored,
     onFirstRecord: options.onFirstRecord,

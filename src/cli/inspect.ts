@@ -130,7 +130,8 @@ export const inspectCheckpoint = async (
 export const describeCheckpoint = (
   path: string,
   metadata: CheckpointMetadata,
-  planParallelism?: number,
+  /** One parallelism for every operator, or one per uid (operators not in it keep theirs). */
+  planParallelism?: number | ReadonlyMap<string, number>,
 ): InspectReport => {
   const plans = planParallelism === undefined ? undefined : planRestore(metadata, planParallelism);
   return {

@@ -81,6 +81,20 @@ export const buildProgram = (): Command => {
       'restarts after failures (with checkpoints; 0 = none)',
       commanderInt('--restart-attempts', 0),
     )
+    .option(
+      '--ui-port <n>',
+      'port of the REST API, /metrics and dashboard (default 8081, the next free one if taken; 0 = any free port)',
+      commanderInt('--ui-port', 0),
+    )
+    .option(
+      '--ui-host <host>',
+      'address to serve them on (default 127.0.0.1; any other address needs a token)',
+    )
+    .option(
+      '--ui-token <token>',
+      'require Authorization: Bearer <token> on every API request (prefer EDDY_UI_TOKEN: arguments are visible to other users)',
+    )
+    .option('--no-ui', 'no REST API, /metrics or dashboard')
     .action(async (job: string, jobArgs: string[], o) => {
       const [{ runCommand }, { runHooks }] = await Promise.all([
         import('./run.js'),
@@ -100,7 +114,12 @@ export const buildProgram = (): Command => {
         resume: o.resume === true,
         allowNonRestoredState: o.allowNonRestoredState === true,
         restartAttempts: o.restartAttempts,
-        ...runHooks(o.parallelism ?? availableParallelism()),
+        ...runHooks(o.parallelism ?? availableParallelism(), {
+          enabled: o.ui !== false,
+          port: o.uiPort,
+          host: o.uiHost,
+          token: o.uiToken ?? process.env.EDDY_UI_TOKEN,
+        }),
       });
     });
   program
@@ -136,6 +155,21 @@ const addJobControlCommands = (program: Command) => {
     .action(async (o) => {
       const { listCommand } = await import('./list.js');
       process.exitCode = await listCommand({ json: o.json === true, prune: o.prune === true });
+    });
+  program
+    .command('logs')
+    .description(
+      "print a job's log ($EDDY_HOME/logs/<job id>.log: start, checkpoints, restarts, rescales, end), also after it ended",
+    )
+    .argument('<jobId>', 'job id or a unique prefix of it (see eddy list)')
+    .option('-f, --follow', 'keep printing new lines until the job ends (or Ctrl-C)')
+    .option('--json', 'print the raw JSON lines')
+    .action(async (jobId: string, o) => {
+      const { logsCommand } = await import('./logs.js');
+      process.exitCode = await logsCommand(jobId, {
+        follow: o.follow === true,
+        json: o.json === true,
+      });
     });
   program
     .command('savepoint')

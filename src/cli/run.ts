@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
+  buildGraph,
   importJob,
   type JobControl,
   prewarmJobWorkers,
@@ -11,11 +12,22 @@ import {
   runJobModule,
 } from '../api/job.js';
 import { CheckpointStorage } from '../checkpoint/index.js';
+import type { CheckpointMetadata } from '../checkpoint/types.js';
 import type { RescaleReport, RescaleUnchanged } from '../control/types.js';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
 import { discardWarmWorkers, workerCount } from '../runtime/coordinator.js';
-import type { CheckpointStats, JobRunResult } from '../runtime/job-master.js';
+import type { JobGraph } from '../runtime/graph.js';
+import type { CheckpointFailure, CheckpointStats, JobRunResult } from '../runtime/job-master.js';
+import type { SubtaskMetricsReport } from '../runtime/metrics.js';
 import type { RestoreSource, RestoreStats } from '../runtime/protocol.js';
+import {
+  checkpointFields,
+  type JobLogFields,
+  jobEndFields,
+  openJobLog,
+  rescaleFields,
+  restoredFields,
+} from './job-log.js';
 import {
   addTotals,
   formatCount,
@@ -38,6 +50,23 @@ export interface RunControls {
     parallelism: number | undefined,
     operators: Readonly<Record<string, number>>,
   ): Promise<RescaleReport | RescaleUnchanged>;
+}
+
+/**
+ * What the REST API and /metrics learn from a run (server/monitor.ts's JobMonitor). Called on
+ * the main thread, from the master's callbacks; never on the hot path.
+ */
+export interface RunObserver {
+  /** Each generation's graph (at start and after each rescale), before it starts. */
+  setGraph(graph: JobGraph): void;
+  /** The checkpoint or savepoint a generation restores from. */
+  setRestored(dir: string, metadata: CheckpointMetadata): void;
+  onMetrics(reports: SubtaskMetricsReport[]): void;
+  onCheckpoint(stats: CheckpointStats): unknown;
+  onCheckpointFailed(failure: CheckpointFailure): void;
+  /** A restart after a failure (not a rescale). */
+  onRestart(): void;
+  onRescaled(report: RescaleReport): void;
 }
 
 export interface RunCommandOptions {
@@ -73,6 +102,8 @@ export interface RunCommandOptions {
   readonly onEnded?: ((result: JobRunResult | undefined, error: unknown) => void) | undefined;
   /** A second Ctrl-C: the process exits right after this (synchronous) call. */
   readonly onCancelled?: (() => void) | undefined;
+  /** Called once the job module is loaded: who observes the run (the REST API's monitor). */
+  readonly observe?: ((jobName: string) => RunObserver | undefined) | undefined;
 }
 
 export const runCommand = async (
@@ -84,7 +115,20 @@ export const runCommand = async (
   const job = await importJob(module);
   const jobId = opts.jobId ?? randomUUID();
   // The first line: the id that `eddy savepoint`, `stop` and `rescale` need.
-  process.stderr.write(`job ${jobId} (${job.name}) started: eddy stop ${jobId} to stop it\n`);
+  const started = `job ${jobId} (${job.name}) started: eddy stop ${jobId} to stop it`;
+  process.stderr.write(`${started}\n`);
+  const jobLog = await openJobLog(jobId, job.name);
+  jobLog?.write(started, {
+    event: 'job-start',
+    parallelism: opts.parallelism,
+    maxParallelism: opts.maxParallelism ?? null,
+    workers: workerCount(opts.parallelism, opts.workers),
+    module,
+    args: jobArgs,
+    checkpointIntervalMs: opts.checkpointInterval ?? null,
+    fromSavepoint: opts.fromSavepoint ?? null,
+    resume: opts.resume === true,
+  });
   const overParallel = parallelismWarning(
     opts.parallelism,
     availableParallelism(),
@@ -96,20 +140,31 @@ export const runCommand = async (
     opts.checkpointInterval !== undefined || opts.checkpointDir !== undefined || opts.resume
       ? dirs.checkpoints
       : undefined;
-  const restore = await restoreSource(opts, checkpointDir, dirs.rescales);
+  const restore = await restoreSource(opts, checkpointDir, dirs.rescales).catch(
+    async (e: unknown) => {
+      await jobLog?.failed(e);
+      throw e;
+    },
+  );
+  const observer = opts.observe?.(job.name);
   const stop = new AbortController();
   let lastCheckpoint: number | undefined = restore?.metadata.checkpointId;
   let interrupts = 0;
-  const onSigint = () => {
+  const onSigint = (signal: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
-      process.stderr.write(
-        '\nstopping: sources stop where they are and the job drains; windows and timers are not fired (Ctrl-C again to abort)\n',
-      );
+      const stopping =
+        'stopping: sources stop where they are and the job drains; windows and timers are not fired (Ctrl-C again to abort)';
+      process.stderr.write(`\n${stopping}\n`);
+      jobLog?.write(stopping, { event: 'stop-requested', signal });
       stop.abort();
     } else {
       progress?.clear();
-      process.stderr.write(`\n${describeCancel(checkpointDir, lastCheckpoint)}\n`);
+      const cancelled = describeCancel(checkpointDir, lastCheckpoint);
+      process.stderr.write(`\n${cancelled}\n`);
+      jobLog?.write(cancelled, { event: 'job-cancelled', lastCheckpoint: lastCheckpoint ?? null });
+      // pino flushes on 'exit' too; this does not depend on it.
+      jobLog?.flushSync();
       opts.onCancelled?.();
       process.exit(130);
     }
@@ -118,9 +173,11 @@ export const runCommand = async (
   process.on('SIGTERM', onSigint);
   const tty = opts.progress ?? Boolean(process.stderr.isTTY);
   const progress = tty ? new ProgressLine(process.stderr, job.name, jobId) : undefined;
-  const log = (line: string) => {
+  // Lines without fields come from the job master and are recognized in the job log.
+  const log = (line: string, fields?: JobLogFields) => {
     progress?.clear();
     process.stderr.write(`${line}\n`);
+    jobLog?.write(line, fields);
   };
   let generation = {
     parallelism: opts.parallelism,
@@ -223,6 +280,7 @@ export const runCommand = async (
     stopSignal: stop.signal,
     workers: opts.workers,
     onMetrics: (r) => {
+      observer?.onMetrics(r);
       sample = totals(r);
       progress?.update(addTotals(carried, sample));
     },
@@ -249,8 +307,10 @@ export const runCommand = async (
     onCheckpoint: (s) => {
       if (!s.savepoint) lastCheckpoint = s.checkpointId;
       progress?.checkpointCompleted(s.checkpointId);
-      log(describeCheckpoint(s));
+      observer?.onCheckpoint(s);
+      log(describeCheckpoint(s), checkpointFields(s));
     },
+    onCheckpointFailed: (f) => observer?.onCheckpointFailed(f),
     log,
     onMaster: (m) => {
       master = m;
@@ -259,8 +319,16 @@ export const runCommand = async (
     },
     onRestored: (stats) => {
       if (firstRestorePending) firstRestorePending = false;
-      else carrySample();
+      else {
+        carrySample();
+        observer?.onRestart();
+      }
       for (const line of describeRestore(stats)) log(line);
+      if (stats.operators.length > 0)
+        jobLog?.write(
+          `restored ${stats.keyGroups} key groups (${formatBytes(stats.bytesRead)}) in ${stats.ms.toFixed(0)} ms`,
+          restoredFields(stats),
+        );
       const r = rescaling;
       if (r) {
         r.restored = stats;
@@ -297,7 +365,9 @@ export const runCommand = async (
         : '';
     log(
       `rescaled ${report.fromParallelism} -> ${report.toParallelism}: pause ${report.pauseMs} ms, restored ${report.keyGroups} key groups (${formatBytes(report.bytesRead)}) in ${report.restoreMs.toFixed(0)} ms${phases}`,
+      rescaleFields(report),
     );
+    observer?.onRescaled(report);
     r.resolve(report);
     // Older rescale savepoints go as old checkpoints do; the one just restored stays.
     new CheckpointStorage(dirs.rescales, { savepoints: true })
@@ -308,6 +378,7 @@ export const runCommand = async (
   const runStarted = performance.now();
   try {
     for (;;) {
+      observeGeneration(observer, job, generation, jobArgs, opts.maxParallelism);
       result = await runJobModule(
         {
           module,
@@ -342,6 +413,7 @@ export const runCommand = async (
     }
     rescaling?.reject(e);
     opts.onEnded?.(undefined, e);
+    await jobLog?.failed(e);
     throw e;
   } finally {
     progress?.clear();
@@ -355,16 +427,16 @@ export const runCommand = async (
     new EddyError('EDDY_JOB_CONTROL', 'the job ended before the rescale completed'),
   );
   opts.onEnded?.(result, undefined);
-  report(
-    {
-      durationMs: performance.now() - runStarted,
-      stopped: result!.stopped,
-      totals: carried,
-      restarts,
-      savepoint: result!.savepoint,
-    },
-    opts,
-  );
+  const summary: RunSummary = {
+    durationMs: performance.now() - runStarted,
+    stopped: result!.stopped,
+    totals: carried,
+    restarts,
+    savepoint: result!.savepoint,
+  };
+  report(summary, opts);
+  jobLog?.write(formatSummary(summary), jobEndFields(summary));
+  await jobLog?.close();
   return 0;
 };
 
@@ -416,6 +488,38 @@ interface PendingRescale {
   /** New job's workers restored and opened (epoch ms). */
   readyAt?: number;
 }
+
+/**
+ * Tells the observer the graph a generation is about to run (built here as every worker
+ * builds it) and what it restores. A graph that fails to build is left to the run to report.
+ */
+const observeGeneration = (
+  observer: RunObserver | undefined,
+  job: Awaited<ReturnType<typeof importJob>>,
+  generation: {
+    parallelism: number;
+    overrides: Record<string, number>;
+    restore: RestoreSource | undefined;
+  },
+  args: readonly string[],
+  maxParallelism: number | undefined,
+): void => {
+  if (!observer) return;
+  try {
+    observer.setGraph(
+      buildGraph(job, {
+        parallelism: generation.parallelism,
+        maxParallelism,
+        args,
+        parallelismOverrides: generation.overrides,
+        restoredMaxParallelism: maxParallelismOf(generation.restore),
+      }),
+    );
+  } catch {
+    return;
+  }
+  if (generation.restore) observer.setRestored(generation.restore.dir, generation.restore.metadata);
+};
 
 const maxParallelismOf = (restore: RestoreSource | undefined) =>
   restore

@@ -13,6 +13,10 @@ export interface JobControlSessionOptions {
   readonly name: string;
   readonly parallelism: number;
   readonly checkpointDir?: string | undefined;
+  /** Base URL of the job's REST API, recorded in its registry entry. */
+  readonly url?: string | undefined;
+  /** ISO 8601 start time to record (default: now), so that every view of the job agrees. */
+  readonly startedAt?: string | undefined;
   readonly target: JobControlTarget;
   /** Default `$EDDY_HOME` or `~/.eddy`. */
   readonly home?: string | undefined;
@@ -54,9 +58,10 @@ export const openJobControlSession = async (
     pid: process.pid,
     status: 'running',
     parallelism: options.parallelism,
-    startedAt: new Date().toISOString(),
+    startedAt: options.startedAt ?? new Date().toISOString(),
     socket,
     checkpointDir: options.checkpointDir,
+    ...(options.url === undefined ? {} : { url: options.url }),
   };
   try {
     registry.register(entry);

@@ -33,6 +33,8 @@ export interface JobEntry {
   readonly checkpointDir?: string | undefined;
   /** Path of the most recent savepoint the job wrote. */
   readonly lastSavepoint?: string | undefined;
+  /** Base URL of the job's REST API and dashboard (docs/REST.md), when it serves one. */
+  readonly url?: string | undefined;
 }
 
 /** A registry entry as reported by `JobRegistry.list()` / `get()`. */

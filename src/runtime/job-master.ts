@@ -86,6 +86,20 @@ export interface CheckpointStats {
   readonly asyncMs: number;
   /** From trigger to the committed `_metadata`. */
   readonly totalMs: number;
+  /** When it was triggered (epoch ms, as in `_metadata`); always set by the master. */
+  readonly triggeredAt?: number | undefined;
+}
+
+/** A checkpoint or savepoint that did not complete (`MasterOptions.onCheckpointFailed`). */
+export interface CheckpointFailure {
+  readonly checkpointId: number;
+  readonly savepoint: boolean;
+  /** When it was triggered (epoch ms). */
+  readonly triggeredAt: number;
+  /** When it was given up (epoch ms). */
+  readonly failedAt: number;
+  /** Why, as logged: `checkpoint 7 failed: …`. */
+  readonly cause: string;
 }
 
 export interface MasterOptions {
@@ -100,6 +114,8 @@ export interface MasterOptions {
   readonly onMetrics?: ((reports: SubtaskMetricsReport[]) => void) | undefined;
   readonly metricsIntervalMs?: number | undefined;
   readonly onCheckpoint?: ((stats: CheckpointStats) => void) | undefined;
+  /** A checkpoint or savepoint was declined, timed out, or failed to commit. */
+  readonly onCheckpointFailed?: ((failure: CheckpointFailure) => void) | undefined;
   /** Human-readable events (checkpoint failures, restarts). */
   readonly log?: ((line: string) => void) | undefined;
   /** State read by all workers to restore (once all are ready). */
@@ -682,6 +698,7 @@ export class JobMaster {
       syncMs: Math.max(0, ...acks.map((a) => a.syncMs)),
       asyncMs: Math.max(0, ...acks.map((a) => a.asyncMs)),
       totalMs: performance.now() - c.started,
+      triggeredAt: c.timestamp,
     };
     this.options.onCheckpoint?.(stats);
     c.done.resolve(c.dir);
@@ -770,6 +787,13 @@ export class JobMaster {
       .abort(c.dir)
       .catch(() => {});
     if (!quiet) this.log(message);
+    this.options.onCheckpointFailed?.({
+      checkpointId: c.id,
+      savepoint: c.savepoint,
+      triggeredAt: c.timestamp,
+      failedAt: Date.now(),
+      cause: message,
+    });
     c.done.reject(
       new EddyError('EDDY_CHECKPOINT_FAILED', message, {
         domain: error?.domain ?? 'internal',

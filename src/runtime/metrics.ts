@@ -35,5 +35,12 @@ export interface SubtaskMetricsReport {
   readonly operatorName: string;
   readonly kind: 'source' | 'operator' | 'sink';
   readonly subtaskIndex: number;
+  /** The worker thread (index) running the subtask; absent in reports of older callers. */
+  readonly worker?: number | undefined;
+  /**
+   * `recordsIn`, `recordsOut`, the connector's own counters, `backpressuredMs` (wall time
+   * spent waiting for output credit, cumulative) and `watermark` (event time reached, epoch
+   * ms; absent without event time).
+   */
   readonly values: Record<string, number>;
 }

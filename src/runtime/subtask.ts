@@ -155,6 +155,13 @@ export class SubtaskRunner {
   private sliceStart = 0;
   /** Whether the last watermark status this subtask sent downstream was idle. */
   private sentIdle = false;
+  /**
+   * Metrics beside the counters, read only when the master samples: the event-time
+   * watermark this subtask reached (updated per batch or watermark, never per record) and
+   * the wall time (ms) it spent waiting for output credit, i.e. backpressured.
+   */
+  private watermark = MIN_WATERMARK;
+  private backpressuredMs = 0;
   /** All input processed and `finish` called: the state no longer changes. */
   finished = false;
   /**
@@ -351,12 +358,17 @@ export class SubtaskRunner {
   }
 
   metrics(): SubtaskMetricsReport[] {
+    // Chained operators share the subtask's loop: its backpressure and watermark are theirs.
+    const shared: Record<string, number> = { backpressuredMs: this.backpressuredMs };
+    if (this.watermark > MIN_WATERMARK && this.watermark < MAX_WATERMARK) {
+      shared.watermark = this.watermark;
+    }
     return this.members.map((m) => ({
       nodeId: m.node.id,
       operatorName: m.node.name,
       kind: m.node.kind === 'source' ? 'source' : this.isSink(m.node) ? 'sink' : 'operator',
       subtaskIndex: this.subtaskIndex,
-      values: m.metrics.snapshot(),
+      values: { ...m.metrics.snapshot(), ...shared },
     }));
   }
 
@@ -471,6 +483,7 @@ export class SubtaskRunner {
       const result = await reader.poll(emit, this.options.batchSize);
       this.checkCancelled();
       watermark = this.emitSourceWatermark(watermark);
+      this.watermark = watermark;
       if (!seenFirst && metrics.recordsOut > 0) {
         seenFirst = true;
         this.env.onFirstRecord?.();
@@ -569,6 +582,7 @@ export class SubtaskRunner {
           this.alignerEvents(aligner.onEndOfInput(channel.id));
           break;
       }
+      this.watermark = current;
       this.exchange.returnCredit(channel, 1);
       await this.afterBatch();
       await this.maybeYield();
@@ -684,7 +698,13 @@ export class SubtaskRunner {
       const p = op.endOfBatch!();
       if (p) await p;
     }
-    for (const w of this.writers) if (w.backlogged) await w.drained();
+    for (const w of this.writers) {
+      if (!w.backlogged) continue;
+      // Timed only when blocked: the unblocked path stays free of clock reads.
+      const blockedAt = performance.now();
+      await w.drained();
+      this.backpressuredMs += performance.now() - blockedAt;
+    }
     this.checkCancelled();
   }
 

@@ -158,6 +158,8 @@ export class WorkerRuntime {
   }
 
   metrics(): SubtaskMetricsReport[] {
-    return this.runners.flatMap((r) => r.metrics());
+    return this.runners.flatMap((r) =>
+      r.metrics().map((m) => ({ ...m, worker: this.workerIndex })),
+    );
   }
 }
