@@ -66,8 +66,8 @@ describe('eddy list', () => {
     const out: string[] = [];
     await listCommand({ home, write: (t) => void out.push(t) });
     expect(out.join('').split('\n')).toEqual([
-      'ID            NAME      STATUS   PARALLELISM  STARTED',
-      '0123456789ab  sessions  stopped  2            2025-01-01T00:00:00Z',
+      'ID            NAME      STATUS   PARALLELISM  STARTED               URL',
+      '0123456789ab  sessions  stopped  2            2025-01-01T00:00:00Z  -',
       '',
     ]);
     out.length = 0;
@@ -84,8 +84,11 @@ describe('eddy list', () => {
   });
 
   it('formats columns to the widest cell', () => {
-    const table = formatJobTable([entry('a', { name: 'a-rather-long-name', status: 'running' })]);
-    expect(table).toMatch(/^ID {2}NAME {16}STATUS {3}PARALLELISM {2}STARTED\n/);
+    const table = formatJobTable([
+      entry('a', { name: 'a-rather-long-name', status: 'running', url: 'http://127.0.0.1:8081' }),
+    ]);
+    expect(table).toMatch(/^ID {2}NAME {16}STATUS {3}PARALLELISM {2}STARTED {15}URL\n/);
+    expect(table).toMatch(/ {2}http:\/\/127\.0\.0\.1:8081\n$/);
   });
 });
 

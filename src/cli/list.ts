@@ -42,13 +42,14 @@ export const listCommand = async (opts: ListCommandOptions = {}): Promise<number
 /** ID (first 12 chars, as used for sockets and enough to address a job), NAME, STATUS, ... */
 export const formatJobTable = (jobs: readonly ListedJob[]): string => {
   const rows = [
-    ['ID', 'NAME', 'STATUS', 'PARALLELISM', 'STARTED'],
+    ['ID', 'NAME', 'STATUS', 'PARALLELISM', 'STARTED', 'URL'],
     ...jobs.map((j) => [
       j.id.slice(0, SOCKET_ID_CHARS),
       j.name,
       j.status,
       String(j.parallelism),
       j.startedAt.replace(/\.\d+Z$/, 'Z'),
+      j.url ?? '-',
     ]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
