@@ -15,6 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { buildUi } from './build-ui.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
@@ -32,6 +33,7 @@ const newest = (dir) => {
 if (process.argv.includes('--if-stale') && existsSync(stamp)) {
   const inputs = Math.max(
     newest(join(root, 'src')),
+    newest(join(root, 'ui')),
     statSync(join(root, 'tsconfig.build.json')).mtimeMs,
     statSync(join(root, 'tsconfig.json')).mtimeMs,
   );
@@ -55,6 +57,14 @@ if (r.status !== 0) {
   process.exit(r.status ?? 1);
 }
 copyFileSync(join(root, 'src/runtime/worker-boot.mjs'), join(next, 'runtime/worker-boot.mjs'));
+// The web dashboard (ui/) the job's REST server serves from dist/ui/.
+try {
+  await buildUi(join(next, 'ui'));
+} catch (e) {
+  rmSync(next, { recursive: true, force: true });
+  console.error(`eddy build: the dashboard (ui/) failed to build: ${e.message}`);
+  process.exit(1);
+}
 // Dated when the compile started: a source saved during it counts as newer next time.
 writeFileSync(join(next, '.build-stamp'), `${new Date(started).toISOString()}\n`);
 utimesSync(join(next, '.build-stamp'), started / 1000, started / 1000);

@@ -19,9 +19,12 @@ export class ChainedOutput<T> implements Output<T> {
     private readonly next: StreamOperator<T, unknown>,
     private readonly metrics: { recordsIn: number },
     private readonly nextRef: SubtaskRef,
+    /** The emitting operator's counters (a source counts its own output: a spare object). */
+    private readonly from: { recordsOut: number } = { recordsOut: 0 },
   ) {}
   collect(record: T): void {
     this.metrics.recordsIn++;
+    this.from.recordsOut++;
     try {
       this.next.processRecord(record);
     } catch (e) {
@@ -38,6 +41,24 @@ export class ChainedOutput<T> implements Output<T> {
   // An operator with side outputs is never chained to its successor (plan.ts), so a chained
   // output has no side outputs to feed.
   collectSide(): void {}
+}
+
+/** Counts an operator's records out at the chain's tail (side outputs not included). */
+export class CountingOutput implements Output<unknown> {
+  constructor(
+    private readonly inner: Output<unknown>,
+    private readonly metrics: { recordsOut: number },
+  ) {}
+  collect(record: unknown): void {
+    this.metrics.recordsOut++;
+    this.inner.collect(record);
+  }
+  emitWatermark(timestamp: number): void {
+    this.inner.emitWatermark(timestamp);
+  }
+  collectSide(tagId: string, record: unknown): void {
+    this.inner.collectSide(tagId, record);
+  }
 }
 
 /** A sink has no output; emitting from it is a bug in the operator. */

@@ -39,6 +39,34 @@ const sink = (flushMs: number): Sink<number> => ({
 });
 
 describe('subtask metrics', () => {
+  it('count every operator’s records out: chained, at the chain’s tail, and not twice for a source', async () => {
+    const env = new StreamExecutionEnvironment({ jobName: 'counts', parallelism: 1 });
+    env
+      .fromSource(numbers(1000))
+      .map((n) => n * 2, { name: 'double' })
+      .filter((n) => n % 3 === 0, { name: 'thirds' })
+      .rebalance()
+      .flatMap(
+        (n: number, out) => {
+          out.collect(n);
+          out.collect(n);
+        },
+        { name: 'twice', parallelism: 2 },
+      )
+      .sinkTo(sink(0), { parallelism: 2 });
+    const result = await runGraphInThread(env.buildGraph());
+    const sum = (name: string, field: 'recordsIn' | 'recordsOut') =>
+      result.metrics
+        .filter((r) => r.operatorName === name)
+        .reduce((a, r) => a + (r.values[field] ?? 0), 0);
+    const thirds = Math.ceil(1000 / 3); // 0, 3, 6, … of the doubled numbers 0..1998
+    expect(sum('numbers', 'recordsOut')).toBe(1000);
+    expect([sum('double', 'recordsIn'), sum('double', 'recordsOut')]).toEqual([1000, 1000]);
+    expect([sum('thirds', 'recordsIn'), sum('thirds', 'recordsOut')]).toEqual([1000, thirds]);
+    expect([sum('twice', 'recordsIn'), sum('twice', 'recordsOut')]).toEqual([thirds, 2 * thirds]);
+    expect(sum('sink', 'recordsIn')).toBe(2 * thirds);
+  });
+
   it('count the time a fast source waits for a slow sink as backpressure', async () => {
     const env = new StreamExecutionEnvironment({ jobName: 'bp', parallelism: 1 });
     env.fromSource(numbers(200_000)).rebalance().sinkTo(sink(1), { parallelism: 2 });

@@ -33,7 +33,14 @@ import { NO_SPLITS, type SourceReader, type SourceSplits } from './io.js';
 import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
 import type { OperatorContext, Output, StreamOperator } from './operator.js';
 import { userFailure } from './operators/base.js';
-import { ChainedOutput, EdgeOutput, FanOutOutput, NO_OUTPUT, RoutedOutput } from './output.js';
+import {
+  ChainedOutput,
+  CountingOutput,
+  EdgeOutput,
+  FanOutOutput,
+  NO_OUTPUT,
+  RoutedOutput,
+} from './output.js';
 import type { Chain, ChannelSpec, ExecutionPlan } from './plan.js';
 import type { ReaderEvent } from './protocol.js';
 import { recordTime } from './record-time.js';
@@ -215,7 +222,10 @@ export class SubtaskRunner {
       const m = this.members[i]!;
       if (m.operator) {
         await this.attribute(m, () => m.operator!.open(m.ctx, output));
-        output = new ChainedOutput(m.operator, m.metrics, m.ref);
+        const prev = this.members[i - 1];
+        // A source counts its records out itself (as it emits them).
+        const from = prev?.operator ? prev.metrics : undefined;
+        output = new ChainedOutput(m.operator, m.metrics, m.ref, from);
       } else {
         this.headOutput = output;
       }
@@ -762,8 +772,11 @@ export class SubtaskRunner {
       outputs.push(new EdgeOutput(writers, edge.partitioning, target.maxParallelism, tail.ref));
     }
     const main = outputs.filter((_, i) => sideTags[i] === undefined);
-    const mainOutput =
+    const edges =
       main.length === 0 ? NO_OUTPUT : main.length === 1 ? main[0]! : new FanOutOutput(main);
+    // A source counts its records out itself; a sink (no edges) has none.
+    const mainOutput =
+      tail.operator && main.length > 0 ? new CountingOutput(edges, tail.metrics) : edges;
     if (main.length === outputs.length) return mainOutput;
     const sides = new Map<string, Output<unknown>[]>();
     outputs.forEach((o, i) => {
