@@ -8,7 +8,7 @@
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { EddyError } from '../core/errors.js';
+import { EddyError, InvalidArgumentError } from '../core/errors.js';
 import type { ConnectorContext, Counter } from '../runtime/io.js';
 
 /** One line of a dead-letter file. */
@@ -81,3 +81,20 @@ export const deadLettersFor = (
         ctx.subtask.subtaskIndex,
         ctx.metrics.counter('deadLetters'),
       );
+
+/** Checks a source's `badRecords` option; `what` names the source in the message. */
+export const validateBadRecords = (badRecords: unknown, what: string): void => {
+  const bad = badRecords as { deadLetterDir?: unknown } | string | undefined;
+  const valid =
+    bad === undefined ||
+    bad === 'fail' ||
+    (typeof bad === 'object' &&
+      bad !== null &&
+      typeof bad.deadLetterDir === 'string' &&
+      bad.deadLetterDir !== '');
+  if (!valid) {
+    throw new InvalidArgumentError(
+      `${what}: badRecords must be 'fail' or { deadLetterDir: '<non-empty path>' }`,
+    );
+  }
+};

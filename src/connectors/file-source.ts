@@ -26,7 +26,7 @@ import type {
   SplitEnumeratorContext,
 } from '../runtime/io.js';
 import type { OperatorListState } from '../state/types.js';
-import { type DeadLetterWriter, deadLettersFor } from './dead-letters.js';
+import { type DeadLetterWriter, deadLettersFor, validateBadRecords } from './dead-letters.js';
 import { inputBase, listInputFiles } from './file-list.js';
 import {
   type CsvOptions,
@@ -97,16 +97,7 @@ const validateOptions = (o: FileSourceOptions): void => {
       `file source: chunkBytes must be a positive integer, got ${chunk}`,
     );
   }
-  const bad = o.badRecords;
-  const validBad =
-    bad === undefined ||
-    bad === 'fail' ||
-    (typeof bad === 'object' && typeof bad.deadLetterDir === 'string' && bad.deadLetterDir !== '');
-  if (!validBad) {
-    throw new InvalidArgumentError(
-      "file source: badRecords must be 'fail' or { deadLetterDir: '<non-empty path>' }",
-    );
-  }
+  validateBadRecords(o.badRecords, 'file source');
 };
 
 const makeSource = <T>(options: FileSourceOptions, format: LineFormat<T>): Source<T> => {

@@ -306,9 +306,9 @@ class NatsSinkWriter<T> implements SinkWriter<T> {
       // Published: forgotten from now on (a later snapshot no longer stores it).
       this.pending = this.pending.filter((b) => b !== batch);
     }
-    // Finished or stopped, and nothing left: release the connection now (the runtime has no
-    // close hook for sinks). Records still in flight after a stop are sealed by the final
-    // checkpoint, whose completion reconnects to publish them (`connect`).
+    // Finished or stopped, and nothing left: release the connection now rather than at the
+    // subtask's close, which waits for the job's other subtasks. Records still in flight
+    // after a stop are sealed by the final checkpoint, whose completion reconnects (`connect`).
     const ending = this.finished || this.ctx.stopSignal.aborted;
     if (ending && this.pending.length === 0 && this.subjects.length === 0) await this.close();
   }

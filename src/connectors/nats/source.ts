@@ -29,7 +29,7 @@ import type {
   SplitEnumeratorContext,
 } from '../../runtime/io.js';
 import type { OperatorListState } from '../../state/types.js';
-import { type DeadLetterWriter, deadLettersFor } from '../dead-letters.js';
+import { type DeadLetterWriter, deadLettersFor, validateBadRecords } from '../dead-letters.js';
 import { type ConnectorClock, RateLimiter, splitShareRate, validateRate } from '../rate-limiter.js';
 import { type NatsConnectionSettings, type NatsLink, openLink } from './connection.js';
 import { API_TIMEOUT_MS, classifyStartError, NatsSplitEnumerator } from './enumerator.js';
@@ -111,16 +111,7 @@ const validate = <T>(o: NatsSourceOptions<T>): void => {
   positiveInt(o.fetchBatch, 'fetchBatch', 1);
   positiveInt(o.fetchExpiresMs, 'fetchExpiresMs', 1000);
   positiveInt(o.maxOutageMs, 'maxOutageMs', 0);
-  const bad = o.badRecords;
-  const validBad =
-    bad === undefined ||
-    bad === 'fail' ||
-    (typeof bad === 'object' && typeof bad.deadLetterDir === 'string' && bad.deadLetterDir !== '');
-  if (!validBad) {
-    throw new InvalidArgumentError(
-      "nats source: badRecords must be 'fail' or { deadLetterDir: '<non-empty path>' }",
-    );
-  }
+  validateBadRecords(o.badRecords, 'nats source');
 };
 
 const positiveInt = (v: number | undefined, name: string, min: number): void => {

@@ -274,9 +274,9 @@ class RedisStreamWriter<T> implements SinkWriter<T> {
       await this.commit(this.writer, chunk);
       this.pending.splice(this.pending.indexOf(chunk), 1);
     }
-    // The last commit of a finished or stopped job: nothing else will close the connection
-    // (a sink writer has no close hook), which would keep the process alive. A later commit
-    // would connect again.
+    // The last commit of a finished or stopped job: release the connection now rather than at
+    // the subtask's close, which waits for the job's other subtasks. A later commit would
+    // connect again.
     const last = this.finished || this.ctx.stopSignal.aborted;
     if (last && this.pending.length === 0) this.release();
   }
@@ -302,6 +302,11 @@ class RedisStreamWriter<T> implements SinkWriter<T> {
       defineCommit(this.conn.client);
     }
     return this.conn;
+  }
+
+  /** The subtask ended normally: releases the connection if a commit has not already. */
+  async close(): Promise<void> {
+    this.release();
   }
 
   private release(): void {

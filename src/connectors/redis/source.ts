@@ -26,6 +26,7 @@
  */
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { Source } from '../../runtime/io.js';
+import { validateBadRecords } from '../dead-letters.js';
 import { type ConnectorClock, validateRate } from '../rate-limiter.js';
 import { validateOutage, validateUrl } from './connection.js';
 import { RedisStreamReader } from './reader.js';
@@ -98,16 +99,7 @@ const validateOptions = <T>(o: RedisStreamSourceOptions<T>): void => {
   if (o.deserialize !== undefined && typeof o.deserialize !== 'function') {
     throw new InvalidArgumentError(`${what}: deserialize must be a function`);
   }
-  const bad = o.badRecords;
-  const validBad =
-    bad === undefined ||
-    bad === 'fail' ||
-    (typeof bad === 'object' && typeof bad.deadLetterDir === 'string' && bad.deadLetterDir !== '');
-  if (!validBad) {
-    throw new InvalidArgumentError(
-      `${what}: badRecords must be 'fail' or { deadLetterDir: '<non-empty path>' }`,
-    );
-  }
+  validateBadRecords(o.badRecords, what);
 };
 
 /**
