@@ -84,7 +84,7 @@ export default defineJob({
   build(env, args) {
     env
       .fromSource(GeneratorSource.of({ count: 10, generate: (i${ts ? ': number' : ''}) => i }), { uid: 'n' })
-      .sinkTo(FileSink.jsonl({ path: args[0]${ts ? '!' : ''} }), { uid: 'out' });
+      .sinkTo(FileSink.jsonl({ path: args[0]${ts ? '!' : ''}, existingOutput: 'append' }), { uid: 'out' });
   },
 });
 `;
