@@ -5,7 +5,7 @@
  * last checkpoint rather than hanging.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
 import {
   configError,
   describeServers,
@@ -14,6 +14,7 @@ import {
   type NatsRole,
   reason,
 } from './errors.js';
+import { natsJetStream, natsTransport } from './libs.js';
 
 /** Default for `maxOutageMs`: how long a lost server is retried before the job fails. */
 export const DEFAULT_MAX_OUTAGE_MS = 60_000;
@@ -113,6 +114,8 @@ export const openLink = async (
   };
   for (let attempt = 0; ; attempt++) {
     try {
+      // Both libraries now: the rest of the connector uses them synchronously after this.
+      const [{ connect }] = await Promise.all([natsTransport.load(), natsJetStream.load()]);
       const nc = await connect(options);
       const link: NatsLink = {
         nc,

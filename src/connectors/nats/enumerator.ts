@@ -5,7 +5,7 @@
  * `i % p`, as the file source deals its files. Restored, readers keep their splits (operator
  * state) and it assigns only what its own state lists as unassigned.
  */
-import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
+import type { StreamInfo } from '@nats-io/jetstream';
 import { EddyError } from '../../core/errors.js';
 import type { SplitEnumerator, SplitEnumeratorContext } from '../../runtime/io.js';
 import { type NatsConnectionSettings, openLink } from './connection.js';
@@ -17,6 +17,7 @@ import {
   isStreamNotFound,
   reason,
 } from './errors.js';
+import { natsJetStream } from './libs.js';
 import { assignedTo, checkSequenceSplit, type SequenceSplitState } from './positions.js';
 import { resolveSubjects } from './subjects.js';
 
@@ -50,7 +51,7 @@ export const discoverSplits = async (o: SplitDiscoveryOptions): Promise<Sequence
   const link = await openLink(o, 'source');
   const { server } = link;
   try {
-    const jsm = await jetstreamManager(link.nc, { timeout: API_TIMEOUT_MS });
+    const jsm = await natsJetStream.get().jetstreamManager(link.nc, { timeout: API_TIMEOUT_MS });
     const requested = asList(o.subjects);
     // One requested subject or pattern: let the server filter (streams may hold many subjects).
     const filter = requested?.length === 1 ? requested[0]! : '>';

@@ -6,13 +6,8 @@
  * are reported per index, for the caller to retry with the same ids (the stream drops the
  * ones it stored already).
  */
-import {
-  createInbox,
-  headers,
-  type Msg,
-  type NatsConnection,
-  type Subscription,
-} from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { natsTransport } from './libs.js';
 
 /** What became of one message of a window. */
 export type PubResult =
@@ -49,7 +44,7 @@ export class WindowPublisher {
   private current: Window | undefined;
 
   constructor(private readonly nc: NatsConnection) {
-    this.inbox = createInbox();
+    this.inbox = natsTransport.get().createInbox();
     this.sub = nc.subscribe(`${this.inbox}.>`, { callback: (_err, msg) => this.onAck(msg) });
   }
 
@@ -76,7 +71,7 @@ export class WindowPublisher {
       try {
         for (let k = 0; k < messages.length; k++) {
           const m = messages[k]!;
-          const h = headers();
+          const h = natsTransport.get().headers();
           h.set('Nats-Msg-Id', m.msgId);
           this.nc.publish(m.subject, m.data, { reply: `${this.inbox}.${token}.${k}`, headers: h });
         }

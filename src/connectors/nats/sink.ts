@@ -33,13 +33,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { describeSubtask, EddyError, InvalidArgumentError } from '../../core/errors.js';
 import type { ConnectorContext, Counter, Sink, SinkWriter } from '../../runtime/io.js';
 import type { OperatorListState } from '../../state/types.js';
 import { backoffMs, type NatsConnectionSettings, type NatsLink, openLink } from './connection.js';
 import { API_TIMEOUT_MS } from './enumerator.js';
 import { configError, describeServers, ioError, isJetStreamDisabled, reason } from './errors.js';
+import { natsJetStream } from './libs.js';
 import { msgIdPrefix, natsMsgId } from './msg-id.js';
 import { type PublishFailure, WindowPublisher } from './publisher.js';
 import { isWildcard, subjectProblem } from './subjects.js';
@@ -194,7 +195,7 @@ class NatsSinkWriter<T> implements SinkWriter<T> {
     }
     const link = await openLink(this.options, 'sink', this.ctx.stopSignal);
     try {
-      this.jsm = await jetstreamManager(link.nc, { timeout: API_TIMEOUT_MS });
+      this.jsm = await natsJetStream.get().jetstreamManager(link.nc, { timeout: API_TIMEOUT_MS });
     } catch (e) {
       await link.close();
       if (isJetStreamDisabled(e)) {

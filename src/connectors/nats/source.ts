@@ -12,7 +12,6 @@
  * job first started (kept in the split state, so a restore keeps the same bound), then the
  * source ends. Unbounded (default): it ends only when the job stops.
  */
-import { jetstreamManager } from '@nats-io/jetstream';
 import {
   BadRecordError,
   describeSubtask,
@@ -34,6 +33,7 @@ import { type ConnectorClock, RateLimiter, splitShareRate, validateRate } from '
 import { type NatsConnectionSettings, type NatsLink, openLink } from './connection.js';
 import { API_TIMEOUT_MS, classifyStartError, NatsSplitEnumerator } from './enumerator.js';
 import { ioError, reason } from './errors.js';
+import { natsJetStream } from './libs.js';
 import { checkSequenceSplit, finishedAtStart, type SequenceSplitState } from './positions.js';
 import { type FetcherHost, SubjectFetcher } from './subject-fetcher.js';
 import { subjectProblem } from './subjects.js';
@@ -187,7 +187,7 @@ class NatsSourceReader<T> implements SourceReader<T> {
     const link = await openLink(this.options, 'source', this.ctx.stopSignal);
     this.link = link;
     try {
-      const jsm = await jetstreamManager(link.nc, { timeout: API_TIMEOUT_MS });
+      const jsm = await natsJetStream.get().jetstreamManager(link.nc, { timeout: API_TIMEOUT_MS });
       this.host = {
         jsm,
         js: jsm.jetstream(),

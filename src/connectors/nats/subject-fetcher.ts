@@ -15,20 +15,18 @@
  * behind by a crash is removed by the server after {@link INACTIVE_THRESHOLD_MS}.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  AckPolicy,
-  type Consumer,
-  type ConsumerMessages,
-  DeliverPolicy,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
+import type {
+  Consumer,
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
 import type { EddyError } from '../../core/errors.js';
 import type { Counter } from '../../runtime/io.js';
 import { backoffMs, type Outage } from './connection.js';
 import { configError, ioError, isConsumerNotFound, isStreamNotFound } from './errors.js';
+import { natsJetStream, natsTransport } from './libs.js';
 import { boundedStep } from './positions.js';
 
 /** A consumer nobody pulls from for this long is removed by the server (crash cleanup). */
@@ -247,12 +245,12 @@ export class SubjectFetcher {
     const info = await jsm.consumers.add(stream, {
       description: this.host.description,
       filter_subject: this.subject,
-      deliver_policy: DeliverPolicy.StartSequence,
+      deliver_policy: natsJetStream.get().DeliverPolicy.StartSequence,
       opt_start_seq: this.cursor + 1,
-      ack_policy: AckPolicy.None,
+      ack_policy: natsJetStream.get().AckPolicy.None,
       mem_storage: true,
       num_replicas: 1,
-      inactive_threshold: nanos(INACTIVE_THRESHOLD_MS),
+      inactive_threshold: natsTransport.get().nanos(INACTIVE_THRESHOLD_MS),
     });
     this.host.outage.ok();
     this.host.consumersCreated.inc();

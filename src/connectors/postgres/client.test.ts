@@ -1,6 +1,9 @@
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
-import { describeServer, isConnectionError, pgError } from './client.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { describeServer, isConnectionError, loadPostgresClient, pgError } from './client.js';
+
+// The classification knows pg's errors once pg is loaded, as it always is after a connect.
+beforeAll(() => loadPostgresClient());
 
 const where = { who: 'PostgreSQL append sink (test)', server: '127.0.0.1:5432/db' };
 const dbError = (code: string, message = 'boom') => {

@@ -8,7 +8,21 @@
  * - everything else (a lost connection, a server shutting down, out of resources, a
  *   deadlock): `EDDY_SINK_IO`, retriable — the job restarts from its latest checkpoint.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyModule } from '../lazy-module.js';
+
+/** The `pg` client, loaded at the first connect (lazy-module.ts). */
+const pgLib = lazyModule('pg', async () => (await import('pg')).default);
+
+/** Loads `pg` now (`connect` does it; tests that build its errors by hand call this). */
+export const loadPostgresClient = (): Promise<typeof pg> => pgLib.load();
+
+/** `pg.DatabaseError` once `pg` is loaded: no server error can exist before. */
+const isDatabaseError = (e: unknown): e is pg.DatabaseError => {
+  const lib = pgLib.loaded();
+  return lib !== undefined && e instanceof lib.DatabaseError;
+};
+
 import { EddyError } from '../../core/errors.js';
 
 /** Where and what, for messages: `postgres sink (operator …) at 127.0.0.1:5432/db`. */
@@ -44,7 +58,7 @@ const UNREACHABLE_CODES = new Set([
 
 /** The SQLSTATE of a server error, or undefined for a client or socket error. */
 export const sqlState = (e: unknown): string | undefined => {
-  if (e instanceof pg.DatabaseError) return e.code;
+  if (isDatabaseError(e)) return e.code;
   return undefined;
 };
 
@@ -78,7 +92,7 @@ const reason = (e: unknown): string => {
   if (!(e instanceof Error)) return String(e);
   const d = e as pg.DatabaseError;
   const parts = [e.message || (d.code ?? e.constructor.name)];
-  if (d.code !== undefined && e instanceof pg.DatabaseError) parts[0] += ` (SQLSTATE ${d.code})`;
+  if (d.code !== undefined && isDatabaseError(e)) parts[0] += ` (SQLSTATE ${d.code})`;
   if (d.detail) parts.push(`detail: ${d.detail}`);
   if (d.hint) parts.push(`hint: ${d.hint}`);
   return parts.join('; ');
@@ -152,8 +166,9 @@ const MAX_BACKOFF_MS = 2_000;
 export const connect = async (options: ConnectOptions): Promise<Connection> => {
   const deadline = performance.now() + options.maxOutageMs;
   let backoff = FIRST_BACKOFF_MS;
+  const { Client } = await pgLib.load();
   for (let attempt = 1; ; attempt++) {
-    const client = new pg.Client({
+    const client = new Client({
       connectionString: options.url,
       application_name: options.applicationName ?? 'eddy',
       connectionTimeoutMillis: Math.max(1_000, Math.min(10_000, options.maxOutageMs)),

@@ -15,7 +15,12 @@
  * refusal it saw there and {@link RedisConnection.retrying} reports it instead of an outage.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { lazyModule } from '../lazy-module.js';
+
+/** ioredis, loaded by a connector's `open`/`start` before its first connection. */
+export const ioredis = lazyModule('ioredis', () => import('ioredis'));
+
 import { EddyError, InvalidArgumentError } from '../../core/errors.js';
 
 /** Which side of a job a connection serves: decides the I/O error code. */
@@ -135,7 +140,7 @@ export class RedisConnection {
 
   constructor(private readonly options: RedisConnectionOptions) {
     this.server = serverName(options.url);
-    this.client = new Redis(options.url, {
+    this.client = new (ioredis.get().Redis)(options.url, {
       lazyConnect: false,
       enableOfflineQueue: options.queueWhileConnecting === true,
       maxRetriesPerRequest: 0,

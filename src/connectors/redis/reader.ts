@@ -7,7 +7,7 @@ import type { OperatorListState } from '../../state/types.js';
 import { type DeadLetterWriter, deadLettersFor } from '../dead-letters.js';
 import { decodeFailureReason } from '../formats.js';
 import { RateLimiter, splitShareRate, subtaskLimiter } from '../rate-limiter.js';
-import { classifyFailure, DEFAULT_MAX_OUTAGE_MS, RedisConnection } from './connection.js';
+import { classifyFailure, DEFAULT_MAX_OUTAGE_MS, ioredis, RedisConnection } from './connection.js';
 import { compareIds } from './ids.js';
 import type { RedisStreamSourceOptions } from './source.js';
 import { checkSplit, REDIS_SPLITS_STATE, type RedisStreamSplitState } from './splits.js';
@@ -83,6 +83,7 @@ export class RedisStreamReader<T> implements SourceReader<T> {
   }
 
   async open(): Promise<void> {
+    await ioredis.load();
     this.state = this.ctx.operatorState.getListState<RedisStreamSplitState>(
       REDIS_SPLITS_STATE,
       'split',

@@ -50,6 +50,7 @@ import type { OperatorListState } from '../../state/types.js';
 import { ChunkBuilder, defineCommit, type PendingChunk, runCommit } from './commit.js';
 import {
   DEFAULT_MAX_OUTAGE_MS,
+  ioredis,
   RedisConnection,
   validateOutage,
   validateUrl,
@@ -177,6 +178,7 @@ class RedisStreamWriter<T> implements SinkWriter<T> {
   }
 
   async open(): Promise<void> {
+    await ioredis.load();
     const conn = new RedisConnection({
       url: this.options.url,
       role: 'sink',

@@ -4,7 +4,7 @@
  */
 import { EddyError } from '../../core/errors.js';
 import type { SplitEnumerator, SplitEnumeratorContext } from '../../runtime/io.js';
-import { DEFAULT_MAX_OUTAGE_MS, RedisConnection } from './connection.js';
+import { DEFAULT_MAX_OUTAGE_MS, ioredis, RedisConnection } from './connection.js';
 import { compareIds, ID_ZERO, isEntryId } from './ids.js';
 
 /** Name of the operator list state holding stream positions. */
@@ -79,6 +79,7 @@ export class RedisSplitEnumerator implements SplitEnumerator {
   ) {}
 
   async start(): Promise<void> {
+    await ioredis.load();
     if (this.ctx.isRestored) {
       this.splits = restoreEnumeratorState(this.ctx.restoredState);
       return;
