@@ -210,7 +210,7 @@ export const importJob = async (module: string): Promise<JobDefinition> => {
   let mod: Record<string, unknown>;
   try {
     if (needsTypeScriptLoader(url)) await ensureTypeScriptLoader();
-    ensureEddyResolvable();
+    ensureEddyResolvable(url);
     mod = (await import(url)) as Record<string, unknown>;
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
