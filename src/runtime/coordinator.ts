@@ -4,17 +4,13 @@
  * the exchange. The placement is computed once here and sent to every worker as data.
  */
 import { availableParallelism } from 'node:os';
-import {
-  MessageChannel,
-  type MessagePort,
-  type TransferListItem,
-  Worker,
-} from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { EddyError, JobFailedError } from '../core/errors.js';
 import { fingerprint, type JobGraph } from './graph.js';
 import type { WorkerHandle, WorkerPool } from './job-master.js';
 import { type PlacementTable, planExecution } from './plan.js';
-import type { FromWorker, RestoreSource, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, PeerAddress, RestoreSource, ToWorker, WorkerInit } from './protocol.js';
+import type { FromThreadListening, ToThreadWire } from './thread-messages.js';
 import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from './worker-runtime.js';
 
 const BOOT = new URL('./worker-boot.mjs', import.meta.url);
@@ -50,6 +46,10 @@ const warmThreads = new Map<string, Worker[]>();
 
 const poolKey = (graphLoader: string, warmKey: string, options: WorkerOptions) =>
   `${graphLoader}\n${warmKey}\n${options.youngGenerationMb}`;
+
+/** Starts a worker thread with its init (worker processes of a cluster use it too). */
+export const startWorkerThread = (init: WorkerInit): ThreadHandle =>
+  new ThreadHandle(init.workerIndex, startThread({ init }, init.options));
 
 const startThread = (workerData: unknown, options: WorkerOptions): Worker =>
   new Worker(BOOT, {
@@ -177,7 +177,8 @@ export class ThreadPool implements WorkerPool {
   }
 }
 
-class ThreadHandle implements WorkerHandle {
+/** One worker thread as the master sees it; `wire` and `onListening` are its pool's. */
+export class ThreadHandle implements WorkerHandle {
   private crashed: ((e: EddyError) => void) | undefined;
   private exited = false;
   private cancelled: (() => void) | undefined;
@@ -203,13 +204,30 @@ class ThreadHandle implements WorkerHandle {
     });
   }
 
-  post(m: ToWorker, transfer: readonly TransferListItem[] = []): void {
-    if (!this.exited) this.worker.postMessage(m, transfer);
+  post(m: ToWorker): void {
+    if (!this.exited) this.worker.postMessage(m);
+  }
+
+  /** Gives the thread its links to its peers (see thread-messages.ts). */
+  wire(ports: ToThreadWire['ports'], tcp: readonly PeerAddress[] = []): void {
+    const m: ToThreadWire = { type: 'wire', ports, tcp };
+    if (!this.exited)
+      this.worker.postMessage(
+        m,
+        ports.map((p) => p.port),
+      );
+  }
+
+  /** The port the thread listens on for TCP peers (only with `init.tcp`). */
+  onListening(handler: (port: number) => void): void {
+    this.worker.on('message', (m: FromWorker | FromThreadListening) => {
+      if (m.type === 'listening') handler(m.port);
+    });
   }
 
   onMessage(handler: (m: FromWorker) => void): void {
-    this.worker.on('message', (m: FromWorker) => {
-      if (m.type !== 'warm') handler(m);
+    this.worker.on('message', (m: FromWorker | FromThreadListening) => {
+      if (m.type !== 'warm' && m.type !== 'listening') handler(m);
     });
   }
 
@@ -231,21 +249,26 @@ class ThreadHandle implements WorkerHandle {
   }
 }
 
-/** A MessageChannel per pair of workers; each end goes to one of them. */
-const connect = (workers: ThreadHandle[]) => {
-  const peers = workers.map(() => [] as { worker: number; port: MessagePort }[]);
+/**
+ * A MessageChannel per pair of `workers` (threads of this process), by worker index: each
+ * thread's ports to the others.
+ */
+export const localChannels = (
+  workers: readonly number[],
+): Map<number, Array<{ worker: number; port: MessagePort }>> => {
+  const peers = new Map(workers.map((w) => [w, [] as { worker: number; port: MessagePort }[]]));
   for (let a = 0; a < workers.length; a++) {
     for (let b = a + 1; b < workers.length; b++) {
       const { port1, port2 } = new MessageChannel();
-      peers[a]!.push({ worker: b, port: port1 });
-      peers[b]!.push({ worker: a, port: port2 });
+      peers.get(workers[a]!)!.push({ worker: workers[b]!, port: port1 });
+      peers.get(workers[b]!)!.push({ worker: workers[a]!, port: port2 });
     }
   }
-  workers.forEach((w, i) => {
-    const ps = peers[i]!;
-    w.post(
-      { type: 'connect', peers: ps },
-      ps.map((p) => p.port),
-    );
-  });
+  return peers;
+};
+
+/** Wires every pair of the pool's threads with a MessageChannel. */
+const connect = (workers: ThreadHandle[]) => {
+  const peers = localChannels(workers.map((w) => w.index));
+  for (const w of workers) w.wire(peers.get(w.index)!);
 };

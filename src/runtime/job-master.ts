@@ -11,7 +11,6 @@
  * checkpoint commits, the restart waits for the commit, whose outcome comes from disk.
  */
 import { mkdir } from 'node:fs/promises';
-import type { TransferListItem } from 'node:worker_threads';
 import { CheckpointStorage } from '../checkpoint/index.js';
 import {
   CHECKPOINT_FORMAT_VERSION,
@@ -36,7 +35,7 @@ import { checkRestore } from './restore-check.js';
 import { SourceCoordinators } from './source-coordinators.js';
 
 export interface WorkerHandle {
-  post(m: ToWorker, transfer?: readonly TransferListItem[]): void;
+  post(m: ToWorker): void;
   onMessage(handler: (m: FromWorker) => void): void;
   /** The worker died without reporting (e.g. an uncaught error or a non-zero exit). */
   onCrash(handler: (e: EddyError) => void): void;
@@ -44,8 +43,11 @@ export interface WorkerHandle {
 }
 
 export interface WorkerPool {
-  /** Starts and connects the workers of one attempt. */
-  spawn(restore: RestoreSource | undefined): WorkerHandle[];
+  /**
+   * Starts and connects the workers of one attempt. May wait (a cluster waits for free task
+   * slots) and may reject: the attempt then fails with that error.
+   */
+  spawn(restore: RestoreSource | undefined): WorkerHandle[] | Promise<WorkerHandle[]>;
 }
 
 /** Checkpointing of a run: interval, directory, timeout, retention. */
@@ -224,7 +226,9 @@ export class JobMaster {
       try {
         // Before any thread starts; a failure here is the attempt's, restarted or not as any.
         await this.initializeSinks(restore);
-        workers = this.pool.spawn(restore);
+        // No await for a pool that spawns at once: its workers may answer in the same turn.
+        const spawned = this.pool.spawn(restore);
+        workers = Array.isArray(spawned) ? spawned : await spawned;
         const metrics = await this.runAttempt(workers, restore);
         await this.attempt?.sources.close();
         return {

@@ -29,7 +29,7 @@ export class LocalPool implements WorkerPool {
 
   spawn(restore: RestoreSource | undefined): WorkerHandle[] {
     const handle = new LocalHandle(this.graph, this.plan, this.config, restore);
-    handle.post({ type: 'connect', peers: [] });
+    handle.post({ type: 'connect' });
     return [handle];
   }
 }

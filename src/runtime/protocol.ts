@@ -1,5 +1,8 @@
-/** Messages between the job master (main thread) and its workers. */
-import type { MessagePort } from 'node:worker_threads';
+/**
+ * Messages between the job master and its workers. Plain data only (no ports, no handles): the
+ * same messages cross a thread boundary (structured clone) or a TCP connection (msgpack, see
+ * cluster/wire.ts). How a worker reaches its peers is its pool's business (thread-messages.ts).
+ */
 import type { CheckpointMetadata, SubtaskStateHandle } from '../checkpoint/types.js';
 import type { SerializedError } from '../core/errors.js';
 import type { SubtaskMetricsReport } from './metrics.js';
@@ -25,6 +28,26 @@ export interface WorkerInit {
   readonly options: WorkerOptions;
   readonly checkpointing: boolean;
   readonly restore: RestoreSource | undefined;
+  /**
+   * Set when some peers run in other processes: the thread listens on `host` (port 0) for
+   * their TCP connections, reports the port (`listening`) and is then told every address.
+   */
+  readonly tcp?: TcpWiring | undefined;
+}
+
+/** A worker thread's part in the TCP data plane (see transport/tcp-link.ts). */
+export interface TcpWiring {
+  /** The address other processes reach this worker at; it listens there on a free port. */
+  readonly host: string;
+  /** The job and attempt: connections from another attempt are refused. */
+  readonly token: string;
+}
+
+/** Where a worker in another process listens for its peers. */
+export interface PeerAddress {
+  readonly worker: number;
+  readonly host: string;
+  readonly port: number;
 }
 
 /**
@@ -51,10 +74,8 @@ export interface OperatorAck {
 export type ToWorker =
   /** Turns a warm thread into worker `init.workerIndex` of a job. */
   | { readonly type: 'init'; readonly init: WorkerInit }
-  | {
-      readonly type: 'connect';
-      readonly peers: ReadonlyArray<{ worker: number; port: MessagePort }>;
-    }
+  /** Every peer link is attached (by the pool, see thread-messages.ts): open and report `ready`. */
+  | { readonly type: 'connect' }
   | { readonly type: 'start' }
   /** Report every subtask's metrics now (answered by `metrics` with the same round). */
   | { readonly type: 'sampleMetrics'; readonly round: number }

@@ -9,7 +9,16 @@ import { EddyError, serializeError } from '../core/errors.js';
 import { fingerprint, type JobGraph } from './graph.js';
 import { planExecution } from './plan.js';
 import type { FromWorker, ToWorker, WarmWorkerData, WorkerInit } from './protocol.js';
+import type { FromThreadListening, ToThreadWire } from './thread-messages.js';
+import type { PeerLink } from './transport/exchange.js';
 import { MessagePortLink } from './transport/message-port-link.js';
+import {
+  connectsTo,
+  connectToPeer,
+  listenForPeers,
+  type PeerListener,
+  type TcpPeerLink,
+} from './transport/tcp-link.js';
 import { WorkerAgent } from './worker-agent.js';
 
 interface GraphLoader {
@@ -30,11 +39,58 @@ let receiveInit!: (init: WorkerInit) => void;
 const initMessage = new Promise<WorkerInit>((resolve) => {
   receiveInit = resolve;
 });
-port.on('message', (m: ToWorker) => {
+let receiveWire!: (wire: ToThreadWire) => void;
+const wireMessage = new Promise<ToThreadWire>((resolve) => {
+  receiveWire = resolve;
+});
+port.on('message', (m: ToWorker | ToThreadWire) => {
   if (m.type === 'init') receiveInit(m.init);
+  else if (m.type === 'wire') receiveWire(m);
   else if (deliver) deliver(m);
   else buffered.push(m);
 });
+
+let linkFailed = false;
+/** A peer link that breaks fails the worker: the master restarts the attempt. */
+const failOnLinkError = (link: TcpPeerLink) =>
+  link.onError((e) => {
+    if (linkFailed) return;
+    linkFailed = true;
+    post({ type: 'failed', error: serializeError(e) });
+  });
+
+/**
+ * Opens every peer link of `wire`: MessagePorts as they are, TCP links by connecting to the
+ * higher-indexed peers and accepting the lower ones (one connection per pair).
+ */
+const openLinks = async (
+  init: WorkerInit,
+  wire: ToThreadWire,
+  listener: PeerListener | undefined,
+): Promise<Array<[number, PeerLink]>> => {
+  const links: Array<[number, PeerLink]> = wire.ports.map((p) => [
+    p.worker,
+    new MessagePortLink(p.port),
+  ]);
+  const tcp = await Promise.all(
+    wire.tcp.map(async (peer): Promise<[number, TcpPeerLink]> => {
+      const me = init.workerIndex;
+      const identity = { workerIndex: me, token: init.tcp!.token };
+      const link = connectsTo(me, peer.worker)
+        ? await connectToPeer({
+            ...identity,
+            host: peer.host,
+            port: peer.port,
+            peerIndex: peer.worker,
+          })
+        : await listener!.accept(peer.worker);
+      failOnLinkError(link);
+      return [peer.worker, link];
+    }),
+  );
+  await listener?.close();
+  return [...links, ...tcp];
+};
 
 const initOf = async (): Promise<WorkerInit> => {
   if (data.init) return data.init;
@@ -53,6 +109,17 @@ const initOf = async (): Promise<WorkerInit> => {
 
 const main = async () => {
   const init = await initOf();
+  // Listen first, so peers learn this worker's address while its job loads.
+  const listener = init.tcp
+    ? await listenForPeers({
+        host: init.tcp.host,
+        port: 0,
+        workerIndex: init.workerIndex,
+        token: init.tcp.token,
+      })
+    : undefined;
+  if (listener)
+    port.postMessage({ type: 'listening', port: listener.port } satisfies FromThreadListening);
   const { loadJobGraph } = (await import(init.graphLoader)) as GraphLoader;
   const graph = await loadJobGraph(init.spec);
   if (fingerprint(graph) !== init.fingerprint) {
@@ -69,14 +136,13 @@ const main = async () => {
     post,
   );
   await agent.prepare();
-  const handle = (m: ToWorker) => {
-    if (m.type === 'connect') {
-      for (const p of m.peers) agent.connectPeer(p.worker, new MessagePortLink(p.port));
-    }
-    agent.handle(m);
-  };
+  const handle = (m: ToWorker) => agent.handle(m);
   for (const m of buffered.splice(0)) handle(m);
   deliver = handle;
+  for (const [worker, link] of await openLinks(init, await wireMessage, listener)) {
+    agent.connectPeer(worker, link);
+  }
+  agent.handle({ type: 'connect' });
 };
 
 main().catch((e) => post({ type: 'failed', error: serializeError(e) }));
