@@ -17,6 +17,7 @@ const LAYERS = [
   'connectors',
   'api',
   'control',
+  'cluster',
   'server',
   'cli',
 ] as const;

@@ -234,6 +234,9 @@ export const importJob = async (module: string): Promise<JobDefinition> => {
   return job;
 };
 
+/** This module's URL: the `graphLoader` worker threads import (see runtime/protocol.ts). */
+export const JOB_GRAPH_LOADER = import.meta.url;
+
 /** Imported by every worker thread to rebuild the graph (see runtime/protocol.ts). */
 export const loadJobGraph = async (spec: JobSpec): Promise<JobGraph> =>
   buildJob(await importJob(spec.module), spec, spec.module).graph;

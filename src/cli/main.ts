@@ -95,7 +95,38 @@ export const buildProgram = (): Command => {
       'require Authorization: Bearer <token> on every API request (prefer EDDY_UI_TOKEN: arguments are visible to other users)',
     )
     .option('--no-ui', 'no REST API, /metrics or dashboard')
+    .option(
+      '--master <host:port>',
+      'submit the job to an eddy cluster (eddy master) instead of running it here; this command follows it',
+    )
+    .option(
+      '--reactive',
+      "with --master: the job's parallelism follows the cluster's free task slots (up to its max parallelism)",
+    )
     .action(async (job: string, jobArgs: string[], o) => {
+      if (o.master !== undefined) {
+        const { submitCommand } = await import('./cluster.js');
+        process.exitCode = await submitCommand(job, jobArgs, {
+          master: o.master,
+          parallelism: o.parallelism ?? 1,
+          maxParallelism: o.maxParallelism,
+          checkpointInterval: o.checkpointInterval,
+          checkpointDir: o.checkpointDir,
+          stateDir: o.stateDir,
+          checkpointTimeout: o.checkpointTimeout,
+          fromSavepoint: o.fromSavepoint,
+          resume: o.resume === true,
+          allowNonRestoredState: o.allowNonRestoredState === true,
+          restartAttempts: o.restartAttempts,
+          reactive: o.reactive === true,
+          progress: o.progress === false ? false : undefined,
+        });
+        return;
+      }
+      if (o.reactive)
+        throw new EddyError('EDDY_INVALID_ARGUMENT', '--reactive needs --master <host:port>', {
+          domain: 'user',
+        });
       const [{ runCommand }, { runHooks }] = await Promise.all([
         import('./run.js'),
         import('./run-control.js'),
@@ -142,7 +173,79 @@ export const buildProgram = (): Command => {
       });
     });
   addJobControlCommands(program);
+  addClusterCommands(program);
   return program;
+};
+
+/** `eddy master | worker | cluster status`: a cluster of processes (docs/DEPLOY.md). */
+const addClusterCommands = (program: Command) => {
+  program
+    .command('master')
+    .description(
+      'run a cluster master: worker processes register their task slots, clients submit jobs',
+    )
+    .requiredOption('--port <n>', 'port for workers and clients', commanderInt('--port', 0))
+    .option('--host <host>', 'address to listen on (default 127.0.0.1; 0.0.0.0 for all)')
+    .option('--ha-dir <dir>', 'record submitted jobs here; a master restarted on it resumes them')
+    .option(
+      '--heartbeat-timeout <ms>',
+      'a worker silent this long is lost (default 5000)',
+      commanderInt('--heartbeat-timeout'),
+    )
+    .option(
+      '--slot-timeout <ms>',
+      'how long a job waits for free task slots before it fails (default 60000)',
+      commanderInt('--slot-timeout'),
+    )
+    .option(
+      '--health-port <n>',
+      'serve GET /healthz and /readyz on this port',
+      commanderInt('--health-port', 0),
+    )
+    .action(async (o) => {
+      const { masterCommand } = await import('./cluster.js');
+      process.exitCode = await masterCommand(o);
+    });
+  program
+    .command('worker')
+    .description('run a worker process offering task slots to a cluster master')
+    .requiredOption('--master <host:port>', 'the master to register with')
+    .option(
+      '--slots <n>',
+      'task slots (worker threads) to offer (default 1)',
+      commanderInt('--slots'),
+    )
+    .option(
+      '--host <host>',
+      'the address other workers reach this one at (default 127.0.0.1); data connections listen there',
+    )
+    .option('--id <id>', 'worker id in status and logs (default host:pid)')
+    .option(
+      '--heartbeat-timeout <ms>',
+      'the master silent this long is lost (default 5000)',
+      commanderInt('--heartbeat-timeout'),
+    )
+    .option(
+      '--health-port <n>',
+      'serve GET /healthz and /readyz on this port',
+      commanderInt('--health-port', 0),
+    )
+    .action(async (o) => {
+      const { workerCommand } = await import('./cluster.js');
+      process.exitCode = await workerCommand({ ...o, slots: o.slots ?? 1 });
+    });
+  program
+    .command('cluster')
+    .description('inspect a cluster')
+    .command('status')
+    .description("a cluster's workers (slots, free slots) and jobs (status, parallelism, rescales)")
+    .requiredOption('--master <host:port>', 'the master')
+    .option('--json', 'print the status as JSON')
+    .option('--worker <id>', 'exit 1 unless this worker is registered (a readiness check)')
+    .action(async (o) => {
+      const { clusterStatusCommand } = await import('./cluster.js');
+      process.exitCode = await clusterStatusCommand(o);
+    });
 };
 
 /** `eddy list | savepoint | stop`: reach running jobs through the registry in $EDDY_HOME. */
@@ -152,7 +255,13 @@ const addJobControlCommands = (program: Command) => {
     .description('list the jobs registered in $EDDY_HOME (default ~/.eddy)')
     .option('--json', 'print all fields of every job as a JSON array')
     .option('--prune', 'first remove the records of jobs no longer running (state stays)')
+    .option('--master <host:port>', "list a cluster's jobs instead")
     .action(async (o) => {
+      if (o.master !== undefined) {
+        const { clusterListCommand } = await import('./cluster.js');
+        process.exitCode = await clusterListCommand(o.master, o.json === true);
+        return;
+      }
       const { listCommand } = await import('./list.js');
       process.exitCode = await listCommand({ json: o.json === true, prune: o.prune === true });
     });
@@ -176,7 +285,17 @@ const addJobControlCommands = (program: Command) => {
     .description('take a savepoint of a running job; prints its path as the last line')
     .argument('<jobId>', 'job id or a unique prefix of it (see eddy list)')
     .option('--dir <dir>', 'directory for the savepoint (default: chosen by the job)')
+    .option('--master <host:port>', 'the job runs on this cluster')
     .action(async (jobId: string, o) => {
+      if (o.master !== undefined) {
+        const { clusterControlCommand } = await import('./cluster.js');
+        process.exitCode = await clusterControlCommand(o.master, {
+          kind: 'savepoint',
+          jobId,
+          dir: o.dir,
+        });
+        return;
+      }
       const { savepointCommand } = await import('./control.js');
       process.exitCode = await savepointCommand(jobId, { dir: o.dir });
     });
@@ -192,7 +311,19 @@ const addJobControlCommands = (program: Command) => {
       '--drain',
       'end the input first: fire every window and timer and run finish (as at the end of input)',
     )
+    .option('--master <host:port>', 'the job runs on this cluster')
     .action(async (jobId: string, o) => {
+      if (o.master !== undefined) {
+        const { clusterControlCommand } = await import('./cluster.js');
+        process.exitCode = await clusterControlCommand(o.master, {
+          kind: 'stop',
+          jobId,
+          savepoint: o.savepoint === true,
+          dir: o.dir,
+          drain: o.drain === true,
+        });
+        return;
+      }
       const { stopCommand } = await import('./control.js');
       process.exitCode = await stopCommand(jobId, {
         savepoint: o.savepoint === true,
@@ -212,7 +343,28 @@ const addJobControlCommands = (program: Command) => {
       commanderInt('parallelism'),
     )
     .option('--operator <uid=N...>', 'new parallelism of one operator (repeatable)')
+    .option(
+      '--master <host:port>',
+      'the job runs on this cluster (one parallelism for all operators)',
+    )
     .action(async (jobId: string, parallelism: number | undefined, o) => {
+      if (o.master !== undefined) {
+        if (parallelism === undefined || o.operator)
+          throw new EddyError(
+            'EDDY_INVALID_ARGUMENT',
+            'rescale --master takes a parallelism (no --operator)',
+            {
+              domain: 'user',
+            },
+          );
+        const { clusterControlCommand } = await import('./cluster.js');
+        process.exitCode = await clusterControlCommand(o.master, {
+          kind: 'rescale',
+          jobId,
+          parallelism,
+        });
+        return;
+      }
       const { rescaleCommand } = await import('./control.js');
       process.exitCode = await rescaleCommand(
         jobId,

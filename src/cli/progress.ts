@@ -2,35 +2,10 @@
  * Live progress on a TTY and the final summary's counts. "Read" is records emitted by the
  * sources, "written" is records taken in by the sinks.
  */
-import type { SubtaskMetricsReport } from '../runtime/metrics.js';
 
-export interface Totals {
-  /** Records emitted by the sources. */
-  readonly recordsIn: number;
-  /** Records taken in by the sinks. */
-  readonly recordsOut: number;
-  readonly deadLetters: number;
-}
+export { addTotals, type Totals, totals, ZERO_TOTALS } from '../runtime/metrics.js';
 
-export const ZERO_TOTALS: Totals = { recordsIn: 0, recordsOut: 0, deadLetters: 0 };
-
-export const totals = (reports: readonly SubtaskMetricsReport[]): Totals => {
-  let recordsIn = 0;
-  let recordsOut = 0;
-  let deadLetters = 0;
-  for (const r of reports) {
-    if (r.kind === 'source') recordsIn += r.values.recordsOut ?? 0;
-    if (r.kind === 'sink') recordsOut += r.values.recordsIn ?? 0;
-    deadLetters += r.values.deadLetters ?? 0;
-  }
-  return { recordsIn, recordsOut, deadLetters };
-};
-
-export const addTotals = (a: Totals, b: Totals): Totals => ({
-  recordsIn: a.recordsIn + b.recordsIn,
-  recordsOut: a.recordsOut + b.recordsOut,
-  deadLetters: a.deadLetters + b.deadLetters,
-});
+import type { Totals } from '../runtime/metrics.js';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 

@@ -59,6 +59,9 @@ describe('defaultRetriable', () => {
     'EDDY_STATE',
     'EDDY_WIRE_FORMAT',
     'EDDY_JOB_CONTROL',
+    'EDDY_CLUSTER',
+    'EDDY_NO_SLOTS',
+    'EDDY_SLOTS_CHANGED',
     'EDDY_FATAL',
   ];
 

@@ -32,6 +32,9 @@ export type ErrorCode =
   | 'EDDY_CHECKPOINT_IO'
   | 'EDDY_CHECKPOINT_FAILED'
   | 'EDDY_JOB_CONTROL'
+  | 'EDDY_CLUSTER'
+  | 'EDDY_NO_SLOTS'
+  | 'EDDY_SLOTS_CHANGED'
   | 'EDDY_INTERNAL';
 
 /**
@@ -69,6 +72,13 @@ const RETRIABLE: Readonly<Record<ErrorCode, boolean | 'cause'>> = {
   EDDY_STATE: false,
   EDDY_WIRE_FORMAT: false,
   EDDY_JOB_CONTROL: false,
+  // The master cannot be reached or refused a request: the client reports it.
+  EDDY_CLUSTER: false,
+  // Waited for task slots past the slot timeout: more waiting is the user's decision.
+  EDDY_NO_SLOTS: false,
+  // Reactive mode: the slots changed under an attempt; the cluster job starts a new generation
+  // at the new parallelism instead of restarting the old one.
+  EDDY_SLOTS_CHANGED: false,
   EDDY_FATAL: false,
   // A server that refuses (credentials, a missing stream or table, a setting): a restart
   // meets the same refusal.

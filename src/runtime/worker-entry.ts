@@ -88,7 +88,8 @@ const openLinks = async (
       return [peer.worker, link];
     }),
   );
-  await listener?.close();
+  // Stop listening; not awaited: a server's close waits for its accepted connections to end.
+  void listener?.close();
   return [...links, ...tcp];
 };
 

@@ -1,0 +1,439 @@
+/**
+ * One job on the cluster, run by the master: generations of a JobMaster over a ClusterPool.
+ * A generation ends when the job ends, or to change the parallelism:
+ * - a rescale (`eddy rescale --master`, or in reactive mode a worker that joined): stop with a
+ *   savepoint (never drained), then a new generation restores it at the new parallelism;
+ * - reactive mode, a worker lost: the job master's restart finds too few slots
+ *   (EDDY_SLOTS_CHANGED) and a new generation starts from the latest completed checkpoint at
+ *   the parallelism the remaining slots allow.
+ * Without reactive mode a lost worker is an ordinary restart: the attempt waits for slots (up
+ * to the slot timeout) and resumes from the latest checkpoint at the same parallelism.
+ */
+import { buildGraph, type JobDefinition } from '../api/job.js';
+import { CheckpointStorage } from '../checkpoint/index.js';
+import { EddyError, InvalidArgumentError, serializeError } from '../core/errors.js';
+import type { JobGraph } from '../runtime/graph.js';
+import { JobMaster, type JobRunResult, type RestartStrategy } from '../runtime/job-master.js';
+import { addTotals, type Totals, totals, ZERO_TOTALS } from '../runtime/metrics.js';
+import type { RestoreSource, RestoreStats } from '../runtime/protocol.js';
+import type { ClusterRescale, JobEvent, JobStatus, SubmitSpec } from './messages.js';
+import { ClusterPool, type SlotBroker } from './pool.js';
+
+/** What a cluster job needs from its master. */
+export interface ClusterJobContext {
+  readonly broker: SlotBroker;
+  /** Slots this job could use: all slots but those other jobs hold. */
+  availableSlots(jobId: string): number;
+  /** Resolves when the cluster's slots change (a worker joined or left). */
+  slotsChanged(): Promise<void>;
+  readonly slotTimeoutMs: number;
+  /** A line for the job's log (the master writes it where it keeps job logs). */
+  log(jobId: string, line: string, fields?: Record<string, unknown>): void;
+  /** The job's status changed (the master records it, e.g. in its HA directory). */
+  changed(job: ClusterJob): void;
+}
+
+/** Default number of key groups, as the environment's default maxParallelism. */
+const DEFAULT_MAX_PARALLELISM = 128;
+/** A reactive rescale waits this long after a join, so workers joining together rescale once. */
+const JOIN_SETTLE_MS = 300;
+
+interface PendingChange {
+  readonly reason: ClusterRescale['reason'];
+  readonly from: number;
+  readonly to: number | undefined;
+  readonly requestedAt: number;
+  restored?: RestoreStats | undefined;
+  readonly resolve?: ((r: ClusterRescale) => void) | undefined;
+  readonly reject?: ((e: unknown) => void) | undefined;
+}
+
+export class ClusterJob {
+  status: JobStatus = 'waiting';
+  parallelism: number;
+  restarts = 0;
+  readonly rescales: ClusterRescale[] = [];
+  error: string | undefined;
+  private master: JobMaster | undefined;
+  private carried: Totals = ZERO_TOTALS;
+  private sample: Totals | undefined;
+  private readonly followers = new Set<(e: JobEvent) => void>();
+  private endEvent: JobEvent | undefined;
+  private change: PendingChange | undefined;
+  private stopRequested = false;
+  private settleTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly id: string,
+    readonly spec: SubmitSpec,
+    private readonly job: JobDefinition,
+    private readonly ctx: ClusterJobContext,
+  ) {
+    this.parallelism = spec.parallelism;
+    if (spec.reactive && spec.checkpointDir === undefined) {
+      throw new InvalidArgumentError(
+        'reactive mode needs checkpoints (--checkpoint-dir or --checkpoint-interval): a lost worker restarts the job from its latest checkpoint',
+      );
+    }
+    this.done = this.run();
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  get reactive(): boolean {
+    return this.spec.reactive === true;
+  }
+
+  totals(): Totals {
+    return this.sample ? addTotals(this.carried, this.sample) : this.carried;
+  }
+
+  /** Events from now on; the end event at once if the job has ended. */
+  follow(listener: (e: JobEvent) => void): () => void {
+    if (this.endEvent) {
+      listener(this.endEvent);
+      return () => {};
+    }
+    this.followers.add(listener);
+    return () => this.followers.delete(listener);
+  }
+
+  stop(savepointDir?: string, drain?: boolean): void {
+    this.stopRequested = true;
+    clearTimeout(this.settleTimer);
+    this.master?.stop(savepointDir, { drain });
+  }
+
+  savepoint(dir: string): Promise<string> {
+    if (!this.master || this.status !== 'running')
+      return Promise.reject(
+        new EddyError('EDDY_JOB_CONTROL', `job ${this.id} is not running (${this.status})`),
+      );
+    return this.master.savepoint(dir);
+  }
+
+  /** Stops with a savepoint and restarts at `parallelism`; resolves when it runs again. */
+  rescale(
+    parallelism: number,
+    reason: ClusterRescale['reason'] = 'request',
+  ): Promise<ClusterRescale> {
+    if (this.change || this.status !== 'running' || !this.master)
+      return Promise.reject(
+        new EddyError(
+          'EDDY_JOB_CONTROL',
+          `job ${this.id} cannot rescale now (${this.change ? 'a rescale is in progress' : this.status})`,
+        ),
+      );
+    if (this.spec.checkpointDir === undefined)
+      return Promise.reject(
+        new EddyError('EDDY_JOB_CONTROL', 'rescaling needs a checkpoint directory'),
+      );
+    const master = this.master;
+    return new Promise((resolve, reject) => {
+      this.change = {
+        reason,
+        from: this.parallelism,
+        to: parallelism,
+        requestedAt: Date.now(),
+        resolve,
+        reject,
+      };
+      this.status = 'rescaling';
+      this.emitLog(
+        `rescaling ${this.parallelism} -> ${parallelism} (${reason}): stopping with a savepoint`,
+      );
+      master.stop(this.rescalesDir(), { drain: false });
+    });
+  }
+
+  /** Reactive mode: the cluster's slots changed; rescale up when more are free. */
+  slotsChanged(): void {
+    if (!this.reactive || this.stopRequested) return;
+    clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => {
+      const target = this.reactiveParallelism();
+      if (this.status === 'running' && !this.change && target > this.parallelism)
+        this.rescale(target, 'worker-joined').catch(() => {});
+    }, JOIN_SETTLE_MS);
+    this.settleTimer.unref();
+  }
+
+  private reactiveParallelism(): number {
+    return Math.min(this.maxParallelism(), this.ctx.availableSlots(this.id));
+  }
+
+  private maxParallelism(): number {
+    return this.spec.maxParallelism ?? DEFAULT_MAX_PARALLELISM;
+  }
+
+  private rescalesDir(): string {
+    return `${this.spec.checkpointDir}/rescales`;
+  }
+
+  private emit(e: JobEvent): void {
+    for (const f of this.followers) f(e);
+  }
+
+  private emitLog(line: string, fields?: Record<string, unknown>): void {
+    this.ctx.log(this.id, line, fields);
+    this.emit({ kind: 'log', line });
+  }
+
+  private async run(): Promise<void> {
+    let restore: RestoreSource | undefined;
+    try {
+      restore = await this.initialRestore();
+      for (;;) {
+        const parallelism = this.reactive
+          ? await this.waitForSlots()
+          : (this.change?.to ?? this.parallelism);
+        if (this.stopRequested && this.change) break;
+        this.parallelism = parallelism;
+        const graph = buildGraph(this.job, {
+          parallelism,
+          maxParallelism: this.spec.maxParallelism,
+          args: this.spec.args,
+          restoredMaxParallelism: restore
+            ? Object.fromEntries(restore.metadata.operators.map((o) => [o.uid, o.maxParallelism]))
+            : undefined,
+        });
+        let result: JobRunResult;
+        try {
+          result = await this.runGeneration(graph, restore);
+        } catch (e) {
+          if (!this.reactive || this.stopRequested || !hasCode(e, 'EDDY_SLOTS_CHANGED')) throw e;
+          this.carrySample();
+          restore = (await this.latestCheckpoint()) ?? restore;
+          this.change = {
+            reason: 'worker-lost',
+            from: parallelism,
+            to: undefined,
+            requestedAt: Date.now(),
+          };
+          this.status = 'rescaling';
+          this.emitLog(
+            `a worker was lost: restarting from ${restore ? `checkpoint ${restore.metadata.checkpointId}` : 'the beginning'} at the parallelism the remaining slots allow`,
+          );
+          continue;
+        }
+        this.sample = undefined;
+        this.carried = addTotals(this.carried, totals(result.metrics));
+        this.restarts += result.restarts;
+        const change = this.change;
+        if (change?.to !== undefined && result.savepoint && !this.stopRequested) {
+          restore = {
+            dir: result.savepoint,
+            metadata: await new CheckpointStorage(result.savepoint).loadMetadata(result.savepoint),
+          };
+          continue;
+        }
+        this.finish(result.stopped ? 'stopped' : 'finished', result.savepoint);
+        return;
+      }
+      this.finish('stopped', undefined);
+    } catch (e) {
+      this.change?.reject?.(e);
+      this.change = undefined;
+      const error =
+        e instanceof EddyError ? e : new EddyError('EDDY_JOB_FAILED', String(e), { cause: e });
+      this.error = error.message;
+      this.status = 'failed';
+      this.emitLog(`job failed: ${error.message}`, { event: 'job-failed', code: error.code });
+      this.endWith({
+        kind: 'end',
+        status: 'failed',
+        totals: this.totals(),
+        error: serializeError(error),
+      });
+    }
+  }
+
+  private finish(status: 'finished' | 'stopped', savepoint: string | undefined): void {
+    this.change?.reject?.(
+      new EddyError('EDDY_JOB_CONTROL', 'the job ended before the rescale completed'),
+    );
+    this.change = undefined;
+    this.status = status;
+    this.emitLog(`job ${status}`, { event: 'job-end', status });
+    this.endWith({ kind: 'end', status, totals: this.totals(), savepoint });
+  }
+
+  private endWith(e: JobEvent): void {
+    this.endEvent = e;
+    clearTimeout(this.settleTimer);
+    this.ctx.changed(this);
+    this.emit(e);
+    this.followers.clear();
+  }
+
+  private carrySample(): void {
+    if (this.sample) this.carried = addTotals(this.carried, this.sample);
+    this.sample = undefined;
+  }
+
+  /** Reactive: the parallelism the free slots allow, waiting for at least one slot. */
+  private async waitForSlots(): Promise<number> {
+    const deadline = Date.now() + this.ctx.slotTimeoutMs;
+    for (;;) {
+      const p = this.reactiveParallelism();
+      if (p >= 1 || this.stopRequested) return Math.max(1, p);
+      if (Date.now() > deadline)
+        throw new EddyError(
+          'EDDY_NO_SLOTS',
+          `job ${this.name} (reactive) found no free task slot within ${this.ctx.slotTimeoutMs} ms: start a worker (eddy worker --master …)`,
+          { domain: 'user' },
+        );
+      await Promise.race([this.ctx.slotsChanged(), sleep(1000)]);
+    }
+  }
+
+  private runGeneration(
+    graph: JobGraph,
+    restore: RestoreSource | undefined,
+  ): Promise<JobRunResult> {
+    const spec = this.spec;
+    const pool = new ClusterPool(graph, this.ctx.broker, {
+      jobId: this.id,
+      bundle: spec.bundle,
+      spec: {
+        args: spec.args,
+        parallelism: this.parallelism,
+        maxParallelism: spec.maxParallelism,
+        restoredMaxParallelism: restore
+          ? Object.fromEntries(restore.metadata.operators.map((o) => [o.uid, o.maxParallelism]))
+          : undefined,
+      },
+      checkpointing: spec.checkpointDir !== undefined,
+      slotTimeoutMs: this.ctx.slotTimeoutMs,
+      failFast: this.reactive,
+    });
+    let firstRestorePending = restore !== undefined;
+    const master = new JobMaster(graph, pool, {
+      jobId: this.id,
+      checkpoint: spec.checkpointDir
+        ? {
+            dir: spec.checkpointDir,
+            intervalMs: spec.checkpointIntervalMs,
+            timeoutMs: spec.checkpointTimeoutMs,
+          }
+        : undefined,
+      restore,
+      allowNonRestoredState: spec.allowNonRestoredState,
+      restart: restartStrategy(spec.restartAttempts),
+      onMetrics: (r) => {
+        this.sample = totals(r);
+        this.emit({ kind: 'totals', totals: this.totals() });
+      },
+      onCheckpoint: (s) =>
+        this.emitLog(
+          `${s.savepoint ? 'savepoint' : 'checkpoint'} ${s.checkpointId} completed: ${s.bytes} bytes in ${s.totalMs.toFixed(0)} ms → ${s.dir}`,
+          {
+            event: 'checkpoint',
+            checkpointId: s.checkpointId,
+            savepoint: s.savepoint,
+            bytes: s.bytes,
+          },
+        ),
+      log: (line) => this.emitLog(line),
+      onRestored: (stats) => {
+        if (firstRestorePending) firstRestorePending = false;
+        else this.carrySample();
+        if (this.change) {
+          this.change.restored = stats;
+          // A job without input never sees a first record: count the pause to the restore.
+          const c = this.change;
+          setTimeout(() => this.changeDone(c, Date.now()), 2000).unref();
+        }
+      },
+      onFirstRecord: (at) => {
+        if (this.change) this.changeDone(this.change, at);
+      },
+    });
+    this.master = master;
+    if (this.stopRequested) master.stop();
+    this.status = this.change ? 'rescaling' : 'running';
+    this.ctx.changed(this);
+    // The rescale ends once the new generation runs; 'running' is set by changeDone or here.
+    if (!this.change) this.status = 'running';
+    return master.run();
+  }
+
+  private changeDone(c: PendingChange, at: number): void {
+    if (this.change !== c) return;
+    this.change = undefined;
+    this.status = this.stopRequested ? this.status : 'running';
+    const r: ClusterRescale = {
+      at,
+      from: c.from,
+      to: this.parallelism,
+      reason: c.reason,
+      pauseMs: at - c.requestedAt,
+      bytesRead: c.restored?.bytesRead ?? 0,
+      keyGroups: c.restored?.keyGroups ?? 0,
+    };
+    this.rescales.push(r);
+    this.emitLog(
+      `rescaled ${r.from} -> ${r.to} (${r.reason}): pause ${r.pauseMs} ms, restored ${r.keyGroups} key groups (${r.bytesRead} bytes)`,
+      { event: 'rescale', ...r },
+    );
+    this.ctx.changed(this);
+    c.resolve?.(r);
+    // More slots may have come while it rescaled.
+    this.slotsChanged();
+  }
+
+  private async initialRestore(): Promise<RestoreSource | undefined> {
+    const { fromSavepoint, resume, checkpointDir } = this.spec;
+    // A recovered job (resume) that never completed a checkpoint starts where it first did.
+    const latest = resume ? await this.latestCheckpoint() : undefined;
+    if (latest) {
+      this.emitLog(`resuming from ${latest.dir}`);
+      return latest;
+    }
+    if (fromSavepoint) {
+      const storage = new CheckpointStorage(checkpointDir ?? fromSavepoint);
+      const dir = await storage.resolveRestorePath(fromSavepoint);
+      return { dir, metadata: await storage.loadMetadata(dir) };
+    }
+    if (resume)
+      this.emitLog(`no completed checkpoint in ${checkpointDir}: starting from the beginning`);
+    return undefined;
+  }
+
+  /** The newest of the completed checkpoints and the rescale savepoints. */
+  private async latestCheckpoint(): Promise<RestoreSource | undefined> {
+    const dir = this.spec.checkpointDir;
+    if (!dir) return undefined;
+    const [checkpoint, rescale] = await Promise.all(
+      [
+        new CheckpointStorage(dir),
+        new CheckpointStorage(this.rescalesDir(), { savepoints: true }),
+      ].map((s) => s.latestValid()),
+    );
+    const latest =
+      rescale && (!checkpoint || rescale.metadata.checkpointId > checkpoint.metadata.checkpointId)
+        ? rescale
+        : checkpoint;
+    return latest ? { dir: latest.dir, metadata: latest.metadata } : undefined;
+  }
+}
+
+const restartStrategy = (attempts: number | undefined): RestartStrategy | undefined =>
+  attempts === undefined
+    ? undefined
+    : attempts === 0
+      ? { kind: 'none' }
+      : { kind: 'exponential-backoff', attempts, initialDelayMs: 200, maxDelayMs: 5000 };
+
+/** Whether `e` or an error it wraps has `code`. */
+const hasCode = (e: unknown, code: string): boolean => {
+  for (let x: unknown = e, depth = 0; x instanceof Error && depth < 10; x = x.cause, depth++) {
+    if ((x as EddyError).code === code) return true;
+  }
+  return false;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());

@@ -1,0 +1,119 @@
+/**
+ * A cluster of processes on 127.0.0.1 through the real CLI: `eddy master`, `eddy worker`,
+ * `eddy run --master`. keyed-sum's users live in one input file each, so its exact output is
+ * known (helpers.ts referenceSums) whatever the parallelism, the kills and the rescales.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { describeRun, TestCluster } from './cluster-harness.js';
+import {
+  readParts,
+  referenceSums,
+  type SumEvent,
+  sorted,
+  tempDir,
+  waitUntil,
+  writeEventFiles,
+} from './helpers.js';
+
+const files = (n: number, perFile: number): SumEvent[][] =>
+  Array.from({ length: n }, (_, f) =>
+    Array.from({ length: perFile }, (_, i) => ({
+      user: `f${f}-u${(i * 7) % 61}`,
+      amount: (i % 13) + 1,
+    })),
+  );
+
+/** Completed checkpoints (or rescale savepoints) under `dir`. */
+const completed = (dir: string): number =>
+  existsSync(dir)
+    ? readdirSync(dir).filter((d) => d.startsWith('chk-') && existsSync(join(dir, d, '_metadata')))
+        .length
+    : 0;
+
+let cluster: TestCluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+const newCluster = (masterArgs: string[] = []) => {
+  const home = tempDir('eddy-cluster-home-');
+  cluster = new TestCluster({ ...process.env, EDDY_HOME: home }, masterArgs);
+  return cluster;
+};
+
+const keyedSum = (
+  input: string,
+  output: string,
+  checkpoints: string,
+  p: number,
+  extra: string[] = [],
+  rate = 1500,
+) => [
+  'run',
+  'examples/keyed-sum.ts',
+  '-p',
+  String(p),
+  '--checkpoint-interval',
+  '250',
+  '--checkpoint-dir',
+  checkpoints,
+  '--no-progress',
+  ...extra,
+  '--',
+  '--input',
+  input,
+  '--output',
+  output,
+  '--rate',
+  String(rate),
+];
+
+describe('a cluster of worker processes', () => {
+  it('runs keyed-sum at p=4 on 2 workers x 2 slots; a worker killed with kill -9 mid-run and a new one started: exact output', async () => {
+    const c = newCluster();
+    await c.startMaster();
+    const w1 = await c.startWorker(2);
+    await c.startWorker(2);
+    const data = files(4, 3000);
+    const input = writeEventFiles(data);
+    const out = join(tempDir(), 'out');
+    const checkpoints = join(tempDir(), 'ck');
+    const run = c.submit(keyedSum(input, out, checkpoints, 4));
+    await waitUntil(() => completed(checkpoints) >= 2, 'two completed checkpoints', 60_000);
+    const before = await c.status();
+    expect(before.jobs[0]).toMatchObject({ status: 'running', parallelism: 4 });
+    expect(before.workers.map((w) => w.freeSlots)).toEqual([0, 0]);
+    w1.kill('SIGKILL');
+    await c.startWorker(2);
+    const { code } = await run.exited;
+    expect(code, describeRun(run)).toBe(0);
+    // Who notices first varies: the master (w1's control connection closed) or a worker of w2
+    // (its data connection to w1 closed); either restarts the attempt from a checkpoint.
+    expect(run.stderr()).toMatch(
+      /worker process w1 lost|worker \d at 127\.0\.0\.1:\d+ closed the connection/,
+    );
+    expect(run.stderr()).toMatch(/restarting from checkpoint \d+/);
+    expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
+    const after = await c.status();
+    expect(after.workers.map((w) => w.id).sort()).toEqual(['w2', 'w3']);
+    expect(after.jobs[0]).toMatchObject({ status: 'finished' });
+    expect(after.jobs[0]!.restarts).toBeGreaterThanOrEqual(1);
+  });
+
+  it('fails with a clear error when too few slots come within the slot timeout', async () => {
+    const c = newCluster(['--slot-timeout', '1500']);
+    await c.startMaster();
+    await c.startWorker(1);
+    const input = writeEventFiles(files(2, 10));
+    const run = c.submit(keyedSum(input, join(tempDir(), 'out'), join(tempDir(), 'ck'), 3));
+    const { code } = await run.exited;
+    expect(code).toBe(1);
+    expect(run.stderr()).toMatch(/EDDY_NO_SLOTS/);
+    expect(run.stderr()).toMatch(
+      /needs 3 task slot\(s\), 1 free of 1 on 1 worker\(s\); waited 1500 ms/,
+    );
+  });
+});
