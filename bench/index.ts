@@ -40,6 +40,11 @@ const BENCHES: Record<string, Bench> = {
       'NATS JetStream -> running total per user -> PostgreSQL: hand-written Node consumer (at least once) vs eddy -p 1 and -p 2 (exactly once)',
     run: async (args) => (await import('./connectors.js')).main(args),
   },
+  cluster: {
+    description:
+      'keyed-sum at p=2: 2 worker processes with 1 slot each (eddy master/worker, TCP) vs 2 threads of one process',
+    run: async (args) => (await import('./cluster.js')).main(args),
+  },
   'cli-startup': {
     description:
       'start-up of `eddy --help`, `eddy list`, `eddy inspect` against `node -e 0` (budget: 3x)',

@@ -62,6 +62,8 @@ export class ClusterJob {
   private change: PendingChange | undefined;
   private stopRequested = false;
   private settleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When a worker of the running generation was lost: a reactive restart's pause starts there. */
+  private lostAt: number | undefined;
   readonly done: Promise<void>;
 
   constructor(
@@ -149,6 +151,11 @@ export class ClusterJob {
     });
   }
 
+  /** A worker process holding some of this job's workers was lost at `at` (epoch ms). */
+  workerLost(at: number): void {
+    this.lostAt ??= at;
+  }
+
   /** Reactive mode: the cluster's slots changed; rescale up when more are free. */
   slotsChanged(): void {
     if (!this.reactive || this.stopRequested) return;
@@ -211,8 +218,9 @@ export class ClusterJob {
             reason: 'worker-lost',
             from: parallelism,
             to: undefined,
-            requestedAt: Date.now(),
+            requestedAt: this.lostAt ?? Date.now(),
           };
+          this.lostAt = undefined;
           this.status = 'rescaling';
           this.emitLog(
             `a worker was lost: restarting from ${restore ? `checkpoint ${restore.metadata.checkpointId}` : 'the beginning'} at the parallelism the remaining slots allow`,
@@ -341,6 +349,8 @@ export class ClusterJob {
       onRestored: (stats) => {
         if (firstRestorePending) firstRestorePending = false;
         else this.carrySample();
+        // An ordinary restart (same parallelism) got past the loss.
+        if (!this.change) this.lostAt = undefined;
         if (this.change) {
           this.change.restored = stats;
           // A job without input never sees a first record: count the pause to the restore.

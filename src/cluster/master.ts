@@ -178,7 +178,9 @@ export class ClusterMaster implements SlotBroker {
           );
         const free = this.slots.totalFree();
         const describe = `needs ${n} task slot(s), ${free} free of ${this.slots.totalSlots()} on ${this.workers.size} worker(s)`;
-        if (options.failFast)
+        // Reactive: fail only when the slots are really gone; slots the job's own ended
+        // attempt still holds come free once its threads are terminated.
+        if (options.failFast && this.ctx.availableSlots(options.job) < n)
           return reject(
             new EddyError('EDDY_SLOTS_CHANGED', `job ${options.job} ${describe}`, {
               domain: 'internal',
@@ -311,7 +313,10 @@ export class ClusterMaster implements SlotBroker {
     const lost = new EddyError('EDDY_WORKER_CRASHED', `worker process ${entry.id} lost: ${why}`, {
       domain: 'internal',
     });
-    for (const a of attempts) this.routes.get(a)?.processLost(entry.id, lost);
+    for (const a of attempts) {
+      this.jobs.get(jobOfAttempt(a))?.workerLost(Date.now());
+      this.routes.get(a)?.processLost(entry.id, lost);
+    }
     this.notifySlots();
   }
 

@@ -116,4 +116,98 @@ describe('a cluster of worker processes', () => {
       /needs 3 task slot\(s\), 1 free of 1 on 1 worker\(s\); waited 1500 ms/,
     );
   });
+
+  it('reactive mode: 1 worker x 2 slots, a second worker joins, then the first is killed: parallelism 2 -> 4 -> 2, exact output', async () => {
+    const c = newCluster();
+    await c.startMaster();
+    const w1 = await c.startWorker(2);
+    const data = files(4, 2500);
+    const input = writeEventFiles(data);
+    const out = join(tempDir(), 'out');
+    const checkpoints = join(tempDir(), 'ck');
+    const run = c.submit(
+      keyedSum(input, out, checkpoints, 1, ['--reactive', '--restart-attempts', '10'], 800),
+    );
+    await c.waitForStatus(
+      (s) => s.jobs[0]?.status === 'running' && s.jobs[0].parallelism === 2,
+      'the job at p=2',
+    );
+    await waitUntil(() => completed(checkpoints) >= 1, 'a checkpoint at p=2');
+    await c.startWorker(2);
+    await c.waitForStatus(
+      (s) =>
+        s.jobs[0]?.status === 'running' &&
+        s.jobs[0].parallelism === 4 &&
+        s.jobs[0].rescales.length === 1,
+      'the rescale to p=4',
+    );
+    const cks = completed(checkpoints);
+    await waitUntil(() => completed(checkpoints) > cks, 'a checkpoint at p=4');
+    w1.kill('SIGKILL');
+    await c.waitForStatus((s) => s.jobs[0]?.rescales.length === 2, 'the restart at p=2');
+    const { code } = await run.exited;
+    expect(code, describeRun(run)).toBe(0);
+    expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
+    const job = (await c.status()).jobs[0]!;
+    expect(job.rescales.map((r) => [r.from, r.to, r.reason])).toEqual([
+      [2, 4, 'worker-joined'],
+      [4, 2, 'worker-lost'],
+    ]);
+    // Every rescale read state: the savepoint (join) or the latest checkpoint (loss).
+    for (const r of job.rescales) expect(r.bytesRead).toBeGreaterThan(0);
+    expect(run.stderr()).toMatch(/rescaled 2 -> 4 \(worker-joined\): pause \d+ ms/);
+    expect(run.stderr()).toMatch(/rescaled 4 -> 2 \(worker-lost\): pause \d+ ms/);
+  });
+
+  it('a master restarted with the same --ha-dir resumes its job once the workers re-register: exact output', async () => {
+    const ha = tempDir('eddy-ha-');
+    const c = newCluster(['--ha-dir', ha]);
+    await c.startMaster();
+    await c.startWorker(2);
+    await c.startWorker(2);
+    const data = files(4, 3000);
+    const input = writeEventFiles(data);
+    const out = join(tempDir(), 'out');
+    const checkpoints = join(tempDir(), 'ck');
+    const run = c.submit(keyedSum(input, out, checkpoints, 4));
+    await waitUntil(() => completed(checkpoints) >= 2, 'two completed checkpoints');
+    expect(readdirSync(join(ha, 'jobs'))).toHaveLength(1);
+    c.master.kill('SIGKILL');
+    await c.master.exited;
+    const restarted = await c.startMaster(c.port);
+    await c.waitForStatus((s) => s.workers.length === 2, 'both workers to re-register');
+    const { code } = await run.exited;
+    expect(code, describeRun(run)).toBe(0);
+    expect(restarted.stderr()).toMatch(/recovering job/);
+    expect(run.stderr()).toMatch(/reconnected to the master/);
+    expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
+    // A finished job leaves the HA directory.
+    await waitUntil(() => readdirSync(join(ha, 'jobs')).length === 0, 'the HA record to go');
+  });
+
+  it('a worker cut off (SIGSTOP) is lost after the heartbeat timeout; the job goes on on a new worker: exact output', async () => {
+    const c = newCluster(['--heartbeat-timeout', '1000']);
+    await c.startMaster();
+    const w1 = await c.startWorker(1);
+    await c.startWorker(1);
+    const data = files(2, 3000);
+    const input = writeEventFiles(data);
+    const out = join(tempDir(), 'out');
+    const checkpoints = join(tempDir(), 'ck');
+    const run = c.submit(keyedSum(input, out, checkpoints, 2));
+    await waitUntil(() => completed(checkpoints) >= 2, 'two completed checkpoints');
+    w1.kill('SIGSTOP');
+    await waitUntil(
+      () => /worker w1 lost: .*heartbeat timeout 1000 ms/.test(c.master.stderr()),
+      'the master to lose w1',
+      20_000,
+    );
+    await c.startWorker(1);
+    const { code } = await run.exited;
+    expect(code, describeRun(run)).toBe(0);
+    expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
+    // Woken up, the old worker finds its master connection gone and registers again.
+    w1.kill('SIGCONT');
+    await c.waitForStatus((s) => s.workers.some((w) => w.id === 'w1'), 'w1 to re-register');
+  });
 });
