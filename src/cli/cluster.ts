@@ -2,9 +2,10 @@
  * The cluster commands: `eddy master`, `eddy worker`, `eddy cluster status`, `eddy run
  * --master` (submit and follow) and `eddy list|stop|savepoint|rescale --master`.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { importJob } from '../api/job.js';
 import { bundleJob } from '../api/job-bundle.js';
+import { CheckpointStorage } from '../checkpoint/index.js';
 import {
   ClusterClient,
   ClusterMaster,
@@ -359,6 +360,43 @@ export const clusterControlCommand = async (
       process.stdout.write(`${end.savepoint}\n`);
     } else err(`stopped job ${action.jobId}`);
     return 0;
+  } finally {
+    client.close();
+  }
+};
+
+/** `eddy inspect <jobId> --master`: the job's newest completed checkpoint or rescale savepoint. */
+export const latestCheckpointOf = async (master: string, jobId: string): Promise<string> => {
+  const client = await ClusterClient.connect(master);
+  try {
+    const status = await client.request<ClusterStatus>({ kind: 'status' });
+    const job = status.jobs.find((j) => j.id === jobId || j.id.startsWith(jobId));
+    if (!job)
+      throw new EddyError('EDDY_JOB_CONTROL', `no job ${jobId} on the cluster at ${master}`, {
+        domain: 'user',
+      });
+    if (!job.checkpointDir)
+      throw new EddyError(
+        'EDDY_JOB_CONTROL',
+        `job ${job.id} runs without checkpoints: nothing to inspect`,
+        { domain: 'user' },
+      );
+    const candidates = await Promise.all(
+      [
+        new CheckpointStorage(job.checkpointDir),
+        new CheckpointStorage(join(job.checkpointDir, 'rescales'), { savepoints: true }),
+      ].map((s) => s.latestValid()),
+    );
+    const latest = candidates
+      .filter((c) => c !== undefined)
+      .sort((a, b) => b.metadata.checkpointId - a.metadata.checkpointId)[0];
+    if (!latest)
+      throw new EddyError(
+        'EDDY_JOB_CONTROL',
+        `job ${job.id} has no completed checkpoint in ${job.checkpointDir} yet`,
+        { domain: 'user' },
+      );
+    return latest.dir;
   } finally {
     client.close();
   }

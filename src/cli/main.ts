@@ -164,8 +164,16 @@ export const buildProgram = (): Command => {
     )
     .option('--json', 'print the report as JSON')
     .option('--verify', 'also read every block and check its CRC')
+    .option(
+      '--master <host:port>',
+      "<checkpoint> is a job id on this cluster: inspect the job's latest completed checkpoint",
+    )
     .action(async (path: string, o) => {
       const { inspectCommand } = await import('./inspect.js');
+      if (o.master !== undefined) {
+        const { latestCheckpointOf } = await import('./cluster.js');
+        path = await latestCheckpointOf(o.master, path);
+      }
       process.exitCode = await inspectCommand(path, {
         plan: o.plan,
         json: o.json === true,

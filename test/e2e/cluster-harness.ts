@@ -120,6 +120,13 @@ export class TestCluster {
     return p;
   }
 
+  /** Runs `eddy <args>` to its end. */
+  async cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const p = start(args, this.env);
+    const { code } = await p.exited;
+    return { code, stdout: p.stdout(), stderr: p.stderr() };
+  }
+
   /** `eddy cluster status --json`. */
   async status(): Promise<ClusterStatusJson> {
     const p = start(['cluster', 'status', '--master', this.address, '--json'], this.env);

@@ -210,4 +210,45 @@ describe('a cluster of worker processes', () => {
     w1.kill('SIGCONT');
     await c.waitForStatus((s) => s.workers.some((w) => w.id === 'w1'), 'w1 to re-register');
   });
+
+  it('list, savepoint, rescale, inspect and stop --savepoint work against a cluster job; --from-savepoint finishes it exactly', async () => {
+    const c = newCluster();
+    await c.startMaster();
+    await c.startWorker(2);
+    await c.startWorker(2);
+    const data = files(4, 2500);
+    const input = writeEventFiles(data);
+    const out = join(tempDir(), 'out');
+    const checkpoints = join(tempDir(), 'ck');
+    const run = c.submit(keyedSum(input, out, checkpoints, 2, [], 500));
+    const running = await c.waitForStatus((s) => s.jobs[0]?.status === 'running', 'the job to run');
+    const id = running.jobs[0]!.id;
+    await waitUntil(() => completed(checkpoints) >= 1, 'a checkpoint');
+    const cli = (args: string[]) => c.cli([...args, '--master', c.address]);
+    const list = await cli(['list', '--json']);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id, name: 'keyed-sum', status: 'running', parallelism: 2 })]);
+    const savepoint = await cli(['savepoint', id.slice(0, 8)]);
+    expect(savepoint.code, savepoint.stderr).toBe(0);
+    expect(existsSync(join(savepoint.stdout.trim(), '_metadata'))).toBe(true);
+    const rescale = await cli(['rescale', id, '4']);
+    expect(rescale.code, rescale.stderr).toBe(0);
+    expect(rescale.stdout).toMatch(/rescaled 2 -> 4 \(request\)/);
+    const inspect = await cli(['inspect', id, '--json']);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(JSON.parse(inspect.stdout)).toHaveProperty('checkpointId');
+    const stop = await cli(['stop', id, '--savepoint']);
+    expect(stop.code, stop.stderr).toBe(0);
+    const final = stop.stdout.trim();
+    expect(existsSync(join(final, '_metadata'))).toBe(true);
+    expect((await run.exited).code, describeRun(run)).toBe(0);
+    expect(run.stderr()).toMatch(/^stopped in /m);
+    // Stopped: every user's output so far is a prefix of its reference sequence.
+    const reference = referenceSums(data);
+    const stopped = readParts(out);
+    expect(stopped.length).toBeLessThan(reference.length);
+    for (const line of stopped) expect(reference).toContain(line);
+    const resumed = c.submit(keyedSum(input, out, checkpoints, 3, ['--from-savepoint', final], 100_000));
+    expect((await resumed.exited).code, describeRun(resumed)).toBe(0);
+    expect(sorted(readParts(out))).toEqual(sorted(reference));
+  });
 });
