@@ -198,6 +198,7 @@ export class WorkerProcess {
       const full: WorkerInit = {
         ...init,
         graphLoader: JOB_GRAPH_LOADER,
+        sourceMaps: true,
         spec: { ...(init.spec as object), module },
       };
       const thread = startWorkerThread(full);

@@ -33,6 +33,11 @@ export interface WorkerInit {
    * their TCP connections, reports the port (`listening`) and is then told every address.
    */
   readonly tcp?: TcpWiring | undefined;
+  /**
+   * Turn Node's source maps on in the thread before loading the job: a bundled job's stack
+   * frames then name its original files and lines, not the bundle's.
+   */
+  readonly sourceMaps?: boolean | undefined;
 }
 
 /** A worker thread's part in the TCP data plane (see transport/tcp-link.ts). */

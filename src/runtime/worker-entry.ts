@@ -121,6 +121,7 @@ const main = async () => {
     : undefined;
   if (listener)
     port.postMessage({ type: 'listening', port: listener.port } satisfies FromThreadListening);
+  if (init.sourceMaps) process.setSourceMapsEnabled(true);
   const { loadJobGraph } = (await import(init.graphLoader)) as GraphLoader;
   const graph = await loadJobGraph(init.spec);
   if (fingerprint(graph) !== init.fingerprint) {

@@ -226,7 +226,9 @@ describe('a cluster of worker processes', () => {
     await waitUntil(() => completed(checkpoints) >= 1, 'a checkpoint');
     const cli = (args: string[]) => c.cli([...args, '--master', c.address]);
     const list = await cli(['list', '--json']);
-    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id, name: 'keyed-sum', status: 'running', parallelism: 2 })]);
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({ id, name: 'keyed-sum', status: 'running', parallelism: 2 }),
+    ]);
     const savepoint = await cli(['savepoint', id.slice(0, 8)]);
     expect(savepoint.code, savepoint.stderr).toBe(0);
     expect(existsSync(join(savepoint.stdout.trim(), '_metadata'))).toBe(true);
@@ -247,8 +249,32 @@ describe('a cluster of worker processes', () => {
     const stopped = readParts(out);
     expect(stopped.length).toBeLessThan(reference.length);
     for (const line of stopped) expect(reference).toContain(line);
-    const resumed = c.submit(keyedSum(input, out, checkpoints, 3, ['--from-savepoint', final], 100_000));
+    const resumed = c.submit(
+      keyedSum(input, out, checkpoints, 3, ['--from-savepoint', final], 100_000),
+    );
     expect((await resumed.exited).code, describeRun(resumed)).toBe(0);
     expect(sorted(readParts(out))).toEqual(sorted(reference));
+  });
+
+  it("a user-code failure on a worker names the operator, subtask, record and the job file's own line", async () => {
+    const c = newCluster();
+    await c.startMaster();
+    await c.startWorker(2);
+    const run = c.submit([
+      'run',
+      'test/e2e/fixtures/failing-map.ts',
+      '-p',
+      '2',
+      '--no-progress',
+      '--',
+      join(tempDir(), 'out'),
+    ]);
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr()).toMatch(
+      /\[EDDY_USER_FUNCTION\]: operator 'explode' \(uid explode\), subtask \d\/2 failed in map at record #1235/,
+    );
+    expect(run.stderr()).toContain('\n  record: {"n":1234}\n');
+    // The worker ran a bundle; source maps lead the frame back to the job's file.
+    expect(run.stderr()).toMatch(/\n {4}at .*test\/e2e\/fixtures\/failing-map\.ts:13:\d+\)?\n/);
   });
 });
