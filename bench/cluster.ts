@@ -109,6 +109,10 @@ interface RunRecord {
   readonly recPerSec: number;
   /** events / wall time. */
   readonly wallEventsPerSec: number;
+  /** Spawn to the job id line (see ID_LINE). */
+  readonly idLineMs: number;
+  /** Wall time neither before the id line nor in the summary's duration (exit, teardown). */
+  readonly tailMs: number;
   readonly output: DigestValue & { files: number };
 }
 
@@ -198,6 +202,18 @@ interface ClusterStatusJson {
   jobs: Array<{ id: string; status: string }>;
 }
 
+/**
+ * The job id line `eddy run` prints first: locally once the job module is loaded (`… started:
+ * eddy stop …`), with --master once the job is bundled and the master acknowledged the submit
+ * (`… submitted to H:P …`).
+ */
+const ID_LINE = /\) started: eddy stop|\) submitted to /;
+
+interface TrackedResult extends ChildResult {
+  /** When the job id line appeared on stderr, ms after the spawn. */
+  readonly idLineMs: number | undefined;
+}
+
 /** A master and two single-slot workers; `close()` ends every process it started. */
 class BenchCluster {
   readonly procs: ClusterProc[] = [];
@@ -209,7 +225,7 @@ class BenchCluster {
    * `node <args>` in the repository root, like common.ts's runChild, but tracked so that an
    * interrupted bench kills a run in flight as well.
    */
-  run(args: string[], timeoutMs: number): Promise<ChildResult> {
+  run(args: string[], timeoutMs: number): Promise<TrackedResult> {
     return new Promise((resolveRun, reject) => {
       const started = performance.now();
       const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -217,12 +233,19 @@ class BenchCluster {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let timedOut = false;
+      let idLineMs: number | undefined;
+      let seen = '';
       const timer = setTimeout(() => {
         timedOut = true;
         child.kill('SIGKILL');
       }, timeoutMs);
       child.stdout!.on('data', (b: Buffer) => out.push(b));
-      child.stderr!.on('data', (b: Buffer) => err.push(b));
+      child.stderr!.on('data', (b: Buffer) => {
+        err.push(b);
+        if (idLineMs !== undefined) return;
+        seen += b.toString('utf8');
+        if (ID_LINE.test(seen)) idLineMs = performance.now() - started;
+      });
       child.on('error', (e) => {
         clearTimeout(timer);
         this.running.delete(child);
@@ -238,6 +261,7 @@ class BenchCluster {
           stderr: Buffer.concat(err).toString('utf8'),
           wallMs: performance.now() - started,
           timedOut,
+          idLineMs,
         });
       });
     });
@@ -420,6 +444,8 @@ const runOnce = async (
       jobMs: summary.jobMs,
       recPerSec: summary.recPerSec,
       wallEventsPerSec: events / (child.wallMs / 1000),
+      idLineMs: child.idLineMs ?? Number.NaN,
+      tailMs: child.wallMs - (child.idLineMs ?? Number.NaN) - summary.jobMs,
       output: digestDir(output),
     };
     try {
@@ -536,7 +562,8 @@ const benchmark = async (argv: string[]): Promise<number> => {
         reference ??= r;
         console.log(
           `  round ${round}  ${cfg.id.padEnd(16)} wall ${fmtSec(r.wallMs).padStart(6)} s  ` +
-            `job ${fmtSec(r.jobMs).padStart(6)} s  ${fmtInt(r.recPerSec).padStart(9)} rec/s  ` +
+            `(id line ${fmtSec(r.idLineMs).padStart(5)} s, job ${fmtSec(r.jobMs).padStart(6)} s)  ` +
+            `${fmtInt(r.recPerSec).padStart(9)} rec/s  ` +
             `output ok (${fmtInt(r.output.lines)} lines, ${r.output.files} file(s))`,
         );
       }
@@ -555,10 +582,23 @@ const benchmark = async (argv: string[]): Promise<number> => {
         medianJobMs: med(cfg.id, (r) => r.jobMs),
         medianRecPerSec: med(cfg.id, (r) => r.recPerSec),
         medianWallEventsPerSec: med(cfg.id, (r) => r.wallEventsPerSec),
+        medianIdLineMs: med(cfg.id, (r) => r.idLineMs),
+        medianTailMs: med(cfg.id, (r) => r.tailMs),
         /** Cluster wall / local wall at the same checkpoint setting (> 1: the cluster is slower). */
         wallVsLocal: med(cfg.id, (r) => r.wallMs) / med(local, (r) => r.wallMs),
         /** Cluster rec/s / local rec/s (< 1: the cluster is slower). */
         throughputVsLocal: med(cfg.id, (r) => r.recPerSec) / med(local, (r) => r.recPerSec),
+        /**
+         * Median over the rounds of this round's wall / the same round's local wall: load that
+         * drifts between rounds hits both runs of a round alike.
+         */
+        wallVsLocalPerRound: median(
+          runs
+            .filter((r) => r.config === cfg.id)
+            .map(
+              (r) => r.wallMs / runs.find((l) => l.config === local && l.round === r.round)!.wallMs,
+            ),
+        ),
       };
     });
 
@@ -570,29 +610,38 @@ const benchmark = async (argv: string[]): Promise<number> => {
       table(
         [
           'config',
-          'wall s',
+          'to id line s',
           'job s',
+          'tail s',
+          'wall s',
           'rec/s (summary)',
           'events/s (wall)',
           'wall vs local',
+          'per round',
           'rec/s vs local',
         ],
         rows.map((s) => [
           s.label,
-          fmtSec(s.medianWallMs),
+          fmtSec(s.medianIdLineMs),
           fmtSec(s.medianJobMs),
+          fmtSec(s.medianTailMs),
+          fmtSec(s.medianWallMs),
           fmtInt(s.medianRecPerSec),
           fmtInt(s.medianWallEventsPerSec),
           fmtRatio(s.wallVsLocal),
+          fmtRatio(s.wallVsLocalPerRound),
           fmtRatio(s.throughputVsLocal),
         ]),
       ),
     );
     console.log(
       '\nwall = the `eddy run` process from spawn to exit (cluster: bundling, submit, follow; the\n' +
-        'master and workers already running). job s and rec/s = its summary line (local: from\n' +
-        'starting the worker threads; cluster: from the master acknowledging the submit).\n' +
-        'wall vs local > 1 and rec/s vs local < 1 mean the cluster is slower.',
+        'master and workers already running) = to id line + job + tail. to id line = spawn to the\n' +
+        'job id line (local: job module loaded; cluster: also bundled and the submit acknowledged).\n' +
+        'job s and rec/s = the summary line (local: from starting the worker threads; cluster: from\n' +
+        'the submit acknowledged to the end event). tail = the rest (exit). per round = median of\n' +
+        "each round's cluster wall / that round's local wall. wall vs local > 1 and rec/s vs local\n" +
+        '< 1 mean the cluster is slower.',
     );
 
     const resultsDir = join(DATA_ROOT, 'results');

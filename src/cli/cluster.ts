@@ -28,6 +28,14 @@ import { jobStateDirs } from './state-dirs.js';
 
 const err = (line: string) => process.stderr.write(`${line}\n`);
 
+/**
+ * The cluster's shared secret: EDDY_CLUSTER_TOKEN, for the master, its workers and clients
+ * alike (an environment variable, not a flag: arguments are visible to other users).
+ */
+const clusterToken = (): string | undefined => process.env.EDDY_CLUSTER_TOKEN || undefined;
+
+const connectClient = (master: string) => ClusterClient.connect(master, { token: clusterToken() });
+
 /** Resolves on the first SIGINT or SIGTERM. */
 const untilSignal = () =>
   new Promise<NodeJS.Signals>((r) => {
@@ -60,6 +68,7 @@ export const masterCommand = async (o: MasterCommandOptions): Promise<number> =>
     slotTimeoutMs: o.slotTimeout,
     dataDir: resolve(eddyHome(), 'master'),
     ha: o.haDir ? new HaStore(o.haDir) : undefined,
+    token: clusterToken(),
     jobLog,
   });
   const health =
@@ -71,6 +80,10 @@ export const masterCommand = async (o: MasterCommandOptions): Promise<number> =>
         )
       : undefined;
   await master.start();
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1' && !clusterToken())
+    err(
+      `warning: the cluster port on ${host} has no token: anyone who can reach it can run code on the workers; set EDDY_CLUSTER_TOKEN (the same for the master, workers and clients) or keep the port inside a private network`,
+    );
   const signal = await untilSignal();
   err(
     `${signal}: the master stops${o.haDir ? `; its jobs resume when a master starts with --ha-dir ${o.haDir}` : ''}`,
@@ -100,13 +113,14 @@ export const workerCommand = async (o: WorkerCommandOptions): Promise<number> =>
     host: o.host ?? '127.0.0.1',
     id: o.id,
     heartbeat: heartbeat(o.heartbeatTimeout),
+    token: clusterToken(),
   });
   const health =
     o.healthPort !== undefined
       ? await startHealthServer('0.0.0.0', o.healthPort, () => worker.registered)
       : undefined;
   void worker.start();
-  const signal = await untilSignal();
+  const signal = await Promise.race([untilSignal(), worker.refusal]);
   err(`${signal}: worker ${worker.id} stops`);
   await worker.stop();
   health?.close();
@@ -125,7 +139,7 @@ export const clusterStatusCommand = async (o: {
   json?: boolean | undefined;
   worker?: string | undefined;
 }): Promise<number> => {
-  const client = await ClusterClient.connect(o.master);
+  const client = await connectClient(o.master);
   try {
     const status = await client.request<ClusterStatus>({ kind: 'status' });
     if (o.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
@@ -162,7 +176,8 @@ const describeRescale = (r: ClusterRescale) =>
 
 export interface SubmitOptions {
   readonly master: string;
-  readonly parallelism: number;
+  /** Default: the cluster's free slots. */
+  readonly parallelism?: number | undefined;
   readonly maxParallelism?: number | undefined;
   readonly checkpointInterval?: number | undefined;
   readonly checkpointDir?: string | undefined;
@@ -197,11 +212,11 @@ export const submitCommand = async (
   const dirs = jobStateDirs(job.name, o);
   const checkpointing =
     o.checkpointInterval !== undefined || o.checkpointDir !== undefined || o.resume || o.reactive;
-  const spec: SubmitSpec = {
+  let spec: SubmitSpec = {
     name: job.name,
     bundle: { code: bundle.code, sha256: bundle.sha256 },
     args: jobArgs,
-    parallelism: o.parallelism,
+    parallelism: o.parallelism ?? 0,
     maxParallelism: o.maxParallelism,
     checkpointDir: checkpointing ? dirs.checkpoints : undefined,
     checkpointIntervalMs: o.checkpointInterval,
@@ -213,7 +228,13 @@ export const submitCommand = async (
     allowNonRestoredState: o.allowNonRestoredState,
     jobId: o.jobId,
   };
-  let client = await ClusterClient.connect(o.master);
+  let client = await connectClient(o.master);
+  if (o.parallelism === undefined) {
+    // No -p: as many subtasks as the cluster has free slots (a local run takes the cores).
+    const status = await client.request<ClusterStatus>({ kind: 'status' });
+    const free = status.workers.reduce((n, w) => n + w.freeSlots, 0);
+    spec = { ...spec, parallelism: Math.max(1, free) };
+  }
   const { jobId } = await client.request<{ jobId: string }>({ kind: 'submit', spec });
   err(
     `job ${jobId} (${job.name}) submitted to ${o.master} (${(bundle.bytes / 1024).toFixed(0)} KiB bundle): eddy stop ${jobId} --master ${o.master} to stop it`,
@@ -246,7 +267,7 @@ export const submitCommand = async (
         for (let delay = 200; Date.now() < deadline; delay = Math.min(delay * 2, 5000)) {
           await new Promise((r) => setTimeout(r, delay));
           try {
-            client = await ClusterClient.connect(o.master);
+            client = await connectClient(o.master);
           } catch {
             continue;
           }
@@ -302,7 +323,7 @@ export const submitCommand = async (
       durationMs: performance.now() - started,
       stopped: end.status === 'stopped',
       totals: end.totals,
-      restarts: 0,
+      restarts: end.restarts,
     }),
   );
   if (end.savepoint) process.stdout.write(`savepoint: ${end.savepoint}\n`);
@@ -317,7 +338,7 @@ export const clusterControlCommand = async (
     | { kind: 'savepoint'; jobId: string; dir?: string | undefined }
     | { kind: 'rescale'; jobId: string; parallelism: number },
 ): Promise<number> => {
-  const client = await ClusterClient.connect(master);
+  const client = await connectClient(master);
   try {
     if (action.kind === 'savepoint') {
       const { path } = await client.request<{ path: string }>({
@@ -367,7 +388,7 @@ export const clusterControlCommand = async (
 
 /** `eddy inspect <jobId> --master`: the job's newest completed checkpoint or rescale savepoint. */
 export const latestCheckpointOf = async (master: string, jobId: string): Promise<string> => {
-  const client = await ClusterClient.connect(master);
+  const client = await connectClient(master);
   try {
     const status = await client.request<ClusterStatus>({ kind: 'status' });
     const job = status.jobs.find((j) => j.id === jobId || j.id.startsWith(jobId));
@@ -416,7 +437,7 @@ const jobSavepointDir = async (client: ClusterClient, jobId: string): Promise<st
 
 /** `eddy list --master`: the cluster's jobs. */
 export const clusterListCommand = async (master: string, json: boolean): Promise<number> => {
-  const client = await ClusterClient.connect(master);
+  const client = await connectClient(master);
   try {
     const status = await client.request<ClusterStatus>({ kind: 'status' });
     if (json) process.stdout.write(`${JSON.stringify(status.jobs, null, 2)}\n`);

@@ -108,7 +108,7 @@ export const buildProgram = (): Command => {
         const { submitCommand } = await import('./cluster.js');
         process.exitCode = await submitCommand(job, jobArgs, {
           master: o.master,
-          parallelism: o.parallelism ?? 1,
+          parallelism: o.parallelism,
           maxParallelism: o.maxParallelism,
           checkpointInterval: o.checkpointInterval,
           checkpointDir: o.checkpointDir,

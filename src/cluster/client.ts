@@ -25,6 +25,8 @@ export class ClusterClient {
   >();
   private eventHandler: ((jobId: string, e: JobEvent) => void) | undefined;
   private closeHandler: ((error: EddyError | undefined) => void) | undefined;
+  /** Why the master refused this client (its answer to the hello, request 0). */
+  private refused: EddyError | undefined;
 
   private constructor(
     private readonly conn: ControlConnection<MasterToClient, ClientToMaster>,
@@ -32,6 +34,10 @@ export class ClusterClient {
   ) {
     conn.onMessage((m) => {
       if (m.type === 'event') return this.eventHandler?.(m.jobId, m.event);
+      if (m.req === 0 && m.error) {
+        this.refused = deserializeError(m.error);
+        return;
+      }
       const w = this.waiting.get(m.req);
       if (!w) return;
       this.waiting.delete(m.req);
@@ -40,27 +46,36 @@ export class ClusterClient {
     });
     conn.onClose((error) => {
       const lost =
-        error === undefined
+        this.refused ??
+        (error === undefined
           ? new EddyError('EDDY_CLUSTER', `the master at ${address} closed the connection`)
           : new EddyError('EDDY_CLUSTER', `lost the master at ${address}: ${error.message}`, {
               cause: error,
-            });
+            }));
       for (const w of this.waiting.values()) w.reject(lost);
       this.waiting.clear();
-      this.closeHandler?.(error === undefined ? undefined : lost);
+      this.closeHandler?.(error === undefined && !this.refused ? undefined : lost);
     });
   }
 
-  /** Connects to `host:port` (as `--master` gives it). */
-  static async connect(address: string, heartbeat?: HeartbeatOptions): Promise<ClusterClient> {
+  /** Connects to `host:port` (as `--master` gives it); `token`: the cluster's shared secret. */
+  static async connect(
+    address: string,
+    options: { heartbeat?: HeartbeatOptions | undefined; token?: string | undefined } = {},
+  ): Promise<ClusterClient> {
     const { host, port } = parseAddress(address);
     const conn = await openConnection<MasterToClient, ClientToMaster>(
       host,
       port,
       `master at ${address}`,
-      heartbeat,
+      options.heartbeat,
     );
-    conn.send({ type: 'hello', version: CLUSTER_PROTOCOL_VERSION, role: 'client' });
+    conn.send({
+      type: 'hello',
+      version: CLUSTER_PROTOCOL_VERSION,
+      role: 'client',
+      token: options.token,
+    });
     return new ClusterClient(conn, address);
   }
 

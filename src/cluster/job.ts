@@ -254,6 +254,7 @@ export class ClusterJob {
         kind: 'end',
         status: 'failed',
         totals: this.totals(),
+        restarts: this.restarts,
         error: serializeError(error),
       });
     }
@@ -266,7 +267,13 @@ export class ClusterJob {
     this.change = undefined;
     this.status = status;
     this.emitLog(`job ${status}`, { event: 'job-end', status });
-    this.endWith({ kind: 'end', status, totals: this.totals(), savepoint });
+    this.endWith({
+      kind: 'end',
+      status,
+      totals: this.totals(),
+      restarts: this.restarts,
+      savepoint,
+    });
   }
 
   private endWith(e: JobEvent): void {

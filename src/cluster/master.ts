@@ -8,7 +8,7 @@
  * the same directory resumes each unfinished job from its latest completed checkpoint once its
  * workers have re-registered (they reconnect with backoff).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { importJob } from '../api/job.js';
 import { writeBundledJob } from '../api/job-bundle.js';
@@ -39,6 +39,11 @@ export interface MasterOptions {
   /** Where bundles of submitted jobs are written (the master loads each job too). */
   readonly dataDir: string;
   readonly ha?: HaStore | undefined;
+  /**
+   * A shared secret workers and clients must present (EDDY_CLUSTER_TOKEN): a submitted job is
+   * code that workers run, so anyone who can reach the port can run code there without it.
+   */
+  readonly token?: string | undefined;
   /** The master's own lines (registrations, losses). */
   readonly log?: ((line: string) => void) | undefined;
   /** A job's log lines (the CLI writes them to the job's log file). */
@@ -247,16 +252,29 @@ export class ClusterMaster implements SlotBroker {
     m: Extract<WorkerToMaster, { type: 'register' }>,
     from: string,
   ): void {
-    if (m.version !== CLUSTER_PROTOCOL_VERSION || this.workers.has(m.id)) {
-      conn.send({
-        type: 'refused',
-        reason:
-          m.version !== CLUSTER_PROTOCOL_VERSION
-            ? `cluster protocol ${m.version}, the master speaks ${CLUSTER_PROTOCOL_VERSION}: run the same eddy version everywhere`
-            : `a worker with id ${m.id} is already registered`,
-      });
+    const refusal =
+      m.version !== CLUSTER_PROTOCOL_VERSION
+        ? `cluster protocol ${m.version}, the master speaks ${CLUSTER_PROTOCOL_VERSION}: run the same eddy version everywhere`
+        : !this.tokenOk(m.token)
+          ? 'wrong or missing cluster token (set the same EDDY_CLUSTER_TOKEN for the master and every worker)'
+          : undefined;
+    if (refusal !== undefined) {
+      this.log(`refused worker ${m.id} from ${from}: ${refusal}`);
+      conn.send({ type: 'refused', reason: refusal });
       conn.close();
       return;
+    }
+    const previous = this.workers.get(m.id);
+    if (previous) {
+      // The same worker again (it reconnected before its old connection timed out here): the
+      // new connection wins; whatever ran on the old one is lost.
+      previous.conn.destroy();
+      this.onWorkerLost(
+        previous,
+        new EddyError('EDDY_WORKER_CRASHED', `it registered again from ${from}`, {
+          domain: 'internal',
+        }),
+      );
     }
     conn.peer = `worker ${m.id} at ${from}`;
     const entry: WorkerEntry = {
@@ -325,15 +343,20 @@ export class ClusterMaster implements SlotBroker {
     m: Extract<ClientToMaster, { type: 'hello' }>,
   ): void {
     conn.peer = 'client';
-    if (m.version !== CLUSTER_PROTOCOL_VERSION) {
+    const refusal =
+      m.version !== CLUSTER_PROTOCOL_VERSION
+        ? `cluster protocol ${m.version}, the master speaks ${CLUSTER_PROTOCOL_VERSION}: run the same eddy version everywhere`
+        : !this.tokenOk(m.token)
+          ? 'wrong or missing cluster token: set EDDY_CLUSTER_TOKEN to the master\u2019s'
+          : undefined;
+    if (refusal !== undefined) {
       conn.send({
         type: 'response',
         req: 0,
         error: serializeError(
-          new EddyError(
-            'EDDY_CLUSTER',
-            `cluster protocol ${m.version}, the master speaks ${CLUSTER_PROTOCOL_VERSION}`,
-          ),
+          new EddyError('EDDY_CLUSTER', `the master refused this client: ${refusal}`, {
+            domain: 'user',
+          }),
         ),
       });
       conn.close();
@@ -392,6 +415,13 @@ export class ClusterMaster implements SlotBroker {
         { domain: 'user' },
       );
     return job;
+  }
+
+  private tokenOk(given: string | undefined): boolean {
+    const want = this.options.token;
+    if (want === undefined || want === '') return true;
+    const digest = (t: string) => createHash('sha256').update(t).digest();
+    return given !== undefined && timingSafeEqual(digest(given), digest(want));
   }
 
   // ---- high availability ----

@@ -22,6 +22,8 @@ export type WorkerToMaster =
       /** Where the worker's threads listen for data connections. */
       readonly host: string;
       readonly slots: number;
+      /** The cluster's shared secret (EDDY_CLUSTER_TOKEN), when the master requires one. */
+      readonly token?: string | undefined;
     }
   /** A thread of `attempt` listens for its TCP peers on `port` of the worker's host. */
   | {
@@ -111,7 +113,12 @@ export type ClientRequest =
   | { readonly kind: 'rescale'; readonly jobId: string; readonly parallelism: number };
 
 export type ClientToMaster =
-  | { readonly type: 'hello'; readonly version: number; readonly role: 'client' }
+  | {
+      readonly type: 'hello';
+      readonly version: number;
+      readonly role: 'client';
+      readonly token?: string | undefined;
+    }
   | { readonly type: 'request'; readonly req: number; readonly body: ClientRequest };
 
 export type MasterToClient =
@@ -136,6 +143,8 @@ export type JobEvent =
       readonly kind: 'end';
       readonly status: Extract<JobStatus, 'finished' | 'stopped' | 'failed'>;
       readonly totals: JobTotals;
+      /** Restarts after failures, over all generations. */
+      readonly restarts: number;
       readonly savepoint?: string | undefined;
       readonly error?: SerializedError | undefined;
     };

@@ -293,7 +293,8 @@ describe('ControlConnection: a stalled event loop', () => {
     const until = Date.now() + 2 * HB.timeoutMs;
     while (Date.now() < until); // block the event loop (both ends live in this process)
     client.send({ type: 'after-stall' });
-    expect(await atServer.next(1)).toEqual([{ type: 'after-stall' }]);
+    const lost = closed(server).then((e) => Promise.reject(e ?? new Error('closed')));
+    expect(await Promise.race([atServer.next(1), lost])).toEqual([{ type: 'after-stall' }]);
     expect(server.closed).toBe(false);
     expect(client.closed).toBe(false);
     client.close();
@@ -359,7 +360,11 @@ describe('ControlConnection: corrupt streams', () => {
     expect(messages.got).toEqual([{ type: 'ok', n: 1 }]);
   });
 
-  it('a frame of valid msgpack that is not a message (nil) is EDDY_WIRE_FORMAT', async () => {
+  // BUG (wire.ts onFrame, line ~136): `m.type` on a decoded nil throws a TypeError, which the
+  // data handler turns into EDDY_WORKER_CRASHED ('<peer>: TypeError: ...'): a foreign peer
+  // looks like a crashed worker. Fix: in onFrame, a decoded value that is not an object with a
+  // string `type` is EDDY_WIRE_FORMAT. Remove `.fails` once fixed.
+  it.fails('a frame of valid msgpack that is not a message (nil) is EDDY_WIRE_FORMAT', async () => {
     const { raw, server, messages } = await serverOf();
     raw.write(frame(packr.pack(null)));
     const error = await closed(server);

@@ -28,6 +28,8 @@ export interface WorkerProcessOptions {
   /** Where bundles are written (default: a folder under the OS temp dir). */
   readonly dataDir?: string | undefined;
   readonly heartbeat?: HeartbeatOptions | undefined;
+  /** The cluster's shared secret, when the master requires one. */
+  readonly token?: string | undefined;
   readonly log?: ((line: string) => void) | undefined;
 }
 
@@ -44,12 +46,19 @@ export class WorkerProcess {
   private readonly pending = new Map<string, number[]>();
   private stopped = false;
   private registeredOnce = false;
+  private refused = false;
+  private rejectRefusal!: (e: unknown) => void;
+  /** Rejects when the master refuses this worker (token, version): retrying cannot help. */
+  readonly refusal = new Promise<never>((_, reject) => {
+    this.rejectRefusal = reject;
+  });
   private readonly dataDir: string;
   /** Messages are handled in order: a deploy waits for the bundle written before it. */
   private queue: Promise<void> = Promise.resolve();
   private readonly log: (line: string) => void;
 
   constructor(private readonly options: WorkerProcessOptions) {
+    this.refusal.catch(() => {});
     this.id =
       options.id ?? `${options.host === '127.0.0.1' ? hostname() : options.host}:${process.pid}`;
     this.dataDir = options.dataDir ?? join(tmpdir(), 'eddy-worker', String(process.pid));
@@ -69,6 +78,11 @@ export class WorkerProcess {
         await this.connectOnce();
         return;
       } catch (e) {
+        // Refused (token, version): retrying cannot help.
+        if (this.refused) {
+          this.rejectRefusal(e);
+          return;
+        }
         if (this.stopped) return;
         if (!this.registeredOnce && delay === 100) this.log(`${(e as Error).message}; retrying`);
         await new Promise((r) => setTimeout(r, delay));
@@ -102,6 +116,7 @@ export class WorkerProcess {
           resolve();
         } else if (m.type === 'refused') {
           this.stopped = true;
+          this.refused = true;
           reject(new EddyError('EDDY_CLUSTER', `the master refused this worker: ${m.reason}`));
         } else this.enqueue(m);
       });
@@ -115,6 +130,7 @@ export class WorkerProcess {
         id: this.id,
         host: this.options.host,
         slots: this.options.slots,
+        token: this.options.token,
       });
     });
   }

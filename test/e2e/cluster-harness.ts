@@ -96,11 +96,15 @@ export class TestCluster {
   }
 
   /** Starts a worker with `slots` slots and waits until the master lists it. */
-  async startWorker(slots: number, extra: string[] = []): Promise<Proc & { id: string }> {
+  async startWorker(
+    slots: number,
+    extra: string[] = [],
+    env: NodeJS.ProcessEnv = this.env,
+  ): Promise<Proc & { id: string }> {
     const id = `w${++this.workerCount}`;
     const w = start(
       ['worker', '--master', this.address, '--slots', String(slots), '--id', id, ...extra],
-      this.env,
+      env,
     );
     this.procs.push(w);
     await waitUntil(
@@ -121,8 +125,11 @@ export class TestCluster {
   }
 
   /** Runs `eddy <args>` to its end. */
-  async cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const p = start(args, this.env);
+  async cli(
+    args: string[],
+    env: NodeJS.ProcessEnv = this.env,
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const p = start(args, env);
     const { code } = await p.exited;
     return { code, stdout: p.stdout(), stderr: p.stderr() };
   }

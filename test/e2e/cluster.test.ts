@@ -277,4 +277,29 @@ describe('a cluster of worker processes', () => {
     // The worker ran a bundle; source maps lead the frame back to the job's file.
     expect(run.stderr()).toMatch(/\n {4}at .*test\/e2e\/fixtures\/failing-map\.ts:13:\d+\)?\n/);
   });
+
+  it('with EDDY_CLUSTER_TOKEN set, workers and clients without the token are refused with a clear error', async () => {
+    const home = tempDir('eddy-cluster-home-');
+    const withToken = { ...process.env, EDDY_HOME: home, EDDY_CLUSTER_TOKEN: 's3cret' };
+    const without = { ...process.env, EDDY_HOME: home, EDDY_CLUSTER_TOKEN: '' };
+    cluster = new TestCluster(withToken);
+    const c = cluster;
+    await c.startMaster();
+    const worker = await c.cli(
+      ['worker', '--master', c.address, '--slots', '1', '--id', 'intruder'],
+      without,
+    );
+    expect(worker.code).toBe(1);
+    expect(worker.stderr).toMatch(/the master refused this worker: wrong or missing cluster token/);
+    const status = await c.cli(['cluster', 'status', '--master', c.address], {
+      ...without,
+      EDDY_CLUSTER_TOKEN: 'guess',
+    });
+    expect(status.code).toBe(1);
+    expect(status.stderr).toMatch(
+      /EDDY_CLUSTER.*the master refused this client: wrong or missing cluster token/,
+    );
+    await c.startWorker(1);
+    expect((await c.status()).workers.map((w) => w.id)).toEqual(['w1']);
+  });
 });
