@@ -190,6 +190,8 @@ export interface SubmitOptions {
   readonly reactive?: boolean | undefined;
   readonly progress?: boolean | undefined;
   readonly jobId?: string | undefined;
+  /** Submit, print the job id on stdout and exit; the job runs on. */
+  readonly detach?: boolean | undefined;
 }
 
 /** How long `eddy run --master` tries to reach a master that went away (HA restarts). */
@@ -239,6 +241,12 @@ export const submitCommand = async (
   err(
     `job ${jobId} (${job.name}) submitted to ${o.master} (${(bundle.bytes / 1024).toFixed(0)} KiB bundle): eddy stop ${jobId} --master ${o.master} to stop it`,
   );
+  if (o.detach) {
+    // The job runs on without this process (e.g. a Kubernetes Job that submits and exits).
+    process.stdout.write(`${jobId}\n`);
+    client.close();
+    return 0;
+  }
   const started = performance.now();
   const tty = o.progress ?? Boolean(process.stderr.isTTY);
   const progress = tty ? new ProgressLine(process.stderr, job.name, jobId) : undefined;

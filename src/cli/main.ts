@@ -103,6 +103,10 @@ export const buildProgram = (): Command => {
       '--reactive',
       "with --master: the job's parallelism follows the cluster's free task slots (up to its max parallelism)",
     )
+    .option(
+      '--detach',
+      'with --master: submit, print the job id on stdout and exit; the job runs on (eddy stop --master stops it)',
+    )
     .action(async (job: string, jobArgs: string[], o) => {
       if (o.master !== undefined) {
         const { submitCommand } = await import('./cluster.js');
@@ -119,14 +123,19 @@ export const buildProgram = (): Command => {
           allowNonRestoredState: o.allowNonRestoredState === true,
           restartAttempts: o.restartAttempts,
           reactive: o.reactive === true,
+          detach: o.detach === true,
           progress: o.progress === false ? false : undefined,
         });
         return;
       }
-      if (o.reactive)
-        throw new EddyError('EDDY_INVALID_ARGUMENT', '--reactive needs --master <host:port>', {
-          domain: 'user',
-        });
+      if (o.reactive || o.detach)
+        throw new EddyError(
+          'EDDY_INVALID_ARGUMENT',
+          `--${o.reactive ? 'reactive' : 'detach'} needs --master <host:port>`,
+          {
+            domain: 'user',
+          },
+        );
       const [{ runCommand }, { runHooks }] = await Promise.all([
         import('./run.js'),
         import('./run-control.js'),

@@ -7,6 +7,8 @@
  * Hazard: two masters on one HA directory would both resume its jobs. Run one master per
  * directory (Kubernetes: one replica with the Recreate strategy, see docs/DEPLOY.md).
  */
+
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { EddyError } from '../core/errors.js';
@@ -26,7 +28,7 @@ export class HaStore {
   async record(jobId: string, spec: SubmitSpec): Promise<void> {
     const file = this.file(jobId);
     await mkdir(join(this.dir, 'jobs'), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
+    const tmp = `${file}.${randomUUID()}.tmp`;
     await writeFile(tmp, JSON.stringify({ ...spec, jobId }));
     await rename(tmp, file);
   }

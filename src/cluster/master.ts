@@ -67,6 +67,8 @@ export class ClusterMaster implements SlotBroker {
   private readonly routes = new Map<string, AttemptRoute>();
   readonly jobs = new Map<string, ClusterJob>();
   private slotWaiters: Array<() => void> = [];
+  /** The latest HA write of each job; the next one waits for it. */
+  private readonly haWrites = new Map<string, Promise<void>>();
   private readonly ctx: ClusterJobContext;
   private readonly log: (line: string) => void;
   /** Set once listening and HA jobs are recovered: the readiness probe's answer. */
@@ -430,9 +432,16 @@ export class ClusterMaster implements SlotBroker {
     const ha = this.options.ha;
     if (!ha) return;
     const ended = job.status === 'finished' || job.status === 'stopped' || job.status === 'failed';
-    (ended ? ha.remove(job.id) : ha.record(job.id, job.spec)).catch((e: Error) =>
-      this.log(`could not update the HA record of job ${job.id}: ${e.message}`),
-    );
+    // The record is what was submitted: written once, removed at the end.
+    if (!ended && this.haWrites.has(job.id)) return;
+    // In order per job: a record written after the removal would resurrect an ended job.
+    const previous = this.haWrites.get(job.id) ?? Promise.resolve();
+    const next = previous
+      .then(() => (ended ? ha.remove(job.id) : ha.record(job.id, job.spec)))
+      .catch((e: Error) =>
+        this.log(`could not update the HA record of job ${job.id}: ${e.message}`),
+      );
+    this.haWrites.set(job.id, next);
   }
 
   /** Resumes every job recorded in the HA directory from its latest checkpoint. */

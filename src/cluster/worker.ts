@@ -8,6 +8,7 @@
  * terminated (their attempt is over: the master restarts it from a checkpoint) and the process
  * reconnects with backoff, so a restarted master finds its workers again.
  */
+import { rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JOB_GRAPH_LOADER } from '../api/job.js';
@@ -95,6 +96,8 @@ export class WorkerProcess {
     this.stopped = true;
     this.conn?.close();
     await this.terminateAll();
+    // Bundles are written again by the master when needed; nothing here outlives the process.
+    await rm(this.dataDir, { recursive: true, force: true });
   }
 
   private async connectOnce(): Promise<void> {

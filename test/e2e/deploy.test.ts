@@ -687,6 +687,35 @@ describe("the manifests' master and worker commands, run as local processes", ()
     try {
       const { code } = await exitOf(client, 45_000);
       expect(code, client.output()).toBe(0);
+      if (args.includes('--detach')) {
+        // Detached: the client printed the job id and left; the job runs on the cluster.
+        const jobId = client.output().match(/[0-9a-f]{8}-[0-9a-f-]{27}/)?.[0];
+        expect(jobId, client.output()).toBeDefined();
+        for (const deadline = Date.now() + 45_000; ; ) {
+          const status = JSON.parse(
+            spawnSync(
+              process.execPath,
+              [CLI, 'cluster', 'status', '--master', `127.0.0.1:${clusterPort}`, '--json'],
+              {
+                encoding: 'utf8',
+              },
+            ).stdout,
+          ) as { jobs: { id: string; status: string; error?: string }[] };
+          const job = status.jobs.find((j) => j.id === jobId);
+          if (
+            job &&
+            job.status !== 'running' &&
+            job.status !== 'waiting' &&
+            job.status !== 'rescaling'
+          ) {
+            expect(job.status, job.error).toBe('finished');
+            break;
+          }
+          if (Date.now() > deadline)
+            throw new Error(`job ${jobId} did not finish: ${JSON.stringify(job)}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
     } finally {
       // Not the next test's business: that one stops the master and the workers.
       if (client.child.exitCode === null && client.child.signalCode === null) {
