@@ -91,7 +91,8 @@ export const masterCommand = async (o: MasterCommandOptions): Promise<number> =>
   await master.close();
   health?.close();
   for (const l of logs.values()) await (await l)?.close();
-  return 0;
+  // Jobs' restart timers and slot waits would keep the process alive: they end with it.
+  process.exit(0);
 };
 
 export interface WorkerCommandOptions {
@@ -263,8 +264,12 @@ export const submitCommand = async (
       };
       const follow = async (c: ClusterClient) => {
         c.onEvent(onEvent);
+        // Lost or closed by the master (it stops; with --ha-dir the next one resumes the job).
         c.onClose((error) => {
-          if (error) void reconnect(error);
+          void reconnect(
+            error ??
+              new EddyError('EDDY_CLUSTER', `the master at ${o.master} closed the connection`),
+          );
         });
         await c.request({ kind: 'follow', jobId });
       };

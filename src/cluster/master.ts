@@ -71,6 +71,8 @@ export class ClusterMaster implements SlotBroker {
   private readonly haWrites = new Map<string, Promise<void>>();
   private readonly ctx: ClusterJobContext;
   private readonly log: (line: string) => void;
+  private closing = false;
+  private readonly connections = new Set<{ close(): void }>();
   /** Set once listening and HA jobs are recovered: the readiness probe's answer. */
   ready = false;
 
@@ -101,6 +103,8 @@ export class ClusterMaster implements SlotBroker {
   }
 
   async start(): Promise<void> {
+    // Jobs first: a client that reconnects as soon as the port opens must find its job.
+    await this.recover();
     const server = createServer((socket) => this.onConnection(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e) =>
@@ -116,13 +120,15 @@ export class ClusterMaster implements SlotBroker {
     });
     this.server = server;
     this.log(`eddy master listening on ${this.options.host}:${this.port}`);
-    await this.recover();
     this.ready = true;
   }
 
   /** Stops listening and drops every connection; running jobs end with the master. */
   async close(): Promise<void> {
-    for (const w of this.workers.values()) w.conn.close();
+    // Jobs fail as their workers go: their HA records must stay for the next master.
+    this.closing = true;
+    // Workers and clients alike: a server's close waits for every connection to end.
+    for (const c of this.connections) c.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
@@ -242,6 +248,8 @@ export class ClusterMaster implements SlotBroker {
       WorkerToMaster | ClientToMaster,
       MasterToWorker | MasterToClient
     >(socket, `connection from ${from}`, this.options.heartbeat);
+    this.connections.add(conn);
+    conn.onClose(() => this.connections.delete(conn));
     conn.onMessage((m) => {
       if (m.type === 'register') this.onRegister(conn as never, m, from);
       else if (m.type === 'hello') this.onClient(conn as never, m);
@@ -430,7 +438,7 @@ export class ClusterMaster implements SlotBroker {
 
   private persist(job: ClusterJob): void {
     const ha = this.options.ha;
-    if (!ha) return;
+    if (!ha || this.closing) return;
     const ended = job.status === 'finished' || job.status === 'stopped' || job.status === 'failed';
     // The record is what was submitted: written once, removed at the end.
     if (!ended && this.haWrites.has(job.id)) return;

@@ -31,12 +31,18 @@ type Action = { kind: 'kill'; pick: number } | { kind: 'start'; slots: 1 | 2 };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ kind: fc.constant('kill' as const), pick: fc.nat() }),
-  fc.record({ kind: fc.constant('start' as const), slots: fc.constantFrom(1 as const, 2 as const) }),
+  fc.record({
+    kind: fc.constant('start' as const),
+    slots: fc.constantFrom(1 as const, 2 as const),
+  }),
 );
 
 /** 2 files (one per source subtask) of users private to their file: exact sums are known. */
 const data: SumEvent[][] = Array.from({ length: 2 }, (_, f) =>
-  Array.from({ length: 6000 }, (_, i) => ({ user: `f${f}-u${(i * 7) % 61}`, amount: (i % 13) + 1 })),
+  Array.from({ length: 6000 }, (_, i) => ({
+    user: `f${f}-u${(i * 7) % 61}`,
+    amount: (i % 13) + 1,
+  })),
 );
 const expected = sorted(referenceSums(data));
 

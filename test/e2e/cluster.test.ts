@@ -159,31 +159,36 @@ describe('a cluster of worker processes', () => {
     expect(run.stderr()).toMatch(/rescaled 4 -> 2 \(worker-lost\): pause \d+ ms/);
   });
 
-  it('a master restarted with the same --ha-dir resumes its job once the workers re-register: exact output', async () => {
-    const ha = tempDir('eddy-ha-');
-    const c = newCluster(['--ha-dir', ha]);
-    await c.startMaster();
-    await c.startWorker(2);
-    await c.startWorker(2);
-    const data = files(4, 3000);
-    const input = writeEventFiles(data);
-    const out = join(tempDir(), 'out');
-    const checkpoints = join(tempDir(), 'ck');
-    const run = c.submit(keyedSum(input, out, checkpoints, 4));
-    await waitUntil(() => completed(checkpoints) >= 2, 'two completed checkpoints');
-    expect(readdirSync(join(ha, 'jobs'))).toHaveLength(1);
-    c.master.kill('SIGKILL');
-    await c.master.exited;
-    const restarted = await c.startMaster(c.port);
-    await c.waitForStatus((s) => s.workers.length === 2, 'both workers to re-register');
-    const { code } = await run.exited;
-    expect(code, describeRun(run)).toBe(0);
-    expect(restarted.stderr()).toMatch(/recovering job/);
-    expect(run.stderr()).toMatch(/reconnected to the master/);
-    expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
-    // A finished job leaves the HA directory.
-    await waitUntil(() => readdirSync(join(ha, 'jobs')).length === 0, 'the HA record to go');
-  });
+  it.each(['SIGKILL', 'SIGTERM'] as const)(
+    'a master ended by %s and restarted with the same --ha-dir resumes its job once the workers re-register: exact output',
+    async (signal) => {
+      const ha = tempDir('eddy-ha-');
+      const c = newCluster(['--ha-dir', ha]);
+      await c.startMaster();
+      await c.startWorker(2);
+      await c.startWorker(2);
+      const data = files(4, 3000);
+      const input = writeEventFiles(data);
+      const out = join(tempDir(), 'out');
+      const checkpoints = join(tempDir(), 'ck');
+      const run = c.submit(keyedSum(input, out, checkpoints, 4));
+      await waitUntil(() => completed(checkpoints) >= 2, 'two completed checkpoints');
+      expect(readdirSync(join(ha, 'jobs'))).toHaveLength(1);
+      c.master.kill(signal);
+      await c.master.exited;
+      // Ended either way, the master left its job's record for the next one.
+      expect(readdirSync(join(ha, 'jobs'))).toHaveLength(1);
+      const restarted = await c.startMaster(c.port);
+      await c.waitForStatus((s) => s.workers.length === 2, 'both workers to re-register');
+      const { code } = await run.exited;
+      expect(code, describeRun(run)).toBe(0);
+      expect(restarted.stderr()).toMatch(/recovering job/);
+      expect(run.stderr()).toMatch(/reconnected to the master/);
+      expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
+      // A finished job leaves the HA directory.
+      await waitUntil(() => readdirSync(join(ha, 'jobs')).length === 0, 'the HA record to go');
+    },
+  );
 
   it('a worker cut off (SIGSTOP) is lost after the heartbeat timeout; the job goes on on a new worker: exact output', async () => {
     const c = newCluster(['--heartbeat-timeout', '1000']);
