@@ -82,7 +82,12 @@ export interface ClusterPoolOptions {
   readonly slotTimeoutMs: number;
   /** Reactive mode: too few slots fail the spawn at once (EDDY_SLOTS_CHANGED). */
   readonly failFast: boolean;
+  /** Deploy to `ready` of every worker (default {@link DEFAULT_START_TIMEOUT_MS}). */
+  readonly startTimeoutMs?: number | undefined;
 }
+
+/** How long an attempt's workers may take from their deploy to `ready` (restores included). */
+export const DEFAULT_START_TIMEOUT_MS = 120_000;
 
 /** How long a terminated worker gets to say so before its slot is taken back anyway. */
 const TERMINATE_TIMEOUT_MS = 10_000;
@@ -104,6 +109,10 @@ export class ClusterPool implements WorkerPool {
     this.placement = plan.placement;
     this.workers = plan.workers;
     this.fingerprint = fingerprint(graph);
+  }
+
+  private get startTimeoutMs(): number {
+    return this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   }
 
   async spawn(restore: RestoreSource | undefined): Promise<WorkerHandle[]> {
@@ -128,6 +137,20 @@ export class ClusterPool implements WorkerPool {
     };
     const handles = grants.map((g) => new RemoteHandle(g.worker, g.ref, token, release(g)));
     const addresses = new Map<number, PeerAddress>();
+    // A thread that hangs while it loads or restores is alive to the heartbeats: a deadline
+    // on the whole start-up catches it.
+    let ready = 0;
+    const startTimer = setTimeout(() => {
+      const late = handles.filter((h) => !h.isReady).map((h) => `${h.worker} (in ${h.process})`);
+      const e = new EddyError(
+        'EDDY_TIMEOUT',
+        `worker(s) ${late.join(', ')} did not open their operators within ${this.startTimeoutMs} ms of being deployed`,
+        { domain: 'internal' },
+      );
+      // Reported, not ended: the threads still run, the job master's teardown terminates them.
+      for (const h of handles) h.fail(e);
+    }, this.startTimeoutMs);
+    startTimer.unref();
     this.broker.route(token, {
       listening: (worker, port) => {
         addresses.set(worker, { worker, host: grants[worker]!.ref.host, port });
@@ -135,7 +158,10 @@ export class ClusterPool implements WorkerPool {
         const peers = [...addresses.values()];
         for (const p of byProcess.values()) p.ref.send({ type: 'wire', attempt: token, peers });
       },
-      fromWorker: (worker, msg) => handles[worker]?.deliver(msg),
+      fromWorker: (worker, msg) => {
+        if (msg.type === 'ready' && ++ready === handles.length) clearTimeout(startTimer);
+        handles[worker]?.deliver(msg);
+      },
       crashed: (worker, error) => handles[worker]?.crash(deserializeError(error)),
       terminated: (worker) => handles[worker]?.ended(),
       processLost: (process, error) => {
@@ -213,9 +239,20 @@ class RemoteHandle implements WorkerHandle {
     if (this.pendingCrash) handler(this.pendingCrash);
   }
 
+  /** It reported `ready` (its operators are open). */
+  isReady = false;
+
   deliver(m: FromWorker): void {
+    if (m.type === 'ready') this.isReady = true;
     if (this.handler) this.handler(m);
     else this.early.push(m);
+  }
+
+  /** Reports `error` to the job master; the thread stays until it is terminated. */
+  fail(error: EddyError): void {
+    if (this.gone) return;
+    if (this.crashHandler) this.crashHandler(error);
+    else this.pendingCrash = error;
   }
 
   /** The thread died, or (`processLost`) its whole process: the slot is free either way. */

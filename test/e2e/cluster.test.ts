@@ -157,6 +157,28 @@ describe('a cluster of worker processes', () => {
     for (const r of job.rescales) expect(r.bytesRead).toBeGreaterThan(0);
     expect(run.stderr()).toMatch(/rescaled 2 -> 4 \(worker-joined\): pause \d+ ms/);
     expect(run.stderr()).toMatch(/rescaled 4 -> 2 \(worker-lost\): pause \d+ ms/);
+    // The master keeps the job's log where `eddy logs` finds it (its EDDY_HOME).
+    const logs = await c.cli(['logs', job.id, '--json']);
+    expect(logs.code, logs.stderr).toBe(0);
+    const events = logs.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            event?: string;
+            from?: number;
+            to?: number;
+            reason?: string;
+            pauseMs?: number;
+          },
+      );
+    expect(
+      events.filter((e) => e.event === 'rescale').map((e) => [e.from, e.to, e.reason]),
+    ).toEqual([
+      [2, 4, 'worker-joined'],
+      [4, 2, 'worker-lost'],
+    ]);
   });
 
   it.each(['SIGKILL', 'SIGTERM'] as const)(
