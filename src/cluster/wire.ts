@@ -36,6 +36,8 @@ export class ControlConnection<In extends { type: string }, Out extends { type: 
   private early: In[] = [];
   private closeHandlers: Array<(error: EddyError | undefined) => void> = [];
   private ended = false;
+  /** Why it ended (undefined: deliberately), for late `onClose` handlers. */
+  private endError: EddyError | undefined;
   private goodbye = false;
   private lastHeard = Date.now();
   private readonly timer: ReturnType<typeof setInterval>;
@@ -71,8 +73,14 @@ export class ControlConnection<In extends { type: string }, Out extends { type: 
     socket.on('close', () =>
       this.end(this.goodbye ? undefined : lost(`${this.peer} closed the connection`)),
     );
+    let lastTick = Date.now();
     this.timer = setInterval(() => {
-      const silent = Date.now() - this.lastHeard;
+      const now = Date.now();
+      // This side stalled (a long GC pause, synchronous work): the peer's pings may be waiting
+      // unread in the socket, so the silence says nothing about the peer. Start counting again.
+      if (now - lastTick > heartbeatMs + timeoutMs / 2) this.lastHeard = now;
+      lastTick = now;
+      const silent = now - this.lastHeard;
       if (silent > timeoutMs) {
         this.end(
           lost(`${this.peer} sent nothing for ${silent} ms (heartbeat timeout ${timeoutMs} ms)`),
@@ -95,7 +103,7 @@ export class ControlConnection<In extends { type: string }, Out extends { type: 
 
   /** Called once: `undefined` after a deliberate close (either side), else why it was lost. */
   onClose(handler: (error: EddyError | undefined) => void): void {
-    if (this.ended) handler(undefined);
+    if (this.ended) handler(this.endError);
     else this.closeHandlers.push(handler);
   }
 
@@ -122,25 +130,42 @@ export class ControlConnection<In extends { type: string }, Out extends { type: 
   }
 
   private onFrame(frame: Uint8Array): void {
-    let m: In;
+    // After the end (a bad frame earlier in the chunk, or our own close) nothing is delivered.
+    if (this.ended) return;
+    let m: unknown;
     try {
-      m = packr.unpack(frame) as In;
+      m = packr.unpack(frame);
     } catch (e) {
-      this.end(
-        new EddyError('EDDY_WIRE_FORMAT', `${this.peer} sent an undecodable message: ${e}`, {
-          domain: 'internal',
-        }),
-      );
+      this.end(wireFormat(`${this.peer} sent an undecodable message: ${e}`));
       return;
     }
-    if (m.type === 'ping') return;
-    if (this.handler) this.handler(m);
-    else this.early.push(m);
+    if (typeof m !== 'object' || m === null || typeof (m as { type?: unknown }).type !== 'string') {
+      this.end(wireFormat(`${this.peer} sent something that is not an eddy cluster message`));
+      return;
+    }
+    const message = m as In;
+    if (message.type === 'ping') return;
+    if (!this.handler) {
+      this.early.push(message);
+      return;
+    }
+    try {
+      this.handler(message);
+    } catch (e) {
+      // Our own handler failed: not the peer's fault, but the connection's state is unknown.
+      this.end(
+        new EddyError('EDDY_INTERNAL', `handling a message from ${this.peer} failed: ${e}`, {
+          domain: 'internal',
+          cause: e,
+        }),
+      );
+    }
   }
 
   private end(error: EddyError | undefined): void {
     if (this.ended) return;
     this.ended = true;
+    this.endError = error;
     clearInterval(this.timer);
     if (error) this.socket.destroy();
     const handlers = this.closeHandlers;
@@ -148,6 +173,9 @@ export class ControlConnection<In extends { type: string }, Out extends { type: 
     for (const h of handlers) h(error);
   }
 }
+
+const wireFormat = (message: string) =>
+  new EddyError('EDDY_WIRE_FORMAT', message, { domain: 'internal' });
 
 const lost = (message: string) =>
   new EddyError('EDDY_WORKER_CRASHED', message, { domain: 'internal' });
