@@ -3,7 +3,13 @@
  * chain's tail, partitioned forward / rebalance / broadcast / by key group.
  */
 import { attributeTo, previewRecord, type SubtaskRef, UserFunctionError } from '../core/errors.js';
-import { assignToKeyGroup, type Key, operatorIndexForKeyGroup } from '../keygroups/index.js';
+import {
+  type Key,
+  keyGroupForHash,
+  keyHashCode,
+  operatorIndexForKeyGroupUnchecked,
+  validateParallelism,
+} from '../keygroups/index.js';
 import type { Partitioning } from './graph.js';
 import type { Output, StreamOperator } from './operator.js';
 import type { ChannelWriter } from './transport/channel-writer.js';
@@ -109,6 +115,8 @@ export class EdgeOutput implements Output<unknown> {
         };
       case 'hash': {
         const parallelism = ws.length;
+        // Checked once here, so the per-record path can use the unchecked functions.
+        validateParallelism(parallelism, maxParallelism);
         const select = p.keySelector;
         let position = 0;
         return (r) => {
@@ -116,8 +124,8 @@ export class EdgeOutput implements Output<unknown> {
           let key: Key;
           try {
             key = select(r);
-            const kg = assignToKeyGroup(key, maxParallelism);
-            ws[operatorIndexForKeyGroup(maxParallelism, parallelism, kg)]!.push(r);
+            const kg = keyGroupForHash(keyHashCode(key), maxParallelism);
+            ws[operatorIndexForKeyGroupUnchecked(maxParallelism, parallelism, kg)]!.push(r);
           } catch (e) {
             throw new UserFunctionError(
               this.sender,

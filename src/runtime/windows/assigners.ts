@@ -214,6 +214,17 @@ abstract class SessionWindows implements WindowAssigner<TimeWindow> {
 }
 
 /**
+ * The gap of a session assigner that assigns exactly `[t, t + gap)` (eddy's own, not a subclass
+ * overriding `assignWindows`), else undefined. Lets the window operator skip allocating the
+ * one-window array per record.
+ */
+export const sessionGapOf = (assigner: WindowAssigner): number | undefined =>
+  assigner instanceof SessionWindows &&
+  assigner.assignWindows === SessionWindows.prototype.assignWindows
+    ? assigner.gap
+    : undefined;
+
+/**
  * Per key, a session of records each at most `gap` ms after the previous one, by event time
  * (exactly `gap` apart still merges: Flink's windows [t, t+gap) and [t+gap, …) intersect); a
  * session ends `gap` ms after its last record. Window functions on sessions must be

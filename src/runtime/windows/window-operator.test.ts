@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, UserFunctionError } from '../../core/errors.js';
 import { assignToKeyGroup } from '../../keygroups/index.js';
-import type { AggregateFunction } from '../../state/types.js';
+import type { AggregateFunction, KeyGroupSnapshot, NormalizedKey } from '../../state/types.js';
 import { MAX_WATERMARK, OutputTag } from '../time.js';
 import {
   EventTimeSessionWindows,
@@ -13,7 +13,12 @@ import {
 } from './assigners.js';
 import type { ProcessWindowFunction } from './functions.js';
 import type { WindowFunctionSpec } from './window-operator.js';
-import { WindowOperator } from './window-operator.js';
+import {
+  WINDOW_CONTENTS_STATE,
+  WINDOW_SESSION_SET_STATE,
+  WINDOW_SESSIONS_STATE,
+  WindowOperator,
+} from './window-operator.js';
 import { ManualClock, openWindowOperator } from './window-operator.testkit.js';
 
 interface Ev {
@@ -494,5 +499,78 @@ describe('state', () => {
     const tail = first.outputs().slice(first.outputs().length - second.outputs().length);
     expect(second.outputs()).toEqual(tail);
     expect(second.outputs().length).toBeGreaterThan(0);
+  });
+  it("keeps a key's sessions and accumulators in one state entry (reduce, aggregate)", async () => {
+    const h = await open(EventTimeSessionWindows.withGap(10), {
+      kind: 'aggregate',
+      aggregate: countAgg,
+    });
+    for (const e of [ev('a', 0), ev('a', 5), ev('a', 40), ev('b', 3)]) h.operator.processRecord(e);
+    const states = h.backend.snapshot().flatMap((g) => g.states);
+    expect(new Set(states.map((s) => s.name))).toEqual(
+      new Set(['__eddy.timers.event', WINDOW_SESSION_SET_STATE]),
+    );
+    const sessions = new Map(
+      states.filter((s) => s.name === WINDOW_SESSION_SET_STATE).flatMap((s) => s.entries),
+    );
+    expect(sessions.get('a')).toEqual([0, 15, 2, 40, 50, 1]);
+    expect(sessions.get('b')).toEqual([3, 13, 1]);
+  });
+
+  it('restores sessions checkpointed in the older layout (sessions + contents by state id)', async () => {
+    const spec = { kind: 'aggregate', aggregate: countAgg } as const;
+    const before = [ev('a', 0), ev('b', 3), ev('a', 30), ev('a', 5), ev('c', 100)];
+    const after = [ev('a', 15), ev('b', 9), ev('a', 42), ev('c', 95)];
+    const whole = await open(EventTimeSessionWindows.withGap(10), spec);
+    for (const e of before) whole.operator.processRecord(e);
+    whole.operator.processWatermark(12);
+    // The same state as the layout before `sessionset` wrote it: sessions with a state id each,
+    // accumulators in the contents map under those ids.
+    const legacy: KeyGroupSnapshot[] = whole.backend.snapshot().map((g) => ({
+      keyGroup: g.keyGroup,
+      states: g.states.flatMap((s) => {
+        if (s.name !== WINDOW_SESSION_SET_STATE) return [s];
+        const sessions: Array<readonly [NormalizedKey, unknown]> = [];
+        const contents: Array<readonly [NormalizedKey, unknown]> = [];
+        for (const [key, packed] of s.entries) {
+          const flat = packed as unknown[];
+          const stored: Array<[number, number, string]> = [];
+          const accs: Array<[string, unknown]> = [];
+          for (let i = 0; i < flat.length; i += 3) {
+            const id = `${flat[i]}:${flat[i + 1]}`;
+            stored.push([flat[i] as number, flat[i + 1] as number, id]);
+            accs.push([id, flat[i + 2]]);
+          }
+          sessions.push([key, stored]);
+          contents.push([key, accs]);
+        }
+        return [
+          { name: WINDOW_SESSIONS_STATE, kind: 'value' as const, entries: sessions },
+          { name: WINDOW_CONTENTS_STATE, kind: 'map' as const, entries: contents },
+        ];
+      }),
+    }));
+    expect(legacy.flatMap((g) => g.states.map((s) => s.name))).toContain(WINDOW_SESSIONS_STATE);
+    for (const e of after) whole.operator.processRecord(e);
+    whole.operator.processWatermark(MAX_WATERMARK);
+
+    const restored = await openWindowOperator<Ev, number>(
+      {
+        assigner: EventTimeSessionWindows.withGap(10),
+        keySelector: (e: Ev) => e.k,
+        timestampOf: (e: Ev) => e.t,
+        function: spec as never,
+      },
+      { restore: legacy },
+    );
+    const converted = restored.backend.snapshot().flatMap((g) => g.states.map((s) => s.name));
+    expect(new Set(converted)).toEqual(new Set(['__eddy.timers.event', WINDOW_SESSION_SET_STATE]));
+    restored.operator.processWatermark(12);
+    for (const e of after) restored.operator.processRecord(e);
+    restored.operator.processWatermark(MAX_WATERMARK);
+    const tail = whole.outputs().slice(whole.outputs().length - restored.outputs().length);
+    expect(restored.outputs()).toEqual(tail);
+    // b [9, 19), a [0, 25) of 3, a [30, 40), a [42, 52), c [95, 110) of 2.
+    expect(restored.outputs()).toEqual([1, 3, 1, 1, 2]);
   });
 });

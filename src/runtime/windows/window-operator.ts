@@ -10,9 +10,14 @@
  * - `__eddy.window.elements` (map, process only): buffered record `i` of a window under
  *   `<window id>#<i>`: one map entry per record, so appending never copies a list (the backend
  *   holds values by reference for copy-on-write snapshots, so a stored array must not grow).
- * - `__eddy.window.sessions` (value, merging only): the key's session windows, each with the
- *   id its contents are stored under (Flink's "state window"): when a session grows, its
- *   contents stay where they are; only an event bridging two sessions moves contents.
+ * - `__eddy.window.sessionset` (value, merging with reduce or aggregate): the key's sessions
+ *   and their accumulators in one entry, a flat array `[start0, end0, acc0, start1, end1, acc1,
+ *   …]` ascending by start, replaced (never mutated: snapshots hold it by reference) when it
+ *   changes. One read and one write per record, where the layout below took five or six state
+ *   accesses; see {@link PackedSessions}. Checkpoints of the older layout are converted on open.
+ * - `__eddy.window.sessions` (value, merging process only): the key's session windows, each
+ *   with the id its contents are stored under (Flink's "state window"): when a session grows,
+ *   its contents stay where they are; only an event bridging two sessions moves contents.
  * - `__eddy.window.seq` (value, merging process only): a per-key arrival counter stored with
  *   each buffered record, so merged sessions list their records in arrival order.
  * - Timers (timers.ts) are keyed state too. They are deduplicated per (key, timestamp) with no
@@ -30,7 +35,7 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { Key } from '../../keygroups/index.js';
 import { MapStateDescriptor, ValueStateDescriptor } from '../../state/descriptors.js';
-import type { AggregateFunction, MapState, ValueState } from '../../state/types.js';
+import type { AggregateFunction, MapState, NormalizedKey, ValueState } from '../../state/types.js';
 import type { ReduceFunction } from '../functions.js';
 import type { Counter } from '../io.js';
 import type { OperatorContext, Output, StreamOperator } from '../operator.js';
@@ -38,7 +43,7 @@ import { callHook, runtimeContext, userFailure } from '../operators/base.js';
 import { recordTime } from '../record-time.js';
 import type { OutputTag, TimeDomain } from '../time.js';
 import { KeyedTimers } from '../timers.js';
-import { compareWindows, TimeWindow, type WindowAssigner } from './assigners.js';
+import { compareWindows, sessionGapOf, TimeWindow, type WindowAssigner } from './assigners.js';
 import type { ProcessWindowContext, ProcessWindowFunction } from './functions.js';
 import { addWindow, parseWindowId, windowId } from './merging.js';
 import {
@@ -53,6 +58,8 @@ export const WINDOW_CONTENTS_STATE = '__eddy.window.contents';
 export const WINDOW_ELEMENTS_STATE = '__eddy.window.elements';
 export const WINDOW_SESSIONS_STATE = '__eddy.window.sessions';
 export const WINDOW_SEQ_STATE = '__eddy.window.seq';
+/** Merging windows with reduce or aggregate: the key's sessions and accumulators in one entry. */
+export const WINDOW_SESSION_SET_STATE = '__eddy.window.sessionset';
 
 /**
  * The function a window applies: incremental (`reduce`, `aggregate`), optionally followed by a
@@ -93,6 +100,23 @@ interface Slot {
 /** A session in state: start, end, state id. */
 type StoredSession = readonly [number, number, string];
 
+/**
+ * The value of `__eddy.window.sessionset`: `[start, end, acc]` per session, ascending by start,
+ * pairwise non-intersecting (as {@link addWindow} keeps them). Never empty (no sessions: no
+ * entry). Treated as immutable: a checkpoint's snapshot view may hold it.
+ */
+type PackedSessions = readonly unknown[];
+
+/** Reduce or aggregate as the three steps sessions need, over an opaque accumulator. */
+interface Incremental {
+  /** The accumulator of a new session holding `value`. */
+  create(value: unknown): unknown;
+  add(acc: unknown, value: unknown): unknown;
+  merge(a: unknown, b: unknown): unknown;
+  /** What the session emits when it fires. */
+  result(acc: unknown): unknown;
+}
+
 export const checkAllowedLateness = (ms: unknown): number => {
   if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 0) {
     throw new InvalidArgumentError(
@@ -110,6 +134,9 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
   private contents!: Contents;
   private contentsState!: MapState<string, unknown>;
   private sessions: ValueState<readonly StoredSession[]> | undefined;
+  /** Merging windows with reduce or aggregate (see the module comment); else undefined. */
+  private packed: ValueState<PackedSessions> | undefined;
+  private incremental: Incremental | undefined;
   private seq: ValueState<number> | undefined;
   private dropped!: Counter;
 
@@ -124,6 +151,8 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
    * operator's cost. Invariant: every live session has a pending timer at or before its end.
    */
   private readonly lazyTimers: boolean;
+  /** eddy's session assigners: the window of a record at t is [t, t + gap), no array needed. */
+  private readonly sessionGap: number | undefined;
   private readonly windowFn: ProcessWindowFunction<unknown, OUT, K> | undefined;
   /** 1-based position of the record being processed; undefined while timers fire. */
   private position: number | undefined;
@@ -137,6 +166,7 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
     this.eventTime = assigner.timeDomain === 'event';
     this.lateness = checkAllowedLateness(options.allowedLateness ?? 0);
     this.lazyTimers = this.assigner.isMerging && this.eventTime && this.lateness === 0;
+    this.sessionGap = assigner.isMerging ? sessionGapOf(assigner) : undefined;
     if (this.eventTime && typeof options.timestampOf !== 'function') {
       throw new InvalidArgumentError(
         `${assigner} needs record timestamps: give the source a WatermarkStrategy or call assignTimestamps before keyBy`,
@@ -168,12 +198,18 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
       new MapStateDescriptor<string, unknown>(WINDOW_CONTENTS_STATE),
     );
     const merging = this.assigner.isMerging;
-    if (merging) {
+    const fn = this.options.function;
+    if (merging && fn.kind !== 'process') {
+      this.packed = backend.getState(
+        new ValueStateDescriptor<PackedSessions>(WINDOW_SESSION_SET_STATE),
+      );
+      this.incremental = this.incrementalOf(fn);
+      this.convertLegacySessions(backend);
+    } else if (merging) {
       this.sessions = backend.getState(
         new ValueStateDescriptor<readonly StoredSession[]>(WINDOW_SESSIONS_STATE),
       );
     }
-    const fn = this.options.function;
     if (fn.kind === 'process') {
       if (merging) this.seq = backend.getState(new ValueStateDescriptor<number>(WINDOW_SEQ_STATE));
       const elements = backend.getState(
@@ -212,10 +248,23 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
       this.stage = undefined;
       this.timers.setCurrentKey(key);
       const timestamp = this.timestampOf(record);
-      const windows = this.assigner.assignWindows(timestamp);
-      const inWindow = this.assigner.isMerging
-        ? this.addToSessions(key, record, windows)
-        : this.addToWindows(key, record, windows);
+      let inWindow: boolean;
+      if (this.packed !== undefined && this.sessionGap !== undefined) {
+        inWindow = this.addPacked(key, record, timestamp, timestamp + this.sessionGap, true);
+      } else {
+        const windows = this.assigner.assignWindows(timestamp);
+        if (this.packed !== undefined) {
+          inWindow = false;
+          const fast = windows.length === 1;
+          for (const w of windows) {
+            if (this.addPacked(key, record, w.start, w.end, fast)) inWindow = true;
+          }
+        } else if (this.assigner.isMerging) {
+          inWindow = this.addToSessions(key, record, windows);
+        } else {
+          inWindow = this.addToWindows(key, record, windows);
+        }
+      }
       // Flink's isSkippedElement && isElementLate: a record in no window only because sliding
       // windows leave gaps (size < slide) is not late, just in no window.
       if (!inWindow && this.isLateRecord(timestamp)) this.late(record);
@@ -345,6 +394,248 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
     return true;
   }
 
+  /**
+   * Merging windows with reduce or aggregate: adds the record's window `[start, end)` to the
+   * key's sessions in `__eddy.window.sessionset`, with exactly the merges, accumulator calls
+   * and timer calls of {@link addToSessions} (and, when `fast`, of {@link addToOnlySession}),
+   * so results and their order do not change. False if the window is late.
+   */
+  private addPacked(key: K, record: IN, start: number, end: number, fast: boolean): boolean {
+    const state = this.packed!;
+    const stored = state.value();
+    if (stored === undefined) {
+      if (this.isLateEnd(end)) return false;
+      const acc = this.incremental!.create(record);
+      state.update([start, end, acc]);
+      this.afterAddPacked(key, start, end, acc);
+      return true;
+    }
+    if (fast && stored.length === 3) {
+      const s = stored[0] as number;
+      const e = stored[1] as number;
+      // TimeWindow.intersects, closed on both ends.
+      if (start <= e && end >= s) {
+        // A live session is never past cleanup, and covering it only moves cleanup later.
+        const rs = start < s ? start : s;
+        const re = end > e ? end : e;
+        const acc = this.incremental!.add(stored[2], record);
+        state.update([rs, re, acc]);
+        if (!this.lazyTimers) {
+          if (rs !== s || re !== e) {
+            const result = new TimeWindow(rs, re);
+            this.deleteTimersOf(
+              [{ window: new TimeWindow(s, e), stateId: '' }],
+              [{ window: result, stateId: '' }],
+            );
+          }
+          this.afterAddPacked(key, rs, re, acc);
+        }
+        return true;
+      }
+    }
+    return this.addPackedMerging(key, record, start, end, stored);
+  }
+
+  /** {@link addPacked} when the window may merge with any of several sessions (rare). */
+  private addPackedMerging(
+    key: K,
+    record: IN,
+    start: number,
+    end: number,
+    stored: PackedSessions,
+  ): boolean {
+    const count = stored.length / 3;
+    const involved: boolean[] = new Array<boolean>(count).fill(false);
+    let rs = start;
+    let re = end;
+    let any = false;
+    // addWindow's fixpoint: merge every session the growing result intersects.
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (let i = 0; i < count; i++) {
+        if (involved[i]) continue;
+        const s = stored[3 * i] as number;
+        const e = stored[3 * i + 1] as number;
+        if (rs <= e && re >= s) {
+          rs = Math.min(rs, s);
+          re = Math.max(re, e);
+          involved[i] = true;
+          grew = true;
+          any = true;
+        }
+      }
+    }
+    // Only possible when nothing merged (live sessions are never past cleanup).
+    if (this.isLateEnd(re)) return false;
+    const incremental = this.incremental!;
+    // Contents merge into the earliest involved session's, the others folded in start order.
+    let acc: unknown;
+    let first = true;
+    for (let i = 0; i < count; i++) {
+      if (!involved[i]) continue;
+      acc = first ? stored[3 * i + 2] : incremental.merge(acc, stored[3 * i + 2]);
+      first = false;
+    }
+    const result = new TimeWindow(rs, re);
+    const gone: Slot[] = [];
+    const next: Array<{ start: number; end: number; acc: unknown }> = [];
+    for (let i = 0; i < count; i++) {
+      const s = stored[3 * i] as number;
+      const e = stored[3 * i + 1] as number;
+      if (!involved[i]) next.push({ start: s, end: e, acc: stored[3 * i + 2] });
+      else if (s !== rs || e !== re) gone.push({ window: new TimeWindow(s, e), stateId: '' });
+    }
+    const merged = { start: rs, end: re, acc };
+    next.push(merged);
+    next.sort((a, b) => a.start - b.start);
+    this.deleteTimersOf(
+      gone,
+      next.map((n) => ({ window: new TimeWindow(n.start, n.end), stateId: '' })),
+    );
+    merged.acc = any ? incremental.add(acc, record) : incremental.create(record);
+    const packed: unknown[] = [];
+    for (const n of next) packed.push(n.start, n.end, n.acc);
+    this.packed!.update(packed);
+    this.afterAddPacked(key, result.start, result.end, merged.acc);
+    return true;
+  }
+
+  /** {@link afterAdd} for a packed session holding `acc`. */
+  private afterAddPacked(key: K, start: number, end: number, acc: unknown): void {
+    const max = end - 1;
+    if (this.eventTime && max <= this.timers.currentWatermark()) {
+      this.firePacked(key, start, end, acc);
+    } else {
+      this.registerTimer(max);
+    }
+    const cleanup = this.eventTime ? max + this.lateness : max;
+    if (cleanup !== max) this.registerTimer(cleanup);
+  }
+
+  /** {@link onTimer} for packed sessions: fire, clear and re-arm, then one write at most. */
+  private onTimerPacked(timestamp: number, key: K): void {
+    const state = this.packed!;
+    const stored = state.value();
+    if (stored === undefined) return;
+    const n = stored.length;
+    // Firing windows share their end, so start order (the stored order) is compareWindows'.
+    for (let i = 0; i < n; i += 3) {
+      if ((stored[i + 1] as number) - 1 === timestamp) {
+        this.firePacked(key, stored[i] as number, stored[i + 1] as number, stored[i + 2]);
+      }
+    }
+    const lateness = this.eventTime ? this.lateness : 0;
+    let kept = 0;
+    for (let i = 0; i < n; i += 3) {
+      if ((stored[i + 1] as number) - 1 + lateness !== timestamp) kept += 3;
+    }
+    if (kept === 0) {
+      state.clear();
+    } else if (kept < n) {
+      const rest: unknown[] = [];
+      for (let i = 0; i < n; i += 3) {
+        if ((stored[i + 1] as number) - 1 + lateness !== timestamp) {
+          rest.push(stored[i], stored[i + 1], stored[i + 2]);
+        }
+      }
+      state.update(rest);
+    }
+    if (this.lazyTimers) {
+      // Re-arm: sessions extended since their timer was set end later than it.
+      for (let i = 0; i < n; i += 3) {
+        const max = (stored[i + 1] as number) - 1;
+        if (max > timestamp) this.registerTimer(max);
+      }
+    }
+  }
+
+  private firePacked(key: K, start: number, end: number, acc: unknown): void {
+    recordTime.value = end - 1;
+    this.emitResult(key, start, end, this.incremental!.result(acc), false);
+  }
+
+  /**
+   * Converts window state of the layout before `__eddy.window.sessionset` (sessions in
+   * `__eddy.window.sessions`, accumulators in `__eddy.window.contents` under their state ids),
+   * restored from an older checkpoint, key by key. Timers need no change (they name no
+   * window). Runs in open, where the timers decode every restored key group anyway.
+   */
+  private convertLegacySessions(backend: NonNullable<OperatorContext['keyedState']>): void {
+    const keys: Array<readonly [NormalizedKey, number]> = [];
+    backend.forEachEntry(WINDOW_SESSIONS_STATE, (_value, key, keyGroup) => {
+      keys.push([key, keyGroup]);
+    });
+    if (keys.length === 0) return;
+    const legacy = backend.getState(
+      new ValueStateDescriptor<readonly StoredSession[]>(WINDOW_SESSIONS_STATE),
+    );
+    const contents = this.contentsState;
+    for (const [key, keyGroup] of keys) {
+      backend.setCurrentKey(key, keyGroup);
+      const packed: unknown[] = [];
+      for (const [start, end, stateId] of legacy.value() ?? []) {
+        // Every session has contents; one without would have emitted nothing.
+        if (!contents.has(stateId)) continue;
+        packed.push(start, end, contents.get(stateId));
+        contents.delete(stateId);
+      }
+      legacy.clear();
+      if (packed.length > 0) this.packed!.update(packed);
+    }
+  }
+
+  /** Reduce or aggregate as {@link Incremental}, with user calls labelled as the contents do. */
+  private incrementalOf(
+    fn: Exclude<WindowFunctionSpec<IN, ACC, OUT, K>, { kind: 'process' }>,
+  ): Incremental {
+    if (fn.kind === 'reduce') {
+      const reduce = fn.reduce as ReduceFunction<unknown>;
+      return {
+        create: (value) => value,
+        add: (acc, value) => {
+          this.stage = 'window reduce';
+          const r = reduce(acc, value);
+          this.stage = undefined;
+          return r;
+        },
+        merge: (a, b) => {
+          this.stage = 'window reduce';
+          const r = reduce(a, b);
+          this.stage = undefined;
+          return r;
+        },
+        result: (acc) => acc,
+      };
+    }
+    const agg = fn.aggregate as AggregateFunction<unknown, unknown, unknown>;
+    return {
+      create: (value) => {
+        this.stage = 'window aggregate';
+        const r = agg.add(value, agg.createAccumulator());
+        this.stage = undefined;
+        return r;
+      },
+      add: (acc, value) => {
+        this.stage = 'window aggregate';
+        const r = agg.add(value, acc);
+        this.stage = undefined;
+        return r;
+      },
+      merge: (a, b) => {
+        this.stage = 'window aggregate';
+        const r = agg.merge!(a, b);
+        this.stage = undefined;
+        return r;
+      },
+      result: (acc) => {
+        this.stage = 'window aggregate';
+        const r = agg.getResult(acc);
+        this.stage = undefined;
+        return r;
+      },
+    };
+  }
+
   /** The event-time trigger's onElement: fire now if the watermark passed, else a timer. */
   private afterAdd(key: K, slot: Slot): void {
     const max = slot.window.maxTimestamp;
@@ -364,6 +655,11 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
   /** Event time: the watermark passed the record's time plus the allowed lateness. */
   private isLateRecord(timestamp: number): boolean {
     return this.eventTime && timestamp + this.lateness <= this.timers.currentWatermark();
+  }
+
+  /** {@link isLate} of a window ending (exclusive) at `end`. */
+  private isLateEnd(end: number): boolean {
+    return this.eventTime && end - 1 + this.lateness <= this.timers.currentWatermark();
   }
 
   /** Past its cleanup time: the window has fired and been cleared (or would have). */
@@ -405,6 +701,10 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
     if (domain !== this.assigner.timeDomain) return;
     this.position = undefined;
     try {
+      if (this.packed !== undefined) {
+        this.onTimerPacked(timestamp, key);
+        return;
+      }
       const slots = this.slotsOfKey();
       const firing = slots.filter((s) => s.window.maxTimestamp === timestamp);
       firing.sort((a, b) => compareWindows(a.window, b.window));
@@ -437,22 +737,34 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
     // Flink: a window's results carry its maxTimestamp (read downstream as carried time).
     recordTime.value = slot.window.maxTimestamp;
     this.contents.emit(slot.stateId, (value, many) => {
-      const windowFn = this.windowFn;
-      if (windowFn === undefined) {
-        this.out.collect(value as OUT);
-        return;
-      }
-      const context: ProcessWindowContext = {
-        window: slot.window,
-        currentWatermark: this.timers.currentWatermark(),
-        currentProcessingTime: this.timers.currentProcessingTime(),
-        output: (tag, v) => this.out.collectSide(tag.id, v),
-      };
-      const elements = many ? (value as readonly unknown[]) : [value];
-      this.stage = 'window process';
-      windowFn.process(key, context, elements, this.out);
-      this.stage = undefined;
+      this.emitResult(key, slot.window.start, slot.window.end, value, many, slot.window);
     });
+  }
+
+  /** Emits a firing window's result: as is, or through the process window function. */
+  private emitResult(
+    key: K,
+    start: number,
+    end: number,
+    value: unknown,
+    many: boolean,
+    window?: TimeWindow,
+  ): void {
+    const windowFn = this.windowFn;
+    if (windowFn === undefined) {
+      this.out.collect(value as OUT);
+      return;
+    }
+    const context: ProcessWindowContext = {
+      window: window ?? new TimeWindow(start, end),
+      currentWatermark: this.timers.currentWatermark(),
+      currentProcessingTime: this.timers.currentProcessingTime(),
+      output: (tag, v) => this.out.collectSide(tag.id, v),
+    };
+    const elements = many ? (value as readonly unknown[]) : [value];
+    this.stage = 'window process';
+    windowFn.process(key, context, elements, this.out);
+    this.stage = undefined;
   }
 
   private clearWindow(slot: Slot): void {
