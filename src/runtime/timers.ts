@@ -9,7 +9,13 @@
  * because the state no longer holds it. Hazard: `open()` reads every key group's timers, so
  * an operator with timers decodes all of its lazily restored key groups at open.
  */
-import { assignToKeyGroup, type Key, normalizeKey } from '../keygroups/index.js';
+import {
+  checkMaxParallelism,
+  type Key,
+  keyGroupForHash,
+  keyHashCode,
+  normalizeKey,
+} from '../keygroups/index.js';
 import { MapStateDescriptor } from '../state/descriptors.js';
 import type { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import type { MapState, NormalizedKey } from '../state/types.js';
@@ -52,7 +58,10 @@ export class KeyedTimers implements TimerService {
   private wakeup: { at: number; cancel(): void } | undefined;
   private closed = false;
 
-  constructor(private readonly options: KeyedTimersOptions) {}
+  constructor(private readonly options: KeyedTimersOptions) {
+    // Checked once: setCurrentKey runs per record and uses the unchecked key-group function.
+    checkMaxParallelism(options.maxParallelism);
+  }
 
   /** Registers the timer states and indexes the timers restored with the key groups. */
   open(): void {
@@ -77,7 +86,7 @@ export class KeyedTimers implements TimerService {
   /** Makes `key` current for state and timers (normalised and routed as keyBy does). */
   setCurrentKey(key: Key): void {
     const normalized = normalizeKey(key);
-    const keyGroup = assignToKeyGroup(key, this.options.maxParallelism);
+    const keyGroup = keyGroupForHash(keyHashCode(key), this.options.maxParallelism);
     this.options.backend.setCurrentKey(normalized, keyGroup);
     this.key = key;
     this.normalized = normalized;
