@@ -12,6 +12,16 @@
  * Every run is a fresh child process; the two configurations alternate (the first one rotates
  * each round), and every run's output is checked against the others' with an order-independent
  * digest, so checkpointing must not change the results.
+ *
+ *   npm run bench -- checkpoint --write-only [--keys 10000000] [--rounds 3]
+ *
+ * measures the checkpoint writer alone, in this process: a heap keyed backend holding keyed-sum's
+ * state (`user-<k>` → an integer sum) for all key groups (as at -p 1: one thread writes the
+ * whole checkpoint), snapshotted and written to a file again and again. Per round, side by
+ * side: the view encoded in place (what a job does), the view read as snapshot arrays, and the
+ * snapshot arrays encoded by msgpackr (the encoder before 2026-11-26). It reports MiB/s (bytes
+ * / time from the snapshot to the fsynced file), the synchronous part, and the longest gap
+ * between two turns of the event loop while writing: how long the writer stalls processing.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -91,6 +101,8 @@ const DEFAULTS = {
 
 const QUICK = { keys: [100_000], eventsPerKey: [3], rounds: 1, diskMiB: 256 };
 
+const WRITE_ONLY = { keys: 10_000_000, rounds: 3, maxParallelism: 128 };
+
 const HELP = `usage: npm run bench -- checkpoint [options]
 
   --keys <list>            key counts (distinct users in state), comma-separated
@@ -110,6 +122,8 @@ const HELP = `usage: npm run bench -- checkpoint [options]
   --quick                  smoke run: ${QUICK.keys[0]} keys x ${QUICK.eventsPerKey[0]} events, ${QUICK.rounds} round, ${QUICK.diskMiB} MiB disk test
                            (explicit options still win)
   --keep-output            keep the runs' directories (output, checkpoints, stderr)
+  --write-only             only the checkpoint writer, in this process (see the module doc);
+                           default ${WRITE_ONLY.keys.toLocaleString('en-US')} keys, ${WRITE_ONLY.rounds} rounds
   -h, --help               this help`;
 
 type ConfigId = 'no-checkpoints' | 'checkpoints';
@@ -507,6 +521,203 @@ const numberList = (name: string, value: string, integer: boolean): number[] =>
     return n;
   });
 
+// --------------------------------------------------------------------------------------------
+// --write-only: the checkpoint writer alone
+
+type WriteVariant = 'in place' | 'snapshot arrays' | 'msgpackr (before)';
+
+interface WriteRound {
+  readonly variant: WriteVariant;
+  readonly round: number;
+  readonly bytes: number;
+  readonly ms: number;
+  readonly syncMs: number;
+  readonly mibPerSec: number;
+  /** Longest gap between two turns of the event loop while the file was written. */
+  readonly maxStallMs: number;
+  /** Gaps of more than 20 ms. */
+  readonly stallsOver20: number;
+}
+
+/** Measures the longest gaps between turns of the event loop until `stop` is called. */
+const stallMonitor = () => {
+  let last = performance.now();
+  let max = 0;
+  let over20 = 0;
+  let on = true;
+  const tick = () => {
+    const now = performance.now();
+    const gap = now - last;
+    if (gap > max) max = gap;
+    if (gap > 20) over20++;
+    last = now;
+    if (on) setImmediate(tick);
+  };
+  setImmediate(tick);
+  return () => {
+    on = false;
+    return { max, over20 };
+  };
+};
+
+const writeOnlyBenchmark = async (opts: {
+  keys: number;
+  rounds: number;
+  workDir: string;
+}): Promise<number> => {
+  // Imported here: the job benchmark above runs eddy in child processes only.
+  const { HeapKeyedStateBackend } = await import('../src/state/heap-keyed-backend.js');
+  const { ValueStateDescriptor } = await import('../src/state/descriptors.js');
+  const { assignToKeyGroup } = await import('../src/keygroups/index.js');
+  const { writeKeyedStateFile } = await import('../src/checkpoint/keyed-file.js');
+  const { packBlock } = await import('../src/checkpoint/block-codec.js');
+  const date = new Date();
+  const host = machine();
+  const engine = engineVersion();
+  const maxParallelism = WRITE_ONLY.maxParallelism;
+  const range = { start: 0, end: maxParallelism - 1 };
+  console.log(`checkpoint writer benchmark — ${date.toISOString()}`);
+  console.log(`machine: ${describeMachine(host)}`);
+  console.log(
+    `engine: commit ${engine.commit}${engine.dirtySrc ? ' + uncommitted changes in src/' : ''}`,
+  );
+  const loadAtStart = loadavg();
+  console.log(`load average at start: ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}`);
+
+  const started = performance.now();
+  const backend = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });
+  const sum = backend.getState(new ValueStateDescriptor<number>('sum', { defaultValue: 0 }));
+  for (let k = 0; k < opts.keys; k++) {
+    const key = `user-${k}`;
+    backend.setCurrentKey(key, assignToKeyGroup(key, maxParallelism));
+    sum.update(1 + ((k * 7919) % 3000)); // 1..3000: keyed-sum's totals of 1-3 amounts
+  }
+  console.log(
+    `state: ${fmtInt(opts.keys)} keys in ${maxParallelism} key groups, one backend (as -p 1), ` +
+      `filled in ${fmtSec(performance.now() - started)} s`,
+  );
+  const dir = mkdtempSync(join(opts.workDir, 'eddy-bench-checkpoint-write-'));
+  const disk = measureDiskWrite(dir, 1024);
+  console.log(
+    `disk: ${fmtRate(disk.syncedMiBps)} MiB/s incl. fsync, ${fmtRate(disk.bufferedMiBps)} MiB/s into the page cache`,
+  );
+  const sources = {
+    'in place': (view: ReturnType<typeof backend.snapshotView>) => view,
+    'snapshot arrays': (view: ReturnType<typeof backend.snapshotView>) => ({
+      keyGroups: view.keyGroups,
+      read: (kg: number) => view.read(kg),
+    }),
+    'msgpackr (before)': (view: ReturnType<typeof backend.snapshotView>) => ({
+      keyGroups: view.keyGroups,
+      read: (kg: number) => view.read(kg),
+      // The encoder before 2026-11-26: msgpackr over the snapshot's arrays (as keyed-block.ts).
+      encoded: (kg: number) => {
+        const s = view.read(kg);
+        return packBlock([s.keyGroup, s.states.map((x) => [x.name, x.kind ?? null, x.entries])]);
+      },
+    }),
+  } as const;
+  const rounds: WriteRound[] = [];
+  try {
+    // Warm-up (not reported): a job's writer is JIT-compiled long before its state is large.
+    const warm = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });
+    const warmSum = warm.getState(new ValueStateDescriptor<number>('sum', { defaultValue: 0 }));
+    for (let k = 0; k < 200_000; k++) {
+      const key = `user-${k}`;
+      warm.setCurrentKey(key, assignToKeyGroup(key, maxParallelism));
+      warmSum.update(k % 3000);
+    }
+    for (const variant of Object.keys(sources) as WriteVariant[]) {
+      for (let i = 0; i < 3; i++) {
+        const view = warm.snapshotView();
+        await writeKeyedStateFile(dir, 'warm.keyed', range, sources[variant](view));
+        view.release();
+      }
+    }
+    warm.dispose();
+    for (let round = 1; round <= opts.rounds; round++) {
+      const variants = Object.keys(sources) as WriteVariant[];
+      // Rotate the order each round: no variant always runs first (cold) or last.
+      const order = variants.map((_, i) => variants[(i + round - 1) % variants.length]!);
+      for (const variant of order) {
+        const file = `r${round}.keyed`;
+        const stop = stallMonitor();
+        const t0 = performance.now();
+        const view = backend.snapshotView();
+        const syncMs = performance.now() - t0;
+        const handle = await writeKeyedStateFile(dir, file, range, sources[variant](view));
+        const ms = performance.now() - t0;
+        const stall = stop();
+        view.release();
+        rmSync(join(dir, file), { force: true });
+        const r: WriteRound = {
+          variant,
+          round,
+          bytes: handle.bytes,
+          ms,
+          syncMs,
+          mibPerSec: handle.bytes / MiB / (ms / 1000),
+          maxStallMs: stall.max,
+          stallsOver20: stall.over20,
+        };
+        rounds.push(r);
+        console.log(
+          `  round ${round}  ${variant.padEnd(18)} ${fmtMiB(r.bytes).padStart(7)} MiB in ` +
+            `${fmtMs(ms).padStart(6)} ms = ${fmtRate(r.mibPerSec).padStart(4)} MiB/s  ` +
+            `sync ${fmtMs(syncMs)} ms  longest stall ${fmtMs(stall.max)} ms (${stall.over20} > 20 ms)`,
+        );
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    backend.dispose();
+  }
+  const summary = (Object.keys(sources) as WriteVariant[]).map((variant) => {
+    const rs = rounds.filter((r) => r.variant === variant);
+    return {
+      variant,
+      mibPerSec: median(rs.map((r) => r.mibPerSec)),
+      ms: median(rs.map((r) => r.ms)),
+      maxStallMs: Math.max(...rs.map((r) => r.maxStallMs)),
+      medianStallMs: median(rs.map((r) => r.maxStallMs)),
+    };
+  });
+  console.log(`\nmedians of ${opts.rounds} round(s)\n`);
+  console.log(
+    table(
+      ['variant', 'MiB/s', 'ms', 'longest stall ms (median / max)'],
+      summary.map((x) => [
+        x.variant,
+        fmtRate(x.mibPerSec),
+        fmtMs(x.ms),
+        `${fmtMs(x.medianStallMs)} / ${fmtMs(x.maxStallMs)}`,
+      ]),
+    ),
+  );
+  const loadAtEnd = loadavg();
+  console.log(`load average at end: ${loadAtEnd.map((l) => l.toFixed(2)).join(' ')}`);
+  const resultsDir = join(DATA_ROOT, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const resultFile = join(
+    resultsDir,
+    `checkpoint-write-${date.toISOString().replace(/[:.]/g, '-')}.json`,
+  );
+  const result = {
+    bench: 'checkpoint --write-only',
+    date: date.toISOString(),
+    machine: host,
+    engine,
+    loadAverage: { start: loadAtStart, end: loadAtEnd },
+    options: { ...opts, maxParallelism },
+    disk,
+    rounds,
+    summary,
+  };
+  writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nresults: ${relative(REPO, resultFile)}`);
+  return 0;
+};
+
 const benchmark = async (argv: string[]): Promise<number> => {
   const values = parseBenchArgs(
     argv,
@@ -523,11 +734,21 @@ const benchmark = async (argv: string[]): Promise<number> => {
       dir: { type: 'string' },
       quick: { type: 'boolean' },
       'keep-output': { type: 'boolean' },
+      'write-only': { type: 'boolean' },
     },
     HELP,
   );
   if (typeof values === 'number') return values;
   const str = (k: string) => values[k] as string | undefined;
+  if (values['write-only'] === true) {
+    const k =
+      str('keys') === undefined ? [WRITE_ONLY.keys] : numberList('keys', str('keys')!, true);
+    return writeOnlyBenchmark({
+      keys: k[0]!,
+      rounds: positiveInt('rounds', str('rounds'), WRITE_ONLY.rounds),
+      workDir: resolve(str('dir') ?? tmpdir()),
+    });
+  }
   const quick = values.quick === true;
   const keys =
     str('keys') === undefined

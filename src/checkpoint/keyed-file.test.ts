@@ -9,7 +9,7 @@ import {
 } from '../state/descriptors.js';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import type { KeyGroupSnapshot } from '../state/types.js';
-import { WRITE_BUFFER_BYTES } from './block-io.js';
+import { SLICE_MS, WRITE_BUFFER_BYTES } from './block-io.js';
 import {
   flipByte,
   keyedSubtaskState,
@@ -17,7 +17,12 @@ import {
   makeTempDir,
   removeTempDir,
 } from './checkpoint.testkit.js';
-import { decodeKeyGroupBlock, encodeKeyGroupBlock } from './keyed-block.js';
+import {
+  decodeKeyGroupBlock,
+  ENTRIES_PER_STEP,
+  encodeKeyGroupBlock,
+  SLICED_STATE_ENTRIES,
+} from './keyed-block.js';
 import {
   type KeyGroupSource,
   planKeyedReads,
@@ -414,5 +419,215 @@ describe('keyed state files from a snapshot source', () => {
     expect(err.message).toMatch(/asked for key group 2, the snapshot source gave 1/);
     const empty = await write({ keyGroups: [1, 2], read: (kg) => ({ keyGroup: kg, states: [] }) });
     expect(empty.blocks).toEqual([]);
+  });
+});
+
+describe("keyed state files from a backend's view, encoded in place", () => {
+  /** The file of `b`'s view (in place) and of `b.snapshot()` (arrays): handles and bytes. */
+  const writeBoth = async (b: HeapKeyedStateBackend, name: string) => {
+    const range = b.keyGroupRange;
+    const view = b.snapshotView();
+    try {
+      expect(typeof (view as KeyGroupSource).readMaps).toBe('function');
+      const inPlace = await writeKeyedStateFile(dir, `${name}-view.keyed`, range, view);
+      const arrays = await writeKeyedStateFile(dir, `${name}-arr.keyed`, range, b.snapshot());
+      return {
+        inPlace,
+        arrays,
+        inPlaceBytes: await readFile(join(dir, `${name}-view.keyed`)),
+        arrayBytes: await readFile(join(dir, `${name}-arr.keyed`)),
+      };
+    } finally {
+      view.release();
+    }
+  };
+
+  it('are byte for byte the file of its snapshot, for restored (unregistered) state of any values', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(keyedSubtaskState, async ({ maxParallelism, range, snapshots }) => {
+        const b = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });
+        // One kind per state name, as a backend requires.
+        for (const s of snapshots) {
+          const states = s.states.map((st) => ({ ...st, name: `${st.name}/${st.kind ?? '-'}` }));
+          b.restoreKeyGroup({ ...s, states });
+        }
+        const out = await writeBoth(b, `prop-${n++}`);
+        expect({ ...out.inPlace, file: '' }).toEqual({ ...out.arrays, file: '' });
+        expect(out.inPlaceBytes).toEqual(out.arrayBytes);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('are byte for byte the file of its snapshot for value, list and map state, fast values or not, lazily restored or not', async () => {
+    const maxParallelism = 16;
+    const range = { start: 0, end: maxParallelism - 1 };
+    const b = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });
+    const v = b.getState(new ValueStateDescriptor<unknown>('v'));
+    const l = b.getState(new ListStateDescriptor<unknown>('l'));
+    const m = b.getState(new MapStateDescriptor<string, unknown>('m'));
+    const values: unknown[] = [7, -1.5, 'é', null, true, [1, ['x']], 2 ** 40, 64];
+    for (let k = 0; k < 400; k++) {
+      const key = k % 50 === 0 ? BigInt(k) : k % 3 === 0 ? `k${k}` : k;
+      b.setCurrentKey(key, k % maxParallelism);
+      // Key group 5 also holds values the fast writer does not cover: msgpackr writes it.
+      const value = k % maxParallelism === 5 && k % 7 === 0 ? { at: k } : values[k % values.length];
+      v.update(value);
+      l.add(value);
+      l.add(k);
+      m.put(`e${k % 4}`, value);
+    }
+    const first = await writeBoth(b, 'kinds');
+    expect(first.inPlace.blocks.length).toBe(maxParallelism);
+    expect(first.inPlaceBytes).toEqual(first.arrayBytes);
+    expect(first.inPlace).toEqual({ ...first.arrays, file: first.inPlace.file });
+
+    // Restored lazily: untouched key groups pass through, touched ones are encoded again.
+    const lazy = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });
+    for (const g of (await readKeyGroupsLazily(dir, first.inPlace, range)).groups) {
+      lazy.restoreKeyGroupLazily(g);
+    }
+    const lv = lazy.getState(new ValueStateDescriptor<unknown>('v'));
+    for (const k of [1, 2, 5]) {
+      lazy.setCurrentKey(k, k % maxParallelism);
+      lv.update(k * 1000);
+    }
+    const second = await writeBoth(lazy, 'lazy');
+    expect(second.inPlaceBytes).toEqual(second.arrayBytes);
+    expect((await readKeyGroups(dir, second.inPlace, range)).snapshots).toEqual(lazy.snapshot());
+  });
+
+  it('round-trip while the job keeps writing, and let it run between buffers', async () => {
+    const maxParallelism = 64;
+    const range = { start: 0, end: maxParallelism - 1 };
+    const b = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });
+    const v = b.getState(new ValueStateDescriptor<string>('v'));
+    const l = b.getState(new ListStateDescriptor<number>('l'));
+    const m = b.getState(new MapStateDescriptor<string, number>('m'));
+    const pad = 'p'.repeat(200);
+    for (let k = 0; k < 20_000; k++) {
+      b.setCurrentKey(k, k % maxParallelism);
+      v.update(`${k}${pad}`);
+      l.add(k);
+      m.put('x', k);
+    }
+    const expected = structuredClone(b.snapshot());
+    const view = b.snapshotView();
+    let turns = 0;
+    let done = false;
+    const job = new Promise<void>((resolve) => {
+      const step = () => {
+        if (done) return resolve();
+        const k = turns++ * 7;
+        b.setCurrentKey(k, k % maxParallelism);
+        v.update('changed');
+        l.add(-1);
+        m.delete('x');
+        m.put('y', -1);
+        setImmediate(step);
+      };
+      setImmediate(step);
+    });
+    let now = 0; // 1 ms per look at the clock: pauses whatever the machine's speed
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => now++);
+    try {
+      const handle = await writeKeyedStateFile(dir, 'view-in-place.keyed', range, view);
+      clock.mockRestore();
+      done = true;
+      await job;
+      expect(handle.bytes).toBeGreaterThan(4 * WRITE_BUFFER_BYTES);
+      // One look per key group: processing went on every SLICE_MS key groups.
+      expect(turns).toBeGreaterThanOrEqual(Math.floor(maxParallelism / SLICE_MS) - 1);
+      expect((await readKeyGroups(dir, handle, range)).snapshots).toEqual(expected);
+      expect(b.snapshot()).not.toEqual(expected);
+    } finally {
+      clock.mockRestore();
+      done = true;
+      view.release();
+    }
+  });
+
+  it('encode key groups larger than a slice in slices, letting the job run inside one key group', async () => {
+    const range = { start: 0, end: 2 };
+    const b = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism: 3 });
+    const v = b.getState(new ValueStateDescriptor<unknown>('v'));
+    const m = b.getState(new MapStateDescriptor<string, number>('m'));
+    const big = 3 * SLICED_STATE_ENTRIES;
+    for (let k = 0; k < big; k++) {
+      // Key group 0: one large value state (~4 MiB) and a large map state, all fast values.
+      b.setCurrentKey(`key-${k}`, 0);
+      v.update(`${k}`.padEnd(100, '.'));
+      m.put('a', k);
+      m.put('b', -k);
+      // Key group 1: large, and its last entry is an object: msgpackr writes the key group.
+      b.setCurrentKey(k, 1);
+      v.update(k === big - 1 ? { last: true } : k);
+    }
+    b.setCurrentKey('small', 2);
+    v.update(1);
+    const turnsDuring: number[] = [];
+    let turns = 0;
+    let done = false;
+    const job = new Promise<void>((resolve) => {
+      const step = () => {
+        if (done) return resolve();
+        turns++;
+        setImmediate(step);
+      };
+      setImmediate(step);
+    });
+    const view = b.snapshotView();
+    // A clock that advances 1 ms per look: the writer pauses every SLICE_MS looks, whatever
+    // the machine's speed (no timing in the test).
+    let now = 0;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => now++);
+    const source: KeyGroupSource = {
+      keyGroups: view.keyGroups,
+      read: (kg) => view.read(kg),
+      readMaps: (kg) => {
+        turnsDuring.push(turns);
+        return (view as KeyGroupSource).readMaps!(kg);
+      },
+    };
+    try {
+      const handle = await writeKeyedStateFile(dir, 'sliced.keyed', range, source);
+      clock.mockRestore();
+      done = true;
+      await job;
+      // Key group 0 is ~100 steps of the sliced encoding (2 states of 3 x 16k entries): the
+      // job ran several times while it was encoded.
+      expect(handle.blocks[0]!.length).toBeGreaterThan(4 * WRITE_BUFFER_BYTES);
+      expect(turnsDuring[1]! - turnsDuring[0]!).toBeGreaterThanOrEqual(
+        Math.floor((6 * SLICED_STATE_ENTRIES) / ENTRIES_PER_STEP / SLICE_MS) - 1,
+      );
+      const arrays = await writeKeyedStateFile(dir, 'sliced-arr.keyed', range, b.snapshot());
+      const [a, c] = [join(dir, 'sliced.keyed'), join(dir, 'sliced-arr.keyed')];
+      // Buffer.equals: toEqual compares megabytes element by element (minutes).
+      expect((await readFile(a)).equals(await readFile(c))).toBe(true);
+      expect(handle).toEqual({ ...arrays, file: handle.file });
+    } finally {
+      clock.mockRestore();
+      done = true;
+      view.release();
+    }
+  });
+
+  it('a value that cannot be encoded fails the file with EDDY_STATE and leaves no file', async () => {
+    const b = new HeapKeyedStateBackend({ keyGroupRange: { start: 0, end: 3 }, maxParallelism: 4 });
+    const v = b.getState(new ValueStateDescriptor<unknown>('v'));
+    for (let k = 0; k < 4; k++) {
+      b.setCurrentKey(k, k);
+      v.update(k === 2 ? Symbol('no') : k);
+    }
+    const view = b.snapshotView();
+    try {
+      const err = await rejection(writeKeyedStateFile(dir, 'symbol.keyed', b.keyGroupRange, view));
+      expect(err.code).toBe('EDDY_STATE');
+      expect(err.message).toMatch(/key group 2 \(states 'v'\)/);
+      await expect(readFile(join(dir, 'symbol.keyed'))).rejects.toThrow(/ENOENT/);
+    } finally {
+      view.release();
+    }
   });
 });

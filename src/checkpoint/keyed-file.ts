@@ -9,9 +9,14 @@ import { InternalError } from '../core/errors.js';
 import type { KeyGroupRange } from '../keygroups/index.js';
 import type { KeyGroupSnapshot, LazyKeyGroup } from '../state/types.js';
 import { blockCrc } from './block-codec.js';
-import { readBlocks, writeSequentially } from './block-io.js';
+import { type BatchedFileWriter, readBlocks, writeSequentially } from './block-io.js';
 import { malformedBlockError } from './errors.js';
-import { decodeKeyGroupBlock, encodeKeyGroupBlock } from './keyed-block.js';
+import {
+  decodeKeyGroupBlock,
+  type KeyGroupMaps,
+  writeKeyGroupMapsInSlices,
+  writeKeyGroupSnapshot,
+} from './keyed-block.js';
 import { fileInDir, isContainedRelativePath } from './paths.js';
 import {
   type BlockRead,
@@ -21,7 +26,7 @@ import {
 } from './read-plan.js';
 import type { KeyedStateHandle, KeyGroupBlock } from './types.js';
 
-export { decodeKeyGroupBlock, encodeKeyGroupBlock } from './keyed-block.js';
+export { decodeKeyGroupBlock, encodeKeyGroupBlock, type KeyGroupMaps } from './keyed-block.js';
 
 /**
  * Key groups read one at a time, e.g. a keyed backend's copy-on-write snapshot view
@@ -39,10 +44,21 @@ export interface KeyGroupSource {
    * this format for `keyGroup`; its CRC is computed afresh.
    */
   encoded?(keyGroup: number): Uint8Array | undefined;
+  /**
+   * The key group's state in place, if the source can hand it out (the heap backend's view
+   * does): encoded without building {@link read}'s snapshot, the bulk of a checkpoint's cost
+   * otherwise. Must describe exactly what {@link read} would return; undefined to use `read`.
+   * The writer still calls `read` for a key group whose values the fast encoder does not
+   * cover (objects, Maps, bigints, …).
+   */
+  readMaps?(keyGroup: number): KeyGroupMaps | undefined;
 }
 
-/** What the writer writes for one key group: a snapshot to encode, or a block as is. */
-type Pending = KeyGroupSnapshot | { readonly keyGroup: number; readonly block: Uint8Array };
+/** What the writer writes for one key group. */
+type Pending =
+  | KeyGroupSnapshot
+  | { readonly keyGroup: number; readonly block: Uint8Array }
+  | { readonly keyGroup: number; readonly maps: KeyGroupMaps; readonly source: KeyGroupSource };
 
 /**
  * Writes the keyed state of one subtask to `<dir>/<file>` and fsyncs it. Key groups without
@@ -50,9 +66,12 @@ type Pending = KeyGroupSnapshot | { readonly keyGroup: number; readonly block: U
  * ascending. A {@link KeyGroupSource} is read key group by key group while writing: the caller
  * must keep it readable (e.g. not release the view) until the returned promise settles.
  *
- * Blocks are gathered into ~1 MiB buffers and each full buffer is awaited as one fs write, so
- * the event loop (the job's processing) runs at least once per ~1 MiB of output; a single key
- * group is encoded in one go, however large.
+ * Blocks are encoded straight into ~1 MiB write buffers, and full buffers are written while the
+ * next ones are encoded (block-io.ts). The writer shares the thread with the job: it lets the
+ * event loop run every `SLICE_MS` (10 ms) of work, between key groups and, for a source's
+ * in-place maps ({@link KeyGroupSource.readMaps}), inside a large key group too. A key group
+ * that goes through msgpackr (values the fast encoder does not cover, or an array snapshot)
+ * is encoded in one go, however large.
  * @param file the file name relative to `dir` (the checkpoint directory); recorded as is.
  * @throws InternalError if `file` escapes `dir`, or a snapshot's key group is outside the range
  *   or repeated (or out of order / mismatched, for a source); EddyError `EDDY_CHECKPOINT_IO` if
@@ -72,15 +91,46 @@ export const writeKeyedStateFile = async (
   const { result: blocks, bytes } = await writeSequentially(fileInDir(dir, file), async (w) => {
     const out: KeyGroupBlock[] = [];
     for (const item of ordered) {
-      if ('states' in item && item.states.length === 0) continue;
-      const encoded = 'block' in item ? item.block : encodeKeyGroupBlock(item);
-      const block = { keyGroup: item.keyGroup, offset: w.size, length: encoded.length };
-      out.push({ ...block, crc32: blockCrc(encoded) });
-      await w.append(encoded);
+      const offset = w.size;
+      if (!(await writeBlock(w, item))) continue;
+      const encoded = w.blockBytes(offset);
+      out.push({
+        keyGroup: item.keyGroup,
+        offset,
+        length: encoded.length,
+        crc32: blockCrc(encoded),
+      });
+      await w.endBlock();
     }
     return out;
   });
   return { file, keyGroupRange: [keyGroupRange.start, keyGroupRange.end], blocks, bytes };
+};
+
+/**
+ * Appends the block of `item` to `w`'s current buffer; false if the key group has no state.
+ * Hazard: `w` must not be flushed before the block is complete (the caller ends it).
+ */
+const writeBlock = async (w: BatchedFileWriter, item: Pending): Promise<boolean> => {
+  if ('block' in item) {
+    w.encoder.raw(item.block);
+    return true;
+  }
+  if ('maps' in item) {
+    if (item.maps.states.length === 0) return false;
+    // Pauses inside a large key group too: the maps of a view never change meanwhile.
+    const steps = writeKeyGroupMapsInSlices(w.encoder, item.maps);
+    let step = steps.next();
+    while (step.done !== true) {
+      await w.pauseIfDue();
+      step = steps.next();
+    }
+    if (step.value) return true;
+    return writeBlock(w, checkedRead(item.source, item.keyGroup));
+  }
+  if (item.states.length === 0) return false;
+  writeKeyGroupSnapshot(w.encoder, item);
+  return true;
 };
 
 // Array.isArray does not narrow a readonly array out of a union.
@@ -124,16 +174,25 @@ const readInOrder = (range: KeyGroupRange, source: KeyGroupSource): Iterable<Pen
         yield { keyGroup: kg, block };
         continue;
       }
-      const snapshot = source.read(kg);
-      if (snapshot.keyGroup !== kg) {
-        throw new InternalError(
-          `asked for key group ${kg}, the snapshot source gave ${snapshot.keyGroup}`,
-        );
+      const maps = source.readMaps?.(kg);
+      if (maps === undefined) {
+        yield checkedRead(source, kg);
+        continue;
       }
-      yield snapshot;
+      if (maps.keyGroup !== kg) throw wrongKeyGroup(kg, maps.keyGroup);
+      yield { keyGroup: kg, maps, source };
     }
   })();
 };
+
+const checkedRead = (source: KeyGroupSource, keyGroup: number): KeyGroupSnapshot => {
+  const snapshot = source.read(keyGroup);
+  if (snapshot.keyGroup !== keyGroup) throw wrongKeyGroup(keyGroup, snapshot.keyGroup);
+  return snapshot;
+};
+
+const wrongKeyGroup = (asked: number, got: number) =>
+  new InternalError(`asked for key group ${asked}, the snapshot source gave ${got}`);
 
 const orderSnapshots = (
   range: KeyGroupRange,

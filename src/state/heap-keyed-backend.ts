@@ -536,6 +536,22 @@ const readKeyGroup = (
   return { keyGroup, states };
 };
 
+/**
+ * One key group's state read in place by {@link HeapSnapshotView.readMaps}; structurally the
+ * checkpoint writer's `KeyGroupMaps` (declared here too: the state layer does not import the
+ * checkpoint layer). `mapValues`: the values are map state's live `Map`s, whose snapshot form
+ * is an array of [key, value] pairs; other values are in snapshot form already.
+ */
+interface InPlaceKeyGroup {
+  readonly keyGroup: number;
+  readonly states: ReadonlyArray<{
+    readonly name: string;
+    readonly kind: StateKind | undefined;
+    readonly mapValues: boolean;
+    readonly entries: ReadonlyMap<NormalizedKey, unknown>;
+  }>;
+}
+
 /** {@link KeyedStateSnapshotView} of the heap backend: frozen images of the tables' slots. */
 class HeapSnapshotView implements KeyedStateSnapshotView {
   private images: readonly TableImage[] | undefined;
@@ -559,6 +575,26 @@ class HeapSnapshotView implements KeyedStateSnapshotView {
   encoded(keyGroup: number): Uint8Array | undefined {
     const [, index] = this.slot(keyGroup);
     return this.pending?.[index]?.encoded;
+  }
+
+  /**
+   * The key group's maps as the view holds them, for a checkpoint writer to encode in place
+   * (`KeyGroupMaps` of checkpoint/keyed-block.ts): what {@link read} returns, without copying
+   * every entry into arrays first. The maps are the view's frozen objects, never mutated (see
+   * the module note), so they may be read until the view is released; do not mutate them.
+   * Undefined for a lazily restored key group not decoded yet (use {@link read}).
+   */
+  readMaps(keyGroup: number): InPlaceKeyGroup | undefined {
+    const [images, index] = this.slot(keyGroup);
+    if (this.pending?.[index] !== undefined) return undefined;
+    const states: InPlaceKeyGroup['states'][number][] = [];
+    for (const table of images) {
+      const group = table.groups[index];
+      if (group === undefined || group.size === 0) continue;
+      const kind = table.kind ?? table.restoredKind;
+      states.push({ name: table.name, kind, mapValues: table.kind === 'map', entries: group });
+    }
+    return { keyGroup, states };
   }
 
   private slot(keyGroup: number): [readonly TableImage[], number] {
