@@ -43,6 +43,7 @@ export * from './restore-plan.js';
 export {
   CheckpointStorage,
   type LatestValidOptions,
+  latestRestorePoint,
   resolveRestorePath,
   type SkippedCheckpoint,
   type ValidCheckpoint,

@@ -278,11 +278,35 @@ const completeExists = (dir: string) =>
   );
 
 /**
- * The checkpoint or savepoint directory named by `path`: the directory itself or its
- * `_metadata` file. Paths inside a checkpoint are relative to it, so any copy of it works.
- * @throws InvalidArgumentError if `path` does not exist or is not a completed checkpoint or
- *   savepoint (with a hint when it is a checkpoint base directory).
+ * Where a job resumes: the newest valid of the completed checkpoints in `checkpointDir` and the
+ * savepoints a rescale left in `rescalesDir` (a job stopped for a rescale and lost before its
+ * next checkpoint resumes from that savepoint); undefined if neither holds a valid one.
+ * `skipped` lists the newer ones of both that failed their checks, in either case.
  */
+export const latestRestorePoint = async (
+  checkpointDir: string,
+  rescalesDir: string,
+  options: LatestValidOptions = {},
+): Promise<{
+  readonly latest: { readonly dir: string; readonly metadata: CheckpointMetadata } | undefined;
+  readonly skipped: readonly SkippedCheckpoint[];
+}> => {
+  const [checkpoint, rescale] = await Promise.all(
+    [
+      new CheckpointStorage(checkpointDir),
+      new CheckpointStorage(rescalesDir, { savepoints: true }),
+    ].map((s) => s.latestValid(options)),
+  );
+  const newest =
+    rescale && (!checkpoint || rescale.metadata.checkpointId > checkpoint.metadata.checkpointId)
+      ? rescale
+      : checkpoint;
+  return {
+    latest: newest && { dir: newest.dir, metadata: newest.metadata },
+    skipped: [...(checkpoint?.skipped ?? []), ...(rescale?.skipped ?? [])],
+  };
+};
+
 export const resolveRestorePath = async (path: string): Promise<string> => {
   const abs = resolve(path);
   let isDir: boolean;

@@ -2,15 +2,16 @@
  * The cluster commands: `eddy master`, `eddy worker`, `eddy cluster status`, `eddy run
  * --master` (submit and follow) and `eddy list|stop|savepoint|rescale --master`.
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { importJob } from '../api/job.js';
 import { bundleJob } from '../api/job-bundle.js';
-import { CheckpointStorage } from '../checkpoint/index.js';
+import { latestRestorePoint } from '../checkpoint/index.js';
 import {
   ClusterClient,
   ClusterMaster,
   type ClusterRescale,
   type ClusterStatus,
+  clusterRescalesDir,
   HaStore,
   type JobEvent,
   parseAddress,
@@ -415,15 +416,10 @@ export const latestCheckpointOf = async (master: string, jobId: string): Promise
         `job ${job.id} runs without checkpoints: nothing to inspect`,
         { domain: 'user' },
       );
-    const candidates = await Promise.all(
-      [
-        new CheckpointStorage(job.checkpointDir),
-        new CheckpointStorage(join(job.checkpointDir, 'rescales'), { savepoints: true }),
-      ].map((s) => s.latestValid()),
+    const { latest } = await latestRestorePoint(
+      job.checkpointDir,
+      clusterRescalesDir(job.checkpointDir),
     );
-    const latest = candidates
-      .filter((c) => c !== undefined)
-      .sort((a, b) => b.metadata.checkpointId - a.metadata.checkpointId)[0];
     if (!latest)
       throw new EddyError(
         'EDDY_JOB_CONTROL',

@@ -11,7 +11,7 @@ import {
   type RunOptions,
   runJobModule,
 } from '../api/job.js';
-import { CheckpointStorage } from '../checkpoint/index.js';
+import { CheckpointStorage, latestRestorePoint } from '../checkpoint/index.js';
 import type { CheckpointMetadata } from '../checkpoint/types.js';
 import type { RescaleReport, RescaleUnchanged } from '../control/types.js';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
@@ -600,19 +600,10 @@ const restoreSource = async (
     return { dir, metadata: await storage.loadMetadata(dir) };
   }
   if (!opts.resume || !checkpointDir) return undefined;
-  const [checkpoint, rescale] = await Promise.all(
-    [
-      new CheckpointStorage(checkpointDir),
-      new CheckpointStorage(rescalesDir, { savepoints: true }),
-    ].map((s) => s.latestValid({ verifyData: true })),
-  );
-  for (const s of [...(checkpoint?.skipped ?? []), ...(rescale?.skipped ?? [])]) {
-    process.stderr.write(`skipping checkpoint ${s.dir}: ${s.reason}\n`);
-  }
-  const latest =
-    rescale && (!checkpoint || rescale.metadata.checkpointId > checkpoint.metadata.checkpointId)
-      ? rescale
-      : checkpoint;
+  const { latest, skipped } = await latestRestorePoint(checkpointDir, rescalesDir, {
+    verifyData: true,
+  });
+  for (const s of skipped) process.stderr.write(`skipping checkpoint ${s.dir}: ${s.reason}\n`);
   if (!latest) {
     process.stderr.write(
       `no completed checkpoint in ${checkpointDir}: starting from the beginning\n`,
@@ -620,7 +611,7 @@ const restoreSource = async (
     return undefined;
   }
   process.stderr.write(`resuming from ${join(latest.dir)}\n`);
-  return { dir: latest.dir, metadata: latest.metadata };
+  return latest;
 };
 
 export const parsePositiveInt =

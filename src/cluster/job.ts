@@ -9,8 +9,9 @@
  * Without reactive mode a lost worker is an ordinary restart: the attempt waits for slots (up
  * to the slot timeout) and resumes from the latest checkpoint at the same parallelism.
  */
+import { join } from 'node:path';
 import { buildGraph, type JobDefinition } from '../api/job.js';
-import { CheckpointStorage } from '../checkpoint/index.js';
+import { CheckpointStorage, latestRestorePoint } from '../checkpoint/index.js';
 import { EddyError, InvalidArgumentError, serializeError } from '../core/errors.js';
 import type { JobGraph } from '../runtime/graph.js';
 import { JobMaster, type JobRunResult, type RestartStrategy } from '../runtime/job-master.js';
@@ -32,6 +33,10 @@ export interface ClusterJobContext {
   /** The job's status changed (the master records it, e.g. in its HA directory). */
   changed(job: ClusterJob): void;
 }
+
+/** Where a cluster job's rescale savepoints go: beside its checkpoints, kept as they are. */
+export const clusterRescalesDir = (checkpointDir: string): string =>
+  join(checkpointDir, 'rescales');
 
 /** Default number of key groups, as the environment's default maxParallelism. */
 const DEFAULT_MAX_PARALLELISM = 128;
@@ -177,7 +182,7 @@ export class ClusterJob {
   }
 
   private rescalesDir(): string {
-    return `${this.spec.checkpointDir}/rescales`;
+    return clusterRescalesDir(this.spec.checkpointDir!);
   }
 
   private emit(e: JobEvent): void {
@@ -203,9 +208,7 @@ export class ClusterJob {
           parallelism,
           maxParallelism: this.spec.maxParallelism,
           args: this.spec.args,
-          restoredMaxParallelism: restore
-            ? Object.fromEntries(restore.metadata.operators.map((o) => [o.uid, o.maxParallelism]))
-            : undefined,
+          restoredMaxParallelism: restoredMaxParallelism(restore),
         });
         let result: JobRunResult;
         try {
@@ -317,9 +320,7 @@ export class ClusterJob {
         args: spec.args,
         parallelism: this.parallelism,
         maxParallelism: spec.maxParallelism,
-        restoredMaxParallelism: restore
-          ? Object.fromEntries(restore.metadata.operators.map((o) => [o.uid, o.maxParallelism]))
-          : undefined,
+        restoredMaxParallelism: restoredMaxParallelism(restore),
       },
       checkpointing: spec.checkpointDir !== undefined,
       slotTimeoutMs: this.ctx.slotTimeoutMs,
@@ -423,20 +424,15 @@ export class ClusterJob {
   /** The newest of the completed checkpoints and the rescale savepoints. */
   private async latestCheckpoint(): Promise<RestoreSource | undefined> {
     const dir = this.spec.checkpointDir;
-    if (!dir) return undefined;
-    const [checkpoint, rescale] = await Promise.all(
-      [
-        new CheckpointStorage(dir),
-        new CheckpointStorage(this.rescalesDir(), { savepoints: true }),
-      ].map((s) => s.latestValid()),
-    );
-    const latest =
-      rescale && (!checkpoint || rescale.metadata.checkpointId > checkpoint.metadata.checkpointId)
-        ? rescale
-        : checkpoint;
-    return latest ? { dir: latest.dir, metadata: latest.metadata } : undefined;
+    return dir ? (await latestRestorePoint(dir, this.rescalesDir())).latest : undefined;
   }
 }
+
+/** Key groups are fixed once a job has state: each restored operator keeps its maxParallelism. */
+const restoredMaxParallelism = (restore: RestoreSource | undefined) =>
+  restore
+    ? Object.fromEntries(restore.metadata.operators.map((o) => [o.uid, o.maxParallelism]))
+    : undefined;
 
 const restartStrategy = (attempts: number | undefined): RestartStrategy | undefined =>
   attempts === undefined

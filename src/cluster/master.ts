@@ -262,12 +262,7 @@ export class ClusterMaster implements SlotBroker {
     m: Extract<WorkerToMaster, { type: 'register' }>,
     from: string,
   ): void {
-    const refusal =
-      m.version !== CLUSTER_PROTOCOL_VERSION
-        ? `cluster protocol ${m.version}, the master speaks ${CLUSTER_PROTOCOL_VERSION}: run the same eddy version everywhere`
-        : !this.tokenOk(m.token)
-          ? 'wrong or missing cluster token (set the same EDDY_CLUSTER_TOKEN for the master and every worker)'
-          : undefined;
+    const refusal = this.refusalOf(m.version, m.token);
     if (refusal !== undefined) {
       this.log(`refused worker ${m.id} from ${from}: ${refusal}`);
       conn.send({ type: 'refused', reason: refusal });
@@ -353,12 +348,7 @@ export class ClusterMaster implements SlotBroker {
     m: Extract<ClientToMaster, { type: 'hello' }>,
   ): void {
     conn.peer = 'client';
-    const refusal =
-      m.version !== CLUSTER_PROTOCOL_VERSION
-        ? `cluster protocol ${m.version}, the master speaks ${CLUSTER_PROTOCOL_VERSION}: run the same eddy version everywhere`
-        : !this.tokenOk(m.token)
-          ? 'wrong or missing cluster token: set EDDY_CLUSTER_TOKEN to the master\u2019s'
-          : undefined;
+    const refusal = this.refusalOf(m.version, m.token);
     if (refusal !== undefined) {
       conn.send({
         type: 'response',
@@ -425,6 +415,15 @@ export class ClusterMaster implements SlotBroker {
         { domain: 'user' },
       );
     return job;
+  }
+
+  /** Why a worker or client that says hello with `version` and `token` is refused, if it is. */
+  private refusalOf(version: number, token: string | undefined): string | undefined {
+    if (version !== CLUSTER_PROTOCOL_VERSION)
+      return `cluster protocol ${version}, the master speaks ${CLUSTER_PROTOCOL_VERSION}: run the same eddy version everywhere`;
+    if (!this.tokenOk(token))
+      return 'wrong or missing cluster token (set the same EDDY_CLUSTER_TOKEN for the master, every worker and every client)';
+    return undefined;
   }
 
   private tokenOk(given: string | undefined): boolean {
