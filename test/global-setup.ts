@@ -12,13 +12,9 @@ import { execFileSync } from 'node:child_process';
 import { provisionServers } from './servers/provision.js';
 
 export default function setup() {
-  execFileSync(
-    process.execPath,
-    [new URL('../scripts/build.mjs', import.meta.url).pathname, '--if-stale'],
-    {
-      stdio: 'inherit',
-    },
-  );
+  // EDDY_SKIP_BUILD=1: in-process tests only, while the tree does not build (the e2e tests then
+  // run whatever dist/ holds).
+  if (process.env.EDDY_SKIP_BUILD !== '1') build();
   try {
     provisionServers();
   } catch (e) {
@@ -26,3 +22,12 @@ export default function setup() {
     console.error(`[test servers] ${e instanceof Error ? e.message : e}`);
   }
 }
+
+const build = () =>
+  execFileSync(
+    process.execPath,
+    [new URL('../scripts/build.mjs', import.meta.url).pathname, '--if-stale'],
+    {
+      stdio: 'inherit',
+    },
+  );

@@ -13,6 +13,7 @@ import type { JobGraph } from '../runtime/graph.js';
 import {
   type CheckpointConfig,
   type CheckpointStats,
+  incrementalBaseOf,
   JobMaster,
   type JobRunResult,
   type RestartStrategy,
@@ -245,10 +246,14 @@ const loadJob = async (spec: JobSpec) => buildJob(await importJob(spec.module), 
 
 const execute = async (
   graph: JobGraph,
-  pool: (checkpointing: boolean) => import('../runtime/job-master.js').WorkerPool,
+  pool: (
+    checkpointing: boolean,
+    incrementalBase: string | undefined,
+  ) => import('../runtime/job-master.js').WorkerPool,
   options: RunOptions,
 ): Promise<JobRunResult> => {
-  const master = new JobMaster(graph, pool(options.checkpoint !== undefined), {
+  const incremental = incrementalBaseOf(options.checkpoint);
+  const master = new JobMaster(graph, pool(options.checkpoint !== undefined, incremental), {
     jobId: options.jobId ?? randomUUID(),
     checkpoint: options.checkpoint,
     restore: options.restore,
@@ -302,12 +307,13 @@ export const runJobModule = async (
   warnOnce(spec.module, uidWarnings, options.log);
   return execute(
     graph,
-    (checkpointing) =>
+    (checkpointing, incrementalBase) =>
       new ThreadPool(graph, {
         graphLoader: import.meta.url,
         spec,
         worker: options.worker,
         checkpointing,
+        incrementalBase,
         warmKey: spec.module,
         workers: options.workers,
       }),
@@ -332,10 +338,11 @@ export const runGraphInThread = (
 ): Promise<JobRunResult> =>
   execute(
     graph,
-    (checkpointing) =>
+    (checkpointing, incrementalBase) =>
       new LocalPool(graph, {
         worker: options.worker,
         checkpointing,
+        incrementalBase,
       }),
     options,
   );

@@ -4,7 +4,31 @@
  * completion, retention and fallback, integrity checks, and operator-state redistribution.
  */
 
-export { decodeKeyGroupBlock, encodeKeyGroupBlock } from './keyed-block.js';
+export {
+  type ChainBlockRef,
+  type ChainFileReads,
+  type ChainView,
+  chainBytes,
+  chainsOf,
+  isIncremental,
+  keyedFilesOf,
+  planChainReads,
+  stateBytesOf,
+} from './chains.js';
+export { MAX_CHAIN_BLOCKS, MAX_READ_FACTOR, shouldCompact } from './compaction.js';
+export {
+  type DeltaSource,
+  sharedDirOf,
+  writeSharedBase,
+  writeSharedDelta,
+} from './incremental-file.js';
+export {
+  applyChain,
+  decodeBlock,
+  decodeKeyGroupBlock,
+  encodeKeyGroupBlock,
+  type KeyGroupDelta,
+} from './keyed-block.js';
 export {
   forEachKeyGroup,
   planKeyedReads,
@@ -29,8 +53,10 @@ export {
   METADATA_FILE,
   operatorStateFileName,
   parseCheckpointDirName,
+  SHARED_DIR,
   safeFileComponent,
   savepointDirName,
+  sharedKeyedFileName,
 } from './paths.js';
 export {
   type BlockRead,

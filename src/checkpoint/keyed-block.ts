@@ -3,6 +3,11 @@
  *
  *   [keyGroup, [[stateName, kind | null, [[key, value], ...]], ...]]
  *
+ * A delta block of an incremental checkpoint has the same layout; a state that lost keys since
+ * the previous block has a fourth element, the deleted keys:
+ *
+ *   [keyGroup, [[stateName, kind | null, [[key, value], ...], [deletedKey, ...]], ...]]
+ *
  * Positional arrays rather than objects so the layout is fixed by this file, not by the
  * property order of a TypeScript interface. Pure; no I/O.
  *
@@ -41,6 +46,86 @@ export interface KeyGroupMaps {
 }
 
 type State = KeyGroupSnapshot['states'][number];
+
+/**
+ * What changed in one key group since the previous block of its chain: per state the entries
+ * written (their values now) and the keys deleted. Applied to the state before it
+ * ({@link applyDelta}), it gives the key group's state when the checkpoint was taken.
+ */
+export interface KeyGroupDelta {
+  readonly keyGroup: number;
+  /** Sorted by name; a state with neither entries nor deletions may be left out. */
+  readonly states: ReadonlyArray<{
+    readonly name: string;
+    readonly kind?: StateKind;
+    readonly entries: ReadonlyArray<readonly [NormalizedKey, unknown]>;
+    readonly deleted: readonly NormalizedKey[];
+  }>;
+}
+
+/** A decoded block: a base block's states have no deletions. */
+export interface DecodedBlock {
+  readonly keyGroup: number;
+  readonly states: ReadonlyArray<State & { readonly deleted?: readonly NormalizedKey[] }>;
+}
+
+/**
+ * Appends the delta block of `delta` to `w`: states without entries or deletions are left
+ * out, and a state's deleted keys are written only if there are any (a delta with no
+ * deletions is byte for byte the base block of its entries).
+ * @throws as {@link encodeKeyGroupBlock}; `w` then holds an unknown part of the block.
+ */
+export const writeKeyGroupDelta = (w: MsgpackWriter, delta: KeyGroupDelta): void => {
+  const states = delta.states
+    .filter((s) => s.entries.length > 0 || s.deleted.length > 0)
+    .map((s) =>
+      s.deleted.length === 0
+        ? [s.name, s.kind ?? null, s.entries]
+        : [s.name, s.kind ?? null, s.entries, s.deleted],
+    );
+  const block = [delta.keyGroup, states];
+  const start = w.length;
+  if (w.value(block)) return;
+  w.truncate(start);
+  try {
+    w.raw(packBlock(block));
+  } catch (e) {
+    throw unencodable(delta.keyGroup, delta.states, e);
+  }
+};
+
+/**
+ * The state of a key group after `blocks` (a chain: its base block, then its deltas in order)
+ * were applied one after the other: per state, deleted keys are removed, written entries set
+ * (a key written again keeps its place, a new key goes last). States are sorted by name; a
+ * state left with no entries is dropped.
+ */
+export const applyChain = (keyGroup: number, blocks: readonly DecodedBlock[]): KeyGroupSnapshot => {
+  if (blocks.length === 1 && blocks[0]!.states.every((s) => s.deleted === undefined)) {
+    return blocks[0] as KeyGroupSnapshot;
+  }
+  const merged = new Map<string, { kind?: StateKind; entries: Map<NormalizedKey, unknown> }>();
+  for (const block of blocks) {
+    for (const s of block.states) {
+      let state = merged.get(s.name);
+      if (state === undefined) {
+        state = { entries: new Map() };
+        merged.set(s.name, state);
+      }
+      if (s.kind !== undefined) state.kind = s.kind;
+      if (s.deleted !== undefined) for (const k of s.deleted) state.entries.delete(k);
+      for (const [k, v] of s.entries) state.entries.set(k, v);
+    }
+  }
+  const states: State[] = [];
+  for (const name of [...merged.keys()].sort()) {
+    const { kind, entries } = merged.get(name)!;
+    if (entries.size === 0) continue;
+    const list = [...entries];
+    states.push(kind === undefined ? { name, entries: list } : { name, kind, entries: list });
+  }
+  return { keyGroup, states };
+};
 
 const KINDS: ReadonlySet<string> = new Set<StateKind>([
   'value',
@@ -216,6 +301,18 @@ export const decodeKeyGroupBlock = (
   bytes: Uint8Array,
   where = 'key-group block',
 ): KeyGroupSnapshot => {
+  const block = decodeBlock(bytes, where);
+  if (block.states.some((s) => s.deleted !== undefined)) {
+    throw malformedBlockError(where, 'a base block holds deleted keys (a delta block)');
+  }
+  return block as KeyGroupSnapshot;
+};
+
+/**
+ * Decodes a base or delta block (see the module note). `where` names the block in errors.
+ * @throws EddyError `EDDY_CHECKPOINT_CORRUPT` when the bytes are not such a block.
+ */
+export const decodeBlock = (bytes: Uint8Array, where = 'key-group block'): DecodedBlock => {
   let raw: unknown;
   try {
     raw = unpackBlock(bytes);
@@ -232,10 +329,14 @@ export const decodeKeyGroupBlock = (
   return { keyGroup: keyGroup as number, states: states.map((s, i) => decodeState(s, i, fail)) };
 };
 
-const decodeState = (raw: unknown, i: number, fail: (reason: string) => Error): State => {
-  if (!Array.isArray(raw) || raw.length !== 3)
-    throw fail(`state #${i} is not [name, kind, entries]`);
-  const [name, kind, entries] = raw as [unknown, unknown, unknown];
+const decodeState = (
+  raw: unknown,
+  i: number,
+  fail: (reason: string) => Error,
+): DecodedBlock['states'][number] => {
+  if (!Array.isArray(raw) || (raw.length !== 3 && raw.length !== 4))
+    throw fail(`state #${i} is not [name, kind, entries] or [name, kind, entries, deleted]`);
+  const [name, kind, entries, deleted] = raw as [unknown, unknown, unknown, unknown];
   if (typeof name !== 'string') throw fail(`state #${i} has no name`);
   if (kind !== null && (typeof kind !== 'string' || !KINDS.has(kind))) {
     throw fail(`state '${name}' has unknown kind ${String(kind)}`);
@@ -244,13 +345,18 @@ const decodeState = (raw: unknown, i: number, fail: (reason: string) => Error): 
     throw fail(`state '${name}' entries are not [key, value] pairs with primitive keys`);
   }
   const typed = entries as Array<readonly [NormalizedKey, unknown]>;
-  return kind === null
-    ? { name, entries: typed }
-    : { name, kind: kind as StateKind, entries: typed };
+  const state: State =
+    kind === null ? { name, entries: typed } : { name, kind: kind as StateKind, entries: typed };
+  if (raw.length === 3) return state;
+  if (!Array.isArray(deleted) || !deleted.every(isKey)) {
+    throw fail(`state '${name}' deleted keys are not primitive keys`);
+  }
+  return { ...state, deleted: deleted as NormalizedKey[] };
 };
 
-const isEntry = (e: unknown): boolean => {
-  if (!Array.isArray(e) || e.length !== 2) return false;
-  const t = typeof e[0];
+const isKey = (k: unknown): boolean => {
+  const t = typeof k;
   return t === 'string' || t === 'number' || t === 'boolean' || t === 'bigint';
 };
+
+const isEntry = (e: unknown): boolean => Array.isArray(e) && e.length === 2 && isKey(e[0]);

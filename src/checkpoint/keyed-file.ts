@@ -10,21 +10,25 @@ import type { KeyGroupRange } from '../keygroups/index.js';
 import type { KeyGroupSnapshot, LazyKeyGroup } from '../state/types.js';
 import { blockCrc } from './block-codec.js';
 import { type BatchedFileWriter, readBlocks, writeSequentially } from './block-io.js';
+import { type ChainBlockRef, chainsOf, isIncremental, planChainReads } from './chains.js';
 import { malformedBlockError } from './errors.js';
 import {
+  applyChain,
+  type DecodedBlock,
+  decodeBlock,
   decodeKeyGroupBlock,
   type KeyGroupMaps,
   writeKeyGroupMapsInSlices,
   writeKeyGroupSnapshot,
 } from './keyed-block.js';
-import { fileInDir, isContainedRelativePath } from './paths.js';
+import { fileInDir, isContainedRelativePath, isSharedFileRef } from './paths.js';
 import {
   type BlockRead,
   coalesceBlocks,
   DEFAULT_MAX_READ_BYTES,
   type ReadOptions,
 } from './read-plan.js';
-import type { KeyedStateHandle, KeyGroupBlock } from './types.js';
+import type { AnyKeyedStateHandle, KeyedStateHandle, KeyGroupBlock } from './types.js';
 
 export { decodeKeyGroupBlock, encodeKeyGroupBlock, type KeyGroupMaps } from './keyed-block.js';
 
@@ -83,16 +87,29 @@ export const writeKeyedStateFile = async (
   file: string,
   keyGroupRange: KeyGroupRange,
   snapshots: readonly KeyGroupSnapshot[] | KeyGroupSource,
-): Promise<KeyedStateHandle> => {
+): Promise<KeyedStateHandle> => (await writeKeyedFile(dir, file, keyGroupRange, snapshots)).handle;
+
+/**
+ * {@link writeKeyedStateFile}, also giving per block the records (entries) it holds; 0 for a
+ * block passed through unchanged (not decoded, so not counted).
+ */
+export const writeKeyedFile = async (
+  dir: string,
+  file: string,
+  keyGroupRange: KeyGroupRange,
+  snapshots: readonly KeyGroupSnapshot[] | KeyGroupSource,
+): Promise<{ handle: KeyedStateHandle; records: number[] }> => {
   checkFileName(file);
   const ordered = isArray(snapshots)
     ? orderSnapshots(keyGroupRange, snapshots)
     : readInOrder(keyGroupRange, snapshots);
+  const records: number[] = [];
   const { result: blocks, bytes } = await writeSequentially(fileInDir(dir, file), async (w) => {
     const out: KeyGroupBlock[] = [];
     for (const item of ordered) {
       const offset = w.size;
-      if (!(await writeBlock(w, item))) continue;
+      const n = await writeBlock(w, item);
+      if (n < 0) continue;
       const encoded = w.blockBytes(offset);
       out.push({
         keyGroup: item.keyGroup,
@@ -100,24 +117,32 @@ export const writeKeyedStateFile = async (
         length: encoded.length,
         crc32: blockCrc(encoded),
       });
+      records.push(n);
       await w.endBlock();
     }
     return out;
   });
-  return { file, keyGroupRange: [keyGroupRange.start, keyGroupRange.end], blocks, bytes };
+  const handle = {
+    file,
+    keyGroupRange: [keyGroupRange.start, keyGroupRange.end] as const,
+    blocks,
+    bytes,
+  };
+  return { handle, records };
 };
 
 /**
- * Appends the block of `item` to `w`'s current buffer; false if the key group has no state.
+ * Appends the block of `item` to `w`'s current buffer and returns its records (entries; 0 when
+ * passed through undecoded); -1 if the key group has no state (nothing appended).
  * Hazard: `w` must not be flushed before the block is complete (the caller ends it).
  */
-const writeBlock = async (w: BatchedFileWriter, item: Pending): Promise<boolean> => {
+const writeBlock = async (w: BatchedFileWriter, item: Pending): Promise<number> => {
   if ('block' in item) {
     w.encoder.raw(item.block);
-    return true;
+    return 0;
   }
   if ('maps' in item) {
-    if (item.maps.states.length === 0) return false;
+    if (item.maps.states.length === 0) return -1;
     // Pauses inside a large key group too: the maps of a view never change meanwhile.
     const steps = writeKeyGroupMapsInSlices(w.encoder, item.maps);
     let step = steps.next();
@@ -125,12 +150,12 @@ const writeBlock = async (w: BatchedFileWriter, item: Pending): Promise<boolean>
       await w.pauseIfDue();
       step = steps.next();
     }
-    if (step.value) return true;
+    if (step.value) return item.maps.states.reduce((n, st) => n + st.entries.size, 0);
     return writeBlock(w, checkedRead(item.source, item.keyGroup));
   }
-  if (item.states.length === 0) return false;
+  if (item.states.length === 0) return -1;
   writeKeyGroupSnapshot(w.encoder, item);
-  return true;
+  return item.states.reduce((n, st) => n + st.entries.length, 0);
 };
 
 // Array.isArray does not narrow a readonly array out of a union.
@@ -237,9 +262,10 @@ export const planKeyedReads = (
 };
 
 /**
- * Reads the key groups of `range` from the keyed state file of `handle` in `dir`: only the
- * planned byte ranges, with positioned reads; each block's CRC is checked before decoding.
- * Key groups outside the handle's blocks (empty, or not this file's) are simply absent.
+ * Reads the key groups of `range` from the keyed state of `handle` (full or incremental) in
+ * `dir`: only the planned byte ranges, with positioned reads; each block's CRC is checked
+ * before decoding, and an incremental key group's chain is applied (base, then deltas).
+ * Key groups outside the handle's blocks (empty, or not this handle's) are simply absent.
  * @returns the snapshots ascending by key group, and the bytes read (the sum of the selected
  *   blocks' lengths: read amplification 1).
  * @throws EddyError `EDDY_CHECKPOINT_CORRUPT` naming the file and key group (CRC mismatch,
@@ -247,7 +273,7 @@ export const planKeyedReads = (
  */
 export const readKeyGroups = async (
   dir: string,
-  handle: KeyedStateHandle,
+  handle: AnyKeyedStateHandle,
   range: KeyGroupRange,
   options: ReadOptions = {},
 ): Promise<{ snapshots: KeyGroupSnapshot[]; bytesRead: number }> => {
@@ -258,40 +284,116 @@ export const readKeyGroups = async (
 
 /**
  * {@link readKeyGroups} as a stream: hands each key group's snapshot to `onSnapshot` as soon as
- * its read arrives, so memory stays bounded by one coalesced read (restore into a backend,
- * verification). Returns the bytes read.
+ * its blocks are read, so memory stays bounded by one coalesced read for a full handle (restore
+ * into a backend, verification). An incremental handle's chains span files: its blocks of the
+ * range are read first, then decoded key group by key group. Returns the bytes read.
  */
-export const forEachKeyGroup = (
+export const forEachKeyGroup = async (
   dir: string,
-  handle: KeyedStateHandle,
+  handle: AnyKeyedStateHandle,
   range: KeyGroupRange,
   onSnapshot: (snapshot: KeyGroupSnapshot) => void,
   options: ReadOptions = {},
-): Promise<number> =>
-  readKeyedBlocks(dir, handle, range, options, (path, keyGroup, bytes) =>
-    onSnapshot(decodeBlockOf(path, keyGroup, bytes)),
-  );
+): Promise<number> => {
+  if (!isIncremental(handle)) {
+    return readKeyedBlocks(dir, handle, range, options, (path, keyGroup, bytes) =>
+      onSnapshot(decodeBlockOf(path, keyGroup, bytes)),
+    );
+  }
+  const { groups, bytesRead } = await readKeyGroupsLazily(dir, handle, range, options);
+  for (const g of groups) onSnapshot(g.load());
+  return bytesRead;
+};
 
 /**
  * {@link readKeyGroups} without decoding: reads the same byte ranges and checks every block's
- * CRC now, and returns per key group a {@link LazyKeyGroup} that decodes its block when a
- * backend first needs it (and hands out the block itself for pass-through checkpoints). The
- * restore then costs the reads; decoding moves to the first record of each key group.
+ * CRC now, and returns per key group a {@link LazyKeyGroup} that decodes its block (or applies
+ * its chain) when a backend first needs it; a key group of one block also hands out the block
+ * itself, for pass-through checkpoints. The restore then costs the reads; decoding moves to the
+ * first record of each key group.
  * @throws as {@link readKeyGroups}, except for malformed blocks, which `load()` reports.
  */
 export const readKeyGroupsLazily = async (
   dir: string,
-  handle: KeyedStateHandle,
+  handle: AnyKeyedStateHandle,
   range: KeyGroupRange,
   options: ReadOptions = {},
 ): Promise<{ groups: LazyKeyGroup[]; bytesRead: number }> => {
+  if (!isIncremental(handle)) {
+    const groups: LazyKeyGroup[] = [];
+    const bytesRead = await readKeyedBlocks(dir, handle, range, options, (path, kg, encoded) =>
+      groups.push({ keyGroup: kg, load: () => decodeBlockOf(path, kg, encoded), encoded }),
+    );
+    return { groups, bytesRead };
+  }
+  const { parts, bytesRead } = await readChainBlocks(dir, handle, range, options);
   const groups: LazyKeyGroup[] = [];
-  const bytesRead = await readKeyedBlocks(dir, handle, range, options, (path, keyGroup, encoded) =>
-    groups.push({ keyGroup, load: () => decodeBlockOf(path, keyGroup, encoded), encoded }),
-  );
+  for (const [keyGroup, blocks] of parts) {
+    const load = () => decodeChainOf(keyGroup, blocks);
+    groups.push(
+      blocks.length === 1 ? { keyGroup, load, encoded: blocks[0]!.bytes } : { keyGroup, load },
+    );
+  }
   return { groups, bytesRead };
 };
 
+/** A block of a chain as read: its bytes and the file it came from (for errors). */
+interface ReadBlock {
+  readonly path: string;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Reads and CRC-checks every block of the chains of `range`, file by file (planChainReads);
+ * returns them per key group (ascending) in chain order.
+ */
+export const readChainBlocks = async (
+  dir: string,
+  handle: AnyKeyedStateHandle,
+  range: KeyGroupRange,
+  options: ReadOptions = {},
+): Promise<{ parts: Map<number, ReadBlock[]>; bytesRead: number }> => {
+  const view = chainsOf(handle);
+  const parts = new Map<number, ReadBlock[]>();
+  // Chains ascend by key group: create the entries in that order, fill them file by file.
+  for (const c of view.chains) {
+    if (c.keyGroup >= range.start && c.keyGroup <= range.end) parts.set(c.keyGroup, []);
+  }
+  const describe = (b: ChainBlockRef) =>
+    `key group ${b.keyGroup} (block ${b.position + 1} of its chain)`;
+  let bytesRead = 0;
+  for (const { file, reads } of planChainReads(view, range, options.maxReadBytes)) {
+    checkStateFileRef(file);
+    const path = fileInDir(dir, file);
+    bytesRead += await readBlocks(path, reads, describe, (b, bytes) => {
+      parts.get(b.keyGroup)![b.position] = { path, bytes };
+    });
+  }
+  return { parts, bytesRead };
+};
+
+/** Decodes a chain's blocks (base first) and applies them in order. */
+const decodeChainOf = (keyGroup: number, blocks: readonly ReadBlock[]): KeyGroupSnapshot => {
+  const decoded: DecodedBlock[] = blocks.map((b, i) => {
+    const where = `key group ${keyGroup} (block ${i + 1} of its chain) in checkpoint file ${b.path}`;
+    const block = decodeBlock(b.bytes, where);
+    if (block.keyGroup !== keyGroup) throw decodeMismatch(where, block.keyGroup);
+    if (i === 0 && block.states.some((s) => s.deleted !== undefined)) {
+      throw malformedBlockError(where, 'the base block of a chain holds deleted keys');
+    }
+    return block;
+  });
+  return applyChain(keyGroup, decoded);
+};
+
+/** A state file named by metadata: inside the checkpoint, or a shared file beside it. */
+const checkStateFileRef = (file: string): void => {
+  if (!isContainedRelativePath(file) && !isSharedFileRef(file)) {
+    throw new InternalError(
+      `state file name '${file}' is neither inside the checkpoint nor a shared file`,
+    );
+  }
+};
 /** The planned reads of `range` from `handle`'s file, each block CRC-checked; bytes read. */
 const readKeyedBlocks = (
   dir: string,

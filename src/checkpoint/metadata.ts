@@ -17,7 +17,7 @@ import { EddyError } from '../core/errors.js';
 import { corruptError, hex32 } from './errors.js';
 import { validateMetadata } from './metadata-validate.js';
 import { METADATA_FILE } from './paths.js';
-import { CHECKPOINT_FORMAT_VERSION, type CheckpointMetadata } from './types.js';
+import { type CheckpointMetadata, READABLE_FORMAT_VERSIONS } from './types.js';
 
 const MAGIC = Buffer.from('EDDYCKPT', 'latin1');
 const HEADER = 20;
@@ -59,11 +59,12 @@ export const decodeMetadata = (buf: Uint8Array, pathForErrors: string): Checkpoi
   const expected = b.readUInt32LE(12);
   const actual = envelopeCrc(b, body);
   if (actual !== expected) {
-    const hint =
-      version === CHECKPOINT_FORMAT_VERSION ? '' : ` (header claims format version ${version})`;
+    const hint = READABLE_FORMAT_VERSIONS.includes(version)
+      ? ''
+      : ` (header claims format version ${version})`;
     throw fail(`CRC-32 mismatch: expected ${hex32(expected)}, got ${hex32(actual)}${hint}`);
   }
-  if (version !== CHECKPOINT_FORMAT_VERSION) throw incompatible(pathForErrors, version);
+  if (!READABLE_FORMAT_VERSIONS.includes(version)) throw incompatible(pathForErrors, version);
   const m = validateMetadata(parseJson(body, pathForErrors), pathForErrors);
   if (m.formatVersion !== version) {
     throw fail(`header says format version ${version}, body says ${m.formatVersion}`);
@@ -84,8 +85,8 @@ const incompatible = (path: string, version: number): EddyError => {
   const noun = dir.startsWith('chk-') ? 'checkpoint' : 'savepoint';
   return new EddyError(
     'EDDY_CHECKPOINT_INCOMPATIBLE',
-    `${noun} ${path} has format version ${version}; this eddy reads version ` +
-      `${CHECKPOINT_FORMAT_VERSION}: restore it with the eddy version that wrote it`,
+    `${noun} ${path} has format version ${version}; this eddy reads versions ` +
+      `${READABLE_FORMAT_VERSIONS.join(' and ')}: restore it with the eddy version that wrote it`,
     { domain: 'user' },
   );
 };

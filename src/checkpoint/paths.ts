@@ -2,6 +2,7 @@
  * Every name and path of the checkpoint layout is built here, so the layout (types.ts) has one
  * owner and no other module concatenates storage paths by hand. Pure functions, no I/O.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -88,3 +89,41 @@ export const isContainedRelativePath = (file: string): boolean => {
 
 /** The absolute-or-relative path of `file` (a contained relative path) inside `dir`. */
 export const fileInDir = (dir: string, file: string): string => join(dir, ...file.split('/'));
+
+/**
+ * The directory of shared files, beside the `chk-<id>` directories: the blocks of incremental
+ * checkpoints, which later checkpoints keep referring to (docs/ARCHITECTURE.md, "Incremental
+ * checkpoints"). Only retention deletes in it, and only files no retained checkpoint refers to.
+ */
+export const SHARED_DIR = 'shared';
+
+/**
+ * `<uid>-<subtask>-<checkpointId>-<tag>.keyed`: the keyed blocks one subtask wrote for one
+ * incremental checkpoint. The random tag keeps the files of two attempts that reach the same
+ * checkpoint id apart (a crashed attempt's files are never overwritten, only collected).
+ */
+export const sharedKeyedFileName = (uid: string, subtaskIndex: number, checkpointId: number) =>
+  `${safeFileComponent(uid)}-${subtaskIndex}-${checkpointId}-${randomBytes(4).toString('hex')}.keyed`;
+
+/** The checkpoint id in a {@link sharedKeyedFileName}, or undefined for any other name. */
+export const parseSharedFileCheckpointId = (name: string): number | undefined => {
+  const m = /-(\d{1,15})-[0-9a-f]{8}\.keyed$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+};
+
+/** How a checkpoint's metadata names shared file `name`: relative to its own directory. */
+export const sharedFileRef = (name: string): string => `../${SHARED_DIR}/${name}`;
+
+/**
+ * True for a reference made by {@link sharedFileRef}: exactly `../shared/<name>` with a plain
+ * name. The only way metadata may point outside its checkpoint directory.
+ */
+export const isSharedFileRef = (ref: string): boolean => {
+  const prefix = `../${SHARED_DIR}/`;
+  if (!ref.startsWith(prefix)) return false;
+  const name = ref.slice(prefix.length);
+  return isContainedRelativePath(name) && !name.includes('/');
+};
+
+/** The shared file name of a reference accepted by {@link isSharedFileRef}. */
+export const sharedFileName = (ref: string): string => ref.slice(`../${SHARED_DIR}/`.length);

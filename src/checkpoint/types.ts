@@ -1,10 +1,14 @@
 /**
- * The checkpoint format, version 1. A checkpoint (or savepoint) is one directory:
+ * The checkpoint format, version 2 (version 1 is version 2 without incremental handles; both
+ * are read). A checkpoint (or savepoint) is one directory:
  *
  *   chk-<id>/                  (savepoints: savepoint-<jobName>-<id>-<time>/)
  *     _metadata                written last, atomically (tmp + fsync + rename + dir fsync)
  *     <uid>-<subtask>.keyed    keyed state of one subtask, key group after key group
  *     <uid>-<subtask>.opstate  operator list state of one subtask, element after element
+ *   shared/                    beside the chk-<id> directories (incremental checkpoints only)
+ *     <uid>-<subtask>-<id>-<tag>.keyed   blocks written by checkpoint <id>, referenced by it
+ *                              and by later checkpoints until a key group's base is rewritten
  *
  * Every path inside `_metadata` is relative to the checkpoint directory, so a checkpoint can
  * be moved or copied (savepoints are relocatable). Each key-group block and each operator
@@ -12,7 +16,10 @@
  * file can still verify everything it reads; `_metadata` carries a CRC-32 of its body.
  */
 
-export const CHECKPOINT_FORMAT_VERSION = 1;
+export const CHECKPOINT_FORMAT_VERSION = 2;
+
+/** Every format version this eddy reads. */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 
 /** One contiguous, separately checksummed byte range of a state file. */
 export interface BlockHandle {
@@ -37,6 +44,45 @@ export interface KeyedStateHandle {
   readonly bytes: number;
 }
 
+/** One block of a key group's chain: a base block or a delta block, in one of `files`. */
+export interface ChainBlock extends BlockHandle {
+  /** Index into the handle's `files`. */
+  readonly file: number;
+  /** Entries plus deletions the block holds (the compaction rule's size estimate). */
+  readonly records: number;
+}
+
+/**
+ * One key group of an incremental handle: its base block, then its delta blocks oldest
+ * first. A delta holds the entries written since the previous block and the keys deleted;
+ * the key group's state is the base with each delta applied in order.
+ */
+export interface KeyGroupChain {
+  readonly keyGroup: number;
+  readonly blocks: readonly ChainBlock[];
+  /** Live (state, key) entries of the key group when the checkpoint was taken. */
+  readonly entries: number;
+}
+
+/**
+ * Keyed state of one subtask in an incremental checkpoint: per non-empty key group a chain of
+ * blocks in shared files, written by this checkpoint or an earlier one of the same job.
+ */
+export interface IncrementalKeyedStateHandle {
+  readonly type: 'incremental';
+  /** Inclusive key-group range the subtask owned. */
+  readonly keyGroupRange: readonly [number, number];
+  /** Shared files the chains use, relative to the checkpoint directory (`../shared/<name>`). */
+  readonly files: readonly string[];
+  /** Non-empty key groups only, ascending. */
+  readonly chains: readonly KeyGroupChain[];
+  /** Bytes this checkpoint wrote (its new blocks). */
+  readonly bytes: number;
+}
+
+/** Keyed state of one subtask, full or incremental. */
+export type AnyKeyedStateHandle = KeyedStateHandle | IncrementalKeyedStateHandle;
+
 /** Operator list state of one subtask: each element is its own block. */
 export interface OperatorStateHandle {
   readonly file: string;
@@ -50,7 +96,7 @@ export interface OperatorStateHandle {
 
 export interface SubtaskStateHandle {
   readonly index: number;
-  readonly keyed?: KeyedStateHandle | undefined;
+  readonly keyed?: AnyKeyedStateHandle | undefined;
   readonly operatorState?: OperatorStateHandle | undefined;
 }
 

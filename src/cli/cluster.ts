@@ -185,6 +185,7 @@ export interface SubmitOptions {
   readonly checkpointDir?: string | undefined;
   readonly stateDir?: string | undefined;
   readonly checkpointTimeout?: number | undefined;
+  readonly checkpointMode?: 'full' | 'incremental' | undefined;
   readonly fromSavepoint?: string | undefined;
   readonly resume?: boolean | undefined;
   readonly allowNonRestoredState?: boolean | undefined;
@@ -225,6 +226,7 @@ export const submitCommand = async (
     checkpointDir: checkpointing ? dirs.checkpoints : undefined,
     checkpointIntervalMs: o.checkpointInterval,
     checkpointTimeoutMs: o.checkpointTimeout,
+    checkpointMode: o.checkpointMode,
     reactive: o.reactive,
     restartAttempts: o.restartAttempts,
     fromSavepoint: o.fromSavepoint ? resolve(o.fromSavepoint) : undefined,

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
+import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 import { EddyError } from '../core/errors.js';
 
 const commanderInt =
@@ -70,6 +70,12 @@ export const buildProgram = (): Command => {
       'decline a checkpoint not completed within <ms> milliseconds (default 600000)',
       commanderInt('--checkpoint-timeout'),
     )
+    .addOption(
+      new Option(
+        '--checkpoint-mode <mode>',
+        "how keyed state is checkpointed: 'full' (all of it each time) or 'incremental' (what changed since the previous checkpoint; savepoints stay full)",
+      ).choices(['full', 'incremental']),
+    )
     .option('--from-savepoint <path>', 'start from a savepoint or checkpoint directory')
     .option('--resume', 'continue from the latest completed checkpoint in the checkpoint dir')
     .option(
@@ -118,6 +124,7 @@ export const buildProgram = (): Command => {
           checkpointDir: o.checkpointDir,
           stateDir: o.stateDir,
           checkpointTimeout: o.checkpointTimeout,
+          checkpointMode: o.checkpointMode,
           fromSavepoint: o.fromSavepoint,
           resume: o.resume === true,
           allowNonRestoredState: o.allowNonRestoredState === true,
@@ -150,6 +157,7 @@ export const buildProgram = (): Command => {
         checkpointDir: o.checkpointDir,
         stateDir: o.stateDir,
         checkpointTimeout: o.checkpointTimeout,
+        checkpointMode: o.checkpointMode,
         fromSavepoint: o.fromSavepoint,
         resume: o.resume === true,
         allowNonRestoredState: o.allowNonRestoredState === true,

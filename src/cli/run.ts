@@ -17,7 +17,12 @@ import type { RescaleReport, RescaleUnchanged } from '../control/types.js';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
 import { discardWarmWorkers, workerCount } from '../runtime/coordinator.js';
 import type { JobGraph } from '../runtime/graph.js';
-import type { CheckpointFailure, CheckpointStats, JobRunResult } from '../runtime/job-master.js';
+import type {
+  CheckpointFailure,
+  CheckpointMode,
+  CheckpointStats,
+  JobRunResult,
+} from '../runtime/job-master.js';
 import type { SubtaskMetricsReport } from '../runtime/metrics.js';
 import type { RestoreSource, RestoreStats } from '../runtime/protocol.js';
 import {
@@ -82,6 +87,8 @@ export interface RunCommandOptions {
   readonly stateDir?: string | undefined;
   /** Decline a checkpoint not completed within this many ms (default 10 minutes). */
   readonly checkpointTimeout?: number | undefined;
+  /** How keyed state is checkpointed (default 'full'). */
+  readonly checkpointMode?: CheckpointMode | undefined;
   readonly fromSavepoint?: string | undefined;
   readonly resume?: boolean | undefined;
   readonly allowNonRestoredState?: boolean | undefined;
@@ -289,6 +296,7 @@ export const runCommand = async (
           intervalMs: opts.checkpointInterval,
           dir: checkpointDir,
           timeoutMs: opts.checkpointTimeout,
+          mode: opts.checkpointMode,
         }
       : undefined,
     restore: generation.restore,

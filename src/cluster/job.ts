@@ -323,6 +323,7 @@ export class ClusterJob {
         restoredMaxParallelism: restoredMaxParallelism(restore),
       },
       checkpointing: spec.checkpointDir !== undefined,
+      incrementalBase: spec.checkpointMode === 'incremental' ? spec.checkpointDir : undefined,
       slotTimeoutMs: this.ctx.slotTimeoutMs,
       failFast: this.reactive,
     });
@@ -334,6 +335,7 @@ export class ClusterJob {
             dir: spec.checkpointDir,
             intervalMs: spec.checkpointIntervalMs,
             timeoutMs: spec.checkpointTimeoutMs,
+            mode: spec.checkpointMode,
           }
         : undefined,
       restore,

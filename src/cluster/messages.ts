@@ -88,6 +88,8 @@ export interface SubmitSpec {
   readonly checkpointDir?: string | undefined;
   readonly checkpointIntervalMs?: number | undefined;
   readonly checkpointTimeoutMs?: number | undefined;
+  /** 'incremental': keyed state checkpoints write only what changed (default 'full'). */
+  readonly checkpointMode?: 'full' | 'incremental' | undefined;
   /** Follow the cluster's slots (up to maxParallelism) instead of a fixed parallelism. */
   readonly reactive?: boolean | undefined;
   readonly restartAttempts?: number | undefined;

@@ -79,6 +79,8 @@ export interface ClusterPoolOptions {
   readonly bundle: { readonly sha256: string; readonly code: string };
   readonly spec: ClusterSpec;
   readonly checkpointing: boolean;
+  /** Set when keyed state is checkpointed incrementally: the job's checkpoint directory. */
+  readonly incrementalBase?: string | undefined;
   readonly slotTimeoutMs: number;
   /** Reactive mode: too few slots fail the spawn at once (EDDY_SLOTS_CHANGED). */
   readonly failFast: boolean;
@@ -198,6 +200,7 @@ export class ClusterPool implements WorkerPool {
       fingerprint: this.fingerprint,
       options: DEFAULT_WORKER_OPTIONS,
       checkpointing: this.options.checkpointing,
+      incrementalBase: this.options.incrementalBase,
       restore,
       tcp,
     };

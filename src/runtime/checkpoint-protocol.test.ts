@@ -66,7 +66,7 @@ const start = async () => {
     restored: new Map(),
     onSnapshot: (s) => {
       snapshots.push(s);
-      for (const op of s.operators) op.keyGroups?.release();
+      for (const op of s.operators) op.keyed?.release();
     },
     onDecline: (id) => declined.push(id),
   });

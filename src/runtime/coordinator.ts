@@ -25,6 +25,8 @@ export interface ThreadPoolOptions {
   readonly spec: unknown;
   readonly worker?: Partial<WorkerOptions> | undefined;
   readonly checkpointing: boolean;
+  /** Set when keyed state is checkpointed incrementally: the job's checkpoint directory. */
+  readonly incrementalBase?: string | undefined;
   /**
    * Identifies what a warm thread must have preloaded to serve this pool (e.g. the job
    * module's path); threads prewarmed with the same key are used before new ones are started.
@@ -165,6 +167,7 @@ export class ThreadPool implements WorkerPool {
         fingerprint: fingerprint(this.graph),
         options: this.options,
         checkpointing: this.config.checkpointing,
+        incrementalBase: this.config.incrementalBase,
         restore,
       };
       const thread = warm[i];

@@ -59,6 +59,11 @@ export interface CheckpointConfig {
   /** Completed checkpoints to keep (default 3). */
   readonly retain?: number;
   /**
+   * How keyed state is checkpointed (default 'full'): 'incremental' writes only what changed
+   * since the previous checkpoint into `<dir>/shared/` (savepoints stay full).
+   */
+  readonly mode?: CheckpointMode | undefined;
+  /**
    * A checkpoint (or savepoint) not acknowledged by every worker within this many ms is
    * declined and the job goes on (default `DEFAULT_CHECKPOINT_TIMEOUT_MS`: 10 minutes).
    */
@@ -66,6 +71,13 @@ export interface CheckpointConfig {
 }
 
 export const DEFAULT_CHECKPOINT_TIMEOUT_MS = 600_000;
+
+/** How keyed state is checkpointed: all of it each time, or what changed. */
+export type CheckpointMode = 'full' | 'incremental';
+
+/** The checkpoint directory the workers' incremental chains live in, if incremental. */
+export const incrementalBaseOf = (c: CheckpointConfig | undefined): string | undefined =>
+  c?.mode === 'incremental' ? c.dir : undefined;
 
 export type { RestartStrategy } from './restart.js';
 

@@ -14,6 +14,8 @@ import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from './worker-runtime.js'
 export interface LocalPoolOptions {
   readonly worker?: Partial<WorkerOptions> | undefined;
   readonly checkpointing: boolean;
+  /** Set when keyed state is checkpointed incrementally: the job's checkpoint directory. */
+  readonly incrementalBase?: string | undefined;
 }
 
 /** One worker (the calling thread) hosts every subtask; the plan is computed once. */
@@ -56,6 +58,7 @@ class LocalHandle implements WorkerHandle {
         workerIndex: 0,
         options: { ...DEFAULT_WORKER_OPTIONS, ...config.worker },
         checkpointing: config.checkpointing,
+        incrementalBase: config.incrementalBase,
         restore,
       },
       (m) =>

@@ -27,6 +27,8 @@ export interface WorkerInit {
   readonly fingerprint: string;
   readonly options: WorkerOptions;
   readonly checkpointing: boolean;
+  /** Set when keyed state is checkpointed incrementally: the job's checkpoint directory. */
+  readonly incrementalBase?: string | undefined;
   readonly restore: RestoreSource | undefined;
   /**
    * Set when some peers run in other processes: the thread listens on `host` (port 0) for

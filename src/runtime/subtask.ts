@@ -16,6 +16,8 @@
  * alignment). Held-back frames keep their credit, so the upstream of a held channel stalls
  * instead of filling memory.
  */
+
+import type { ChainView } from '../checkpoint/index.js';
 import { type CheckpointBarrier, END_OF_INPUT, STOPPED_INPUT } from '../core/elements.js';
 import { attributeTo, describeSubtask, EddyError, type SubtaskRef } from '../core/errors.js';
 import { computeKeyGroupRange, type KeyGroupRange } from '../keygroups/index.js';
@@ -30,6 +32,7 @@ import { type AlignerEvent, BarrierAligner } from './barrier-aligner.js';
 import { faultPoint } from './faults.js';
 import type { JobGraph, JobNode } from './graph.js';
 import { NO_SPLITS, type SourceReader, type SourceSplits } from './io.js';
+import { KeyedCheckpointer, type KeyedSnapshot } from './keyed-checkpointer.js';
 import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
 import type { OperatorContext, Output, StreamOperator } from './operator.js';
 import { userFailure } from './operators/base.js';
@@ -84,6 +87,11 @@ export interface RestoredOperatorState {
   readonly operatorState: OperatorStateSnapshot | undefined;
   /** Key groups read and verified, decoded by the backend on first access. */
   readonly keyGroups: readonly LazyKeyGroup[];
+  /**
+   * The restored chains of the subtask's key groups when its next incremental checkpoint may
+   * refer to them (see keyed-checkpointer.ts); undefined otherwise.
+   */
+  readonly chains?: ChainView | undefined;
 }
 
 /** The synchronous copy of one operator's state taken at a checkpoint. */
@@ -91,8 +99,8 @@ export interface OperatorSnapshot {
   readonly uid: string;
   readonly subtaskIndex: number;
   readonly keyGroupRange: KeyGroupRange | undefined;
-  /** Copy-on-write view of keyed state; whoever consumes the snapshot must release it. */
-  readonly keyGroups: KeyedStateSnapshotView | undefined;
+  /** The keyed state's snapshot; whoever consumes the snapshot must release it. */
+  readonly keyed: KeyedSnapshot | undefined;
   readonly operatorState: OperatorStateSnapshot;
 }
 
@@ -113,6 +121,8 @@ export interface TaskSnapshot {
 export interface SubtaskEnv {
   readonly stopSignal: AbortSignal;
   readonly checkpointing: boolean;
+  /** Checkpoint keyed state incrementally (savepoints stay full). */
+  readonly incremental?: boolean | undefined;
   /** Restored state by operator uid (absent: the operator starts empty). */
   readonly restored: ReadonlyMap<string, RestoredOperatorState>;
   /** Receives every snapshot this subtask takes; the worker writes it out asynchronously. */
@@ -137,6 +147,7 @@ interface Member {
   readonly ctx: OperatorContext;
   readonly operatorState: HeapOperatorStateStore;
   readonly keyGroupRange: KeyGroupRange | undefined;
+  readonly checkpointer: KeyedCheckpointer | undefined;
 }
 
 export class SubtaskRunner {
@@ -649,7 +660,7 @@ export class SubtaskRunner {
       uid: m.node.uid,
       subtaskIndex: this.subtaskIndex,
       keyGroupRange: m.keyGroupRange,
-      keyGroups: m.ctx.keyedState?.snapshotView(),
+      keyed: m.checkpointer?.take(barrier.savepoint),
       operatorState: m.operatorState.snapshot(),
     }));
     this.lastSnapshot = id;
@@ -806,10 +817,25 @@ export class SubtaskRunner {
     const restored = this.env.restored.get(node.uid);
     const operatorState = new HeapOperatorStateStore();
     if (restored?.operatorState) operatorState.restore(restored.operatorState);
+    const incremental = this.env.incremental === true;
     const keyedState = keyGroupRange
-      ? new HeapKeyedStateBackend({ keyGroupRange, maxParallelism: node.maxParallelism })
+      ? new HeapKeyedStateBackend({
+          keyGroupRange,
+          maxParallelism: node.maxParallelism,
+          trackChanges: incremental,
+        })
       : undefined;
     for (const kg of restored?.keyGroups ?? []) keyedState?.restoreKeyGroupLazily(kg);
+    const checkpointer =
+      keyedState && keyGroupRange
+        ? new KeyedCheckpointer(keyedState, {
+            uid: node.uid,
+            subtaskIndex: this.subtaskIndex,
+            keyGroupRange,
+            incremental,
+            restoredChains: restored?.chains,
+          })
+        : undefined;
     const ctx: OperatorContext = {
       subtask: ref,
       jobName: this.graph.name,
@@ -824,7 +850,7 @@ export class SubtaskRunner {
       runInMailbox: (action) => this.post(action),
     };
     const operator = node.kind === 'operator' ? node.createOperator() : undefined;
-    return { node, ref, metrics, operator, ctx, operatorState, keyGroupRange };
+    return { node, ref, metrics, operator, ctx, operatorState, keyGroupRange, checkpointer };
   }
 
   private isSink(node: JobNode): boolean {

@@ -3,19 +3,28 @@
  * thread: restores state, opens and runs the subtasks, writes their checkpoint snapshots
  * (asynchronously, while processing goes on) and acknowledges them to the master.
  */
+import { dirname, resolve } from 'node:path';
 import {
-  keyedStateFileName,
+  type ChainView,
+  isIncremental,
   operatorStateFileName,
   readKeyGroupsLazily,
   readOperatorStateElements,
   redistributeOperatorState,
-  writeKeyedStateFile,
   writeOperatorStateFile,
 } from '../checkpoint/index.js';
-import type { SubtaskStateHandle } from '../checkpoint/types.js';
+import type {
+  AnyKeyedStateHandle,
+  KeyGroupChain,
+  SubtaskStateHandle,
+} from '../checkpoint/types.js';
 import { EddyError, serializeError } from '../core/errors.js';
 import { checkpointId as toCheckpointId } from '../core/ids.js';
-import { computeKeyGroupRange, intersectKeyGroupRanges } from '../keygroups/index.js';
+import {
+  computeKeyGroupRange,
+  intersectKeyGroupRanges,
+  type KeyGroupRange,
+} from '../keygroups/index.js';
 import type { LazyKeyGroup } from '../state/types.js';
 import { faultPoint, InjectedFault } from './faults.js';
 import type { JobGraph, JobNode } from './graph.js';
@@ -29,6 +38,11 @@ export interface AgentConfig {
   readonly workerIndex: number;
   readonly options: WorkerOptions;
   readonly checkpointing: boolean;
+  /**
+   * Set when keyed state is checkpointed incrementally: the job's checkpoint directory (the
+   * parent of its `chk-<id>` directories and of `shared/`).
+   */
+  readonly incrementalBase?: string | undefined;
   readonly restore: RestoreSource | undefined;
 }
 
@@ -81,6 +95,7 @@ export class WorkerAgent {
           this.config.workerIndex,
           this.config.restore,
           stats,
+          this.config.incrementalBase,
         )
       : new Map();
     if (this.config.restore) this.restoreStats = { ...stats, ms: performance.now() - started };
@@ -91,6 +106,7 @@ export class WorkerAgent {
       this.config.options,
       {
         checkpointing: this.config.checkpointing,
+        incremental: this.config.incrementalBase !== undefined,
         restored,
         onSnapshot: (s) => this.onSnapshot(s),
         onFirstRecord: () => this.post({ type: 'firstRecord', at: Date.now() }),
@@ -247,7 +263,7 @@ export class WorkerAgent {
       asyncPart?.catch(() => {});
       for (const op of s.operators) {
         if (aborted()) return;
-        const handle = await writeOperatorSnapshot(t.dir, op);
+        const handle = await writeOperatorSnapshot(t.dir, s.checkpointId, op);
         ack.operators.push({ uid: op.uid, handle });
         ack.bytes += (handle.keyed?.bytes ?? 0) + (handle.operatorState?.bytes ?? 0);
         faultPoint('snapshot-async', `checkpoint ${s.checkpointId}`, this.config.workerIndex);
@@ -313,22 +329,15 @@ export class WorkerAgent {
 
 /** Ends the copy-on-write views of a snapshot: the backend stops copying for them. */
 const releaseSnapshot = (s: TaskSnapshot): void => {
-  for (const op of s.operators) op.keyGroups?.release();
+  for (const op of s.operators) op.keyed?.release();
 };
 
 const writeOperatorSnapshot = async (
   dir: string,
+  checkpointId: number,
   op: TaskSnapshot['operators'][number],
 ): Promise<SubtaskStateHandle> => {
-  const keyed =
-    op.keyGroupRange && op.keyGroups
-      ? await writeKeyedStateFile(
-          dir,
-          keyedStateFileName(op.uid, op.subtaskIndex),
-          op.keyGroupRange,
-          op.keyGroups,
-        )
-      : undefined;
+  const keyed = op.keyed ? await op.keyed.write(dir, checkpointId) : undefined;
   const operatorState = op.operatorState.states.length
     ? await writeOperatorStateFile(
         dir,
@@ -363,7 +372,11 @@ export const loadRestoredState = async (
   workerIndex: number,
   restore: RestoreSource,
   stats: RestoreTally = { bytesRead: 0, keyGroups: 0, operators: [] },
+  incrementalBase?: string,
 ): Promise<Map<string, Map<string, RestoredOperatorState>>> => {
+  // Chains are referred to only by checkpoints of the directory whose shared/ holds them.
+  const reuse =
+    incrementalBase !== undefined && resolve(dirname(restore.dir)) === resolve(incrementalBase);
   const out = new Map<string, Map<string, RestoredOperatorState>>();
   for (const chain of plan.chains) {
     for (let i = 0; i < chain.parallelism; i++) {
@@ -373,7 +386,7 @@ export const loadRestoredState = async (
         const node = graph.nodes[id]!;
         const started = performance.now();
         const one = { bytesRead: 0, keyGroups: 0 };
-        const state = await loadOperator(node, i, restore, one);
+        const state = await loadOperator(node, i, restore, one, reuse);
         if (!state) continue;
         perUid.set(node.uid, state);
         stats.bytesRead += one.bytesRead;
@@ -396,6 +409,7 @@ const loadOperator = async (
   subtask: number,
   { dir, metadata }: RestoreSource,
   stats: { bytesRead: number; keyGroups: number },
+  reuseChains: boolean,
 ): Promise<RestoredOperatorState | undefined> => {
   const entry = metadata.operators.find((o) => o.uid === node.uid);
   if (!entry) return undefined;
@@ -407,8 +421,10 @@ const loadOperator = async (
     );
   }
   const keyGroups: LazyKeyGroup[] = [];
+  let chains: ChainView | undefined;
   if (node.kind === 'operator' && node.keySelector) {
     const range = computeKeyGroupRange(node.maxParallelism, node.parallelism, subtask);
+    const owned: AnyKeyedStateHandle[] = [];
     for (const old of entry.subtasks) {
       if (!old.keyed) continue;
       const [start, end] = old.keyed.keyGroupRange;
@@ -419,7 +435,9 @@ const loadOperator = async (
       for (const g of read.groups) keyGroups.push(g);
       stats.bytesRead += read.bytesRead;
       stats.keyGroups += read.groups.length;
+      owned.push(old.keyed);
     }
+    if (reuseChains) chains = restoredChains(owned, range);
   }
   const olds = [];
   for (let k = 0; k < entry.parallelism; k++) {
@@ -429,5 +447,38 @@ const loadOperator = async (
     olds.push(read ?? { states: [] });
   }
   const operatorState = redistributeOperatorState(olds, node.parallelism)[subtask];
-  return { operatorState, keyGroups };
+  return { operatorState, keyGroups, chains };
+};
+
+/**
+ * The chains of `range`'s key groups in the restored handles, as one view a new subtask's
+ * next delta can add to; undefined if any of them is a full handle (its file lives in a
+ * checkpoint directory that retention deletes, so it cannot be referred to: a base follows).
+ */
+const restoredChains = (
+  handles: readonly AnyKeyedStateHandle[],
+  range: KeyGroupRange,
+): ChainView | undefined => {
+  const files: string[] = [];
+  const index = new Map<string, number>();
+  const chains: KeyGroupChain[] = [];
+  for (const h of handles) {
+    if (!isIncremental(h)) return undefined;
+    for (const c of h.chains) {
+      if (c.keyGroup < range.start || c.keyGroup > range.end) continue;
+      const blocks = c.blocks.map((b) => {
+        const ref = h.files[b.file]!;
+        let i = index.get(ref);
+        if (i === undefined) {
+          i = files.length;
+          files.push(ref);
+          index.set(ref, i);
+        }
+        return { ...b, file: i };
+      });
+      chains.push({ ...c, blocks });
+    }
+  }
+  chains.sort((a, b) => a.keyGroup - b.keyGroup);
+  return { keyGroupRange: [range.start, range.end], files, chains };
 };

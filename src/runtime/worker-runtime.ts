@@ -32,6 +32,8 @@ export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
 
 export interface WorkerRuntimeEnv {
   readonly checkpointing: boolean;
+  /** Checkpoint keyed state incrementally (savepoints stay full). */
+  readonly incremental?: boolean | undefined;
   /** Restored state per task key `${chain}/${subtask}`, then per operator uid. */
   readonly restored: ReadonlyMap<string, ReadonlyMap<string, RestoredOperatorState>>;
   readonly onSnapshot: (snapshot: TaskSnapshot) => void;
@@ -72,6 +74,7 @@ export class WorkerRuntime {
           new SubtaskRunner(graph, plan, chain, i, this.exchange, options, {
             stopSignal: this.stop.signal,
             checkpointing: env.checkpointing,
+            incremental: env.incremental,
             restored: env.restored.get(taskKey(chain.index, i)) ?? new Map(),
             onSnapshot: env.onSnapshot,
             onFirstRecord,

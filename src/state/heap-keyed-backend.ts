@@ -25,6 +25,7 @@ import type { StateDescriptor, StateFor } from './descriptors.js';
 import { createKeyedState } from './keyed-states.js';
 import {
   adopt,
+  type ChangedKeys,
   fromSnapshotValue,
   type KeyContext,
   type KeyGroupMap,
@@ -47,6 +48,11 @@ export interface HeapKeyedStateBackendOptions {
   readonly keyGroupRange: KeyGroupRange;
   /** Number of key groups of the job; fixed for the job's lifetime. */
   readonly maxParallelism: number;
+  /**
+   * Track the keys written since the last {@link HeapKeyedStateBackend.deltaView}, for
+   * incremental checkpoints: one set lookup per write.
+   */
+  readonly trackChanges?: boolean;
 }
 
 type SnapshotState = KeyGroupSnapshot['states'][number];
@@ -98,6 +104,9 @@ export class HeapKeyedStateBackend {
   /** Table names sorted, so snapshots do not depend on registration or restore order. */
   private sortedNames: string[] | undefined;
   private disposed = false;
+  private readonly trackChanges: boolean;
+  /** The open delta view, if any (at most one). */
+  private openDelta: HeapDeltaView | undefined;
 
   constructor(options: HeapKeyedStateBackendOptions) {
     const { keyGroupRange: range, maxParallelism } = options;
@@ -116,6 +125,7 @@ export class HeapKeyedStateBackend {
     this.maxParallelism = maxParallelism;
     this.start = start;
     this.size = end - start + 1;
+    this.trackChanges = options.trackChanges === true;
   }
 
   /**
@@ -222,6 +232,68 @@ export class HeapKeyedStateBackend {
     return new HeapSnapshotView(this.keyGroupRange, keyGroups, images, pending, () =>
       this.release(epoch),
     );
+  }
+
+  /**
+   * The changes since the previous delta view (or since change tracking began), as a view
+   * read later, while the job keeps writing: per changed key group, the entries written and
+   * the keys deleted, with the values they had at this call. O(key groups × states) now; the
+   * first write to a captured key afterwards saves its value for the view (once per key).
+   * Undefined while another delta view is open: the caller then takes a full view instead.
+   * {@link HeapDeltaView.release} without {@link HeapDeltaView.complete} (its write failed or
+   * was abandoned) gives the captured keys back, so the next delta includes them again.
+   * @throws EddyError `EDDY_STATE` (internal) if changes are not tracked or after dispose.
+   */
+  deltaView(): HeapDeltaView | undefined {
+    this.checkLive('snapshot');
+    if (!this.trackChanges) {
+      throw stateError('cannot take a delta view: this backend does not track changes', 'internal');
+    }
+    if (this.openDelta !== undefined) return undefined;
+    const tables = this.names().map((name) => this.tables.get(name)!);
+    const keyGroups: number[] = [];
+    const live = new Map<number, number>();
+    for (const t of tables) {
+      t.viewKeys = t.changed;
+      t.viewSaved = new Array(this.size);
+      t.changed = this.noChanges();
+    }
+    for (let index = 0; index < this.size; index++) {
+      if (!tables.some((t) => (t.viewKeys![index]?.size ?? 0) > 0)) continue;
+      keyGroups.push(this.start + index);
+      let n = 0;
+      for (const t of tables) n += t.groups[index]?.size ?? 0;
+      live.set(this.start + index, n);
+    }
+    const view = new HeapDeltaView(this.keyGroupRange, keyGroups, tables, live, (completed) => {
+      if (this.openDelta === view) this.openDelta = undefined;
+      for (const t of tables) {
+        if (!completed && !this.disposed) giveBack(t);
+        t.viewKeys = undefined;
+        t.viewSaved = undefined;
+      }
+    });
+    this.openDelta = view;
+    return view;
+  }
+
+  /**
+   * Forgets the changes tracked so far: the next delta view starts from now. For a full
+   * checkpoint that becomes the base of the next delta.
+   */
+  forgetChanges(): void {
+    this.checkLive('snapshot');
+    if (!this.trackChanges) return;
+    for (const t of this.tables.values()) t.changed = this.noChanges();
+  }
+
+  /** Whether a delta view is open (diagnostics, tests). */
+  get deltaViewOpen(): boolean {
+    return this.openDelta !== undefined;
+  }
+
+  private noChanges(): Array<ChangedKeys | undefined> {
+    return new Array<ChangedKeys | undefined>(this.size).fill(undefined);
   }
 
   /** Maps and lists copied so far because an open snapshot view shared them (diagnostics). */
@@ -438,7 +510,17 @@ export class HeapKeyedStateBackend {
   private addTable(name: string, kind: StateKind | undefined, restoredKind?: StateKind) {
     const groups = new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined);
     const stamps = new Float64Array(this.size);
-    const table: StateTable = { name, kind, restoredKind, groups, stamps };
+    const changed = this.trackChanges ? this.noChanges() : undefined;
+    const table: StateTable = {
+      name,
+      kind,
+      restoredKind,
+      groups,
+      stamps,
+      changed,
+      viewKeys: undefined,
+      viewSaved: undefined,
+    };
     this.tables.set(name, table);
     this.sortedNames = undefined;
     return table;
@@ -617,6 +699,99 @@ class HeapSnapshotView implements KeyedStateSnapshotView {
     if (this.images === undefined) return;
     this.images = undefined; // the old maps can be collected once the job replaced them
     this.onRelease();
+  }
+}
+
+/** A delta view that was not written: its captured keys become changes again. */
+const giveBack = (t: StateTable): void => {
+  const captured = t.viewKeys;
+  const changed = t.changed;
+  if (captured === undefined || changed === undefined) return;
+  captured.forEach((keys, index) => {
+    if (keys === undefined || keys.size === 0) return;
+    const now = changed[index];
+    if (now === undefined) changed[index] = keys;
+    else for (const k of keys) now.add(k);
+  });
+};
+
+/** One state's changes in a key group, in snapshot form. */
+interface StateDelta {
+  readonly name: string;
+  readonly kind?: StateKind;
+  readonly entries: Array<readonly [NormalizedKey, unknown]>;
+  readonly deleted: NormalizedKey[];
+}
+
+/**
+ * The heap backend's delta view (see {@link HeapKeyedStateBackend.deltaView}); structurally
+ * the checkpoint layer's `DeltaSource`. Reads the captured keys' values: the saved value if
+ * the key was written since the view was taken, else the live one (unchanged since).
+ */
+export class HeapDeltaView {
+  private tables: readonly StateTable[] | undefined;
+  private completed = false;
+
+  constructor(
+    private readonly range: KeyGroupRange,
+    readonly keyGroups: readonly number[],
+    tables: readonly StateTable[],
+    private readonly live: ReadonlyMap<number, number>,
+    private readonly onRelease: (completed: boolean) => void,
+  ) {
+    this.tables = tables;
+  }
+
+  /** Live (state, key) entries of a changed key group when the view was taken. */
+  liveEntries(keyGroup: number): number {
+    return this.live.get(keyGroup) ?? 0;
+  }
+
+  /** The changes of `keyGroup` (states by name; entries in the order keys were first written). */
+  readDelta(keyGroup: number): { keyGroup: number; states: StateDelta[] } {
+    const tables = this.tables;
+    const index = keyGroup - this.range.start;
+    if (tables === undefined || index >>> 0 !== index || keyGroup > this.range.end) {
+      throw stateError(`cannot read key group ${keyGroup} of this delta view`, 'internal');
+    }
+    const states: StateDelta[] = [];
+    for (const t of tables) {
+      const keys = t.viewKeys?.[index];
+      if (keys === undefined || keys.size === 0) continue;
+      const saved = t.viewSaved?.[index];
+      const group = t.groups[index];
+      const entries: Array<readonly [NormalizedKey, unknown]> = [];
+      const deleted: NormalizedKey[] = [];
+      for (const key of keys) {
+        let value: unknown;
+        if (saved?.has(key) === true) value = saved.get(key);
+        else {
+          const live = group?.get(key);
+          value = live === undefined ? undefined : toSnapshotValue(t.kind, live);
+        }
+        if (value === undefined) deleted.push(key);
+        else entries.push([key, value]);
+      }
+      const kind = t.kind ?? t.restoredKind;
+      states.push(
+        kind === undefined
+          ? { name: t.name, entries, deleted }
+          : { name: t.name, kind, entries, deleted },
+      );
+    }
+    return { keyGroup, states };
+  }
+
+  /** The view was written: its changes are in a checkpoint file now. Release it after. */
+  complete(): void {
+    this.completed = true;
+  }
+
+  /** Ends the view; idempotent. Not completed: its changes count as not written. */
+  release(): void {
+    if (this.tables === undefined) return;
+    this.tables = undefined;
+    this.onRelease(this.completed);
   }
 }
 

@@ -5,6 +5,7 @@
  */
 export * from './descriptors.js';
 export {
+  HeapDeltaView,
   HeapKeyedStateBackend,
   type HeapKeyedStateBackendOptions,
 } from './heap-keyed-backend.js';

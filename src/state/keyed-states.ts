@@ -17,6 +17,7 @@ import {
   isShared,
   type KeyContext,
   type KeyGroupMap,
+  noteChange,
   ownList,
   ownMap,
   removeEntry,
@@ -64,9 +65,15 @@ abstract class HeapKeyedState {
     return this.table.groups[this.ctx.index]?.get(key);
   }
 
-  /** The current key group's map for writing: created on first write, unshared from views. */
+  /**
+   * The current key group's map for writing the current key's entry: created on first write,
+   * unshared from views, the change noted for incremental checkpoints (before it happens).
+   * Hazard: only for writes to the current key's entry.
+   */
   protected group(): KeyGroupMap {
-    return writableGroup(this.table, this.ctx, this.ctx.index);
+    const { table, ctx } = this;
+    noteChange(table, ctx.index, ctx.key!);
+    return writableGroup(table, ctx, ctx.index);
   }
 
   /** Stores `value` for `key`; undefined removes the entry (undefined is never stored). */
@@ -198,8 +205,12 @@ export class HeapMapState<K, V> extends HeapKeyedState implements MapState<K, V>
       else ownMap(ctx, this.group(), stateKey, map).delete(key);
       return;
     }
+    if (map.size === 1) {
+      if (map.has(key)) removeEntry(table, ctx, ctx.index, stateKey); // no empty entries
+      return;
+    }
+    if (map.has(key)) noteChange(table, ctx.index, stateKey);
     map.delete(key);
-    if (map.size === 0) removeEntry(table, ctx, ctx.index, stateKey); // no empty entries
   }
 
   entries(): IterableIterator<[K, V]> {

@@ -38,6 +38,9 @@ export interface KeyContext {
   copies: number;
 }
 
+/** Keys of one key group: a slot of {@link StateTable.changed}. */
+export type ChangedKeys = Set<NormalizedKey>;
+
 /** Per-key maps of one key group; created lazily, kept (possibly empty) once created. */
 export type KeyGroupMap = Map<NormalizedKey, unknown>;
 
@@ -66,7 +69,48 @@ export interface StateTable {
    * {@link KeyContext.newestOpen}; it must then be copied before it is mutated.
    */
   readonly stamps: Float64Array;
+  /**
+   * Change tracking for incremental checkpoints, per slot the keys written or deleted since
+   * the last delta view; undefined when the backend does not track changes.
+   */
+  changed: Array<ChangedKeys | undefined> | undefined;
+  /**
+   * While a delta view is open: per slot the keys it reads (the changes it captured), and the
+   * values those keys had when it was taken, saved at their first write since (key-level
+   * copy-on-write; a saved undefined means the key had no entry).
+   */
+  viewKeys: ReadonlyArray<ChangedKeys | undefined> | undefined;
+  viewSaved: Array<Map<NormalizedKey, unknown> | undefined> | undefined;
 }
+
+/**
+ * Records that the entry of `key` in slot `index` is about to change; call it before the
+ * change. The first change of a key since the last delta view adds it to the slot's changed
+ * keys and, if the open delta view reads that key, saves the value the view must see.
+ * One compare when changes are not tracked; one set lookup for a key already changed.
+ */
+export const noteChange = (table: StateTable, index: number, key: NormalizedKey): void => {
+  const changed = table.changed;
+  if (changed === undefined) return;
+  let keys = changed[index];
+  if (keys === undefined) {
+    keys = new Set();
+    changed[index] = keys;
+  } else if (keys.has(key)) {
+    return;
+  }
+  keys.add(key);
+  if (table.viewKeys?.[index]?.has(key) === true) {
+    const saved = table.viewSaved!;
+    let slot = saved[index];
+    if (slot === undefined) {
+      slot = new Map();
+      saved[index] = slot;
+    }
+    const live = table.groups[index]?.get(key);
+    slot.set(key, live === undefined ? undefined : toSnapshotValue(table.kind, live));
+  }
+};
 
 /**
  * Copy-on-write, group level: the map of slot `index` ready to be mutated. Created if absent;
@@ -91,7 +135,10 @@ export const writableGroup = (table: StateTable, ctx: KeyContext, index: number)
   return map;
 };
 
-/** Removes `key`'s entry from slot `index`, copying the group first only if it holds the key. */
+/**
+ * Removes `key`'s entry from slot `index` (noting the change), copying the group first only if
+ * it holds the key.
+ */
 export const removeEntry = (
   table: StateTable,
   ctx: KeyContext,
@@ -99,9 +146,10 @@ export const removeEntry = (
   key: NormalizedKey,
 ): void => {
   const map = table.groups[index];
-  if (map === undefined) return;
+  if (map === undefined || !map.has(key)) return;
+  noteChange(table, index, key);
   if (table.stamps[index]! < ctx.newestOpen) {
-    if (map.has(key)) writableGroup(table, ctx, index).delete(key);
+    writableGroup(table, ctx, index).delete(key);
     return;
   }
   map.delete(key);

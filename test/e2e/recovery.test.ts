@@ -164,13 +164,13 @@ describe('recovery through the CLI', () => {
     expect(sorted(readParts(output))).toEqual(sorted(referenceSums(data)));
 
     const meta = decodeMetadata(readFileSync(join(moved, '_metadata')), moved);
-    writeFileSync(join(moved, '_metadata'), encodeMetadata({ ...meta, formatVersion: 2 }));
+    writeFileSync(join(moved, '_metadata'), encodeMetadata({ ...meta, formatVersion: 3 }));
     const refused = await eddy(
       runArgs(input, join(tempDir(), 'o2'), join(tempDir(), 'chk3'), ['--from-savepoint', moved]),
     );
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(
-      /EDDY_CHECKPOINT_INCOMPATIBLE.*format version 2; this eddy reads version 1/,
+      /EDDY_CHECKPOINT_INCOMPATIBLE.*format version 3; this eddy reads versions 1 and 2/,
     );
   });
 });

@@ -1,0 +1,284 @@
+/**
+ * Writers of incremental keyed state (docs/ARCHITECTURE.md, "Incremental checkpoints"). A
+ * subtask's keyed state is, per key group, a chain of blocks in shared files: a base block,
+ * then delta blocks (entries written and keys deleted since the block before). Each checkpoint
+ * writes one shared file holding only the blocks it adds, and its handle refers to every chain
+ * block it needs, most of them written by earlier checkpoints.
+ *
+ * - {@link writeSharedBase}: every key group's base (the first incremental checkpoint of a
+ *   subtask, or after a restore whose chains cannot be reused).
+ * - {@link writeSharedDelta}: the changes since the previous checkpoint; a key group whose chain
+ *   would grow past the compaction rule (compaction.ts) gets a new base instead, merged from
+ *   its chain on disk and the changes.
+ *
+ * Both share the full writer's buffering and time slices (block-io.ts): they give the event
+ * loop back every 10 ms.
+ */
+import { mkdir, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { KeyGroupRange } from '../keygroups/index.js';
+import { blockCrc } from './block-codec.js';
+import { writeSequentially } from './block-io.js';
+import { type ChainView, firstChainAtOrAfter } from './chains.js';
+import { shouldCompact } from './compaction.js';
+import { ioError } from './errors.js';
+import { fsyncDir } from './fs-util.js';
+import {
+  applyChain,
+  type DecodedBlock,
+  decodeBlock,
+  type KeyGroupDelta,
+  writeKeyGroupDelta,
+  writeKeyGroupSnapshot,
+} from './keyed-block.js';
+import { type KeyGroupSource, readChainBlocks, writeKeyedFile } from './keyed-file.js';
+import { SHARED_DIR, sharedFileRef } from './paths.js';
+import type { ChainBlock, IncrementalKeyedStateHandle, KeyGroupChain } from './types.js';
+
+/**
+ * The changes of one subtask's keyed state since its previous checkpoint, read key group by
+ * key group (the heap backend's delta view satisfies it).
+ */
+export interface DeltaSource {
+  /** The key groups with changes, ascending, inside the range. */
+  readonly keyGroups: readonly number[];
+  /** The changes of `keyGroup`: values as they were when the source was taken. */
+  readDelta(keyGroup: number): KeyGroupDelta;
+  /**
+   * Live (state, key) entries of `keyGroup` when the source was taken; asked only for key
+   * groups with changes (which a backend has decoded, so it knows).
+   */
+  liveEntries(keyGroup: number): number;
+}
+
+/** The shared directory of the checkpoint directory `checkpointDir`. */
+export const sharedDirOf = (checkpointDir: string): string =>
+  join(dirname(checkpointDir), SHARED_DIR);
+
+/**
+ * Writes every key group of `source` as a base block into shared file `name` beside
+ * `checkpointDir` and returns the incremental handle whose chains are those blocks.
+ */
+export const writeSharedBase = async (
+  checkpointDir: string,
+  name: string,
+  range: KeyGroupRange,
+  source: KeyGroupSource,
+): Promise<IncrementalKeyedStateHandle> => {
+  const shared = await ensureSharedDir(checkpointDir);
+  const { handle, records } = await writeKeyedFile(shared, name, range, source);
+  await syncShared(shared, name, handle.blocks.length === 0);
+  const chains = handle.blocks.map(
+    (b, i): KeyGroupChain => ({
+      keyGroup: b.keyGroup,
+      entries: records[i]!,
+      blocks: [
+        { file: 0, offset: b.offset, length: b.length, crc32: b.crc32, records: records[i]! },
+      ],
+    }),
+  );
+  return {
+    type: 'incremental',
+    keyGroupRange: [range.start, range.end],
+    files: chains.length === 0 ? [] : [sharedFileRef(name)],
+    chains,
+    bytes: handle.bytes,
+  };
+};
+
+/**
+ * Writes the changes of `source` on top of `previous` (the chains of the subtask's previous
+ * checkpoint, files relative to a sibling checkpoint directory) into shared file `name`:
+ * - a key group without changes keeps its chain;
+ * - one with changes and a chain gets a delta block appended, unless the compaction rule says
+ *   to rewrite its base: then its chain is read back, the changes applied, and the result
+ *   written as its new base (a chain of one);
+ * - one with changes and no chain gets its entries as its base;
+ * - one whose changes left it empty loses its chain.
+ * `previous` chains outside `range` are ignored.
+ * @throws EddyError `EDDY_CHECKPOINT_IO` if the file system refuses; `EDDY_CHECKPOINT_CORRUPT`
+ *   if a chain read back for compaction fails its checks; `EDDY_STATE` for unencodable values.
+ */
+export const writeSharedDelta = async (
+  checkpointDir: string,
+  name: string,
+  range: KeyGroupRange,
+  previous: ChainView,
+  source: DeltaSource,
+): Promise<IncrementalKeyedStateHandle> => {
+  const shared = await ensureSharedDir(checkpointDir);
+  const files = new FileTable(previous.files);
+  const newFile = sharedFileRef(name);
+  const out: KeyGroupChain[] = [];
+  const changed = source.keyGroups;
+  let c = 0;
+  const { bytes } = await writeSequentially(join(shared, name), async (w) => {
+    const prevChains = previous.chains;
+    let p = firstChainAtOrAfter(prevChains, range.start);
+    while (c < changed.length || (p < prevChains.length && prevChains[p]!.keyGroup <= range.end)) {
+      const nextPrev =
+        p < prevChains.length && prevChains[p]!.keyGroup <= range.end ? prevChains[p] : undefined;
+      const nextChanged = c < changed.length ? changed[c] : undefined;
+      if (
+        nextPrev !== undefined &&
+        (nextChanged === undefined || nextPrev.keyGroup < nextChanged)
+      ) {
+        out.push(files.keep(nextPrev));
+        p++;
+        continue;
+      }
+      const keyGroup = nextChanged!;
+      c++;
+      const prev = nextPrev?.keyGroup === keyGroup ? nextPrev : undefined;
+      if (prev !== undefined) p++;
+      const live = source.liveEntries(keyGroup);
+      if (live === 0) continue; // emptied: no chain
+      const delta = source.readDelta(keyGroup);
+      const offset = w.size;
+      let records: number;
+      let appended = false;
+      if (prev === undefined) {
+        records = writeAsBase(w.encoder, delta);
+      } else {
+        writeKeyGroupDelta(w.encoder, delta);
+        records = recordsOf(delta);
+        const compact = shouldCompact({
+          chainBytes: prev.blocks.map((b) => b.length),
+          baseRecords: prev.blocks[0]!.records,
+          deltaBytes: w.size - offset,
+          liveEntries: live,
+        });
+        if (compact) {
+          w.discardFrom(offset);
+          const merged = await mergeChain(checkpointDir, previous, prev, delta);
+          writeKeyGroupSnapshot(w.encoder, merged);
+          records = merged.states.reduce((n, s) => n + s.entries.length, 0);
+        } else {
+          appended = true;
+        }
+      }
+      const encoded = w.blockBytes(offset);
+      const block: ChainBlock = {
+        file: files.index(newFile),
+        offset,
+        length: encoded.length,
+        crc32: blockCrc(encoded),
+        records,
+      };
+      const blocks = appended ? [...files.remap(prev!.blocks), block] : [block];
+      out.push({ keyGroup, entries: live, blocks });
+      await w.endBlock();
+    }
+  });
+  const wroteBlocks = files.has(newFile);
+  await syncShared(shared, name, !wroteBlocks);
+  return {
+    type: 'incremental',
+    keyGroupRange: [range.start, range.end],
+    files: files.list(),
+    chains: out,
+    bytes: wroteBlocks ? bytes : 0,
+  };
+};
+
+/** A delta written as a base: its entries only (deletions of keys no base holds are moot). */
+const writeAsBase = (w: Parameters<typeof writeKeyGroupDelta>[0], delta: KeyGroupDelta): number => {
+  const states = delta.states
+    .filter((s) => s.entries.length > 0)
+    .map((s) => ({ ...s, deleted: [] as const }));
+  writeKeyGroupDelta(w, { keyGroup: delta.keyGroup, states });
+  return states.reduce((n, s) => n + s.entries.length, 0);
+};
+
+const recordsOf = (delta: KeyGroupDelta): number =>
+  delta.states.reduce((n, s) => n + s.entries.length + s.deleted.length, 0);
+
+/** The key group's chain read back from disk with `delta` applied on top. */
+const mergeChain = async (
+  checkpointDir: string,
+  previous: ChainView,
+  chain: KeyGroupChain,
+  delta: KeyGroupDelta,
+) => {
+  const { keyGroup } = chain;
+  const handle: IncrementalKeyedStateHandle = {
+    type: 'incremental',
+    keyGroupRange: [keyGroup, keyGroup],
+    files: previous.files,
+    chains: [chain],
+    bytes: 0,
+  };
+  const { parts } = await readChainBlocks(checkpointDir, handle, {
+    start: keyGroup,
+    end: keyGroup,
+  });
+  const decoded: DecodedBlock[] = (parts.get(keyGroup) ?? []).map((b, i) =>
+    decodeBlock(b.bytes, `key group ${keyGroup} (block ${i + 1} of its chain) in ${b.path}`),
+  );
+  decoded.push(delta);
+  return applyChain(keyGroup, decoded);
+};
+
+/**
+ * The files of the handle being built: indexes are assigned as blocks are added, and the
+ * final list keeps only files some chain still uses (a chain rebased away drops its files).
+ */
+class FileTable {
+  private readonly refs: string[] = [];
+  private readonly indexes = new Map<string, number>();
+
+  constructor(private readonly previous: readonly string[]) {}
+
+  index(ref: string): number {
+    let i = this.indexes.get(ref);
+    if (i === undefined) {
+      i = this.refs.length;
+      this.refs.push(ref);
+      this.indexes.set(ref, i);
+    }
+    return i;
+  }
+
+  has(ref: string): boolean {
+    return this.indexes.has(ref);
+  }
+
+  remap(blocks: readonly ChainBlock[]): ChainBlock[] {
+    return blocks.map((b) => ({ ...b, file: this.index(this.previous[b.file]!) }));
+  }
+
+  keep(chain: KeyGroupChain): KeyGroupChain {
+    return { ...chain, blocks: this.remap(chain.blocks) };
+  }
+
+  /** The final file list: indexes are assigned on use, so every file is used. */
+  list(): string[] {
+    return this.refs.slice();
+  }
+}
+
+const ensureSharedDir = async (checkpointDir: string): Promise<string> => {
+  const shared = sharedDirOf(checkpointDir);
+  try {
+    await mkdir(shared, { recursive: true });
+  } catch (e) {
+    throw ioError('create the shared checkpoint directory', shared, e);
+  }
+  return shared;
+};
+
+/**
+ * Makes a new shared file's directory entry durable (the file itself was fsynced), or removes
+ * the file when it holds no block: a checkpoint that changed nothing refers to no new file.
+ */
+const syncShared = async (shared: string, name: string, empty: boolean): Promise<void> => {
+  if (empty) {
+    await unlink(join(shared, name)).catch(() => {});
+    return;
+  }
+  try {
+    await fsyncDir(shared);
+  } catch (e) {
+    throw ioError('sync the shared checkpoint directory', shared, e);
+  }
+};
