@@ -54,6 +54,7 @@ import { readFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { packBlock, unpackBlock } from '../src/checkpoint/block-codec.js';
+import { isIncremental } from '../src/checkpoint/chains.js';
 import {
   decodeKeyGroupBlock,
   forEachKeyGroup,
@@ -248,8 +249,23 @@ const ensureCheckpoint = async (
   return { root, dir, output: join(root, 'out'), input, entry };
 };
 
+/**
+ * The full keyed handles of `entry`. The rejected strategies and the floor read whole `.keyed`
+ * files block by block, so this bench measures full checkpoints only: an incremental handle
+ * (chains of blocks in shared files) is refused rather than silently left out.
+ */
 const keyedHandles = (entry: OperatorStateEntry): KeyedStateHandle[] =>
-  entry.subtasks.flatMap((s) => (s.keyed ? [s.keyed] : []));
+  entry.subtasks.flatMap((s) => {
+    if (!s.keyed) return [];
+    if (isIncremental(s.keyed)) {
+      throw new BenchFailure(
+        `subtask ${s.index} of ${entry.uid} has an incremental keyed handle; the rescale bench ` +
+          'measures full checkpoints: delete the cached checkpoint under bench/.data/ and make ' +
+          'it again with incremental checkpoints off',
+      );
+    }
+    return [s.keyed];
+  });
 
 const newBackend = (range: KeyGroupRange, maxParallelism: number) =>
   new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });

@@ -3,9 +3,14 @@
  * ranges of which state files every new subtask reads when the job restarts at another
  * parallelism. Pure; no I/O. `eddy inspect --plan` shows it; the runtime's restore
  * (`loadOperator` in runtime/worker-agent.ts) reads exactly these ranges, because both go through
- * the same functions: `computeKeyGroupRange` + `intersectKeyGroupRanges` + `planKeyedReads` for
+ * the same functions: `computeKeyGroupRange` + `intersectKeyGroupRanges` + `planChainReads` for
  * keyed state, `redistributeOperatorState` for operator state (here dealing element handles
  * instead of element values, so the assignment cannot differ).
+ *
+ * Keyed state is seen as chains (checkpoint/chains.ts): a full handle's key groups are chains of
+ * one block in its one file; an incremental handle's are a base block and its deltas, possibly
+ * in several shared files. A key group's bytes are its chain's bytes (base + deltas): what a
+ * restore of it reads.
  */
 import { EddyError } from '../core/errors.js';
 import {
@@ -16,17 +21,19 @@ import {
   UPPER_BOUND_MAX_PARALLELISM,
 } from '../keygroups/index.js';
 import type { OperatorStateSnapshot, RedistributionMode } from '../state/types.js';
+import {
+  type ChainView,
+  chainBytes,
+  chainsOf,
+  firstChainAtOrAfter,
+  isIncremental,
+  planChainReads,
+} from './chains.js';
 import { corruptError } from './errors.js';
-import { planKeyedReads } from './keyed-file.js';
 import { planOperatorReads } from './operator-file.js';
 import { type BlockRead, DEFAULT_MAX_READ_BYTES } from './read-plan.js';
 import { redistributeOperatorState } from './redistribute.js';
-import type {
-  BlockHandle,
-  CheckpointMetadata,
-  KeyGroupBlock,
-  OperatorStateEntry,
-} from './types.js';
+import type { BlockHandle, CheckpointMetadata, OperatorStateEntry } from './types.js';
 
 /** One contiguous read of a state file: bytes `[offset, offset + length)` of `file`. */
 export interface FileRead {
@@ -36,9 +43,26 @@ export interface FileRead {
   readonly length: number;
 }
 
-/** A read of a keyed state file, with the first and last key group whose blocks it covers. */
+/**
+ * A read of a keyed state file (a `.keyed` file of the checkpoint, or `../shared/<name>` for an
+ * incremental checkpoint's blocks), with the span of key groups whose blocks it covers.
+ */
 export interface KeyedFileRead extends FileRead {
+  /**
+   * Smallest and largest key group of the blocks it covers. In a full handle's file these are
+   * all the key groups between; in a shared file, blocks of the key groups between that have no
+   * block in that file are not read.
+   */
   readonly keyGroups: readonly [number, number];
+  /** How many blocks it covers (base blocks + delta blocks). */
+  readonly blocks: number;
+  /** How many of those are delta blocks (0 for a full checkpoint). */
+  readonly deltas: number;
+  /**
+   * The index of the old subtask whose handle names the blocks (a shared file's name carries
+   * the subtask that wrote it, which after a rescale need not be this one).
+   */
+  readonly oldSubtask: number;
 }
 
 /** The elements of one named operator list state that a new subtask receives. */
@@ -59,12 +83,15 @@ export interface SubtaskRestorePlan {
   readonly keyGroupRange: readonly [number, number];
   /** Keyed bytes it reads: the sum of `reads`' lengths. */
   readonly bytes: number;
-  /** How many non-empty key groups (blocks) it reads. */
+  /** How many non-empty key groups (chains) it reads. */
   readonly keyGroups: number;
+  /** How many blocks it reads: one per key group of a full handle, base + deltas otherwise. */
+  readonly blocks: number;
   /**
-   * Keyed state reads: from every old subtask file whose range intersects, only the blocks of
-   * the intersecting key groups, coalesced (one read per touching run, capped at
-   * `maxReadBytes`). In the order the runtime issues them (old subtasks in metadata order).
+   * Keyed state reads: from every old subtask whose range intersects, only the blocks of the
+   * chains of the intersecting key groups, per file, coalesced (one read per touching run,
+   * capped at `maxReadBytes`). In the order the runtime issues them (old subtasks in metadata
+   * order, then the handle's files in order, then by offset).
    */
   readonly reads: readonly KeyedFileRead[];
   /** Every operator list state of the operator, with the elements this subtask receives. */
@@ -83,18 +110,24 @@ export interface OperatorRestorePlan {
   readonly oldParallelism: number;
   readonly newParallelism: number;
   readonly maxParallelism: number;
-  /** Sum of all key-group blocks of all old subtasks. */
+  /** Sum of all key groups' chain bytes (base + deltas) of all old subtasks. */
   readonly keyedStateBytes: number;
+  /** Whether any old subtask's keyed handle is incremental (chains of base + delta blocks). */
+  readonly incremental: boolean;
+  /** Blocks of all chains of all old subtasks (= non-empty key groups for a full checkpoint). */
+  readonly keyedBlocks: number;
+  /** The most blocks one key group's chain has (1 for a full checkpoint, 0 without state). */
+  readonly longestChain: number;
   /** Sum of all operator state element blocks of all old subtasks. */
   readonly operatorStateBytes: number;
   readonly subtasks: readonly SubtaskRestorePlan[];
   /** Keyed bytes planned over all new subtasks. */
   readonly bytesRead: number;
-  /** Sum over new subtasks of the blocks of the key groups in their range. */
+  /** Sum over new subtasks of the chain bytes of the key groups in their range. */
   readonly bytesNeeded: number;
   /** `bytesRead / bytesNeeded` (1 when both are 0). 1 means nothing irrelevant is read. */
   readonly readAmplification: number;
-  /** Non-empty key groups whose owning subtask index changes, and their bytes. */
+  /** Non-empty key groups whose owning subtask index changes, and their chain bytes. */
   readonly movedKeyGroups: number;
   readonly movedBytes: number;
 }
@@ -163,37 +196,43 @@ export const planOperatorRestore = (
   maxReadBytes: number = DEFAULT_MAX_READ_BYTES,
 ): OperatorRestorePlan => {
   checkNewParallelism(entry, newParallelism);
-  const blockBytes = keyGroupBytes(entry);
+  const olds = oldChainViews(entry);
+  const perKeyGroup = keyGroupBytes(entry, olds);
+  const summary = summarizeKeyedState(entry);
   const operatorState = planOperatorState(entry, newParallelism, maxReadBytes);
   const operatorStateReads = entry.subtasks.flatMap((s) =>
     s.operatorState ? toFileReads(s.operatorState.file, planOperatorReads(s.operatorState)) : [],
   );
-  // needed[kg + 1] - needed[start]: bytes of the key groups [start, kg], from the blocks alone.
-  const needed = prefixSums(blockBytes, entry.maxParallelism);
+  // needed[kg + 1] - needed[start]: bytes of the key groups [start, kg], from the chains alone.
+  const needed = prefixSums(perKeyGroup, entry.maxParallelism);
   let bytesNeeded = 0;
   const subtasks = Array.from({ length: newParallelism }, (_, index): SubtaskRestorePlan => {
     const range = computeKeyGroupRange(entry.maxParallelism, newParallelism, index);
-    const reads = planSubtaskKeyedReads(entry, range, maxReadBytes);
+    const planned = planSubtaskKeyedReads(olds, range, maxReadBytes);
     bytesNeeded += needed[range.end + 1]! - needed[range.start]!;
     return {
       index,
       keyGroupRange: [range.start, range.end],
-      bytes: sum(reads.map((r) => r.read.length)),
-      keyGroups: sum(reads.map((r) => r.blocks)),
-      reads: reads.map((r) => r.read),
+      bytes: sum(planned.reads.map((r) => r.length)),
+      keyGroups: planned.keyGroups,
+      blocks: sum(planned.reads.map((r) => r.blocks)),
+      reads: planned.reads,
       operatorState: operatorState[index] ?? [],
       operatorStateReads,
     };
   });
   const bytesRead = sum(subtasks.map((s) => s.bytes));
-  const moved = movedKeyGroups(entry, newParallelism, blockBytes);
+  const moved = movedKeyGroups(olds, entry, newParallelism);
   return {
     uid: entry.uid,
     name: entry.name,
     oldParallelism: entry.parallelism,
     newParallelism,
     maxParallelism: entry.maxParallelism,
-    keyedStateBytes: sum([...blockBytes.values()]),
+    keyedStateBytes: sum([...perKeyGroup.values()]),
+    incremental: summary.format === 'incremental' || summary.format === 'mixed',
+    keyedBlocks: summary.blocks,
+    longestChain: summary.longestChain,
     operatorStateBytes: sum(
       entry.subtasks.flatMap((s) =>
         (s.operatorState?.states ?? []).flatMap((st) => st.elements.map((e) => e.length)),
@@ -208,52 +247,122 @@ export const planOperatorRestore = (
   };
 };
 
-/** As the runtime's `loadOperator`: every old subtask whose range intersects, in metadata order. */
+/** What an operator's keyed state consists of, over all its subtasks (full or incremental). */
+export interface KeyedStateSummary {
+  /**
+   * `none`: no subtask has a keyed handle; `full`: every handle is one file with one block per
+   * key group; `incremental`: every handle is chains of blocks in shared files; `mixed`: both.
+   */
+  readonly format: 'none' | 'full' | 'incremental' | 'mixed';
+  /**
+   * The files the handles use, each once, relative to the checkpoint directory
+   * (`../shared/<name>` for an incremental handle's), subtasks in index order.
+   */
+  readonly files: readonly string[];
+  /** Non-empty key groups. */
+  readonly keyGroups: number;
+  /** Blocks of all chains (base + deltas; one per key group for a full handle). */
+  readonly blocks: number;
+  /** The most blocks one key group's chain has (0 without state). */
+  readonly longestChain: number;
+  /** Bytes the chains reference: what restoring all of the state reads. */
+  readonly bytesReferenced: number;
+  /**
+   * Bytes this checkpoint wrote for the state (the handles' `bytes`): the whole state for a
+   * full handle, only the new blocks for an incremental one.
+   */
+  readonly bytesWritten: number;
+}
+
+/** Summarizes the keyed handles of `entry` (pure; `eddy inspect` and the planner use it). */
+export const summarizeKeyedState = (entry: OperatorStateEntry): KeyedStateSummary => {
+  let full = 0;
+  let incremental = 0;
+  let keyGroups = 0;
+  let blocks = 0;
+  let longestChain = 0;
+  let bytesReferenced = 0;
+  let bytesWritten = 0;
+  const files = new Set<string>();
+  for (const s of [...entry.subtasks].sort((a, b) => a.index - b.index)) {
+    if (!s.keyed) continue;
+    if (isIncremental(s.keyed)) incremental++;
+    else full++;
+    bytesWritten += s.keyed.bytes;
+    const view = chainsOf(s.keyed);
+    for (const f of view.files) files.add(f);
+    keyGroups += view.chains.length;
+    for (const chain of view.chains) {
+      blocks += chain.blocks.length;
+      longestChain = Math.max(longestChain, chain.blocks.length);
+      bytesReferenced += chainBytes(chain);
+    }
+  }
+  const format =
+    incremental === 0 ? (full === 0 ? 'none' : 'full') : full === 0 ? 'incremental' : 'mixed';
+  return {
+    format,
+    files: [...files],
+    keyGroups,
+    blocks,
+    longestChain,
+    bytesReferenced,
+    bytesWritten,
+  };
+};
+
+/** An old subtask's keyed handle as chains (computed once per operator, not per new subtask). */
+interface OldChains {
+  readonly index: number;
+  readonly view: ChainView;
+}
+
+/** The keyed handles of `entry`'s old subtasks as chains, in metadata order. */
+const oldChainViews = (entry: OperatorStateEntry): OldChains[] =>
+  entry.subtasks.flatMap((s) => (s.keyed ? [{ index: s.index, view: chainsOf(s.keyed) }] : []));
+
+/**
+ * As the runtime's `loadOperator`: every old subtask whose range intersects, in metadata order;
+ * of each, the chains of the intersecting key groups (planChainReads finds them by binary
+ * search, so p old x p new subtasks never scan p^2 blocks).
+ */
 const planSubtaskKeyedReads = (
-  entry: OperatorStateEntry,
+  olds: readonly OldChains[],
   range: KeyGroupRange,
   maxReadBytes: number,
-): Array<{ read: KeyedFileRead; blocks: number }> => {
-  const out: Array<{ read: KeyedFileRead; blocks: number }> = [];
-  for (const old of entry.subtasks) {
-    if (!old.keyed) continue;
-    const [start, end] = old.keyed.keyGroupRange;
+): { reads: KeyedFileRead[]; keyGroups: number } => {
+  const reads: KeyedFileRead[] = [];
+  let keyGroups = 0;
+  for (const { index, view } of olds) {
+    const [start, end] = view.keyGroupRange;
     const overlap = intersectKeyGroupRanges(range, { start, end });
     if (!overlap) continue;
-    // planKeyedReads filters the blocks by range; handing it only the blocks near the overlap
-    // (found by binary search) keeps a restore of p old x p new subtasks from scanning p^2 blocks.
-    const blocks = old.keyed.blocks;
-    const near = blocks.slice(
-      firstAtOrAfter(blocks, overlap.start),
-      firstAtOrAfter(blocks, overlap.end + 1),
-    );
-    for (const r of planKeyedReads({ ...old.keyed, blocks: near }, overlap, maxReadBytes)) {
-      const first = r.blocks[0]!.keyGroup;
-      const last = r.blocks[r.blocks.length - 1]!.keyGroup;
-      out.push({
-        read: {
-          file: old.keyed.file,
+    keyGroups +=
+      firstChainAtOrAfter(view.chains, overlap.end + 1) -
+      firstChainAtOrAfter(view.chains, overlap.start);
+    for (const { file, reads: fileReads } of planChainReads(view, overlap, maxReadBytes)) {
+      for (const r of fileReads) {
+        let first = Number.POSITIVE_INFINITY;
+        let last = Number.NEGATIVE_INFINITY;
+        let deltas = 0;
+        for (const b of r.blocks) {
+          first = Math.min(first, b.keyGroup);
+          last = Math.max(last, b.keyGroup);
+          if (b.position > 0) deltas++;
+        }
+        reads.push({
+          file,
           offset: r.offset,
           length: r.length,
           keyGroups: [first, last],
-        },
-        blocks: r.blocks.length,
-      });
+          blocks: r.blocks.length,
+          deltas,
+          oldSubtask: index,
+        });
+      }
     }
   }
-  return out;
-};
-
-/** The index of the first block whose key group is >= `keyGroup` (blocks ascend by key group). */
-const firstAtOrAfter = (blocks: readonly KeyGroupBlock[], keyGroup: number): number => {
-  let lo = 0;
-  let hi = blocks.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (blocks[mid]!.keyGroup < keyGroup) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return { reads, keyGroups };
 };
 
 /** `out[k]` = bytes of key groups `[0, k)`; key groups outside `[0, maxP)` count nowhere. */
@@ -332,49 +441,52 @@ const toFileReads = (file: string, reads: readonly BlockRead[]): FileRead[] =>
   reads.map((r) => ({ file, offset: r.offset, length: r.length }));
 
 /**
- * Bytes per non-empty key group over all old subtasks.
+ * Chain bytes (base + deltas) per non-empty key group over all old subtasks.
  * @throws EddyError `EDDY_CHECKPOINT_CORRUPT` if two old subtasks hold the same key group
  *   (restoring would duplicate its state).
  */
-const keyGroupBytes = (entry: OperatorStateEntry): Map<number, number> => {
+const keyGroupBytes = (
+  entry: OperatorStateEntry,
+  olds: readonly OldChains[],
+): Map<number, number> => {
   const bytes = new Map<number, number>();
   const fileOf = new Map<number, string>();
-  for (const old of entry.subtasks) {
-    if (!old.keyed) continue;
-    for (const b of old.keyed.blocks) {
-      const other = fileOf.get(b.keyGroup);
+  for (const { index, view } of olds) {
+    for (const chain of view.chains) {
+      // The file of the chain's base block names where the key group lives.
+      const file = view.files[chain.blocks[0]?.file ?? 0] ?? `the keyed state of subtask ${index}`;
+      const other = fileOf.get(chain.keyGroup);
       if (other !== undefined) {
         throw corruptError(
-          old.keyed.file,
-          `key group ${b.keyGroup} of operator '${entry.name}' (uid ${entry.uid}) is also in ` +
+          file,
+          `key group ${chain.keyGroup} of operator '${entry.name}' (uid ${entry.uid}) is also in ` +
             `${other}; every key group belongs to exactly one subtask`,
         );
       }
-      fileOf.set(b.keyGroup, old.keyed.file);
-      bytes.set(b.keyGroup, b.length);
+      fileOf.set(chain.keyGroup, file);
+      bytes.set(chain.keyGroup, chainBytes(chain));
     }
   }
   return bytes;
 };
 
 const movedKeyGroups = (
+  olds: readonly OldChains[],
   entry: OperatorStateEntry,
   newParallelism: number,
-  blockBytes: ReadonlyMap<number, number>,
 ): { keyGroups: number; bytes: number } => {
   let keyGroups = 0;
   let bytes = 0;
-  for (const old of entry.subtasks) {
-    if (!old.keyed) continue;
-    for (const b of old.keyed.blocks) {
+  for (const { index, view } of olds) {
+    for (const chain of view.chains) {
       const owner = operatorIndexForKeyGroupUnchecked(
         entry.maxParallelism,
         newParallelism,
-        b.keyGroup,
+        chain.keyGroup,
       );
-      if (owner === old.index) continue;
+      if (owner === index) continue;
       keyGroups++;
-      bytes += blockBytes.get(b.keyGroup) ?? 0;
+      bytes += chainBytes(chain);
     }
   }
   return { keyGroups, bytes };

@@ -1,11 +1,15 @@
 import { spawn } from 'node:child_process';
-import { cp, readFile, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chainBytes, isIncremental } from '../checkpoint/chains.js';
 import { makeTempDir, removeTempDir } from '../checkpoint/checkpoint.testkit.js';
 import {
   type CheckpointMetadata,
   CheckpointStorage,
+  type IncrementalKeyedStateHandle,
+  type KeyedStateHandle,
+  type KeyGroupChain,
   keyedStateFileName,
   METADATA_FILE,
   operatorStateFileName,
@@ -26,6 +30,7 @@ import {
 import type { KeyGroupSnapshot, OperatorStateSnapshot } from '../state/types.js';
 import {
   describeCheckpoint,
+  formatInspectReport,
   type InspectReport,
   inspectCheckpoint,
   inspectCommand,
@@ -39,13 +44,16 @@ let base: string;
 let dir: string;
 let metadata: CheckpointMetadata;
 
-/** 300 keys counted by a keyed operator; HEAVY_KEY carries a big value. */
-const keyedSnapshots = (): Map<number, KeyGroupSnapshot> => {
+/**
+ * The first `keys` of 300 keys counted by a keyed operator; HEAVY_KEY carries a big value.
+ * `round` marks the values written by one checkpoint of the incremental fixture.
+ */
+const keyedSnapshots = (keys = 300, round = 0): Map<number, KeyGroupSnapshot> => {
   const byGroup = new Map<number, Array<[string, unknown]>>();
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < keys; i++) {
     const key = `user-${i}`;
     const kg = assignToKeyGroup(key, MAX_P);
-    const value = key === HEAVY_KEY ? { n: i, pad: 'x'.repeat(5000) } : { n: i };
+    const value = key === HEAVY_KEY ? { n: i, round, pad: 'x'.repeat(5000) } : { n: i, round };
     byGroup.set(kg, [...(byGroup.get(kg) ?? []), [key, value]]);
   }
   return new Map(
@@ -109,14 +117,107 @@ const writeCheckpoint = async (): Promise<{ dir: string; metadata: CheckpointMet
   return { dir, metadata };
 };
 
+/** The keys written by checkpoints 1, 2 and 3 of the incremental fixture. */
+const ROUNDS = [300, 60, 10] as const;
+
+/**
+ * Writes an incremental checkpoint 3 as the writers lay it out: per subtask, checkpoint c wrote
+ * shared file `count-1-<i>-<c>-0000000<c>.keyed` with a block for each key group changed since
+ * (checkpoint 1: every key; 2: the first 60 keys; 3: the first 10). A delta without deletions
+ * is byte for byte a base block of its entries, so writeKeyedStateFile writes valid deltas.
+ * Chains: 1 to 3 blocks, base first.
+ */
+const writeIncrementalCheckpoint = async (
+  at: string,
+): Promise<{ dir: string; metadata: CheckpointMetadata }> => {
+  const storage = new CheckpointStorage(at);
+  const dir = await storage.createCheckpointDir(3);
+  const shared = join(at, 'shared');
+  await mkdir(shared, { recursive: true });
+  const rounds = ROUNDS.map((keys, round) => keyedSnapshots(keys, round + 1));
+  const subtasks: SubtaskStateHandle[] = [];
+  for (let i = 0; i < OLD_P; i++) {
+    const range = computeKeyGroupRange(MAX_P, OLD_P, i);
+    const files: string[] = [];
+    const written: KeyedStateHandle[] = [];
+    for (const [c, snapshots] of rounds.entries()) {
+      const name = `count-1-${i}-${c + 1}-0000000${c + 1}.keyed`;
+      const mine = [...snapshots.values()].filter(
+        (s) => s.keyGroup >= range.start && s.keyGroup <= range.end,
+      );
+      written.push(await writeKeyedStateFile(shared, name, range, mine));
+      files.push(`../shared/${name}`);
+    }
+    const records = (c: number, kg: number) => rounds[c]!.get(kg)!.states[0]!.entries.length;
+    const chains: KeyGroupChain[] = written[0]!.blocks.map((base) => ({
+      keyGroup: base.keyGroup,
+      entries: records(0, base.keyGroup),
+      blocks: written.flatMap((h, file) => {
+        const b = h.blocks.find((x) => x.keyGroup === base.keyGroup);
+        return b
+          ? [
+              {
+                file,
+                offset: b.offset,
+                length: b.length,
+                crc32: b.crc32,
+                records: records(file, b.keyGroup),
+              },
+            ]
+          : [];
+      }),
+    }));
+    const keyed: IncrementalKeyedStateHandle = {
+      type: 'incremental',
+      keyGroupRange: [range.start, range.end],
+      files,
+      chains,
+      bytes: written[2]!.bytes,
+    };
+    subtasks.push({ index: i, keyed });
+  }
+  const metadata: CheckpointMetadata = {
+    formatVersion: 2,
+    jobName: 'clicks',
+    jobId: 'job-0123',
+    checkpointId: 3,
+    savepoint: false,
+    timestamp: Date.UTC(2025, 0, 2, 3, 4, 5),
+    operators: [
+      { uid: 'count-1', name: 'count', parallelism: OLD_P, maxParallelism: MAX_P, subtasks },
+    ],
+  };
+  await storage.commit(dir, metadata);
+  return { dir, metadata };
+};
+
+let incBase: string;
+let incDir: string;
+let incMetadata: CheckpointMetadata;
+
 beforeAll(async () => {
   base = await makeTempDir('eddy-inspect-');
   ({ dir, metadata } = await writeCheckpoint());
+  incBase = await makeTempDir('eddy-inspect-incremental-');
+  ({ dir: incDir, metadata: incMetadata } = await writeIncrementalCheckpoint(incBase));
 });
 
 afterAll(async () => {
   await removeTempDir(base);
+  await removeTempDir(incBase);
 });
+
+/** The full keyed handle of a subtask of the full fixture. */
+const fullOf = (s: SubtaskStateHandle): KeyedStateHandle => {
+  if (!s.keyed || isIncremental(s.keyed)) throw new Error('expected a full keyed handle');
+  return s.keyed;
+};
+
+/** The incremental keyed handle of a subtask of the incremental fixture. */
+const incrementalOf = (s: SubtaskStateHandle): IncrementalKeyedStateHandle => {
+  if (!s.keyed || !isIncremental(s.keyed)) throw new Error('expected an incremental handle');
+  return s.keyed;
+};
 
 const capture = () => {
   const out: string[] = [];
@@ -164,23 +265,35 @@ describe('eddy inspect --json', () => {
     });
     const [source, count] = report.operators;
     const handles = metadata.operators[1]!.subtasks;
-    const keyedOf = (i: number) => handles.find((s) => s.index === i)!.keyed!;
+    const keyedOf = (i: number) => fullOf(handles.find((s) => s.index === i)!);
     expect(count!.subtasks).toEqual(
       [0, 1].map((i) => ({
         index: i,
         keyGroupRange: keyedOf(i).keyGroupRange,
         bytes: keyedOf(i).bytes,
         keyGroups: keyedOf(i).blocks.length,
+        blocks: keyedOf(i).blocks.length,
+        bytesWritten: keyedOf(i).bytes,
         operatorStateBytes: 0,
       })),
     );
     expect(count!.keyedStateBytes).toBe(keyedOf(0).bytes + keyedOf(1).bytes);
+    expect(count!.keyedState).toEqual({
+      format: 'full',
+      files: ['count-1-0.keyed', 'count-1-1.keyed'],
+      keyGroups: count!.keyGroups,
+      blocks: count!.keyGroups,
+      longestChain: 1,
+      bytesReferenced: count!.keyedStateBytes,
+      bytesWritten: count!.keyedStateBytes,
+    });
+    expect(source!.keyedState.format).toBe('none');
     expect(count!.plan).toBeUndefined();
     // The heavy key's key group leads; then descending.
     const heaviest = count!.heaviestKeyGroups;
     expect(heaviest).toHaveLength(5);
     expect(heaviest[0]!.keyGroup).toBe(assignToKeyGroup(HEAVY_KEY, MAX_P));
-    const blocks = handles.flatMap((s) => s.keyed!.blocks);
+    const blocks = handles.flatMap((s) => fullOf(s).blocks);
     for (const h of heaviest) {
       expect(h.bytes).toBe(blocks.find((b) => b.keyGroup === h.keyGroup)!.length);
     }
@@ -217,6 +330,7 @@ describe('eddy inspect --json', () => {
         index: s.index,
         keyGroupRange: s.keyGroupRange,
         bytes: s.bytes,
+        blocks: s.blocks,
         reads: s.reads,
       })),
     );
@@ -244,9 +358,9 @@ describe('eddy inspect --json', () => {
       }
       expect(bytesRead).toBe(s.bytes);
       const plannedGroups = s.reads.flatMap((r) => {
-        const handle = metadata.operators[1]!.subtasks.find((o) => o.keyed!.file === r.file)!;
-        return handle
-          .keyed!.blocks.filter((b) => b.offset >= r.offset && b.offset < r.offset + r.length)
+        const handle = metadata.operators[1]!.subtasks.find((o) => fullOf(o).file === r.file)!;
+        return fullOf(handle)
+          .blocks.filter((b) => b.offset >= r.offset && b.offset < r.offset + r.length)
           .map((b) => b.keyGroup);
       });
       expect(plannedGroups).toEqual(keyGroups);
@@ -304,6 +418,160 @@ describe('eddy inspect (human)', () => {
   });
 });
 
+describe('eddy inspect: an incremental checkpoint', () => {
+  const handles = () => incMetadata.operators[0]!.subtasks.map(incrementalOf);
+  const allChains = () => handles().flatMap((h) => h.chains);
+
+  it('--json says incremental: shared files, blocks, longest chain, written vs referenced', async () => {
+    const report = await inspectJson(incDir);
+    expect(report.formatVersion).toBe(2);
+    const count = report.operators[0]!;
+    const chains = allChains();
+    const referenced = chains.reduce((n, c) => n + chainBytes(c), 0);
+    const written = handles().reduce((n, h) => n + h.bytes, 0);
+    expect(count.keyedState).toEqual({
+      format: 'incremental',
+      files: [0, 1].flatMap((i) =>
+        [1, 2, 3].map((c) => `../shared/count-1-${i}-${c}-0000000${c}.keyed`),
+      ),
+      keyGroups: chains.length,
+      blocks: chains.reduce((n, c) => n + c.blocks.length, 0),
+      longestChain: 3,
+      bytesReferenced: referenced,
+      bytesWritten: written,
+    });
+    // Chains of every length 1..3 are there, and this checkpoint wrote only a small part.
+    expect(new Set(chains.map((c) => c.blocks.length))).toEqual(new Set([1, 2, 3]));
+    expect(written).toBeLessThan(referenced / 3);
+    expect(count.keyedStateBytes).toBe(referenced);
+    expect(count.keyGroups).toBe(chains.length);
+    expect(count.subtasks).toEqual(
+      handles().map((h, i) => ({
+        index: i,
+        keyGroupRange: h.keyGroupRange,
+        bytes: h.chains.reduce((n, c) => n + chainBytes(c), 0),
+        keyGroups: h.chains.length,
+        blocks: h.chains.reduce((n, c) => n + c.blocks.length, 0),
+        bytesWritten: h.bytes,
+        operatorStateBytes: 0,
+      })),
+    );
+    // A key group's bytes are its whole chain's: the heavy key's group (3 blocks) leads.
+    const heavy = assignToKeyGroup(HEAVY_KEY, MAX_P);
+    const heavyChain = chains.find((c) => c.keyGroup === heavy)!;
+    expect(heavyChain.blocks).toHaveLength(3);
+    expect(count.heaviestKeyGroups[0]).toEqual({ keyGroup: heavy, bytes: chainBytes(heavyChain) });
+  });
+
+  it('--plan 3 reads base + deltas from the shared files, exactly what the runtime reads', async () => {
+    const report = await inspectJson(incDir, 3);
+    const count = report.operators[0]!;
+    const plan = count.plan!;
+    expect(plan).toMatchObject({
+      parallelism: 3,
+      bytesRead: count.keyedStateBytes,
+      bytesNeeded: count.keyedStateBytes,
+      blocksRead: count.keyedState.blocks,
+      readAmplification: 1,
+    });
+    const reads = plan.subtasks.flatMap((s) => s.reads);
+    expect(reads.every((r) => r.file.startsWith('../shared/count-1-'))).toBe(true);
+    expect(reads.reduce((n, r) => n + r.deltas, 0)).toBe(
+      count.keyedState.blocks - count.keyedState.keyGroups,
+    );
+    for (const s of plan.subtasks) {
+      expect(s.bytes).toBe(s.reads.reduce((n, r) => n + r.length, 0));
+      expect(s.blocks).toBe(s.reads.reduce((n, r) => n + r.blocks, 0));
+      // As the runtime's restore: each old range intersected, its chains read and applied.
+      let bytesRead = 0;
+      const snapshots: KeyGroupSnapshot[] = [];
+      for (const old of incMetadata.operators[0]!.subtasks) {
+        const [start, end] = old.keyed!.keyGroupRange;
+        const overlap = intersectKeyGroupRanges(
+          { start: s.keyGroupRange[0], end: s.keyGroupRange[1] },
+          { start, end },
+        );
+        if (!overlap) continue;
+        const read = await readKeyGroups(incDir, old.keyed!, overlap);
+        bytesRead += read.bytesRead;
+        snapshots.push(...read.snapshots);
+      }
+      expect(bytesRead).toBe(s.bytes);
+      // The chains give the newest value of every key: user-0..9 from checkpoint 3, etc.
+      for (const snapshot of snapshots) {
+        for (const [key, value] of snapshot.states[0]!.entries) {
+          const n = Number(String(key).slice('user-'.length));
+          const round = n < ROUNDS[2] ? 3 : n < ROUNDS[1] ? 2 : 1;
+          expect((value as { round: number }).round).toBe(round);
+        }
+      }
+    }
+  });
+
+  it('--verify reads every block of every chain, each shared file counted once', async () => {
+    const { report } = await inspectCheckpoint(incDir, { verify: true });
+    const k = report.operators[0]!.keyedState;
+    expect(report.verified).toEqual({ files: 6, blocks: k.blocks, bytes: k.bytesReferenced });
+  });
+
+  it('the human report shows the chains and the plan reads base + deltas', async () => {
+    const { out, write } = capture();
+    await inspectCommand(incDir, { plan: 3, write });
+    const text = out.join('');
+    const k = (await inspectCheckpoint(incDir)).report.operators[0]!.keyedState;
+    expect(text).toContain('format    version 2');
+    expect(text).toMatch(
+      new RegExp(
+        `keyed state [\\d.]+ KiB in ${k.keyGroups} of 128 key groups, incremental: ` +
+          `${k.blocks} blocks in 6 shared files, longest chain 3 blocks\\n` +
+          '  this checkpoint wrote [\\d.]+ (B|KiB) of the [\\d.]+ KiB its chains reference \\(\\d+\\.\\d%\\)\\n',
+      ),
+    );
+    expect(text).toMatch(/SUBTASK {2}KEY GROUPS {2}BYTES +BLOCKS {2}WRITTEN\n {2}0 {8}0-63 /);
+    expect(text).toContain(
+      `each key group's chain is read whole (its base, then its deltas): ${k.blocks} blocks from 6 files`,
+    );
+    expect(text).toMatch(/SUBTASK {2}KEY GROUPS {2}BYTES +BLOCKS {2}READS\n/);
+    expect(text).toMatch(
+      /\.\.\/shared\/count-1-0-1-00000001\.keyed \[0, \d+\) [\d.]+ KiB, key groups 0-\d+, \d+ blocks \(0 deltas\)/,
+    );
+    expect(text).toMatch(/\.\.\/shared\/count-1-0-3-00000003\.keyed \[0, \d+\) .*\(\d+ deltas\)/);
+    expect(text).toContain('read amplification 1.00');
+  });
+
+  it('the CLI prints the same JSON, and describeCheckpoint is pure', async () => {
+    const { code, stdout, stderr } = await eddy('inspect', incDir, '--plan', '3', '--json');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual(await inspectJson(incDir, 3));
+    const { report } = await inspectCheckpoint(incDir, { plan: 5 });
+    expect(describeCheckpoint(incDir, incMetadata, 5)).toEqual(report);
+  });
+
+  it('a mix of full and incremental handles says so', () => {
+    const mixed: CheckpointMetadata = {
+      ...incMetadata,
+      operators: [
+        {
+          ...incMetadata.operators[0]!,
+          subtasks: [
+            incMetadata.operators[0]!.subtasks[0]!,
+            metadata.operators[1]!.subtasks.find((s) => s.index === 1)!,
+          ],
+        },
+      ],
+    };
+    const report = describeCheckpoint(incDir, mixed, 1);
+    const op = report.operators[0]!;
+    expect(op.keyedState.format).toBe('mixed');
+    expect(op.keyedState.files.at(-1)).toBe('count-1-1.keyed');
+    expect(op.plan!.readAmplification).toBe(1);
+    expect(formatInspectReport(report, mixed)).toContain(
+      `, full and incremental: ${op.keyedState.blocks} blocks in 4 files, longest chain 3 blocks`,
+    );
+  });
+});
+
 describe('eddy inspect errors', () => {
   it('a missing path or a checkpoint base directory', async () => {
     const missing = await errorOf(inspectCheckpoint(join(base, 'nope')));
@@ -322,7 +590,7 @@ describe('eddy inspect errors', () => {
   it('corrupt metadata, a truncated file, a flipped data byte (--verify)', async () => {
     const copy = join(base, 'copies', 'chk-8');
     await cp(dir, copy, { recursive: true });
-    const file = metadata.operators[1]!.subtasks[0]!.keyed!.file;
+    const file = fullOf(metadata.operators[1]!.subtasks[0]!).file;
     const bytes = await readFile(join(copy, file));
     bytes[bytes.length - 1]! ^= 0xff;
     await writeFile(join(copy, file), bytes);

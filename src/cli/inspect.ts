@@ -1,9 +1,12 @@
 /**
  * `eddy inspect <checkpoint|savepoint> [--plan N] [--json] [--verify]`: what a checkpoint holds
  * (operators, subtasks, key-group ranges, bytes, how state spreads over the key groups, the
- * heaviest key groups) and, with `--plan N`, exactly which byte ranges every subtask would read
- * if the job restarted from it at parallelism N (the restore planner, checkpoint/restore-plan.ts).
+ * heaviest key groups, whether keyed state is full or incremental and how long its chains are)
+ * and, with `--plan N`, exactly which byte ranges every subtask would read if the job restarted
+ * from it at parallelism N (the restore planner, checkpoint/restore-plan.ts). Keyed handles are
+ * seen as chains (checkpoint/chains.ts), so a key group's bytes are its base + deltas.
  */
+import { chainBytes, chainsOf, stateBytesOf } from '../checkpoint/chains.js';
 import {
   type CheckpointMetadata,
   checkDataFiles,
@@ -16,9 +19,11 @@ import {
 import {
   type FileRead,
   type KeyedFileRead,
+  type KeyedStateSummary,
   type OperatorRestorePlan,
   type PlannedOperatorState,
   planRestore,
+  summarizeKeyedState,
 } from '../checkpoint/restore-plan.js';
 import { computeKeyGroupRange } from '../keygroups/index.js';
 import type { RedistributionMode } from '../state/types.js';
@@ -39,10 +44,14 @@ export interface InspectCommandOptions extends InspectOptions {
 export interface InspectedSubtask {
   readonly index: number;
   readonly keyGroupRange: readonly [number, number];
-  /** Keyed state bytes. */
+  /** Keyed state bytes: what restoring the subtask's key groups reads (base + deltas). */
   readonly bytes: number;
   /** Non-empty key groups. */
   readonly keyGroups: number;
+  /** Blocks of its key groups' chains (= key groups for a full handle). */
+  readonly blocks: number;
+  /** Keyed bytes this checkpoint wrote for it (its handle's `bytes`; = `bytes` when full). */
+  readonly bytesWritten: number;
   readonly operatorStateBytes: number;
 }
 
@@ -60,6 +69,8 @@ export interface InspectPlan {
     readonly index: number;
     readonly keyGroupRange: readonly [number, number];
     readonly bytes: number;
+    /** Blocks it reads (base + deltas). */
+    readonly blocks: number;
     readonly reads: readonly KeyedFileRead[];
   }>;
   /** Per new subtask, the operator list state elements it receives and where they are. */
@@ -70,6 +81,8 @@ export interface InspectPlan {
   /** Operator state files each new subtask reads whole today (see restore-plan.ts). */
   readonly operatorStateReads: readonly FileRead[];
   readonly bytesRead: number;
+  /** Blocks read over all new subtasks (base + deltas). */
+  readonly blocksRead: number;
   readonly bytesNeeded: number;
   readonly readAmplification: number;
   readonly movedKeyGroups: number;
@@ -83,13 +96,19 @@ export interface InspectedOperator {
   readonly maxParallelism: number;
   /** Whether the checkpoint has keyed state handles (possibly empty) for the operator. */
   readonly keyed: boolean;
+  /**
+   * Full or incremental, the files (`../shared/<name>` for incremental blocks), blocks, the
+   * longest chain, bytes written by this checkpoint vs bytes referenced.
+   */
+  readonly keyedState: KeyedStateSummary;
+  /** Bytes of all key groups' chains: what a restore reads (= `keyedState.bytesReferenced`). */
   readonly keyedStateBytes: number;
   /** Key groups with state. */
   readonly keyGroups: number;
   readonly operatorStateBytes: number;
   readonly subtasks: readonly InspectedSubtask[];
   readonly operatorState: readonly InspectedOperatorState[];
-  /** The 5 largest key groups, largest first. */
+  /** The 5 largest key groups (bytes of their chains), largest first. */
   readonly heaviestKeyGroups: ReadonlyArray<{ readonly keyGroup: number; readonly bytes: number }>;
   readonly plan?: InspectPlan;
 }
@@ -154,11 +173,14 @@ const describeOperator = (
   const subtasks = Array.from({ length: entry.parallelism }, (_, index): InspectedSubtask => {
     const s = byIndex.get(index);
     const range = s?.keyed?.keyGroupRange ?? rangeOf(entry, index);
+    const chains = s?.keyed ? chainsOf(s.keyed).chains : [];
     return {
       index,
       keyGroupRange: [range[0], range[1]],
-      bytes: sum(s?.keyed?.blocks.map((b) => b.length) ?? []),
-      keyGroups: s?.keyed?.blocks.length ?? 0,
+      bytes: s?.keyed ? stateBytesOf(s.keyed) : 0,
+      keyGroups: chains.length,
+      blocks: sum(chains.map((c) => c.blocks.length)),
+      bytesWritten: s?.keyed?.bytes ?? 0,
       operatorStateBytes: sum(elementLengths(s?.operatorState?.states ?? [])),
     };
   });
@@ -173,6 +195,7 @@ const describeOperator = (
     parallelism: entry.parallelism,
     maxParallelism: entry.maxParallelism,
     keyed: entry.subtasks.some((s) => s.keyed !== undefined),
+    keyedState: summarizeKeyedState(entry),
     keyedStateBytes: sum([...perKeyGroup.values()]),
     keyGroups: perKeyGroup.size,
     operatorStateBytes: sum(subtasks.map((s) => s.operatorStateBytes)),
@@ -189,6 +212,7 @@ const planOf = (plan: OperatorRestorePlan): InspectPlan => ({
     index: s.index,
     keyGroupRange: s.keyGroupRange,
     bytes: s.bytes,
+    blocks: s.blocks,
     reads: s.reads,
   })),
   operatorState: plan.subtasks.some((s) => s.operatorState.length > 0)
@@ -196,6 +220,7 @@ const planOf = (plan: OperatorRestorePlan): InspectPlan => ({
     : [],
   operatorStateReads: plan.subtasks[0]?.operatorStateReads ?? [],
   bytesRead: plan.bytesRead,
+  blocksRead: sum(plan.subtasks.map((s) => s.blocks)),
   bytesNeeded: plan.bytesNeeded,
   readAmplification: plan.readAmplification,
   movedKeyGroups: plan.movedKeyGroups,
@@ -207,11 +232,14 @@ const rangeOf = (entry: OperatorStateEntry, index: number): readonly [number, nu
   return [r.start, r.end];
 };
 
+/** Chain bytes (base + deltas) per non-empty key group. */
 const keyGroupBytes = (entry: OperatorStateEntry): Map<number, number> => {
   const out = new Map<number, number>();
   for (const s of entry.subtasks) {
-    for (const b of s.keyed?.blocks ?? [])
-      out.set(b.keyGroup, (out.get(b.keyGroup) ?? 0) + b.length);
+    if (!s.keyed) continue;
+    for (const c of chainsOf(s.keyed).chains) {
+      out.set(c.keyGroup, (out.get(c.keyGroup) ?? 0) + chainBytes(c));
+    }
   }
   return out;
 };
@@ -281,21 +309,27 @@ export const formatInspectReport = (
 const formatOperator = (op: InspectedOperator, entry: OperatorStateEntry | undefined): string[] => {
   const lines = [
     `operator '${op.name}' (uid ${op.uid}): parallelism ${op.parallelism}, maxParallelism ${op.maxParallelism}`,
-    op.keyed
-      ? `  keyed state ${formatBytes(op.keyedStateBytes)} in ${op.keyGroups} of ${op.maxParallelism} key groups`
-      : '  no keyed state',
+    ...keyedHeadline(op),
   ];
   const hasOpState = op.operatorState.length > 0;
+  const chained = isChained(op);
   if (op.keyed || hasOpState) {
     const keyedCols = (cells: string[]) => (op.keyed ? cells : []);
+    const chainCols = (cells: string[]) => (chained ? cells : []);
     const opCols = (cells: string[]) => (hasOpState ? cells : []);
     lines.push(
       ...table(
         [
-          ['SUBTASK', ...keyedCols(['KEY GROUPS', 'BYTES']), ...opCols(['OPERATOR STATE'])],
+          [
+            'SUBTASK',
+            ...keyedCols(['KEY GROUPS', 'BYTES']),
+            ...chainCols(['BLOCKS', 'WRITTEN']),
+            ...opCols(['OPERATOR STATE']),
+          ],
           ...op.subtasks.map((s) => [
             String(s.index),
             ...keyedCols([rangeText(s.keyGroupRange), formatBytes(s.bytes)]),
+            ...chainCols([String(s.blocks), formatBytes(s.bytesWritten)]),
             ...opCols([formatBytes(s.operatorStateBytes)]),
           ]),
         ],
@@ -317,13 +351,39 @@ const formatOperator = (op: InspectedOperator, entry: OperatorStateEntry | undef
   return lines;
 };
 
-/** Mean bytes per key group in up to 40 buckets of the key-group space, as a bar chart. */
+/** Whether any of the operator's keyed handles is incremental (chains of base + deltas). */
+const isChained = (op: InspectedOperator): boolean =>
+  op.keyedState.format === 'incremental' || op.keyedState.format === 'mixed';
+
+/**
+ * What the keyed state is: its size and key groups, full or incremental, and for incremental
+ * state its chains (blocks, shared files, longest chain) and what this checkpoint wrote of it.
+ */
+const keyedHeadline = (op: InspectedOperator): string[] => {
+  if (!op.keyed) return ['  no keyed state'];
+  const k = op.keyedState;
+  const size = `  keyed state ${formatBytes(op.keyedStateBytes)} in ${op.keyGroups} of ${op.maxParallelism} key groups`;
+  if (!isChained(op)) return [`${size}, full (one block per key group)`];
+  const how =
+    k.format === 'mixed'
+      ? `full and incremental: ${count(k.blocks, 'block')} in ${count(k.files.length, 'file')}`
+      : `incremental: ${count(k.blocks, 'block')} in ${count(k.files.length, 'shared file')}`;
+  const share =
+    k.bytesReferenced > 0 ? ` (${((100 * k.bytesWritten) / k.bytesReferenced).toFixed(1)}%)` : '';
+  return [
+    `${size}, ${how}, longest chain ${count(k.longestChain, 'block')}`,
+    `  this checkpoint wrote ${formatBytes(k.bytesWritten)} of the ${formatBytes(k.bytesReferenced)} its chains reference${share}`,
+  ];
+};
+
+/**
+ * Mean bytes per key group (its chain's bytes) in up to 40 buckets of the key-group space, as a
+ * bar chart.
+ */
 export const keyGroupChart = (entry: OperatorStateEntry, maxParallelism: number): string[] => {
   const bytes = new Array<number>(maxParallelism).fill(0);
-  for (const s of entry.subtasks) {
-    for (const b of s.keyed?.blocks ?? []) {
-      if (b.keyGroup >= 0 && b.keyGroup < maxParallelism) bytes[b.keyGroup]! += b.length;
-    }
+  for (const [keyGroup, n] of keyGroupBytes(entry)) {
+    if (keyGroup >= 0 && keyGroup < maxParallelism) bytes[keyGroup]! += n;
   }
   const buckets = Math.min(CHART_BUCKETS, maxParallelism);
   const means = Array.from({ length: buckets }, (_, b) => {
@@ -356,9 +416,18 @@ const formatPlan = (op: InspectedOperator, plan: InspectPlan): string[] => {
       `  keyed state: reads ${formatBytes(plan.bytesRead)} for ${formatBytes(plan.bytesNeeded)} needed, read amplification ${amp}; ` +
         `${count(plan.movedKeyGroups, 'key group')} (${formatBytes(plan.movedBytes)}) change subtask index`,
     );
-    const rows = [['SUBTASK', 'KEY GROUPS', 'BYTES', 'READS']];
+    const chained = isChained(op);
+    if (chained) {
+      const files = new Set(plan.subtasks.flatMap((s) => s.reads.map((r) => r.file))).size;
+      lines.push(
+        `  each key group's chain is read whole (its base, then its deltas): ` +
+          `${count(plan.blocksRead, 'block')} from ${count(files, 'file')}`,
+      );
+    }
+    const rows = [['SUBTASK', 'KEY GROUPS', 'BYTES', ...(chained ? ['BLOCKS'] : []), 'READS']];
+    const blank = chained ? ['', '', '', ''] : ['', '', ''];
     for (const s of plan.subtasks) {
-      const reads = s.reads.slice(0, MAX_READS_SHOWN).map(readText);
+      const reads = s.reads.slice(0, MAX_READS_SHOWN).map((r) => readText(r, chained));
       if (s.reads.length > MAX_READS_SHOWN) {
         const rest = s.reads.slice(MAX_READS_SHOWN);
         reads.push(
@@ -366,8 +435,9 @@ const formatPlan = (op: InspectedOperator, plan: InspectPlan): string[] => {
         );
       }
       const head = [String(s.index), rangeText(s.keyGroupRange), formatBytes(s.bytes)];
+      if (chained) head.push(String(s.blocks));
       rows.push([...head, reads[0] ?? '(nothing)']);
-      for (const r of reads.slice(1)) rows.push(['', '', '', r]);
+      for (const r of reads.slice(1)) rows.push([...blank, r]);
     }
     lines.push(...table(rows, '  '));
   }
@@ -391,8 +461,10 @@ const formatPlan = (op: InspectedOperator, plan: InspectPlan): string[] => {
   return lines;
 };
 
-const readText = (r: KeyedFileRead): string =>
-  `${r.file} [${r.offset}, ${r.offset + r.length}) ${formatBytes(r.length)}, key groups ${rangeText(r.keyGroups)}`;
+/** A read; of chains (`chained`), also its blocks and how many are deltas. */
+const readText = (r: KeyedFileRead, chained: boolean): string =>
+  `${r.file} [${r.offset}, ${r.offset + r.length}) ${formatBytes(r.length)}, key groups ${rangeText(r.keyGroups)}` +
+  (chained ? `, ${count(r.blocks, 'block')} (${count(r.deltas, 'delta')})` : '');
 
 const rangeText = ([start, end]: readonly [number, number]): string =>
   start === end ? String(start) : `${start}-${end}`;

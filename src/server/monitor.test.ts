@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { IncrementalKeyedStateHandle } from '../checkpoint/types.js';
 import { JobMonitor } from './monitor.js';
 import { reports, testGraph, testMetadata } from './server.testkit.js';
 
@@ -106,6 +107,40 @@ describe('JobMonitor', () => {
     expect(kg.checkpointId).toBe(5);
     expect(kg.operators.map((o) => o.uid)).toEqual(['sum']);
     expect(kg.operators[0]!.bytes).toEqual([100, 0, 0, 0, 101, 0, 0, 0]);
+  });
+
+  it('counts an incremental snapshot by its chains (base + deltas), not by what it wrote', () => {
+    const m = monitor();
+    const base = testMetadata(6);
+    const block = (file: number, offset: number, length: number) => ({
+      file,
+      offset,
+      length,
+      crc32: 0,
+      records: 1,
+    });
+    const incremental = (index: number): IncrementalKeyedStateHandle => ({
+      type: 'incremental',
+      keyGroupRange: [index * 4, index * 4 + 3],
+      files: [`../shared/sum-${index}-5-00000005.keyed`, `../shared/sum-${index}-6-00000006.keyed`],
+      chains: [
+        // Key group 4i: base (50 B) in checkpoint 5, delta (7 B) in 6; 4i+2: base only (20 B).
+        { keyGroup: index * 4, entries: 3, blocks: [block(0, 0, 50), block(1, 0, 7)] },
+        { keyGroup: index * 4 + 2, entries: 1, blocks: [block(0, 50, 20)] },
+      ],
+      bytes: 7,
+    });
+    m.setRestored('/chk-6', {
+      ...base,
+      operators: base.operators.map((o) =>
+        o.uid === 'sum'
+          ? { ...o, subtasks: [0, 1].map((index) => ({ index, keyed: incremental(index) })) }
+          : o,
+      ),
+    });
+    expect(sumVertex(m).subtasks.map((s) => s.stateBytes)).toEqual([77, 77]);
+    expect(sumVertex(m).stateBytes).toBe(154);
+    expect(m.keyGroups().operators[0]!.bytes).toEqual([57, 0, 20, 0, 57, 0, 20, 0]);
   });
 
   it('keeps the checkpoint history newest first, with the latest failure and its cause', async () => {

@@ -5,6 +5,7 @@
  * samples, and the checkpoint history. Fed by `eddy run`'s callbacks on the main thread; it
  * never touches the hot path.
  */
+import { chainBytes, chainsOf, stateBytesOf } from '../checkpoint/chains.js';
 import { loadMetadata } from '../checkpoint/index.js';
 import type { CheckpointMetadata, OperatorStateEntry } from '../checkpoint/types.js';
 import type { RescaleReport } from '../control/types.js';
@@ -335,7 +336,9 @@ export class JobMonitor {
       if (!entry || entry.parallelism !== node.parallelism) continue;
       for (let i = 0; i < node.parallelism; i++) {
         const s = entry.subtasks.find((x) => x.index === i);
-        const keyed = s?.keyed?.blocks.reduce((n, b) => n + b.length, 0) ?? 0;
+        // Full or incremental: the bytes of its key groups' chains (base + deltas), what a
+        // restore of the subtask reads, not what this checkpoint happened to write.
+        const keyed = s?.keyed ? stateBytesOf(s.keyed) : 0;
         const opState =
           s?.operatorState?.states.reduce(
             (n, st) => n + st.elements.reduce((m, e) => m + e.length, 0),
@@ -378,11 +381,13 @@ const kindOf = (graph: JobGraph, node: JobNode): VertexKind =>
       ? 'operator'
       : 'sink';
 
+/** Per key group, the bytes of its chain (base + deltas; one block for a full handle). */
 const keyGroupBytes = (entry: OperatorStateEntry): number[] => {
   const bytes = new Array<number>(entry.maxParallelism).fill(0);
   for (const s of entry.subtasks) {
-    for (const b of s.keyed?.blocks ?? []) {
-      if (b.keyGroup >= 0 && b.keyGroup < bytes.length) bytes[b.keyGroup]! += b.length;
+    if (!s.keyed) continue;
+    for (const c of chainsOf(s.keyed).chains) {
+      if (c.keyGroup >= 0 && c.keyGroup < bytes.length) bytes[c.keyGroup]! += chainBytes(c);
     }
   }
   return bytes;

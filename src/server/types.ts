@@ -140,7 +140,7 @@ export interface KeyGroupBytes {
     readonly maxParallelism: number;
     /** Snapshot parallelism (may differ from the running one right after a rescale). */
     readonly parallelism: number;
-    /** Index = key group; bytes of keyed state written for it. */
+    /** Index = key group; bytes of its keyed state (its chain: base + deltas). */
     readonly bytes: readonly number[];
   }>;
 }

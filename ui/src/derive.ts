@@ -29,7 +29,9 @@ export const operatorStateBytes = (v: Vertex): number =>
  * otherwise the subtask whose key-group range holds the read's first key group.
  */
 export const oldSubtaskOf = (read: PlanRead, old: Vertex | undefined): number | undefined => {
-  const m = /-(\d+)\.keyed$/.exec(read.file);
+  if (read.oldSubtask !== undefined) return read.oldSubtask;
+  // Shared files (incremental checkpoints) end in a checkpoint id and a tag, not a subtask.
+  const m = read.file.startsWith('../') ? null : /-(\d+)\.keyed$/.exec(read.file);
   if (m) return Number(m[1]);
   return old?.subtasks.find(
     (s) =>

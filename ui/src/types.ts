@@ -116,6 +116,11 @@ export interface PlanRead {
   readonly offset: number;
   readonly length: number;
   readonly keyGroups: readonly [number, number];
+  /** The old subtask whose handle the read comes from. */
+  readonly oldSubtask?: number;
+  /** Blocks the read covers, of which deltas (incremental checkpoints). */
+  readonly blocks?: number;
+  readonly deltas?: number;
 }
 
 export interface PlanSubtask {
