@@ -67,6 +67,11 @@ export {
 export { redistributeOperatorState } from './redistribute.js';
 export * from './restore-plan.js';
 export {
+  collectSharedFiles,
+  type SharedFilesCollection,
+  sharedFilesOf,
+} from './shared-files.js';
+export {
   CheckpointStorage,
   type LatestValidOptions,
   latestRestorePoint,
@@ -75,4 +80,10 @@ export {
   type ValidCheckpoint,
 } from './storage.js';
 export * from './types.js';
-export { checkDataFiles, stateFiles, type VerifyReport, verifyCheckpoint } from './verify.js';
+export {
+  checkDataFiles,
+  type StateFile,
+  stateFiles,
+  type VerifyReport,
+  verifyCheckpoint,
+} from './verify.js';

@@ -5,12 +5,15 @@
  */
 import type { EddyError } from '../core/errors.js';
 import { corruptError } from './errors.js';
-import { isContainedRelativePath } from './paths.js';
+import { isContainedRelativePath, isSharedFileRef } from './paths.js';
 import type { CheckpointMetadata } from './types.js';
 
 type Obj = Record<string, unknown>;
 
 const MODES = new Set(['split', 'union', 'broadcast']);
+
+/** The first format version with incremental keyed handles. */
+const INCREMENTAL_SINCE = 2;
 
 /** Thrown (as EddyError CORRUPT) with the JSON path of the offending field. */
 class Checker {
@@ -43,6 +46,11 @@ class Checker {
     return v as number;
   }
 
+  /** A non-negative safe integer. */
+  nat(v: unknown, at: string): number {
+    return this.int(v, at, 0);
+  }
+
   relFile(v: unknown, at: string): string {
     const f = this.str(v, at);
     if (!isContainedRelativePath(f))
@@ -58,7 +66,7 @@ class Checker {
 export const validateMetadata = (raw: unknown, file: string): CheckpointMetadata => {
   const c = new Checker(file);
   const m = c.obj(raw, '(root)');
-  c.int(m.formatVersion, 'formatVersion', 0);
+  const version = c.int(m.formatVersion, 'formatVersion', 0);
   c.str(m.jobName, 'jobName');
   c.str(m.jobId, 'jobId');
   c.int(m.checkpointId, 'checkpointId', 0);
@@ -68,14 +76,14 @@ export const validateMetadata = (raw: unknown, file: string): CheckpointMetadata
   }
   const uids = new Set<string>();
   c.arr(m.operators, 'operators').forEach((op, i) => {
-    const uid = checkOperator(c, op, `operators[${i}]`);
+    const uid = checkOperator(c, op, `operators[${i}]`, version);
     if (uids.has(uid)) throw c.fail(`operators[${i}].uid`, `'${uid}' appears twice`);
     uids.add(uid);
   });
   return m as unknown as CheckpointMetadata;
 };
 
-const checkOperator = (c: Checker, raw: unknown, at: string): string => {
+const checkOperator = (c: Checker, raw: unknown, at: string, version: number): string => {
   const op = c.obj(raw, at);
   const uid = c.str(op.uid, `${at}.uid`);
   c.str(op.name, `${at}.name`);
@@ -88,21 +96,30 @@ const checkOperator = (c: Checker, raw: unknown, at: string): string => {
     const index = c.int(s.index, `${sat}.index`, 0, p - 1);
     if (seen.has(index)) throw c.fail(`${sat}.index`, `${index} appears twice`);
     seen.add(index);
-    if (s.keyed !== undefined) checkKeyed(c, s.keyed, `${sat}.keyed`, maxP);
+    if (s.keyed !== undefined) checkKeyed(c, s.keyed, `${sat}.keyed`, maxP, version);
     if (s.operatorState !== undefined)
       checkOperatorState(c, s.operatorState, `${sat}.operatorState`);
   });
   return uid;
 };
 
-const checkKeyed = (c: Checker, raw: unknown, at: string, maxP: number): void => {
+/** A full handle (one file in the checkpoint) or an incremental one (`type: 'incremental'`). */
+const checkKeyed = (c: Checker, raw: unknown, at: string, maxP: number, version: number) => {
   const h = c.obj(raw, at);
+  if (h.type === undefined) checkFullKeyed(c, h, at, maxP);
+  else if (h.type === 'incremental' && version < INCREMENTAL_SINCE) {
+    throw c.fail(
+      `${at}.type`,
+      `'incremental' needs format version 2, the metadata says ${version}`,
+    );
+  } else if (h.type === 'incremental') checkIncrementalKeyed(c, h, at, maxP);
+  else throw c.fail(`${at}.type`, `must be 'incremental' or absent, got ${JSON.stringify(h.type)}`);
+};
+
+const checkFullKeyed = (c: Checker, h: Obj, at: string, maxP: number): void => {
   c.relFile(h.file, `${at}.file`);
   const bytes = c.int(h.bytes, `${at}.bytes`, 0);
-  const range = c.arr(h.keyGroupRange, `${at}.keyGroupRange`);
-  if (range.length !== 2) throw c.fail(`${at}.keyGroupRange`, 'must be [start, end]');
-  const start = c.int(range[0], `${at}.keyGroupRange[0]`, 0, maxP - 1);
-  const end = c.int(range[1], `${at}.keyGroupRange[1]`, start, maxP - 1);
+  const [start, end] = checkRange(c, h.keyGroupRange, `${at}.keyGroupRange`, maxP);
   let nextKeyGroup = start;
   let nextOffset = 0;
   c.arr(h.blocks, `${at}.blocks`).forEach((b, k) => {
@@ -111,6 +128,61 @@ const checkKeyed = (c: Checker, raw: unknown, at: string, maxP: number): void =>
     nextOffset = checkBlock(c, b, bat, nextOffset, bytes);
     nextKeyGroup = keyGroup + 1;
   });
+};
+
+/**
+ * An incremental handle. Its `files` are the only paths metadata may point outside its own
+ * directory with, and only as `../shared/<plain name>`: retention deletes shared files by these
+ * names, and a restore reads them, so anything else (`../shared/../x`, `../other/x`, absolute
+ * paths) is refused here. Block offsets are not checked against file sizes (a shared file's size
+ * is not in the metadata); checkDataFiles does that against the files on disk.
+ */
+const checkIncrementalKeyed = (c: Checker, h: Obj, at: string, maxP: number): void => {
+  const [start, end] = checkRange(c, h.keyGroupRange, `${at}.keyGroupRange`, maxP);
+  // Empty `files` is fine only with no chains (a subtask without keyed state): every block
+  // must index one of them.
+  const files = c.arr(h.files, `${at}.files`);
+  const seen = new Set<string>();
+  files.forEach((f, i) => {
+    const ref = c.str(f, `${at}.files[${i}]`);
+    if (!isSharedFileRef(ref)) {
+      throw c.fail(
+        `${at}.files[${i}]`,
+        `'${ref}' is not a shared file reference (../shared/<name>)`,
+      );
+    }
+    if (seen.has(ref)) throw c.fail(`${at}.files[${i}]`, `'${ref}' appears twice`);
+    seen.add(ref);
+  });
+  c.nat(h.bytes, `${at}.bytes`);
+  let nextKeyGroup = start;
+  c.arr(h.chains, `${at}.chains`).forEach((raw, k) => {
+    const cat = `${at}.chains[${k}]`;
+    const chain = c.obj(raw, cat);
+    nextKeyGroup = c.int(chain.keyGroup, `${cat}.keyGroup`, nextKeyGroup, end) + 1;
+    c.nat(chain.entries, `${cat}.entries`);
+    const blocks = c.arr(chain.blocks, `${cat}.blocks`);
+    if (blocks.length === 0) throw c.fail(`${cat}.blocks`, 'must hold at least the base block');
+    blocks.forEach((b, j) => checkChainBlock(c, b, `${cat}.blocks[${j}]`, files.length));
+  });
+};
+
+const checkChainBlock = (c: Checker, raw: unknown, at: string, files: number): void => {
+  const b = c.obj(raw, at);
+  if (files === 0) throw c.fail(`${at}.file`, "must index the handle's files, which are none");
+  c.int(b.file, `${at}.file`, 0, files - 1);
+  c.nat(b.offset, `${at}.offset`);
+  c.nat(b.length, `${at}.length`);
+  c.int(b.crc32, `${at}.crc32`, 0, 0xffffffff);
+  c.nat(b.records, `${at}.records`);
+};
+
+/** `[start, end]` inside `[0, maxP - 1]` with start <= end. */
+const checkRange = (c: Checker, raw: unknown, at: string, maxP: number): [number, number] => {
+  const range = c.arr(raw, at);
+  if (range.length !== 2) throw c.fail(at, 'must be [start, end]');
+  const start = c.int(range[0], `${at}[0]`, 0, maxP - 1);
+  return [start, c.int(range[1], `${at}[1]`, start, maxP - 1)];
 };
 
 const checkOperatorState = (c: Checker, raw: unknown, at: string): void => {

@@ -2,10 +2,17 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   checkpointDirName,
+  fileInDir,
   isContainedRelativePath,
+  isSharedFileRef,
   keyedStateFileName,
   parseCheckpointDirName,
+  parseSharedFileCheckpointId,
+  SHARED_DIR,
   safeFileComponent,
+  sharedFileName,
+  sharedFileRef,
+  sharedKeyedFileName,
 } from './paths.js';
 
 describe('paths', () => {
@@ -37,6 +44,62 @@ describe('paths', () => {
       expect(isContainedRelativePath(ok)).toBe(true);
     for (const bad of ['', '/etc/passwd', '../x', 'a/../../x', 'a//b', './a', 'a\\b', 'a\0b']) {
       expect(isContainedRelativePath(bad)).toBe(false);
+    }
+  });
+
+  it('name shared files so that their checkpoint id parses back, uid and subtask whatever they are', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ maxLength: 120 }),
+        fc.nat(9999),
+        fc.nat(999_999_999_999_999),
+        (uid, subtask, id) => {
+          const name = sharedKeyedFileName(uid, subtask, id);
+          expect(name).toMatch(/^[A-Za-z0-9_%~-]+-\d+-\d+-[0-9a-f]{8}\.keyed$/);
+          expect(parseSharedFileCheckpointId(name)).toBe(id);
+          expect(isSharedFileRef(sharedFileRef(name))).toBe(true);
+          expect(sharedFileName(sharedFileRef(name))).toBe(name);
+        },
+      ),
+    );
+    // Two attempts at the same checkpoint id never share a name (the random tag).
+    const names = new Set(Array.from({ length: 50 }, () => sharedKeyedFileName('op', 1, 7)));
+    expect(names.size).toBe(50);
+    for (const other of [
+      'op-1.keyed',
+      'op-1-7-0badf00.keyed',
+      'op-1-7-0BADF00D.keyed',
+      'op-1-7-0badf00d.keyed.tmp',
+      'op-1-7-0badf00dd.keyed',
+      'op-1-1234567890123456-0badf00d.keyed',
+      '_metadata',
+    ]) {
+      expect(parseSharedFileCheckpointId(other), other).toBeUndefined();
+    }
+    expect(parseSharedFileCheckpointId('op-1-7-0badf00d.keyed')).toBe(7);
+  });
+
+  it('accept as shared file references exactly ../shared/<plain name>', () => {
+    expect(sharedFileRef('a.keyed')).toBe(`../${SHARED_DIR}/a.keyed`);
+    expect(fileInDir('/base/chk-3', sharedFileRef('a.keyed'))).toBe('/base/shared/a.keyed');
+    for (const bad of [
+      '',
+      'a.keyed',
+      'shared/a.keyed',
+      '../shared/',
+      '../shared/../x',
+      '../shared/./x',
+      '../shared/a/b',
+      '../shared//x',
+      '../other/x',
+      '../../shared/x',
+      '/base/shared/x',
+      '..\\shared\\x',
+      '../shared/a\\..\\b',
+      '../shared/a\0',
+      '../sharedx/a',
+    ]) {
+      expect(isSharedFileRef(bad), bad).toBe(false);
     }
   });
 });

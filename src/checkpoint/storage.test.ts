@@ -2,12 +2,25 @@ import { cp, mkdir, readFile, rm, stat, symlink, truncate, writeFile } from 'nod
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { KeyGroupSnapshot } from '../state/types.js';
+import { stateBytesOf } from './chains.js';
 import { flipByte, makeTempDir, removeTempDir } from './checkpoint.testkit.js';
-import { readKeyGroups, writeKeyedStateFile } from './keyed-file.js';
+import { type DeltaSource, writeSharedBase, writeSharedDelta } from './incremental-file.js';
+import { type KeyGroupSource, readKeyGroups, writeKeyedStateFile } from './keyed-file.js';
 import { readOperatorStateElements, writeOperatorStateFile } from './operator-file.js';
-import { keyedStateFileName, METADATA_FILE, operatorStateFileName } from './paths.js';
+import {
+  fileInDir,
+  keyedStateFileName,
+  METADATA_FILE,
+  operatorStateFileName,
+  sharedKeyedFileName,
+} from './paths.js';
 import { CheckpointStorage, resolveRestorePath } from './storage.js';
-import { CHECKPOINT_FORMAT_VERSION, type CheckpointMetadata } from './types.js';
+import {
+  CHECKPOINT_FORMAT_VERSION,
+  type CheckpointMetadata,
+  type IncrementalKeyedStateHandle,
+} from './types.js';
 import { verifyCheckpoint } from './verify.js';
 
 let tmp: string;
@@ -186,15 +199,24 @@ describe('CheckpointStorage.latestValid', () => {
   it('skips a checkpoint of another format version with the incompatibility message', async () => {
     const good = await completeCheckpoint(1);
     const dir = await storage.createCheckpointDir(2);
-    await storage.commit(dir, await writeData(dir, 2, 2));
+    await storage.commit(dir, await writeData(dir, 2, 3));
     const err = await rejection(storage.loadMetadata(dir));
     expect(err.code).toBe('EDDY_CHECKPOINT_INCOMPATIBLE');
     expect(err.message).toMatch(
-      /has format version 2; this eddy reads version 1: restore it with the eddy/,
+      /has format version 3; this eddy reads versions 1 and 2: restore it with the eddy/,
     );
     const latest = await storage.latestValid();
     expect(latest?.dir).toBe(good);
     expect(latest?.skipped[0]?.error.code).toBe('EDDY_CHECKPOINT_INCOMPATIBLE');
+  });
+
+  it('restores checkpoints of format version 1 (no incremental handles)', async () => {
+    await completeCheckpoint(1);
+    const dir = await storage.createCheckpointDir(2);
+    await storage.commit(dir, await writeData(dir, 2, 1));
+    const latest = await storage.latestValid({ verifyData: true });
+    expect(latest?.dir).toBe(dir);
+    expect(latest?.metadata.formatVersion).toBe(1);
   });
 });
 
@@ -377,5 +399,123 @@ describe('savepoints', () => {
     );
     await storage.createCheckpointDir(2);
     await expect(resolveRestorePath(storage.checkpointDir(2))).rejects.toThrow(/never completed/);
+  });
+});
+
+describe('incremental checkpoints', () => {
+  const range = { start: 0, end: 3 };
+  const sourceOf = (snaps: readonly KeyGroupSnapshot[]): KeyGroupSource => ({
+    keyGroups: snaps.map((x) => x.keyGroup),
+    read: (kg) => snaps.find((x) => x.keyGroup === kg)!,
+  });
+  /** Key group 1: `k1` deleted, `k1b` written; nothing else changes. */
+  const change: DeltaSource = {
+    keyGroups: [1],
+    readDelta: (keyGroup) => ({
+      keyGroup,
+      states: [{ name: 'count', kind: 'value', entries: [['k1b', 7]], deleted: ['k1'] }],
+    }),
+    liveEntries: () => 1,
+  };
+  const afterChange = () =>
+    snapshots(1).map((x) =>
+      x.keyGroup === 1
+        ? { ...x, states: [{ ...x.states[0]!, entries: [['k1b', 7]] as const }] }
+        : x,
+    );
+  const metadataOf = (id: number, keyed: IncrementalKeyedStateHandle): CheckpointMetadata => ({
+    formatVersion: CHECKPOINT_FORMAT_VERSION,
+    jobName: 'job',
+    jobId: 'job-1',
+    checkpointId: id,
+    savepoint: false,
+    timestamp: id,
+    operators: [
+      {
+        uid: 'counter',
+        name: 'count',
+        parallelism: 1,
+        maxParallelism: 4,
+        subtasks: [{ index: 0, keyed }],
+      },
+    ],
+  });
+  const sharedPathOf = (ref: string) => fileInDir(storage.checkpointDir(0), ref);
+
+  /** Checkpoint `id` with every key group as a base block in a shared file. */
+  const completeBase = async (id: number) => {
+    const dir = await storage.createCheckpointDir(id);
+    const name = sharedKeyedFileName('counter', 0, id);
+    const keyed = await writeSharedBase(dir, name, range, sourceOf(snapshots(1)));
+    await storage.commit(dir, metadataOf(id, keyed));
+    return keyed;
+  };
+
+  /** Checkpoint `id`: {@link change} on top of `previous`, other chains reused. */
+  const completeDelta = async (id: number, previous: IncrementalKeyedStateHandle) => {
+    const dir = await storage.createCheckpointDir(id);
+    const name = sharedKeyedFileName('counter', 0, id);
+    const keyed = await writeSharedDelta(dir, name, range, previous, change);
+    await storage.commit(dir, metadataOf(id, keyed));
+    return keyed;
+  };
+
+  it('verifies and reads chains spanning files of older checkpoints, also after retain', async () => {
+    const first = await completeBase(1);
+    const second = await completeDelta(2, first);
+    expect(second.files).toContain(first.files[0]);
+    const dir = storage.checkpointDir(2);
+    const blocks = second.chains.reduce((n, c) => n + c.blocks.length, 0);
+    const report = { files: second.files.length, blocks, bytes: stateBytesOf(second) };
+    expect(await verifyCheckpoint(dir)).toEqual(report);
+    expect((await readKeyGroups(dir, second, range)).snapshots).toEqual(afterChange());
+    // Checkpoint 1's directory goes; the file it wrote stays, as checkpoint 2 uses it.
+    expect(await storage.retain(1)).toEqual([storage.checkpointDir(1)]);
+    expect((await stat(sharedPathOf(first.files[0]!))).isFile()).toBe(true);
+    const latest = await storage.latestValid({ verifyData: true });
+    expect(latest?.dir).toBe(dir);
+    expect(latest?.skipped).toEqual([]);
+    expect(await verifyCheckpoint(dir)).toEqual(report);
+  });
+
+  it('falls back past missing and truncated shared files, naming them', async () => {
+    const good = await completeCheckpoint(1); // a full checkpoint
+    const base = await completeBase(2);
+    const delta = await completeDelta(3, base);
+    const own = delta.files.find((f) => !base.files.includes(f))!;
+    await truncate(sharedPathOf(own), 1);
+    let latest = await storage.latestValid();
+    expect(latest?.dir).toBe(storage.checkpointDir(2));
+    expect(latest?.skipped[0]?.reason).toContain(sharedPathOf(own));
+    expect(latest?.skipped[0]?.reason).toMatch(
+      /truncated: it has 1 bytes, the blocks the metadata references reach byte \d+/,
+    );
+    await rm(sharedPathOf(base.files[0]!));
+    latest = await storage.latestValid();
+    expect(latest?.dir).toBe(good);
+    expect(latest?.skipped.map((x) => x.dir)).toEqual(
+      [3, 2].map((id) => storage.checkpointDir(id)),
+    );
+    const missing = latest!.skipped[1]!;
+    expect(missing.error.code).toBe('EDDY_CHECKPOINT_CORRUPT');
+    expect(missing.reason).toBe(
+      `checkpoint ${storage.checkpointDir(2)} refers to shared file ${sharedPathOf(base.files[0]!)}, which is missing (deleted by hand, or the checkpoint was copied without the shared/ directory beside it)`,
+    );
+  });
+
+  it('verifyData falls back past a flipped byte in a block an older checkpoint wrote', async () => {
+    const good = await completeCheckpoint(1);
+    const base = await completeBase(2);
+    await completeDelta(3, base);
+    const path = sharedPathOf(base.files[0]!);
+    const kg0 = base.chains[0]!.blocks[0]!;
+    await writeFile(path, flipByte(await readFile(path), kg0.offset + 2));
+    expect((await storage.latestValid())?.dir).toBe(storage.checkpointDir(3)); // sizes match
+    const latest = await storage.latestValid({ verifyData: true });
+    expect(latest?.dir).toBe(good);
+    for (const skipped of latest!.skipped) {
+      expect(skipped.reason).toContain(path);
+      expect(skipped.reason).toMatch(/key group 0 .*CRC-32/);
+    }
   });
 });

@@ -1,7 +1,9 @@
 /**
- * The checkpoint directory tree of one job: `<base>/chk-<id>/` per checkpoint, savepoints in
- * directories of their own. Completion is the atomic `_metadata` commit (metadata-io.ts); a
- * directory without `_metadata` is an incomplete checkpoint and is never restored from.
+ * The checkpoint directory tree of one job: `<base>/chk-<id>/` per checkpoint, `<base>/shared/`
+ * for the blocks of incremental checkpoints (collected by shared-files.ts when retention runs),
+ * savepoints in directories of their own. Completion is the atomic `_metadata` commit
+ * (metadata-io.ts); a directory without `_metadata` is an incomplete checkpoint and is never
+ * restored from.
  */
 import { mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -16,6 +18,7 @@ import {
   parseSavepointDirName,
   savepointDirName,
 } from './paths.js';
+import { collectSharedFiles } from './shared-files.js';
 import type { CheckpointMetadata } from './types.js';
 import { checkDataFiles, verifyCheckpoint } from './verify.js';
 
@@ -161,9 +164,12 @@ export class CheckpointStorage {
    * complete checkpoint is always kept (n >= 1), and so is the newest one that passes the
    * cheap validity check, even beyond `n`, so a corrupt newest checkpoint never costs the last
    * good one. With `inflightFrom`, ids from it up are out of scope (see {@link RetainOptions}).
-   * @returns the deleted directories.
-   * @throws EddyError `EDDY_CHECKPOINT_IO` naming the directories that could not be deleted
-   *   (after trying all of them).
+   * Then (checkpoint storage only, not savepoints) deletes the shared files of incremental
+   * checkpoints that no remaining checkpoint refers to ({@link collectSharedFiles}, same
+   * `inflightFrom`): files of an older checkpoint that a retained one still uses stay.
+   * @returns the deleted directories, then the deleted shared files.
+   * @throws EddyError `EDDY_CHECKPOINT_IO` naming the directories or shared files that could
+   *   not be deleted (after trying all of them).
    */
   async retain(n = 3, options: RetainOptions = {}): Promise<string[]> {
     if (!Number.isSafeInteger(n) || n < 1) {
@@ -176,7 +182,29 @@ export class CheckpointStorage {
     await this.keepNewestValid(complete, keep);
     const newest = complete[0]?.id ?? Number.NEGATIVE_INFINITY;
     const doomed = entries.filter((e) => (e.complete ? !keep.has(e.id) : e.id < newest));
-    return this.removeAll(doomed.map((e) => e.dir));
+    const dirs = await removeDirs(doomed.map((e) => e.dir));
+    // Collected even when a directory could not be removed: a directory whose `_metadata` is
+    // still there counts as complete and keeps its files; one without it is never restored.
+    const shared = await this.collectShared(options);
+    if (dirs.failed.length > 0) {
+      const also = shared.error === undefined ? '' : `; also: ${messageOf(shared.error)}`;
+      const cause = new Error(`removal failed${also}`);
+      throw ioError('delete old checkpoints', dirs.failed.join(', '), cause);
+    }
+    if (shared.error !== undefined) throw shared.error;
+    return [...dirs.removed, ...shared.deleted];
+  }
+
+  /** {@link collectSharedFiles} for checkpoint storage (savepoints share nothing). */
+  private async collectShared(
+    options: RetainOptions,
+  ): Promise<{ readonly deleted: readonly string[]; readonly error?: unknown }> {
+    if (this.options.savepoints) return { deleted: [] };
+    try {
+      return { deleted: (await collectSharedFiles(this.baseDir, options)).deleted };
+    } catch (error) {
+      return { deleted: [], error };
+    }
   }
 
   /** See {@link resolveRestorePath}. */
@@ -193,15 +221,6 @@ export class CheckpointStorage {
     }
   }
 
-  private async removeAll(dirs: readonly string[]): Promise<string[]> {
-    const failed: string[] = [];
-    for (const dir of dirs) await removeCheckpointDir(dir).catch(() => failed.push(dir));
-    if (failed.length > 0) {
-      throw ioError('delete old checkpoints', failed.join(', '), new Error('removal failed'));
-    }
-    return dirs.slice();
-  }
-
   private scan(): Promise<Entry[]> {
     return scanCheckpoints(
       this.baseDir,
@@ -209,6 +228,21 @@ export class CheckpointStorage {
     );
   }
 }
+
+/** Removes each checkpoint directory, trying all of them; which went and which did not. */
+const removeDirs = async (dirs: readonly string[]) => {
+  const removed: string[] = [];
+  const failed: string[] = [];
+  for (const dir of dirs) {
+    await removeCheckpointDir(dir).then(
+      () => removed.push(dir),
+      () => failed.push(dir),
+    );
+  }
+  return { removed, failed };
+};
+
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** Every `chk-<id>` (or other `idOf`) directory under `base`, newest first, and whether it is complete. */
 const scanCheckpoints = async (
