@@ -147,6 +147,8 @@ export const runCommand = async (
     opts.checkpointInterval !== undefined || opts.checkpointDir !== undefined || opts.resume
       ? dirs.checkpoints
       : undefined;
+  // A rescale restores from the stop's final incremental checkpoint instead of a savepoint.
+  const viaCheckpoint = checkpointDir !== undefined && opts.checkpointMode === 'incremental';
   const restore = await restoreSource(opts, checkpointDir, dirs.rescales).catch(
     async (e: unknown) => {
       await jobLog?.failed(e);
@@ -276,9 +278,17 @@ export const runCommand = async (
         void Promise.race([ready, limit]).then(() => {
           if (!rescaling) return;
           rescaling.stopRequestedAt = Date.now();
-          log(`rescaling: stopping with a savepoint in ${dirs.rescales}`);
-          // Never drains: windows and timers move to the new parallelism in state.
-          current.stop(dirs.rescales, { drain: false });
+          // Never drains: windows and timers move to the new parallelism in state. With
+          // incremental checkpoints the stop's final checkpoint is the restore point: it writes
+          // only what changed, so the pause does not grow with the state (a savepoint would
+          // copy all of it).
+          if (viaCheckpoint) {
+            log(`rescaling: stopping with a final incremental checkpoint in ${checkpointDir}`);
+            current.stop(undefined, { drain: false });
+          } else {
+            log(`rescaling: stopping with a savepoint in ${dirs.rescales}`);
+            current.stop(dirs.rescales, { drain: false });
+          }
         });
       });
     },
@@ -403,20 +413,21 @@ export const runCommand = async (
       carried = addTotals(carried, totals(result.metrics));
       restarts += result.restarts;
       const r = rescaling;
-      if (!r || !result.savepoint || stop.signal.aborted) break;
-      r.savepoint = result.savepoint;
+      const restorePoint = viaCheckpoint ? result.finalCheckpoint : result.savepoint;
+      if (!r || !restorePoint || stop.signal.aborted) break;
+      r.savepoint = restorePoint;
       r.stoppedAt = Date.now();
-      const storage = new CheckpointStorage(result.savepoint);
+      const storage = new CheckpointStorage(restorePoint);
       generation = {
         parallelism: r.parallelism ?? generation.parallelism,
         overrides: { ...generation.overrides, ...r.operators },
-        restore: { dir: result.savepoint, metadata: await storage.loadMetadata(result.savepoint) },
+        restore: { dir: restorePoint, metadata: await storage.loadMetadata(restorePoint) },
       };
     }
   } catch (e) {
     if (rescaling?.savepoint) {
       log(
-        `rescale failed after the job stopped; its state is in the savepoint ${rescaling.savepoint} (eddy run … --from-savepoint ${rescaling.savepoint} starts from it)`,
+        `rescale failed after the job stopped; its state is in ${rescaling.savepoint} (eddy run … --from-savepoint ${rescaling.savepoint} starts from it)`,
       );
     }
     rescaling?.reject(e);

@@ -2,7 +2,8 @@
  * One job on the cluster, run by the master: generations of a JobMaster over a ClusterPool.
  * A generation ends when the job ends, or to change the parallelism:
  * - a rescale (`eddy rescale --master`, or in reactive mode a worker that joined): stop with a
- *   savepoint (never drained), then a new generation restores it at the new parallelism;
+ *   savepoint (never drained; with incremental checkpoints a final checkpoint), then a new
+ *   generation restores it at the new parallelism;
  * - reactive mode, a worker lost: the job master's restart finds too few slots
  *   (EDDY_SLOTS_CHANGED) and a new generation starts from the latest completed checkpoint at
  *   the parallelism the remaining slots allow.
@@ -149,10 +150,13 @@ export class ClusterJob {
         reject,
       };
       this.status = 'rescaling';
+      // With incremental checkpoints the stop's final checkpoint is the restore point: it
+      // writes only what changed, where a savepoint would copy all the state in the pause.
+      const viaCheckpoint = this.spec.checkpointMode === 'incremental';
       this.emitLog(
-        `rescaling ${this.parallelism} -> ${parallelism} (${reason}): stopping with a savepoint`,
+        `rescaling ${this.parallelism} -> ${parallelism} (${reason}): stopping with ${viaCheckpoint ? 'a final incremental checkpoint' : 'a savepoint'}`,
       );
-      master.stop(this.rescalesDir(), { drain: false });
+      master.stop(viaCheckpoint ? undefined : this.rescalesDir(), { drain: false });
     });
   }
 
@@ -234,10 +238,12 @@ export class ClusterJob {
         this.carried = addTotals(this.carried, totals(result.metrics));
         this.restarts += result.restarts;
         const change = this.change;
-        if (change?.to !== undefined && result.savepoint && !this.stopRequested) {
+        const restorePoint =
+          this.spec.checkpointMode === 'incremental' ? result.finalCheckpoint : result.savepoint;
+        if (change?.to !== undefined && restorePoint && !this.stopRequested) {
           restore = {
-            dir: result.savepoint,
-            metadata: await new CheckpointStorage(result.savepoint).loadMetadata(result.savepoint),
+            dir: restorePoint,
+            metadata: await new CheckpointStorage(restorePoint).loadMetadata(restorePoint),
           };
           continue;
         }

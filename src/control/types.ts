@@ -70,7 +70,8 @@ export interface JobControlTarget {
    */
   stop(savepoint: boolean, dir: string | undefined, drain: boolean): Promise<string | undefined>;
   /**
-   * Rescales: stop with a savepoint, restart from it at the new parallelism (job-wide and/or
+   * Rescales: stop with a savepoint (with incremental checkpoints: with a final checkpoint),
+   * restart from it at the new parallelism (job-wide and/or
    * per operator uid). Resolves once the restarted job processed its first record, or at once
    * with a {@link RescaleUnchanged} when no operator's parallelism would change. Rejects,
    * before anything is started or stopped, a request the job cannot take (unknown uid, a
@@ -92,6 +93,7 @@ export interface RescaleUnchanged {
 
 /** What a rescale did and cost. */
 export interface RescaleReport {
+  /** The restore point: a rescale savepoint, or the final incremental checkpoint. */
   readonly savepoint: string;
   readonly fromParallelism: number;
   readonly toParallelism: number;

@@ -145,6 +145,11 @@ export interface JobRunResult {
   readonly metrics: SubtaskMetricsReport[];
   /** The final savepoint written by stop-with-savepoint, if any. */
   readonly savepoint: string | undefined;
+  /**
+   * The final checkpoint a stop without a savepoint wrote (with checkpointing), if any: the
+   * restore point of a rescale through an incremental checkpoint.
+   */
+  readonly finalCheckpoint?: string | undefined;
   readonly restarts: number;
 }
 
@@ -203,6 +208,7 @@ export class JobMaster {
   private attempt: Attempt | undefined;
   private stopRequest: { savepointDir: string | undefined; drain: boolean } | undefined;
   private finalSavepoint: string | undefined;
+  private finalCheckpoint: string | undefined;
   private restarts = 0;
 
   constructor(
@@ -248,6 +254,7 @@ export class JobMaster {
           stopped: this.stopRequest !== undefined,
           metrics,
           savepoint: this.finalSavepoint,
+          finalCheckpoint: this.finalCheckpoint,
           restarts: this.restarts,
         };
       } catch (e) {
@@ -372,6 +379,7 @@ export class JobMaster {
             // It may complete from disk after the attempt failed: the restart takes over.
             if (attempt.failed) return;
             if (dir) this.finalSavepoint = path;
+            else if (this.stopRequest) this.finalCheckpoint = path;
             closeAll();
           })
           .catch(fail);
