@@ -83,14 +83,25 @@ export const writeKeyGroupDelta = (w: MsgpackWriter, delta: KeyGroupDelta): void
         ? [s.name, s.kind ?? null, s.entries]
         : [s.name, s.kind ?? null, s.entries, s.deleted],
     );
-  const block = [delta.keyGroup, states];
+  writeBlockValue(w, [delta.keyGroup, states], delta);
+};
+
+/**
+ * Appends `block` (a block's positional arrays) to `w`: the fast writer where it can, msgpackr
+ * for the rest. `of` names the key group and its states if a value cannot be encoded.
+ */
+const writeBlockValue = (
+  w: MsgpackWriter,
+  block: unknown[],
+  of: { readonly keyGroup: number; readonly states: ReadonlyArray<{ readonly name: string }> },
+): void => {
   const start = w.length;
   if (w.value(block)) return;
   w.truncate(start);
   try {
     w.raw(packBlock(block));
   } catch (e) {
-    throw unencodable(delta.keyGroup, delta.states, e);
+    throw unencodable(of.keyGroup, of.states, e);
   }
 };
 
@@ -156,15 +167,7 @@ export const encodeKeyGroupBlock = (snapshot: KeyGroupSnapshot): Uint8Array => {
  */
 export const writeKeyGroupSnapshot = (w: MsgpackWriter, snapshot: KeyGroupSnapshot): void => {
   const states = snapshot.states.map((s) => [s.name, s.kind ?? null, s.entries]);
-  const block = [snapshot.keyGroup, states];
-  const start = w.length;
-  if (w.value(block)) return;
-  w.truncate(start);
-  try {
-    w.raw(packBlock(block));
-  } catch (e) {
-    throw unencodable(snapshot.keyGroup, snapshot.states, e);
-  }
+  writeBlockValue(w, [snapshot.keyGroup, states], snapshot);
 };
 
 /** States with more entries than this are encoded in slices; smaller ones in one go. */
