@@ -70,6 +70,25 @@ describe('checkpoint stderr line parser', () => {
     expect(parseCheckpointLine('')).toBeUndefined();
   });
 
+  it('parses the lines of an incremental run (bytes written, down to 0 B)', () => {
+    // As `eddy run --checkpoint-mode incremental` printed them (2026-11-26): the bytes are what
+    // each checkpoint wrote, its directory holds only metadata and operator state.
+    const log = [
+      'checkpoint 1 completed: 410.0 KiB in 288 ms (sync 3.0 ms, async 220 ms) → /tmp/ckt/chk/chk-1',
+      'checkpoint 2 completed: 366.1 KiB in 247 ms (sync 9.4 ms, async 198 ms) → /tmp/ckt/chk/chk-2',
+      'checkpoint 3 completed: 0 B in 12 ms (sync 0.4 ms, async 3 ms) → /tmp/ckt/chk/chk-3',
+      'finished in 2.37 s: 300,000 records read by sources, 300,000 written by sinks (126,339 rec/s read)',
+    ].join('\n');
+    const { completed, failed } = parseCheckpointLog(log);
+    expect(failed).toEqual([]);
+    expect(completed.map((c) => [c.id, c.bytes, c.asyncMs])).toEqual([
+      [1, Math.round(410 * 1024), 220],
+      [2, Math.round(366.1 * 1024), 198],
+      [3, 0, 3],
+    ]);
+    expect(completed[2]?.dir).toBe('/tmp/ckt/chk/chk-3');
+  });
+
   it('parses failures and a whole stderr log', () => {
     expect(parseCheckpointFailure('checkpoint 5 failed: disk full')).toMatchObject({
       kind: 'checkpoint',

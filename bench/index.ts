@@ -17,12 +17,12 @@ const BENCHES: Record<string, Bench> = {
   },
   checkpoint: {
     description:
-      'keyed-sum with 1M and 10M keys: checkpoint sync/async time, size, write rate vs disk, throughput dip',
+      'keyed-sum with 1M and 10M keys: checkpoint sync/async time, size, write rate vs disk, throughput dip, full vs incremental; incremental checkpoints of 1% updates: bytes and restore vs full',
     run: async (args) => (await import('./checkpoint.js')).main(args),
   },
   rescale: {
     description:
-      'keyed state of 1M and 10M keys restored at a new parallelism: eddy vs read-all, per-key index, floor',
+      'keyed state of 1M and 10M keys restored at a new parallelism: eddy vs read-all, per-key index, floor; eddy rescale pause vs state size (100k-5M keys), full vs incremental',
     run: async (args) => (await import('./rescale.js')).main(args),
   },
   'many-subtasks': {

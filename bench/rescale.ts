@@ -35,11 +35,23 @@
  * engine does). Target: eddy par <= 1.5 x floor par. End to end, once per case, the engine
  * itself: `eddy run --from-savepoint <chk> -p P'` over the finished input; its per-subtask
  * `restored running-sum[i] ... in X ms` lines (max = engine restore) and the process wall time.
+ *
+ * Pause vs state size (`--pause-vs-state` runs only this part, `--no-pause-vs-state` skips it;
+ * both parts run by default): per `--state-keys` N, keyed-sum runs at p=2 over N + max(N,
+ * `--tail-events`) events in 2 files (cover layout: every key once, then more), with
+ * `--checkpoint-interval` (1000 ms) in `--checkpoint-mode full` and `incremental`, modes
+ * interleaved round by round. Once the REST API shows every key in state and a checkpoint
+ * triggered after that completed, `eddy rescale <id> 3`: the pause and its phases (the job's
+ * `rescaled` line), the bytes the restore read (the report), the bytes the final snapshot wrote
+ * (its metadata: a full savepoint, or the final incremental checkpoint). The job then runs to
+ * the end of its input and must exit 0 with exactly keyed-sum's output.
  */
 
+import { spawn } from 'node:child_process';
 import {
   closeSync,
   cpSync,
+  createReadStream,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -53,9 +65,11 @@ import {
 import { readFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { createInterface } from 'node:readline';
 import { packBlock, unpackBlock } from '../src/checkpoint/block-codec.js';
-import { isIncremental } from '../src/checkpoint/chains.js';
+import { isIncremental, stateBytesOf } from '../src/checkpoint/chains.js';
 import {
+  type AnyKeyedStateHandle,
   decodeKeyGroupBlock,
   forEachKeyGroup,
   type KeyedStateHandle,
@@ -72,12 +86,14 @@ import {
 } from '../src/keygroups/index.js';
 import { HeapKeyedStateBackend } from '../src/state/index.js';
 import type { KeyGroupSnapshot, StateKind } from '../src/state/types.js';
+import { type CheckpointLine, parseCheckpointLine } from './checkpoint-parse.js';
 import {
   BenchFailure,
   benchMain,
   describeMachine,
   EDDY,
   fmtInt,
+  fmtSec,
   MiB,
   machine,
   median,
@@ -87,7 +103,15 @@ import {
   runChild,
   table,
 } from './common.js';
-import { DATA_ROOT, ensureKeyedSumData, type KeyedSumDataParams } from './data.js';
+import {
+  DATA_ROOT,
+  type DigestValue,
+  digestDir,
+  ensureKeyedSumData,
+  type KeyedSumDataParams,
+  LineDigest,
+  sameDigest,
+} from './data.js';
 import { renderRescaleChart } from './rescale-chart.js';
 
 const JOB = join(REPO, 'examples', 'keyed-sum.ts');
@@ -109,16 +133,49 @@ const DEFAULTS = {
 };
 const QUICK = { keys: [100_000], rounds: 2 };
 
+type CheckpointMode = 'full' | 'incremental';
+const MODES: readonly CheckpointMode[] = ['full', 'incremental'];
+
+const PAUSE_DEFAULTS = {
+  stateKeys: [100_000, 1_000_000, 5_000_000],
+  intervalMs: 1000,
+  /**
+   * Events after the pass that loads every key: at least this many, and at least the keys. The
+   * job must still run when the rescale stops it: after the load it waits for a checkpoint
+   * (one that took 6.7 s was seen under load) and for the new threads (~1-2 s).
+   */
+  tailEvents: 4_000_000,
+  /** One input file per source subtask at p=2: each reader's first pass is its file's head. */
+  files: 2,
+  from: 2,
+  to: 3,
+};
+
 const HELP = `usage: npm run bench -- rescale [options]
 
+Two parts, both by default: the restore strategies side by side (in-process, from cached
+checkpoints), then the pause of \`eddy rescale\` vs the state size (running jobs, both
+checkpoint modes).
+
+restore strategies:
   --keys <list>     key counts in state, comma-separated (default ${DEFAULTS.keys.join(',')})
   --cases <list>    old:new parallelism pairs (default ${DEFAULTS.cases.map((c) => c.join(':')).join(',')})
-  --rounds <n>      in-process rounds per case, medians reported (default ${DEFAULTS.rounds})
+  --rounds <n>      rounds, medians reported (default ${DEFAULTS.rounds}; both parts)
   --sample <n>      per-key index baseline: time at most this many keys per case, extrapolate
                     linearly (default ${DEFAULTS.sample})
   --no-e2e          skip the end-to-end eddy run --from-savepoint per case
+  --no-pause-vs-state  only this part
+
+pause vs state size (eddy rescale ${PAUSE_DEFAULTS.from} -> ${PAUSE_DEFAULTS.to} of a running keyed-sum, full vs incremental):
+  --pause-vs-state  only this part
+  --state-keys <list>  key counts in state (default ${PAUSE_DEFAULTS.stateKeys.join(',')})
+  --checkpoint-interval <ms>  the job's checkpoint interval (default ${PAUSE_DEFAULTS.intervalMs})
+  --tail-events <n> events after the pass that loads every key: max(keys, n) (default
+                    ${PAUSE_DEFAULTS.tailEvents}); the job must still run when the rescale ends
+  --rate <n>        throttle the job's input to n events/s (default: unthrottled)
+
   --timeout <s>     limit for each eddy child process (default ${DEFAULTS.timeoutSec})
-  --quick           smoke run: ${QUICK.keys[0]} keys, ${QUICK.rounds} rounds (explicit options still win)
+  --quick           smoke run: ${QUICK.keys[0]} keys in both parts, ${QUICK.rounds} rounds (explicit options still win)
   -h, --help        this help`;
 
 type StrategyId = 'eddy' | 'eddy-eager' | 'read-all' | 'per-key' | 'floor' | 'floor+restore';
@@ -250,22 +307,35 @@ const ensureCheckpoint = async (
 };
 
 /**
- * The full keyed handles of `entry`. The rejected strategies and the floor read whole `.keyed`
- * files block by block, so this bench measures full checkpoints only: an incremental handle
- * (chains of blocks in shared files) is refused rather than silently left out.
+ * The keyed handles of `entry`, full or incremental (chains of blocks in shared files): the
+ * engine's readers (`readKeyGroupsLazily`, `forEachKeyGroup`) and the byte counts
+ * (`stateBytesOf`) take both.
  */
-const keyedHandles = (entry: OperatorStateEntry): KeyedStateHandle[] =>
-  entry.subtasks.flatMap((s) => {
-    if (!s.keyed) return [];
-    if (isIncremental(s.keyed)) {
+const keyedHandles = (entry: OperatorStateEntry): AnyKeyedStateHandle[] =>
+  entry.subtasks.flatMap((s) => (s.keyed ? [s.keyed] : []));
+
+/**
+ * The full keyed handles of `entry`, for the rejected strategies and the floor, which read
+ * whole `.keyed` files block by block. An incremental handle's key groups are chains (base +
+ * deltas to apply) spread over shared files, which those bench-only readers do not merge: it is
+ * refused rather than silently left out. (The cached checkpoints of this part are always full:
+ * `ensureCheckpoint` runs without `--checkpoint-mode`.)
+ */
+const fullHandles = (entry: OperatorStateEntry): KeyedStateHandle[] =>
+  keyedHandles(entry).map((h) => {
+    if (isIncremental(h)) {
       throw new BenchFailure(
-        `subtask ${s.index} of ${entry.uid} has an incremental keyed handle; the rescale bench ` +
-          'measures full checkpoints: delete the cached checkpoint under bench/.data/ and make ' +
-          'it again with incremental checkpoints off',
+        `${entry.uid} has an incremental keyed handle; the read-all, per-key and floor ` +
+          'strategies read full checkpoints only: delete the cached checkpoint under ' +
+          'bench/.data/ and make it again with incremental checkpoints off',
       );
     }
-    return [s.keyed];
+    return h;
   });
+
+/** Bytes of the keyed state a restore of all of `entry` reads (chains: base + deltas). */
+const keyedStateBytes = (entry: OperatorStateEntry): number =>
+  keyedHandles(entry).reduce((n, h) => n + stateBytesOf(h), 0);
 
 const newBackend = (range: KeyGroupRange, maxParallelism: number) =>
   new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });
@@ -352,7 +422,7 @@ const runEddyEager = (c: CachedCheckpoint, to: number): Promise<StrategyRun> =>
 const runReadAll = (c: CachedCheckpoint, to: number): Promise<StrategyRun> =>
   timeSubtasks(c, to, true, async (range, backend, t) => {
     const maxP = c.entry.maxParallelism;
-    for (const h of keyedHandles(c.entry)) {
+    for (const h of fullHandles(c.entry)) {
       const buf = await readFile(join(c.dir, h.file));
       t.bytes += buf.length;
       for (const b of h.blocks) {
@@ -400,7 +470,7 @@ const buildPerKeyIndex = async (c: CachedCheckpoint): Promise<PerKeyIndex> => {
   const dir = join(c.root, 'per-key');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const handles = keyedHandles(c.entry);
+  const handles = fullHandles(c.entry);
   const total = handles.reduce((n, h) => n + h.bytes, 0);
   // Upper bound on the number of entries: count them while writing, arrays grown on demand.
   let cap = 1 << 16;
@@ -545,7 +615,7 @@ const runPerKey = async (c: CachedCheckpoint, to: number, sample: number): Promi
 
 const runFloor = (c: CachedCheckpoint, to: number, restore: boolean): Promise<StrategyRun> =>
   timeSubtasks(c, to, restore, async (range, backend, t) => {
-    for (const h of keyedHandles(c.entry)) {
+    for (const h of fullHandles(c.entry)) {
       const blocks = h.blocks.filter((b) => b.keyGroup >= range.start && b.keyGroup <= range.end);
       if (blocks.length === 0) continue;
       const start = blocks[0]!.offset;
@@ -723,7 +793,7 @@ const measureCase = async (
     from,
     to,
     maxParallelism: c.entry.maxParallelism,
-    checkpointBytes: keyedHandles(c.entry).reduce((n, h) => n + h.bytes, 0),
+    checkpointBytes: keyedStateBytes(c.entry),
     bytesNeeded: plan.bytesNeeded,
     strategies,
     eddyVsFloorPar: strategies.eddy.parMs / strategies.floor.parMs,
@@ -795,6 +865,547 @@ subtasks, in worker threads restoring concurrently). That time covers reading an
 compiling the job, worker start, restore, the finished input, a final checkpoint, shutdown).`;
 
 // ---------------------------------------------------------------------------------------------
+// Pause vs state size: `eddy rescale` of a running job, full savepoint vs final incremental
+// checkpoint (issue 15 item 6).
+
+/** One `eddy rescale 2 -> 3` of a running keyed-sum. */
+interface PauseRun {
+  readonly mode: CheckpointMode;
+  readonly round: number;
+  /** From stopping the job to its first record at the new parallelism (the report's pause). */
+  readonly pauseMs: number;
+  /** Stop + the final snapshot (full: the rescale savepoint; incremental: the final checkpoint). */
+  readonly stopSnapshotMs: number;
+  /** Start of the new generation + restore, to the subtasks running. */
+  readonly startRestoreMs: number;
+  /** Restore to the first record; undefined when the job saw none within the report's wait. */
+  readonly firstRecordMs: number | undefined;
+  /** The engine's restore time (the report's `in X ms`). */
+  readonly restoreMs: number;
+  /** New threads started before the stop, while the job ran (not in the pause). */
+  readonly prepareMs: number;
+  readonly keyGroups: number;
+  readonly bytesRead: number;
+  /** Bytes the final snapshot wrote (keyed blocks + operator state), from its metadata. */
+  readonly snapshotBytesWritten: number;
+  /** Keyed state the final snapshot refers to (chains: base + deltas), what a restore of all reads. */
+  readonly snapshotStateBytes: number;
+  /** The final snapshot's own time, trigger to completion (its `completed` line). */
+  readonly finalSnapshotMs: number;
+  /**
+   * Periodic checkpoints that completed between the stop request and the final snapshot: the
+   * final snapshot was queued behind one in flight (1) or not (0).
+   */
+  readonly queuedBehind: number;
+  /** Median time of the periodic checkpoints before the rescale (trigger to completion). */
+  readonly periodicCheckpointMs: number;
+  /** Median bytes the periodic checkpoints before the rescale wrote (as printed). */
+  readonly periodicCheckpointBytes: number;
+  /** The restore point the report names. */
+  readonly via: string;
+  /** Completed checkpoints before the rescale (`latestCompleted.id`). */
+  readonly checkpointsBefore: number;
+  readonly wallMs: number;
+  readonly output: DigestValue;
+}
+
+interface PauseResult {
+  readonly keys: number;
+  readonly events: number;
+  readonly mode: CheckpointMode;
+  readonly runs: PauseRun[];
+  readonly failures: string[];
+  /** Medians over the runs. */
+  readonly pauseMs: number;
+  readonly stopSnapshotMs: number;
+  readonly startRestoreMs: number;
+  readonly firstRecordMs: number;
+  readonly finalSnapshotMs: number;
+  readonly periodicCheckpointMs: number;
+  readonly snapshotBytesWritten: number;
+  readonly bytesRead: number;
+  readonly snapshotStateBytes: number;
+}
+
+interface PauseOptions {
+  readonly rounds: number;
+  readonly intervalMs: number;
+  readonly tailEvents: number;
+  readonly rate: number | undefined;
+  readonly timeoutMs: number;
+}
+
+/** A child `node` process whose stderr is watched while it runs. */
+interface LiveChild {
+  readonly stderr: () => string;
+  /** The first match of `re` in stderr; rejects when the process exits first or at `deadline`. */
+  readonly waitFor: (re: RegExp, what: string, deadline: number) => Promise<RegExpExecArray>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly running: () => boolean;
+  /** SIGKILL, if still running (only this child: by its handle). */
+  readonly kill: () => void;
+}
+
+const spawnLive = (args: string[], env: NodeJS.ProcessEnv): LiveChild => {
+  const child = spawn(process.execPath, args, {
+    cwd: REPO,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  let done = false;
+  const waiters = new Set<() => void>();
+  child.stderr.on('data', (b: Buffer) => {
+    err += b.toString('utf8');
+    for (const w of [...waiters]) w();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('close', (code, signal) => {
+      done = true;
+      for (const w of [...waiters]) w();
+      r({ code, signal });
+    }),
+  );
+  const waitFor = (re: RegExp, what: string, deadline: number) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const timer = setTimeout(check, Math.max(0, deadline - Date.now()));
+      function check() {
+        const m = re.exec(err);
+        const fail = (why: string) => {
+          waiters.delete(check);
+          clearTimeout(timer);
+          reject(new BenchFailure(`${why} waiting for ${what}:\n${err.slice(-1500)}`));
+        };
+        if (m) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(m);
+        } else if (done) fail('eddy run exited');
+        else if (Date.now() >= deadline) fail('timed out');
+      }
+      waiters.add(check);
+      check();
+    });
+  return {
+    stderr: () => err,
+    waitFor,
+    exited,
+    running: () => !done,
+    kill: () => {
+      if (!done) child.kill('SIGKILL');
+    },
+  };
+};
+
+/** Runs `node <args>` with `env` to its end (the `eddy rescale` client). */
+const runWithEnv = (args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: REPO,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString('utf8');
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString('utf8');
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: out, stderr: err });
+    });
+  });
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** GET `url` as JSON; undefined while the server does not answer (yet). */
+const getJson = async (url: string): Promise<unknown> => {
+  try {
+    const res = await fetch(url);
+    return res.ok ? await res.json() : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Polls `probe` every 100 ms until it returns a value; fails when the job exits or at `deadline`. */
+const pollUntil = async <T>(
+  job: LiveChild,
+  what: string,
+  deadline: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> => {
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (!job.running()) {
+      throw new BenchFailure(`eddy run exited waiting for ${what}:\n${job.stderr().slice(-1500)}`);
+    }
+    if (Date.now() >= deadline) {
+      throw new BenchFailure(`timed out waiting for ${what}:\n${job.stderr().slice(-1500)}`);
+    }
+    await sleep(100);
+  }
+};
+
+interface JobVertex {
+  readonly uid: string;
+  readonly recordsIn: number;
+  readonly subtasks: ReadonlyArray<{ readonly index: number; readonly recordsOut: number }>;
+}
+
+/**
+ * Waits until every key is in state: each source subtask (one file each) has emitted at least
+ * its file's first pass (the `cover` layout's first pass over all users: the file's first
+ * lines) and running-sum has taken in at least `keys` records. Returns the time it saw that:
+ * a checkpoint triggered later holds every key.
+ */
+const waitLoaded = (job: LiveChild, api: string, keys: number, deadline: number) => {
+  const firstPass = Math.ceil(keys / PAUSE_DEFAULTS.files);
+  return pollUntil(job, `${fmtCount(keys)} keys in state`, deadline, async () => {
+    const j = (await getJson(api)) as { vertices?: JobVertex[] } | undefined;
+    const source = j?.vertices?.find((v) => v.uid === 'events');
+    const sum = j?.vertices?.find((v) => v.uid === UID);
+    if (!source || !sum || source.subtasks.length !== PAUSE_DEFAULTS.from) return undefined;
+    const loaded = source.subtasks.every((s) => s.recordsOut >= firstPass) && sum.recordsIn >= keys;
+    return loaded ? Date.now() : undefined;
+  });
+};
+
+/** Waits for a completed checkpoint triggered after `after` (epoch ms); returns its id. */
+const waitCheckpointAfter = (job: LiveChild, api: string, after: number, deadline: number) =>
+  pollUntil(job, 'a checkpoint after the state was loaded', deadline, async () => {
+    const c = (await getJson(`${api}/checkpoints`)) as
+      | { latestCompleted?: { id: number; triggerTime: string } | null }
+      | undefined;
+    const last = c?.latestCompleted;
+    return last && Date.parse(last.triggerTime) > after ? last.id : undefined;
+  });
+
+// `eddy rescale`'s stdout and the job's own line (src/cli/control.ts, finishRescale in run.ts).
+const RESCALE_OUT =
+  /pause (\d+) ms \(new threads started beforehand in (\d+) ms[^)]*\), restored (\d+) key groups, (\d+) bytes read in (\d+) ms, via (\S+)/;
+const RESCALE_LINE =
+  /^rescaled \d+ -> \d+: pause (\d+) ms, .*\[stop\+(?:savepoint|checkpoint) (\d+) ms, start\+restore (\d+) ms, (?:to first record (\d+) ms|no record)/m;
+
+/** Bytes the snapshot in `dir` wrote, and the keyed state bytes it refers to. */
+const snapshotBytes = async (dir: string) => {
+  const m = await loadMetadata(dir);
+  let written = 0;
+  let state = 0;
+  for (const op of m.operators) {
+    for (const s of op.subtasks) {
+      written += (s.keyed?.bytes ?? 0) + (s.operatorState?.bytes ?? 0);
+      if (s.keyed) state += stateBytesOf(s.keyed);
+    }
+  }
+  return { written, state };
+};
+
+/**
+ * From the job's stderr: the final snapshot's own time (its `completed` line names `via`) and
+ * the periodic checkpoints before the stop (median time and bytes): a final snapshot queued
+ * behind a periodic checkpoint in flight waits for it.
+ */
+const snapshotLines = (stderr: string, via: string) => {
+  const stopAt = stderr.indexOf('rescaling: stopping');
+  let finalSnapshotMs = Number.NaN;
+  let queuedBehind = 0;
+  const periodic: CheckpointLine[] = [];
+  for (const line of stderr.slice(Math.max(0, stopAt)).split('\n')) {
+    const c = parseCheckpointLine(line);
+    if (!c) continue;
+    if (c.dir === via) {
+      finalSnapshotMs = c.totalMs ?? Number.NaN;
+      break;
+    }
+    if (c.kind === 'checkpoint') queuedBehind++;
+  }
+  for (const line of stderr.slice(0, stopAt < 0 ? undefined : stopAt).split('\n')) {
+    const c = parseCheckpointLine(line);
+    if (c?.kind === 'checkpoint') periodic.push(c);
+  }
+  return {
+    finalSnapshotMs,
+    queuedBehind,
+    periodicCheckpointMs: median(periodic.map((c) => c.totalMs ?? Number.NaN)),
+    periodicCheckpointBytes: median(periodic.map((c) => c.bytes)),
+  };
+};
+
+/** The digest keyed-sum's output must have: one `{"user","total"}` line per event, in input order per user. */
+const expectedDigest = async (dataDir: string, events: number): Promise<DigestValue> => {
+  const file = join(dataDir, '_expected.json');
+  try {
+    const cached = JSON.parse(readFileSync(file, 'utf8')) as DigestValue & { events: number };
+    if (cached.events === events) return { lines: cached.lines, hash: cached.hash };
+  } catch {}
+  const d = new LineDigest();
+  const enc = new TextEncoder();
+  const names = readdirSync(dataDir).filter((n) => n.endsWith('.jsonl'));
+  for (const name of names) {
+    // Users are sharded by file: one running sum map per file is enough.
+    const sums = new Map<string, number>();
+    const lines = createInterface({ input: createReadStream(join(dataDir, name)) });
+    for await (const line of lines) {
+      if (line === '') continue;
+      const e = JSON.parse(line) as { user: string; amount: number };
+      const total = (sums.get(e.user) ?? 0) + e.amount;
+      sums.set(e.user, total);
+      d.update(enc.encode(JSON.stringify({ user: e.user, total }))).endFile();
+    }
+  }
+  const v = d.value();
+  if (v.lines !== events) {
+    throw new BenchFailure(`${dataDir} holds ${v.lines} events, its manifest says ${events}`);
+  }
+  writeFileSync(file, `${JSON.stringify({ ...v, events })}\n`);
+  return v;
+};
+
+const pauseOnce = async (
+  dataDir: string,
+  keys: number,
+  mode: CheckpointMode,
+  round: number,
+  o: PauseOptions,
+): Promise<PauseRun> => {
+  const tmp = mkdtempSync(join(tmpdir(), 'eddy-bench-pause-'));
+  // Its own registry: `eddy rescale <id>` finds the job there.
+  const env = { ...process.env, EDDY_HOME: join(tmp, 'home') };
+  const out = join(tmp, 'out');
+  const started = performance.now();
+  const deadline = Date.now() + o.timeoutMs;
+  const job = spawnLive(
+    [
+      EDDY,
+      'run',
+      JOB,
+      '-p',
+      String(PAUSE_DEFAULTS.from),
+      '--no-progress',
+      '--ui-port',
+      '0',
+      '--restart-attempts',
+      '0',
+      '--checkpoint-interval',
+      String(o.intervalMs),
+      '--checkpoint-mode',
+      mode,
+      '--state-dir',
+      join(tmp, 'state'),
+      '--',
+      '--input',
+      dataDir,
+      '--output',
+      out,
+      ...(o.rate === undefined ? [] : ['--rate', String(o.rate)]),
+    ],
+    env,
+  );
+  const killer = setTimeout(job.kill, o.timeoutMs);
+  try {
+    const id = (await job.waitFor(/^job (\S+) \(/m, 'the job id', deadline))[1]!;
+    const url = (await job.waitFor(/dashboard and REST API: (\S+)/, 'the REST API', deadline))[1]!;
+    const api = `${url}/api/jobs/${id}`;
+    const loadedAt = await waitLoaded(job, api, keys, deadline);
+    const checkpointsBefore = await waitCheckpointAfter(job, api, loadedAt, deadline);
+    const r = await runWithEnv(
+      [EDDY, 'rescale', id, String(PAUSE_DEFAULTS.to)],
+      env,
+      Math.max(1000, deadline - Date.now()),
+    );
+    if (r.code !== 0) {
+      const short = /job ended before the rescale/.test(r.stderr)
+        ? ' (the input ran out first: raise --tail-events)'
+        : '';
+      throw new BenchFailure(
+        `eddy rescale exited ${r.code}${short}: ${r.stderr.trim()}\njob:\n${job.stderr().slice(-1500)}`,
+      );
+    }
+    const rep = RESCALE_OUT.exec(r.stdout);
+    if (!rep) throw new BenchFailure(`cannot parse eddy rescale's report: ${r.stdout.trim()}`);
+    const via = rep[6]!;
+    // Read before the new generation's checkpoints and retention move on.
+    const snap = await snapshotBytes(via);
+    const wantVia = mode === 'incremental' ? /\/checkpoints\/chk-\d+$/ : /\/rescales\//;
+    if (!wantVia.test(via)) {
+      throw new BenchFailure(
+        `a ${mode} rescale restored from ${via} (expected ${mode === 'incremental' ? 'the final checkpoint' : 'a rescale savepoint'}): is dist/ built from the sources (npm run build)?`,
+      );
+    }
+    const line = RESCALE_LINE.exec(
+      (await job.waitFor(RESCALE_LINE, "the job's rescale line", deadline))[0],
+    )!;
+    const snapshots = snapshotLines(job.stderr(), via);
+    const exit = await job.exited;
+    if (exit.code !== 0) {
+      throw new BenchFailure(
+        `eddy run ended with ${exit.code ?? exit.signal} after the rescale:\n${job.stderr().slice(-1500)}`,
+      );
+    }
+    return {
+      mode,
+      round,
+      pauseMs: Number(line[1]),
+      stopSnapshotMs: Number(line[2]),
+      startRestoreMs: Number(line[3]),
+      firstRecordMs: line[4] === undefined ? undefined : Number(line[4]),
+      restoreMs: Number(rep[5]),
+      prepareMs: Number(rep[2]),
+      keyGroups: Number(rep[3]),
+      bytesRead: Number(rep[4]),
+      snapshotBytesWritten: snap.written,
+      snapshotStateBytes: snap.state,
+      ...snapshots,
+      via,
+      checkpointsBefore,
+      wallMs: performance.now() - started,
+      output: digestDir(out),
+    };
+  } finally {
+    clearTimeout(killer);
+    job.kill();
+    await job.exited;
+    rmSync(tmp, { recursive: true, force: true });
+  }
+};
+
+const summarizePause = (
+  keys: number,
+  events: number,
+  mode: CheckpointMode,
+  runs: PauseRun[],
+  failures: string[],
+): PauseResult => {
+  const med = (f: (r: PauseRun) => number | undefined) =>
+    median(runs.map(f).filter((x): x is number => x !== undefined));
+  return {
+    keys,
+    events,
+    mode,
+    runs,
+    failures,
+    pauseMs: med((r) => r.pauseMs),
+    stopSnapshotMs: med((r) => r.stopSnapshotMs),
+    startRestoreMs: med((r) => r.startRestoreMs),
+    firstRecordMs: med((r) => r.firstRecordMs),
+    finalSnapshotMs: med((r) => r.finalSnapshotMs),
+    periodicCheckpointMs: med((r) => r.periodicCheckpointMs),
+    snapshotBytesWritten: med((r) => r.snapshotBytesWritten),
+    bytesRead: med((r) => r.bytesRead),
+    snapshotStateBytes: med((r) => r.snapshotStateBytes),
+  };
+};
+
+/** Both modes at one state size, interleaved round by round (the first alternates). */
+const measurePause = async (keys: number, o: PauseOptions): Promise<PauseResult[]> => {
+  const events = keys + Math.max(keys, o.tailEvents);
+  const params: KeyedSumDataParams = {
+    events,
+    users: keys,
+    files: PAUSE_DEFAULTS.files,
+    seed: DEFAULTS.seed,
+    layout: 'cover',
+  };
+  const data = ensureKeyedSumData(params, join(DATA_ROOT, `rescale-pause-${keys}-${events}`));
+  const expected = await expectedDigest(data.dir, events);
+  console.log(
+    `data: ${relative(REPO, data.dir)} (${data.cached ? 'cached' : 'generated'}), ${fmtInt(events)} events over ${fmtInt(keys)} keys in ${PAUSE_DEFAULTS.files} files (every key once, then ${fmtInt(events - keys)} more)`,
+  );
+  const runs: Record<CheckpointMode, PauseRun[]> = { full: [], incremental: [] };
+  const failures: Record<CheckpointMode, string[]> = { full: [], incremental: [] };
+  for (let r = 0; r < o.rounds; r++) {
+    const order = r % 2 === 0 ? MODES : [...MODES].reverse();
+    for (const mode of order) {
+      globalThis.gc?.();
+      try {
+        const run = await pauseOnce(data.dir, keys, mode, r, o);
+        if (!sameDigest(run.output, expected)) {
+          throw new BenchFailure(
+            `output ${run.output.lines} lines ${run.output.hash}, expected ${expected.lines} lines ${expected.hash} (lost or repeated records)`,
+          );
+        }
+        runs[mode].push(run);
+        console.log(
+          `  round ${r + 1} ${mode.padEnd(11)} pause ${run.pauseMs} ms [stop+snapshot ${run.stopSnapshotMs} (the snapshot itself ${fmtMs(run.finalSnapshotMs)}${run.queuedBehind > 0 ? `, queued behind ${run.queuedBehind} periodic checkpoint(s) in flight` : ''}), start+restore ${run.startRestoreMs}, to first record ${run.firstRecordMs ?? '-'}] periodic checkpoints ${fmtMs(run.periodicCheckpointMs)} ms ${fmtMiB(run.periodicCheckpointBytes)} MiB; snapshot wrote ${fmtMiB(run.snapshotBytesWritten)} MiB, restore read ${fmtMiB(run.bytesRead)} MiB in ${run.restoreMs} ms; output exact; wall ${fmtSec(run.wallMs)} s`,
+        );
+      } catch (e) {
+        if (!(e instanceof BenchFailure)) throw e;
+        failures[mode].push(`round ${r + 1}: ${e.message}`);
+        console.log(`  round ${r + 1} ${mode} FAILED: ${e.message.split('\n')[0]}`);
+      }
+    }
+  }
+  return MODES.map((m) => summarizePause(keys, events, m, runs[m], failures[m]));
+};
+
+const printPause = (results: PauseResult[], o: PauseOptions): void => {
+  console.log(
+    `\npause vs state size — eddy rescale ${PAUSE_DEFAULTS.from} -> ${PAUSE_DEFAULTS.to} of a running keyed-sum, checkpoint interval ${o.intervalMs} ms${o.rate === undefined ? ', input unthrottled' : `, input at ${fmtInt(o.rate)} events/s`}; medians over ${o.rounds} round(s)\n`,
+  );
+  const rows = results.map((r) => [
+    fmtCount(r.keys),
+    r.mode,
+    r.runs.length === 0 ? 'FAILED' : fmtMs(r.pauseMs),
+    fmtMs(r.stopSnapshotMs),
+    fmtMs(r.finalSnapshotMs),
+    fmtMs(r.startRestoreMs),
+    fmtMs(r.firstRecordMs),
+    fmtMiB(r.snapshotBytesWritten),
+    fmtMiB(r.bytesRead),
+    `${r.runs.length}/${r.runs.length + r.failures.length}`,
+    `${r.runs.filter((x) => x.queuedBehind > 0).length}/${r.runs.length}`,
+    fmtMs(r.periodicCheckpointMs),
+    r.runs.map((x) => x.pauseMs).join(', '),
+  ]);
+  console.log(
+    table(
+      [
+        'keys',
+        'mode',
+        'pause ms',
+        'stop+snapshot',
+        'snapshot',
+        'start+restore',
+        'to 1st record',
+        'snapshot MiB written',
+        'restore MiB read',
+        'ok',
+        'queued',
+        'periodic chk ms',
+        'pauses',
+      ],
+      rows,
+    ),
+  );
+};
+
+const PAUSE_NOTES = `
+pause = from stopping the job to its first record at the new parallelism (the rescale report;
+the new threads are started before the stop, not counted). stop+snapshot = stop and write the
+final snapshot: full mode a savepoint of all state in rescales/, incremental mode the final
+checkpoint, which writes only what changed since the previous one. snapshot = the final
+snapshot's own time, trigger to completion, from its 'completed' line; it is queued behind a
+periodic checkpoint in flight at the stop (queued = runs where it was). start+restore = the new
+generation starting and restoring. snapshot MiB written = keyed blocks + operator state the
+final snapshot wrote (its metadata); restore MiB read = the report's bytes read (at 2 -> 3 every
+key group: in incremental mode whole chains, base + deltas, which the compaction rule keeps
+<= 2x the live state). periodic chk ms = median of the job's checkpoints before the rescale.
+The input is unthrottled unless --rate is given: the keys changed per checkpoint interval (so
+an incremental snapshot's size) follow the throughput, not the state. Every run must end with
+exit 0 and exactly keyed-sum's output (order-independent digest against the running sums
+computed here from the input).`;
+
+// ---------------------------------------------------------------------------------------------
 
 const parseCases = (v: string): Array<[number, number]> =>
   v.split(',').map((p) => {
@@ -805,52 +1416,23 @@ const parseCases = (v: string): Array<[number, number]> =>
     return [Number(m[1]), Number(m[2])];
   });
 
-const benchmark = async (argv: string[]): Promise<number> => {
-  const values = parseBenchArgs(
-    argv,
-    {
-      keys: { type: 'string' },
-      cases: { type: 'string' },
-      rounds: { type: 'string' },
-      sample: { type: 'string' },
-      timeout: { type: 'string' },
-      'no-e2e': { type: 'boolean' },
-      quick: { type: 'boolean' },
-    },
-    HELP,
-  );
-  if (typeof values === 'number') return values;
-  const str = (k: string) => values[k] as string | undefined;
-  const quick = values.quick === true;
-  const keyCounts =
-    str('keys') === undefined
-      ? quick
-        ? QUICK.keys
-        : DEFAULTS.keys
-      : str('keys')!
-          .split(',')
-          .map((k) => positiveInt('keys', k.trim(), 0));
-  const cases = str('cases') === undefined ? DEFAULTS.cases : parseCases(str('cases')!);
-  const rounds = positiveInt('rounds', str('rounds'), quick ? QUICK.rounds : DEFAULTS.rounds);
-  const sample = positiveInt('sample', str('sample'), DEFAULTS.sample);
-  const timeoutMs = positiveInt('timeout', str('timeout'), DEFAULTS.timeoutSec) * 1000;
-  const e2e = values['no-e2e'] !== true;
-  const date = new Date();
-  const host = machine();
+const parseKeyList = (name: string, v: string): number[] =>
+  v.split(',').map((k) => positiveInt(name, k.trim(), 0));
 
-  console.log(`rescale benchmark — ${date.toISOString()}`);
-  console.log(`machine: ${describeMachine(host)}`);
-  const load = loadavg();
+/** The restore strategies side by side, per key count and case (the part before item 6). */
+const runStrategies = async (
+  keyCounts: readonly number[],
+  cases: ReadonlyArray<[number, number]>,
+  rounds: number,
+  sample: number,
+  e2e: boolean,
+  timeoutMs: number,
+  failures: string[],
+): Promise<CaseResult[]> => {
   console.log(
-    `load average at start: ${load.map((l) => l.toFixed(2)).join(' ')}` +
-      (load[0]! > 0.5 ? ' (the machine is busy: numbers will be noisy)' : ''),
+    `\nrestore strategies: cases ${cases.map((c) => c.join('->')).join(', ')}; ${rounds} round(s) in-process; per-key sample ${fmtInt(sample)}; e2e ${e2e ? 'on' : 'off'}`,
   );
-  console.log(
-    `cases ${cases.map((c) => c.join('->')).join(', ')}; ${rounds} round(s) in-process; per-key sample ${fmtInt(sample)}; e2e ${e2e ? 'on' : 'off'}`,
-  );
-
   const results: CaseResult[] = [];
-  const failures: string[] = [];
   for (const keys of keyCounts) {
     console.log(`\n=== ${fmtCount(keys)} keys ===`);
     try {
@@ -869,7 +1451,7 @@ const benchmark = async (argv: string[]): Promise<number> => {
       for (const [from, to] of cases) {
         const c = await ensureCheckpoint(keys, from, data.dir, timeoutMs);
         console.log(
-          `  ${from}->${to}: checkpoint ${relative(REPO, c.dir)}, ${fmtMiB(keyedHandles(c.entry).reduce((n, h) => n + h.bytes, 0))} MiB keyed state, maxParallelism ${c.entry.maxParallelism}`,
+          `  ${from}->${to}: checkpoint ${relative(REPO, c.dir)}, ${fmtMiB(keyedStateBytes(c.entry))} MiB keyed state, maxParallelism ${c.entry.maxParallelism}`,
         );
         const r = await measureCase(c, keys, to, rounds, sample, e2e, timeoutMs);
         perKey.push(r);
@@ -893,14 +1475,135 @@ const benchmark = async (argv: string[]): Promise<number> => {
     }
   }
   console.log(NOTES);
+  return results;
+};
+
+/** Pause vs state size, per key count: both modes interleaved. */
+const runPauseVsState = async (
+  stateKeys: readonly number[],
+  o: PauseOptions,
+  failures: string[],
+): Promise<PauseResult[]> => {
+  console.log(
+    `\npause vs state size: keys ${stateKeys.map(fmtCount).join(', ')}; modes ${MODES.join(', ')} interleaved; ${o.rounds} round(s); checkpoint interval ${o.intervalMs} ms`,
+  );
+  const results: PauseResult[] = [];
+  for (const keys of stateKeys) {
+    console.log(`\n=== pause vs state: ${fmtCount(keys)} keys ===`);
+    try {
+      const rs = await measurePause(keys, o);
+      results.push(...rs);
+      for (const r of rs) {
+        for (const f of r.failures) failures.push(`pause ${fmtCount(keys)} ${r.mode} ${f}`);
+      }
+      const digests = new Set(rs.flatMap((r) => r.runs.map((x) => x.output.hash)));
+      if (digests.size > 1) failures.push(`pause ${fmtCount(keys)}: outputs differ between runs`);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (!(e instanceof BenchFailure) && !(e instanceof RangeError) && !/memory/i.test(msg))
+        throw e;
+      failures.push(`pause ${fmtCount(keys)} keys: ${msg}`);
+      console.log(`  ${fmtCount(keys)} keys FAILED: ${msg}`);
+    }
+  }
+  if (results.length > 0) printPause(results, o);
+  console.log(PAUSE_NOTES);
+  return results;
+};
+
+const benchmark = async (argv: string[]): Promise<number> => {
+  const values = parseBenchArgs(
+    argv,
+    {
+      keys: { type: 'string' },
+      cases: { type: 'string' },
+      rounds: { type: 'string' },
+      sample: { type: 'string' },
+      timeout: { type: 'string' },
+      'no-e2e': { type: 'boolean' },
+      quick: { type: 'boolean' },
+      'pause-vs-state': { type: 'boolean' },
+      'no-pause-vs-state': { type: 'boolean' },
+      'state-keys': { type: 'string' },
+      'checkpoint-interval': { type: 'string' },
+      'tail-events': { type: 'string' },
+      rate: { type: 'string' },
+    },
+    HELP,
+  );
+  if (typeof values === 'number') return values;
+  const str = (k: string) => values[k] as string | undefined;
+  const quick = values.quick === true;
+  if (values['pause-vs-state'] === true && values['no-pause-vs-state'] === true) {
+    throw new BenchFailure('--pause-vs-state and --no-pause-vs-state exclude each other');
+  }
+  const strategiesOn = values['pause-vs-state'] !== true;
+  const pauseOn = values['no-pause-vs-state'] !== true;
+  const keyCounts =
+    str('keys') === undefined
+      ? quick
+        ? QUICK.keys
+        : DEFAULTS.keys
+      : parseKeyList('keys', str('keys')!);
+  const stateKeys =
+    str('state-keys') === undefined
+      ? quick
+        ? QUICK.keys
+        : PAUSE_DEFAULTS.stateKeys
+      : parseKeyList('state-keys', str('state-keys')!);
+  const cases = str('cases') === undefined ? DEFAULTS.cases : parseCases(str('cases')!);
+  const rounds = positiveInt('rounds', str('rounds'), quick ? QUICK.rounds : DEFAULTS.rounds);
+  const sample = positiveInt('sample', str('sample'), DEFAULTS.sample);
+  const timeoutMs = positiveInt('timeout', str('timeout'), DEFAULTS.timeoutSec) * 1000;
+  const e2e = values['no-e2e'] !== true;
+  const pauseOptions: PauseOptions = {
+    rounds,
+    intervalMs: positiveInt(
+      'checkpoint-interval',
+      str('checkpoint-interval'),
+      PAUSE_DEFAULTS.intervalMs,
+    ),
+    tailEvents: positiveInt('tail-events', str('tail-events'), PAUSE_DEFAULTS.tailEvents),
+    rate: str('rate') === undefined ? undefined : positiveInt('rate', str('rate'), 0),
+    timeoutMs,
+  };
+  const date = new Date();
+  const host = machine();
+
+  console.log(`rescale benchmark — ${date.toISOString()}`);
+  console.log(`machine: ${describeMachine(host)}`);
+  const load = loadavg();
+  console.log(
+    `load average at start: ${load.map((l) => l.toFixed(2)).join(' ')}` +
+      (load[0]! > 0.5 ? ' (the machine is busy: numbers will be noisy)' : ''),
+  );
+  if (pauseOn && rounds < 2) console.log('warning: 1 round: the pause medians are single runs');
+
+  const failures: string[] = [];
+  const results = strategiesOn
+    ? await runStrategies(keyCounts, cases, rounds, sample, e2e, timeoutMs, failures)
+    : [];
+  const pause = pauseOn ? await runPauseVsState(stateKeys, pauseOptions, failures) : [];
+  if (failures.length > 0)
+    console.log(`\nFAILURES:\n${failures.map((f) => `  ${f.split('\n')[0]}`).join('\n')}`);
 
   const outDir = join(DATA_ROOT, 'results');
   mkdirSync(outDir, { recursive: true });
   const stamp = date.toISOString().replace(/[:.]/g, '-');
   const jsonFile = join(outDir, `rescale-${stamp}.json`);
+  const pauseConfig = pauseOn
+    ? {
+        stateKeys,
+        checkpointIntervalMs: pauseOptions.intervalMs,
+        tailEvents: pauseOptions.tailEvents,
+        rate: pauseOptions.rate ?? null,
+        from: PAUSE_DEFAULTS.from,
+        to: PAUSE_DEFAULTS.to,
+      }
+    : null;
   writeFileSync(
     jsonFile,
-    `${JSON.stringify({ benchmark: 'rescale', date: date.toISOString(), machine: host, loadAverageAtStart: load, rounds, sample, cases: results, failures }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'rescale', date: date.toISOString(), machine: host, loadAverageAtStart: load, loadAverageAtEnd: loadavg(), rounds, sample, cases: results, pauseVsState: pause, pauseConfig, failures }, null, 2)}\n`,
   );
   console.log(`\nresults: ${relative(REPO, jsonFile)}`);
   if (results.length > 0) {

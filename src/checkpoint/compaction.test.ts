@@ -2,16 +2,19 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type CompactionInput,
+  compactionFactor,
   estimatedLiveBytes,
   MAX_CHAIN_BLOCKS,
   MAX_READ_FACTOR,
+  MIN_READ_FACTOR,
   shouldCompact,
 } from './compaction.js';
 
+/** Key group 0 has the lowest threshold, 1.5x. */
 const input = (over: Partial<CompactionInput>): CompactionInput => ({
-  chainBytes: [1000],
-  baseRecords: 100,
-  deltaBytes: 10,
+  keyGroup: 0,
+  chain: [{ length: 1000, records: 100 }],
+  changed: 1,
   liveEntries: 100,
   ...over,
 });
@@ -21,44 +24,75 @@ describe('shouldCompact', () => {
     expect(shouldCompact(input({}))).toBe(false);
   });
 
-  it('never compacts a key group without a chain (its delta becomes the base)', () => {
-    expect(shouldCompact(input({ chainBytes: [], deltaBytes: 1e9, liveEntries: 1 }))).toBe(false);
+  it('never compacts a key group without a chain (its changes become the base)', () => {
+    expect(shouldCompact(input({ chain: [], changed: 1e9, liveEntries: 1 }))).toBe(false);
   });
 
-  it('compacts once the chain with the delta passes twice the live state', () => {
-    // live ~1000 bytes: 1000 + 990 + 10 = 2000 is still within 2x, one byte more is not
-    expect(shouldCompact(input({ chainBytes: [1000, 990], deltaBytes: 10 }))).toBe(false);
-    expect(shouldCompact(input({ chainBytes: [1000, 990], deltaBytes: 11 }))).toBe(true);
+  it('compacts once the chain with the delta passes the threshold x the live state', () => {
+    // 10 bytes per record, live 1000 bytes, threshold 1.5x = 1500 bytes
+    const chain = [
+      { length: 1000, records: 100 },
+      { length: 400, records: 40 },
+    ];
+    expect(shouldCompact(input({ chain, changed: 10 }))).toBe(false); // 1500
+    expect(shouldCompact(input({ chain, changed: 11 }))).toBe(true); // 1510
+  });
+
+  it('compacts at once when (nearly) every key changed', () => {
+    expect(shouldCompact(input({ changed: 100 }))).toBe(true);
   });
 
   it('compacts sooner when deletions shrank the live state below the base', () => {
-    expect(shouldCompact(input({ chainBytes: [1000, 50], liveEntries: 50 }))).toBe(true);
-    expect(shouldCompact(input({ chainBytes: [1000, 50], liveEntries: 100 }))).toBe(false);
+    const chain = [
+      { length: 1000, records: 100 },
+      { length: 50, records: 5 },
+    ];
+    expect(shouldCompact(input({ chain, liveEntries: 50 }))).toBe(true);
+    expect(shouldCompact(input({ chain, liveEntries: 100 }))).toBe(false);
   });
 
-  it('takes the base as the live size when its records are unknown (a full checkpoint)', () => {
-    expect(estimatedLiveBytes(input({ baseRecords: 0, liveEntries: 5 }))).toBe(1000);
+  it('takes a base with unknown records to hold the live entries', () => {
+    const c = input({ chain: [{ length: 1000, records: 0 }], liveEntries: 50 });
+    expect(estimatedLiveBytes(c)).toBe(1000);
   });
 
   it('caps the chain length', () => {
-    const full = Array.from({ length: MAX_CHAIN_BLOCKS }, (_, i) => (i === 0 ? 1e6 : 1));
-    expect(shouldCompact(input({ chainBytes: full.slice(0, -1), baseRecords: 100 }))).toBe(false);
-    expect(shouldCompact(input({ chainBytes: full, baseRecords: 100 }))).toBe(true);
+    const block = (i: number) => ({ length: i === 0 ? 1e6 : 1, records: i === 0 ? 1e5 : 1 });
+    const chain = Array.from({ length: MAX_CHAIN_BLOCKS }, (_, i) => block(i));
+    expect(shouldCompact(input({ chain: chain.slice(0, -1), liveEntries: 1e5 }))).toBe(false);
+    expect(shouldCompact(input({ chain, liveEntries: 1e5 }))).toBe(true);
+  });
+
+  it('spreads the thresholds of neighbouring key groups over [1.5, 2)', () => {
+    const factors = Array.from({ length: 128 }, (_, kg) => compactionFactor(kg));
+    for (const f of factors) {
+      expect(f).toBeGreaterThanOrEqual(MIN_READ_FACTOR);
+      expect(f).toBeLessThan(MAX_READ_FACTOR);
+    }
+    // Any 8 consecutive key groups cover most of the range: they do not compact together.
+    for (let kg = 0; kg + 8 <= 128; kg++) {
+      const w = factors.slice(kg, kg + 8);
+      expect(Math.max(...w) - Math.min(...w)).toBeGreaterThan(0.35);
+    }
   });
 
   it('keeps every appended chain within the read bound and the length cap (property)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.integer({ min: 1, max: 10_000 }), { minLength: 1, maxLength: 40 }),
-        fc.integer({ min: 1, max: 1000 }),
-        fc.integer({ min: 0, max: 10_000 }),
-        fc.integer({ min: 0, max: 2000 }),
-        (chainBytes, baseRecords, deltaBytes, liveEntries) => {
-          const c = { chainBytes, baseRecords, deltaBytes, liveEntries };
+        fc.integer({ min: 0, max: 32767 }),
+        fc.array(fc.record({ length: fc.integer({ min: 1, max: 10_000 }), records: fc.nat(500) }), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        fc.nat(2000),
+        fc.integer({ min: 1, max: 2000 }),
+        (keyGroup, chain, changed, liveEntries) => {
+          const c = { keyGroup, chain, changed, liveEntries };
           if (shouldCompact(c)) return;
-          const total = chainBytes.reduce((a, b) => a + b, deltaBytes);
+          const perRecord = estimatedLiveBytes(c) / liveEntries;
+          const total = chain.reduce((a, b) => a + b.length, changed * perRecord);
           expect(total).toBeLessThanOrEqual(MAX_READ_FACTOR * estimatedLiveBytes(c) + 1e-6);
-          expect(chainBytes.length + 1).toBeLessThanOrEqual(MAX_CHAIN_BLOCKS);
+          expect(chain.length + 1).toBeLessThanOrEqual(MAX_CHAIN_BLOCKS);
         },
       ),
     );

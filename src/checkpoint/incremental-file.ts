@@ -7,9 +7,9 @@
  *
  * - {@link writeSharedBase}: every key group's base (the first incremental checkpoint of a
  *   subtask, or after a restore whose chains cannot be reused).
- * - {@link writeSharedDelta}: the changes since the previous checkpoint; a key group whose chain
- *   would grow past the compaction rule (compaction.ts) gets a new base instead, merged from
- *   its chain on disk and the changes.
+ * - {@link writeSharedDelta}: the changes since the previous checkpoint; a key group the source
+ *   captured whole (the compaction rule, compaction.ts, decided so when it was taken) gets a
+ *   new base instead, written from memory.
  *
  * Both share the full writer's buffering and time slices (block-io.ts): they give the event
  * loop back every 10 ms.
@@ -20,18 +20,10 @@ import type { KeyGroupRange } from '../keygroups/index.js';
 import { blockCrc } from './block-codec.js';
 import { writeSequentially } from './block-io.js';
 import { type ChainView, firstChainAtOrAfter } from './chains.js';
-import { shouldCompact } from './compaction.js';
 import { ioError } from './errors.js';
 import { fsyncDir } from './fs-util.js';
-import {
-  applyChain,
-  type DecodedBlock,
-  decodeBlock,
-  type KeyGroupDelta,
-  writeKeyGroupDelta,
-  writeKeyGroupSnapshot,
-} from './keyed-block.js';
-import { type KeyGroupSource, readChainBlocks, writeKeyedFile } from './keyed-file.js';
+import { type KeyGroupDelta, writeKeyGroupDelta } from './keyed-block.js';
+import { type KeyGroupSource, writeKeyedFile } from './keyed-file.js';
 import { SHARED_DIR, sharedFileRef } from './paths.js';
 import type { ChainBlock, IncrementalKeyedStateHandle, KeyGroupChain } from './types.js';
 
@@ -42,8 +34,11 @@ import type { ChainBlock, IncrementalKeyedStateHandle, KeyGroupChain } from './t
 export interface DeltaSource {
   /** The key groups with changes, ascending, inside the range. */
   readonly keyGroups: readonly number[];
-  /** The changes of `keyGroup`: values as they were when the source was taken. */
-  readDelta(keyGroup: number): KeyGroupDelta;
+  /**
+   * The changes of `keyGroup`: values as they were when the source was taken. `whole`: all of
+   * the key group's entries (no deletions), to be written as its new base.
+   */
+  readDelta(keyGroup: number): KeyGroupDelta & { readonly whole?: boolean };
   /**
    * Live (state, key) entries of `keyGroup` when the source was taken; asked only for key
    * groups with changes (which a backend has decoded, so it knows).
@@ -90,14 +85,13 @@ export const writeSharedBase = async (
  * Writes the changes of `source` on top of `previous` (the chains of the subtask's previous
  * checkpoint, files relative to a sibling checkpoint directory) into shared file `name`:
  * - a key group without changes keeps its chain;
- * - one with changes and a chain gets a delta block appended, unless the compaction rule says
- *   to rewrite its base: then its chain is read back, the changes applied, and the result
- *   written as its new base (a chain of one);
- * - one with changes and no chain gets its entries as its base;
+ * - one with changes and a chain gets a delta block appended;
+ * - one the source captured whole, or with changes and no chain, gets its entries as its
+ *   base (a chain of one);
  * - one whose changes left it empty loses its chain.
  * `previous` chains outside `range` are ignored.
- * @throws EddyError `EDDY_CHECKPOINT_IO` if the file system refuses; `EDDY_CHECKPOINT_CORRUPT`
- *   if a chain read back for compaction fails its checks; `EDDY_STATE` for unencodable values.
+ * @throws EddyError `EDDY_CHECKPOINT_IO` if the file system refuses; `EDDY_STATE` for
+ *   unencodable values.
  */
 export const writeSharedDelta = async (
   checkpointDir: string,
@@ -135,27 +129,13 @@ export const writeSharedDelta = async (
       if (live === 0) continue; // emptied: no chain
       const delta = source.readDelta(keyGroup);
       const offset = w.size;
+      const appended = prev !== undefined && delta.whole !== true;
       let records: number;
-      let appended = false;
-      if (prev === undefined) {
-        records = writeAsBase(w.encoder, delta);
-      } else {
+      if (appended) {
         writeKeyGroupDelta(w.encoder, delta);
         records = recordsOf(delta);
-        const compact = shouldCompact({
-          chainBytes: prev.blocks.map((b) => b.length),
-          baseRecords: prev.blocks[0]!.records,
-          deltaBytes: w.size - offset,
-          liveEntries: live,
-        });
-        if (compact) {
-          w.discardFrom(offset);
-          const merged = await mergeChain(checkpointDir, previous, prev, delta);
-          writeKeyGroupSnapshot(w.encoder, merged);
-          records = merged.states.reduce((n, s) => n + s.entries.length, 0);
-        } else {
-          appended = true;
-        }
+      } else {
+        records = writeAsBase(w.encoder, delta);
       }
       const encoded = w.blockBytes(offset);
       const block: ChainBlock = {
@@ -192,32 +172,6 @@ const writeAsBase = (w: Parameters<typeof writeKeyGroupDelta>[0], delta: KeyGrou
 
 const recordsOf = (delta: KeyGroupDelta): number =>
   delta.states.reduce((n, s) => n + s.entries.length + s.deleted.length, 0);
-
-/** The key group's chain read back from disk with `delta` applied on top. */
-const mergeChain = async (
-  checkpointDir: string,
-  previous: ChainView,
-  chain: KeyGroupChain,
-  delta: KeyGroupDelta,
-) => {
-  const { keyGroup } = chain;
-  const handle: IncrementalKeyedStateHandle = {
-    type: 'incremental',
-    keyGroupRange: [keyGroup, keyGroup],
-    files: previous.files,
-    chains: [chain],
-    bytes: 0,
-  };
-  const { parts } = await readChainBlocks(checkpointDir, handle, {
-    start: keyGroup,
-    end: keyGroup,
-  });
-  const decoded: DecodedBlock[] = (parts.get(keyGroup) ?? []).map((b, i) =>
-    decodeBlock(b.bytes, `key group ${keyGroup} (block ${i + 1} of its chain) in ${b.path}`),
-  );
-  decoded.push(delta);
-  return applyChain(keyGroup, decoded);
-};
 
 /**
  * The files of the handle being built: indexes are assigned as blocks are added, and the

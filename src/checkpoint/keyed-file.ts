@@ -329,9 +329,12 @@ export const readKeyGroupsLazily = async (
   const { parts, bytesRead } = await readChainBlocks(dir, handle, range, options);
   const groups: LazyKeyGroup[] = [];
   for (const [keyGroup, blocks] of parts) {
-    const load = () => decodeChainOf(keyGroup, blocks);
+    const load = () => applyChain(keyGroup, decodeChainOf(keyGroup, blocks));
+    const loadChain = () => decodeChainOf(keyGroup, blocks);
     groups.push(
-      blocks.length === 1 ? { keyGroup, load, encoded: blocks[0]!.bytes } : { keyGroup, load },
+      blocks.length === 1
+        ? { keyGroup, load, encoded: blocks[0]!.bytes }
+        : { keyGroup, load, loadChain },
     );
   }
   return { groups, bytesRead };
@@ -372,8 +375,8 @@ export const readChainBlocks = async (
   return { parts, bytesRead };
 };
 
-/** Decodes a chain's blocks (base first) and applies them in order. */
-const decodeChainOf = (keyGroup: number, blocks: readonly ReadBlock[]): KeyGroupSnapshot => {
+/** Decodes a chain's blocks (base first), checking each is of `keyGroup`. */
+const decodeChainOf = (keyGroup: number, blocks: readonly ReadBlock[]): DecodedBlock[] => {
   const decoded: DecodedBlock[] = blocks.map((b, i) => {
     const where = `key group ${keyGroup} (block ${i + 1} of its chain) in checkpoint file ${b.path}`;
     const block = decodeBlock(b.bytes, where);
@@ -383,7 +386,7 @@ const decodeChainOf = (keyGroup: number, blocks: readonly ReadBlock[]): KeyGroup
     }
     return block;
   });
-  return applyChain(keyGroup, decoded);
+  return decoded;
 };
 
 /** A state file named by metadata: inside the checkpoint, or a shared file beside it. */

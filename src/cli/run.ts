@@ -379,7 +379,7 @@ export const runCommand = async (
     const stopAt = r.stopRequestedAt ?? r.requestedAt;
     const phases =
       r.stoppedAt && r.readyAt
-        ? ` [stop+savepoint ${r.stoppedAt - stopAt} ms, start+restore ${r.readyAt - r.stoppedAt} ms, ${sawRecord ? `to first record ${at - r.readyAt} ms` : `no record within ${IDLE_RESCALE_REPORT_MS} ms (no input), pause counted to the restore`}; threads started beforehand in ${report.prepareMs} ms while the job ran]`
+        ? ` [stop+${viaCheckpoint ? 'checkpoint' : 'savepoint'} ${r.stoppedAt - stopAt} ms, start+restore ${r.readyAt - r.stoppedAt} ms, ${sawRecord ? `to first record ${at - r.readyAt} ms` : `no record within ${IDLE_RESCALE_REPORT_MS} ms (no input), pause counted to the restore`}; threads started beforehand in ${report.prepareMs} ms while the job ran]`
         : '';
     log(
       `rescaled ${report.fromParallelism} -> ${report.toParallelism}: pause ${report.pauseMs} ms, restored ${report.keyGroups} key groups (${formatBytes(report.bytesRead)}) in ${report.restoreMs.toFixed(0)} ms${phases}`,

@@ -20,14 +20,31 @@ import {
   type AnyKeyedStateHandle,
   type ChainView,
   chainsOf,
+  type KeyGroupChain,
   keyedStateFileName,
   sharedKeyedFileName,
+  shouldCompact,
   writeKeyedStateFile,
   writeSharedBase,
   writeSharedDelta,
 } from '../checkpoint/index.js';
 import type { KeyGroupRange } from '../keygroups/index.js';
-import type { HeapKeyedStateBackend } from '../state/index.js';
+import type { HeapKeyedStateBackend, WholeKeyGroupRule } from '../state/index.js';
+
+/**
+ * Which changed key groups get a new base: the compaction rule on each one's previous chain,
+ * decided when the view is taken so the backend captures those key groups whole.
+ */
+const compactionRule = (previous: ChainView): WholeKeyGroupRule => {
+  const chains = new Map<number, KeyGroupChain>();
+  for (const c of previous.chains) chains.set(c.keyGroup, c);
+  return (keyGroup, changed, liveEntries) => {
+    const chain = chains.get(keyGroup);
+    return (
+      chain !== undefined && shouldCompact({ keyGroup, chain: chain.blocks, changed, liveEntries })
+    );
+  };
+};
 
 /** One keyed snapshot taken at a barrier, written (or released) later by the worker. */
 export interface KeyedSnapshot {
@@ -78,7 +95,7 @@ export class KeyedCheckpointer {
     const seq = ++this.taken;
     const previous = this.previous;
     if (previous !== undefined) {
-      const delta = this.backend.deltaView();
+      const delta = this.backend.deltaView(compactionRule(previous));
       if (delta !== undefined) {
         return {
           kind: 'delta',

@@ -36,6 +36,7 @@ import {
 } from './state-table.js';
 import type {
   KeyedStateSnapshotView,
+  KeyGroupChanges,
   KeyGroupSnapshot,
   LazyKeyGroup,
   NormalizedKey,
@@ -244,7 +245,7 @@ export class HeapKeyedStateBackend {
    * was abandoned) gives the captured keys back, so the next delta includes them again.
    * @throws EddyError `EDDY_STATE` (internal) if changes are not tracked or after dispose.
    */
-  deltaView(): HeapDeltaView | undefined {
+  deltaView(whole?: WholeKeyGroupRule): HeapDeltaView | undefined {
     this.checkLive('snapshot');
     if (!this.trackChanges) {
       throw stateError('cannot take a delta view: this backend does not track changes', 'internal');
@@ -253,17 +254,24 @@ export class HeapKeyedStateBackend {
     const tables = this.names().map((name) => this.tables.get(name)!);
     const keyGroups: number[] = [];
     const live = new Map<number, number>();
+    // One array for every table: a slot captured whole is captured in all of them.
+    const wholeSlots = new Uint8Array(this.size);
     for (const t of tables) {
       t.viewKeys = t.changed;
       t.viewSaved = new Array(this.size);
+      t.viewWhole = wholeSlots;
       t.changed = this.noChanges();
     }
     for (let index = 0; index < this.size; index++) {
-      if (!tables.some((t) => (t.viewKeys![index]?.size ?? 0) > 0)) continue;
-      keyGroups.push(this.start + index);
+      let changed = 0;
+      for (const t of tables) changed += t.viewKeys![index]?.size ?? 0;
+      if (changed === 0) continue;
+      const keyGroup = this.start + index;
+      keyGroups.push(keyGroup);
       let n = 0;
       for (const t of tables) n += t.groups[index]?.size ?? 0;
-      live.set(this.start + index, n);
+      live.set(keyGroup, n);
+      if (whole?.(keyGroup, changed, n) === true) wholeSlots[index] = 1;
     }
     const view = new HeapDeltaView(this.keyGroupRange, keyGroups, tables, live, (completed) => {
       if (this.openDelta === view) this.openDelta = undefined;
@@ -271,6 +279,7 @@ export class HeapKeyedStateBackend {
         if (!completed && !this.disposed) giveBack(t);
         t.viewKeys = undefined;
         t.viewSaved = undefined;
+        t.viewWhole = undefined;
       }
     });
     this.openDelta = view;
@@ -332,7 +341,7 @@ export class HeapKeyedStateBackend {
    * @throws EddyError `EDDY_STATE` if the key group is outside this backend's range or a
    * state's recorded kind conflicts with its registration.
    */
-  restoreKeyGroup(snapshot: KeyGroupSnapshot): void {
+  restoreKeyGroup(snapshot: KeyGroupSnapshot | KeyGroupChanges): void {
     this.checkLive('restore');
     const index = this.indexOf(snapshot.keyGroup, 'restore');
     this.decodePending(index); // restores apply in order: the older one first
@@ -340,6 +349,9 @@ export class HeapKeyedStateBackend {
       const table = this.tableForRestore(state);
       const group = writableGroup(table, this.ctx, index);
       const kind = table.kind;
+      // A block of a chain: the keys it deleted go before the entries it wrote.
+      const deleted = (state as KeyGroupChanges['states'][number]).deleted;
+      if (deleted !== undefined) for (const key of deleted) group.delete(key);
       for (const [key, value] of state.entries) {
         const live =
           kind === undefined
@@ -466,7 +478,14 @@ export class HeapKeyedStateBackend {
     if (group === undefined) return;
     this.pending![index] = undefined;
     this.pendingCount--;
-    this.restoreKeyGroup(this.load(group));
+    if (group.loadChain === undefined) {
+      this.restoreKeyGroup(this.load(group));
+      return;
+    }
+    for (const block of group.loadChain()) {
+      if (block.keyGroup !== group.keyGroup) throw this.misdecoded(group, block.keyGroup);
+      this.restoreKeyGroup(block);
+    }
   }
 
   private decodeAllPending(): void {
@@ -477,13 +496,15 @@ export class HeapKeyedStateBackend {
 
   private load(group: LazyKeyGroup): KeyGroupSnapshot {
     const snapshot = group.load();
-    if (snapshot.keyGroup !== group.keyGroup) {
-      throw stateError(
-        `lazily restored key group ${group.keyGroup} decoded as key group ${snapshot.keyGroup}`,
-        'internal',
-      );
-    }
+    if (snapshot.keyGroup !== group.keyGroup) throw this.misdecoded(group, snapshot.keyGroup);
     return snapshot;
+  }
+
+  private misdecoded(group: LazyKeyGroup, found: number): EddyError {
+    return stateError(
+      `lazily restored key group ${group.keyGroup} decoded as key group ${found}`,
+      'internal',
+    );
   }
 
   private hasEntries(index: number): boolean {
@@ -520,6 +541,7 @@ export class HeapKeyedStateBackend {
       changed,
       viewKeys: undefined,
       viewSaved: undefined,
+      viewWhole: undefined,
     };
     this.tables.set(name, table);
     this.sortedNames = undefined;
@@ -702,6 +724,34 @@ class HeapSnapshotView implements KeyedStateSnapshotView {
   }
 }
 
+/**
+ * All entries of one table's slot as a delta view captured it whole: live entries not written
+ * since, the saved values of those written (skipping keys created since: saved as undefined),
+ * and the saved values of keys deleted since.
+ */
+const wholeState = (t: StateTable, index: number): StateDelta[] => {
+  const group = t.groups[index];
+  const saved = t.viewSaved?.[index];
+  const entries: Array<readonly [NormalizedKey, unknown]> = [];
+  group?.forEach((live, key) => {
+    if (saved?.has(key) !== true) entries.push([key, toSnapshotValue(t.kind, live)]);
+    else {
+      const before = saved.get(key);
+      if (before !== undefined) entries.push([key, before]);
+    }
+  });
+  saved?.forEach((before, key) => {
+    if (before !== undefined && group?.has(key) !== true) entries.push([key, before]);
+  });
+  if (entries.length === 0) return [];
+  const kind = t.kind ?? t.restoredKind;
+  return [
+    kind === undefined
+      ? { name: t.name, entries, deleted: [] }
+      : { name: t.name, kind, entries, deleted: [] },
+  ];
+};
+
 /** A delta view that was not written: its captured keys become changes again. */
 const giveBack = (t: StateTable): void => {
   const captured = t.viewKeys;
@@ -714,6 +764,14 @@ const giveBack = (t: StateTable): void => {
     else for (const k of keys) now.add(k);
   });
 };
+
+/**
+ * Which changed key groups a delta view captures whole (all their entries, not only the
+ * changed ones): called with the key group, its changed (state, key) entries and its live
+ * entries when the view is taken. A key group captured whole is read as its new base (the
+ * compaction of incremental checkpoints), with no read of its older blocks.
+ */
+export type WholeKeyGroupRule = (keyGroup: number, changed: number, live: number) => boolean;
 
 /** One state's changes in a key group, in snapshot form. */
 interface StateDelta {
@@ -747,12 +805,18 @@ export class HeapDeltaView {
     return this.live.get(keyGroup) ?? 0;
   }
 
-  /** The changes of `keyGroup` (states by name; entries in the order keys were first written). */
-  readDelta(keyGroup: number): { keyGroup: number; states: StateDelta[] } {
+  /**
+   * The changes of `keyGroup` (states by name; entries in the order keys were first written);
+   * for a key group captured whole, all its entries (no deletions) and `whole: true`.
+   */
+  readDelta(keyGroup: number): { keyGroup: number; states: StateDelta[]; whole: boolean } {
     const tables = this.tables;
     const index = keyGroup - this.range.start;
     if (tables === undefined || index >>> 0 !== index || keyGroup > this.range.end) {
       throw stateError(`cannot read key group ${keyGroup} of this delta view`, 'internal');
+    }
+    if (tables[0]?.viewWhole?.[index] === 1) {
+      return { keyGroup, states: tables.flatMap((t) => wholeState(t, index)), whole: true };
     }
     const states: StateDelta[] = [];
     for (const t of tables) {
@@ -779,7 +843,7 @@ export class HeapDeltaView {
           : { name: t.name, kind, entries, deleted },
       );
     }
-    return { keyGroup, states };
+    return { keyGroup, states, whole: false };
   }
 
   /** The view was written: its changes are in a checkpoint file now. Release it after. */

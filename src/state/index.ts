@@ -8,6 +8,7 @@ export {
   HeapDeltaView,
   HeapKeyedStateBackend,
   type HeapKeyedStateBackendOptions,
+  type WholeKeyGroupRule,
 } from './heap-keyed-backend.js';
 export { HeapOperatorStateStore } from './operator-state.js';
 export type * from './types.js';

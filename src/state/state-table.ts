@@ -81,6 +81,11 @@ export interface StateTable {
    */
   viewKeys: ReadonlyArray<ChangedKeys | undefined> | undefined;
   viewSaved: Array<Map<NormalizedKey, unknown> | undefined> | undefined;
+  /**
+   * While a delta view is open: 1 for a slot it captured whole (every key's value at the view,
+   * not only the changed keys'), shared by all tables of the backend.
+   */
+  viewWhole: Uint8Array | undefined;
 }
 
 /**
@@ -100,7 +105,7 @@ export const noteChange = (table: StateTable, index: number, key: NormalizedKey)
     return;
   }
   keys.add(key);
-  if (table.viewKeys?.[index]?.has(key) === true) {
+  if (table.viewWhole?.[index] === 1 || table.viewKeys?.[index]?.has(key) === true) {
     const saved = table.viewSaved!;
     let slot = saved[index];
     if (slot === undefined) {

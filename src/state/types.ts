@@ -108,6 +108,14 @@ export interface KeyGroupSnapshot {
   }>;
 }
 
+/** One block of a key group's chain: entries written and, per state, keys deleted. */
+export interface KeyGroupChanges {
+  readonly keyGroup: number;
+  readonly states: ReadonlyArray<
+    KeyGroupSnapshot['states'][number] & { readonly deleted?: readonly NormalizedKey[] }
+  >;
+}
+
 /**
  * A restored key group not decoded yet (lazy restore): the backend calls {@link load} on the
  * first access to the key group and never before, so a restore only has to read and verify
@@ -118,6 +126,13 @@ export interface LazyKeyGroup {
   readonly keyGroup: number;
   /** Decodes the key group; pure (may be called more than once, e.g. by a snapshot view). */
   load(): KeyGroupSnapshot;
+  /**
+   * The key group as the blocks of its chain (incremental checkpoints), decoded, oldest
+   * first: a backend applies them one after the other (deleting each block's deleted keys,
+   * then setting its entries), which is cheaper than {@link load}'s merged snapshot followed
+   * by a restore. Absent for a key group of one block.
+   */
+  loadChain?(): readonly KeyGroupChanges[];
   readonly encoded?: Uint8Array;
 }
 
