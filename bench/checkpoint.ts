@@ -1219,7 +1219,10 @@ const restoreOnce = async (
     const t0 = performance.now();
     const { groups, bytesRead } = await engine.readKeyGroupsLazily(dir, handle, range);
     const t1 = performance.now();
-    for (const g of groups) backend.restoreKeyGroup(g.load());
+    // As a job restores: lazily, then every key group decoded (a chain's blocks applied one
+    // after the other into the backend).
+    for (const g of groups) backend.restoreKeyGroupLazily(g);
+    backend.numEntries();
     const t2 = performance.now();
     return {
       readMs: t1 - t0,
@@ -1502,7 +1505,7 @@ const printIncremental = (r: IncrementalResult): void => {
     '\nwrite ms: from the delta view (or snapshot) to the fsynced file; longest stall: the longest\n' +
       'gap between two turns of the event loop meanwhile (what a job would wait). restore: read\n' +
       'every key group of the final handle (readKeyGroupsLazily: positioned reads, CRC checks), then\n' +
-      'decode it (apply its chain) and restoreKeyGroup into a fresh backend; page cache warm for both' +
+      'restore it lazily into a fresh backend (restoreKeyGroupLazily) and decode every key group (a chain: its blocks applied in order); page cache warm for both' +
       (r.gcBetweenRestores ? '; a full GC before each.' : '.'),
   );
 };
