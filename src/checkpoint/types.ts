@@ -60,7 +60,10 @@ export interface ChainBlock extends BlockHandle {
 export interface KeyGroupChain {
   readonly keyGroup: number;
   readonly blocks: readonly ChainBlock[];
-  /** Live (state, key) entries of the key group when the checkpoint was taken. */
+  /**
+   * Live (state, key) entries of the key group when the checkpoint was taken; 0 when unknown
+   * (a base block passed through from a restore without being decoded).
+   */
   readonly entries: number;
 }
 

@@ -117,21 +117,18 @@ export class KeyedCheckpointer {
     }
     // No chains to add to (or a delta still being written): a base, from now on.
     this.backend.forgetChanges();
+    // Until this base is written there is nothing to add to: the old chains miss the changes
+    // just forgotten (a delta taken meanwhile would silently lose them).
+    this.previous = undefined;
     const view = this.backend.snapshotView();
-    let written = false;
     return {
       kind: 'base',
       write: async (dir, id) => {
         const handle = await writeSharedBase(dir, this.fileName(id), this.range, view);
-        written = true;
         if (seq === this.taken) this.previous = handle;
         return handle;
       },
-      release: () => {
-        // The changes before it were forgotten: without its files there is nothing to add to.
-        if (!written && seq === this.taken) this.previous = undefined;
-        view.release();
-      },
+      release: () => view.release(),
     };
   }
 
