@@ -3,6 +3,7 @@
  * the planned byte ranges on the way back, every block CRC-checked. The block formats live in
  * keyed-file.ts and operator-file.ts; this module knows only bytes.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { blockCrc, MsgpackWriter } from './block-codec.js';
 import { corruptError, errnoCode, hex32, ioError, missingFileError } from './errors.js';
@@ -252,16 +253,23 @@ const readRange = async <B extends BlockHandle>(
   } catch (e) {
     throw ioError('read', path, e);
   }
-  if (got < read.length) {
-    const end = read.offset + got;
-    const cut = read.blocks.find((b) => b.offset + b.length > end) ?? read.blocks[0]!;
-    throw corruptError(
-      path,
-      `truncated: ${describe(cut)} needs bytes ${cut.offset}..${cut.offset + cut.length} ` +
-        `but the file ends at byte ${end}`,
-    );
-  }
+  if (got < read.length) throw truncated(path, read, got, describe);
   return buf;
+};
+
+const truncated = <B extends BlockHandle>(
+  path: string,
+  read: BlockRead<B>,
+  got: number,
+  describe: (block: B) => string,
+) => {
+  const end = read.offset + got;
+  const cut = read.blocks.find((b) => b.offset + b.length > end) ?? read.blocks[0]!;
+  return corruptError(
+    path,
+    `truncated: ${describe(cut)} needs bytes ${cut.offset}..${cut.offset + cut.length} ` +
+      `but the file ends at byte ${end}`,
+  );
 };
 
 const checkCrc = <B extends BlockHandle>(
@@ -277,4 +285,51 @@ const checkCrc = <B extends BlockHandle>(
     `${describe(block)} (bytes ${block.offset}..${block.offset + block.length}) fails its CRC-32 ` +
       `check: expected ${hex32(block.crc32)}, got ${hex32(actual)}`,
   );
+};
+
+/**
+ * {@link readBlocks}, synchronously: for a key group restored with its reads deferred to its
+ * first access (keyed-file.ts `deferKeyGroups`), which happens inside a synchronous state call.
+ * The same checks and errors. Returns the bytes read.
+ */
+export const readBlocksSync = <B extends BlockHandle>(
+  path: string,
+  reads: readonly BlockRead<B>[],
+  describe: (block: B) => string,
+  onBlock: (block: B, bytes: Uint8Array) => void,
+): number => {
+  if (reads.length === 0) return 0;
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw errnoCode(e) === 'ENOENT' ? missingFileError(path, e) : ioError('open', path, e);
+  }
+  try {
+    let total = 0;
+    for (const read of reads) {
+      const buf = Buffer.allocUnsafe(read.length);
+      let got = 0;
+      try {
+        while (got < read.length) {
+          const n = readSync(fd, buf, got, read.length - got, read.offset + got);
+          if (n === 0) break; // end of file
+          got += n;
+        }
+      } catch (e) {
+        throw ioError('read', path, e);
+      }
+      if (got < read.length) throw truncated(path, read, got, describe);
+      total += read.length;
+      for (const block of read.blocks) {
+        const start = block.offset - read.offset;
+        const bytes = buf.subarray(start, start + block.length);
+        checkCrc(path, block, bytes, describe);
+        onBlock(block, bytes);
+      }
+    }
+    return total;
+  } finally {
+    closeSync(fd);
+  }
 };

@@ -30,6 +30,7 @@ export {
   type KeyGroupDelta,
 } from './keyed-block.js';
 export {
+  deferKeyGroups,
   forEachKeyGroup,
   planKeyedReads,
   readKeyGroups,

@@ -9,8 +9,20 @@ import { InternalError } from '../core/errors.js';
 import type { KeyGroupRange } from '../keygroups/index.js';
 import type { KeyGroupSnapshot, LazyKeyGroup } from '../state/types.js';
 import { blockCrc } from './block-codec.js';
-import { type BatchedFileWriter, readBlocks, writeSequentially } from './block-io.js';
-import { type ChainBlockRef, chainsOf, isIncremental, planChainReads } from './chains.js';
+import {
+  type BatchedFileWriter,
+  readBlocks,
+  readBlocksSync,
+  writeSequentially,
+} from './block-io.js';
+import {
+  type ChainBlockRef,
+  chainBytes,
+  chainsOf,
+  firstChainAtOrAfter,
+  isIncremental,
+  planChainReads,
+} from './chains.js';
 import { malformedBlockError } from './errors.js';
 import {
   applyChain,
@@ -28,7 +40,12 @@ import {
   DEFAULT_MAX_READ_BYTES,
   type ReadOptions,
 } from './read-plan.js';
-import type { AnyKeyedStateHandle, KeyedStateHandle, KeyGroupBlock } from './types.js';
+import type {
+  AnyKeyedStateHandle,
+  IncrementalKeyedStateHandle,
+  KeyedStateHandle,
+  KeyGroupBlock,
+} from './types.js';
 
 export { decodeKeyGroupBlock, encodeKeyGroupBlock, type KeyGroupMaps } from './keyed-block.js';
 
@@ -340,6 +357,68 @@ export const readKeyGroupsLazily = async (
   return { groups, bytesRead };
 };
 
+/**
+ * The key groups of `range` in an incremental handle, restored with nothing read yet: each
+ * {@link LazyKeyGroup} reads its chain's blocks (synchronously, CRC-checked) when a backend
+ * first needs it, then decodes them. A restore then costs no I/O at all; each key group's
+ * first record pays its read (its chain's bytes) and its decoding.
+ *
+ * Hazard: the files must outlive the key groups still pending. That holds for a restore from
+ * an incremental checkpoint of the job's own checkpoint directory whose chains the new
+ * subtasks add to (runtime/worker-agent.ts): every later checkpoint of the subtask refers to
+ * a key group's chain until the key group is decoded (a delta keeps unchanged chains, a base
+ * decodes every pending key group as it writes), so retention keeps those files. Any other
+ * restore must read at once ({@link readKeyGroupsLazily}).
+ * @returns the pending key groups ascending, and the bytes their reads will cover.
+ */
+export const deferKeyGroups = (
+  dir: string,
+  handle: IncrementalKeyedStateHandle,
+  range: KeyGroupRange,
+  options: ReadOptions = {},
+): { groups: LazyKeyGroup[]; bytesDeferred: number } => {
+  const groups: LazyKeyGroup[] = [];
+  let bytesDeferred = 0;
+  const chains = handle.chains;
+  for (let i = firstChainAtOrAfter(chains, range.start); i < chains.length; i++) {
+    const chain = chains[i]!;
+    if (chain.keyGroup > range.end) break;
+    const { keyGroup } = chain;
+    const one: IncrementalKeyedStateHandle = { ...handle, chains: [chain] };
+    const only = { start: keyGroup, end: keyGroup };
+    const read = () => readChainBlocksSync(dir, one, only, options).get(keyGroup) ?? [];
+    bytesDeferred += chainBytes(chain);
+    groups.push({
+      keyGroup,
+      load: () => applyChain(keyGroup, decodeChainOf(keyGroup, read())),
+      loadChain: () => decodeChainOf(keyGroup, read()),
+    });
+  }
+  return { groups, bytesDeferred };
+};
+
+/** {@link readChainBlocks}, synchronously (see {@link deferKeyGroups}). */
+const readChainBlocksSync = (
+  dir: string,
+  handle: IncrementalKeyedStateHandle,
+  range: KeyGroupRange,
+  options: ReadOptions,
+): Map<number, ReadBlock[]> => {
+  const parts = new Map<number, ReadBlock[]>();
+  for (const c of handle.chains) parts.set(c.keyGroup, []);
+  for (const { file, reads } of planChainReads(handle, range, options.maxReadBytes)) {
+    checkStateFileRef(file);
+    const path = fileInDir(dir, file);
+    readBlocksSync(path, reads, describeChainBlock, (b, bytes) => {
+      parts.get(b.keyGroup)![b.position] = { path, bytes };
+    });
+  }
+  return parts;
+};
+
+const describeChainBlock = (b: ChainBlockRef) =>
+  `key group ${b.keyGroup} (block ${b.position + 1} of its chain)`;
+
 /** A block of a chain as read: its bytes and the file it came from (for errors). */
 interface ReadBlock {
   readonly path: string;
@@ -362,13 +441,11 @@ export const readChainBlocks = async (
   for (const c of view.chains) {
     if (c.keyGroup >= range.start && c.keyGroup <= range.end) parts.set(c.keyGroup, []);
   }
-  const describe = (b: ChainBlockRef) =>
-    `key group ${b.keyGroup} (block ${b.position + 1} of its chain)`;
   let bytesRead = 0;
   for (const { file, reads } of planChainReads(view, range, options.maxReadBytes)) {
     checkStateFileRef(file);
     const path = fileInDir(dir, file);
-    bytesRead += await readBlocks(path, reads, describe, (b, bytes) => {
+    bytesRead += await readBlocks(path, reads, describeChainBlock, (b, bytes) => {
       parts.get(b.keyGroup)![b.position] = { path, bytes };
     });
   }

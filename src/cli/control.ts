@@ -140,7 +140,7 @@ export const rescaleCommand = async (
     io.out,
     process.stdout,
   )(
-    `rescaled ${report.fromParallelism} -> ${report.toParallelism}${ops ? ` (operators:${ops})` : ''}: pause ${report.pauseMs.toFixed(0)} ms (new threads started beforehand in ${report.prepareMs.toFixed(0)} ms while the job ran), restored ${report.keyGroups} key groups, ${report.bytesRead} bytes read in ${report.restoreMs.toFixed(0)} ms, via ${report.savepoint}\n`,
+    `rescaled ${report.fromParallelism} -> ${report.toParallelism}${ops ? ` (operators:${ops})` : ''}: pause ${report.pauseMs.toFixed(0)} ms (new threads started beforehand in ${report.prepareMs.toFixed(0)} ms while the job ran), restored ${report.keyGroups} key groups, ${report.bytesRead} bytes read${report.bytesDeferred ? ` (${report.bytesDeferred} more on first use)` : ''} in ${report.restoreMs.toFixed(0)} ms, via ${report.savepoint}\n`,
   );
   return 0;
 };

@@ -344,7 +344,7 @@ export const runCommand = async (
       for (const line of describeRestore(stats)) log(line);
       if (stats.operators.length > 0)
         jobLog?.write(
-          `restored ${stats.keyGroups} key groups (${formatBytes(stats.bytesRead)}) in ${stats.ms.toFixed(0)} ms`,
+          `restored ${stats.keyGroups} key groups (${restoredBytes(stats.bytesRead, stats.bytesDeferred)}) in ${stats.ms.toFixed(0)} ms`,
           restoredFields(stats),
         );
       const r = rescaling;
@@ -373,6 +373,7 @@ export const runCommand = async (
       pauseMs: at - (r.stopRequestedAt ?? r.requestedAt),
       prepareMs: (r.stopRequestedAt ?? r.requestedAt) - r.requestedAt,
       bytesRead: r.restored?.bytesRead ?? 0,
+      bytesDeferred: r.restored?.bytesDeferred ?? 0,
       keyGroups: r.restored?.keyGroups ?? 0,
       restoreMs: r.restored?.ms ?? 0,
     };
@@ -382,7 +383,7 @@ export const runCommand = async (
         ? ` [stop+${viaCheckpoint ? 'checkpoint' : 'savepoint'} ${r.stoppedAt - stopAt} ms, start+restore ${r.readyAt - r.stoppedAt} ms, ${sawRecord ? `to first record ${at - r.readyAt} ms` : `no record within ${IDLE_RESCALE_REPORT_MS} ms (no input), pause counted to the restore`}; threads started beforehand in ${report.prepareMs} ms while the job ran]`
         : '';
     log(
-      `rescaled ${report.fromParallelism} -> ${report.toParallelism}: pause ${report.pauseMs} ms, restored ${report.keyGroups} key groups (${formatBytes(report.bytesRead)}) in ${report.restoreMs.toFixed(0)} ms${phases}`,
+      `rescaled ${report.fromParallelism} -> ${report.toParallelism}: pause ${report.pauseMs} ms, restored ${report.keyGroups} key groups (${restoredBytes(report.bytesRead, report.bytesDeferred)}) in ${report.restoreMs.toFixed(0)} ms${phases}`,
       rescaleFields(report),
     );
     observer?.onRescaled(report);
@@ -642,3 +643,7 @@ export const parsePositiveInt =
     }
     return n;
   };
+
+/** "12.0 MiB", or "1.0 MiB read, 80.0 MiB on first use" when some key groups deferred reads. */
+const restoredBytes = (read: number, deferred: number | undefined): string =>
+  deferred ? `${formatBytes(read)} read, ${formatBytes(deferred)} on first use` : formatBytes(read);

@@ -106,6 +106,8 @@ export interface RescaleReport {
    */
   readonly prepareMs: number;
   readonly bytesRead: number;
+  /** Bytes restored without a read: each key group reads its chain on first use. */
+  readonly bytesDeferred?: number | undefined;
   readonly keyGroups: number;
   readonly restoreMs: number;
 }

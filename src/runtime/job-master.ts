@@ -345,6 +345,7 @@ export class JobMaster {
       let firstRecord = false;
       const restored = {
         bytesRead: 0,
+        bytesDeferred: 0,
         keyGroups: 0,
         ms: 0,
         operators: [] as RestoreStats['operators'][number][],
@@ -393,6 +394,7 @@ export class JobMaster {
             case 'ready':
               if (m.restore) {
                 restored.bytesRead += m.restore.bytesRead;
+                restored.bytesDeferred += m.restore.bytesDeferred ?? 0;
                 restored.keyGroups += m.restore.keyGroups;
                 restored.ms = Math.max(restored.ms, m.restore.ms);
                 restored.operators.push(...m.restore.operators);

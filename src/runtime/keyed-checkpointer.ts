@@ -63,6 +63,7 @@ export interface KeyedCheckpointerOptions {
   readonly uid: string;
   readonly subtaskIndex: number;
   readonly keyGroupRange: KeyGroupRange;
+  /** Checkpoint incrementally; the backend must then be created with `trackChanges`. */
   readonly incremental: boolean;
   /**
    * The restored chains of this subtask's key groups, if they can be referred to (the restore
@@ -82,11 +83,6 @@ export class KeyedCheckpointer {
     private readonly options: KeyedCheckpointerOptions,
   ) {
     this.previous = options.incremental ? options.restoredChains : undefined;
-  }
-
-  /** Whether changes are tracked (the backend must be created with `trackChanges`). */
-  get incremental(): boolean {
-    return this.options.incremental;
   }
 
   /** Takes the snapshot for a barrier, synchronously (O(key groups × states)). */

@@ -118,6 +118,11 @@ export type ToWorker =
 /** What a worker read to restore its subtasks. */
 export interface RestoreStats {
   readonly bytesRead: number;
+  /**
+   * Bytes of key groups restored without reading them (incremental chains of the job's own
+   * checkpoints): each key group reads its chain on its first use.
+   */
+  readonly bytesDeferred?: number | undefined;
   readonly keyGroups: number;
   readonly ms: number;
   /** Per restored operator subtask: what it read and how long it took. */
@@ -125,6 +130,7 @@ export interface RestoreStats {
     readonly uid: string;
     readonly subtask: number;
     readonly bytesRead: number;
+    readonly bytesDeferred?: number | undefined;
     readonly keyGroups: number;
     readonly ms: number;
   }>;

@@ -6,6 +6,7 @@
 import { dirname, resolve } from 'node:path';
 import {
   type ChainView,
+  deferKeyGroups,
   isIncremental,
   operatorStateFileName,
   readKeyGroupsLazily,
@@ -87,7 +88,7 @@ export class WorkerAgent {
   /** Restores state and builds the subtasks; peers connect afterwards. */
   async prepare(): Promise<void> {
     const started = performance.now();
-    const stats: RestoreTally = { bytesRead: 0, keyGroups: 0, operators: [] };
+    const stats: RestoreTally = { bytesRead: 0, bytesDeferred: 0, keyGroups: 0, operators: [] };
     const restored = this.config.restore
       ? await loadRestoredState(
           this.graph,
@@ -351,6 +352,8 @@ const writeOperatorSnapshot = async (
 /** What a restore read, in all and per operator subtask. */
 export interface RestoreTally {
   bytesRead: number;
+  /** Bytes of key groups restored without a read: each reads its chain on first use. */
+  bytesDeferred: number;
   keyGroups: number;
   readonly operators: Array<{
     uid: string;
@@ -371,7 +374,7 @@ export const loadRestoredState = async (
   plan: ExecutionPlan,
   workerIndex: number,
   restore: RestoreSource,
-  stats: RestoreTally = { bytesRead: 0, keyGroups: 0, operators: [] },
+  stats: RestoreTally = { bytesRead: 0, bytesDeferred: 0, keyGroups: 0, operators: [] },
   incrementalBase?: string,
 ): Promise<Map<string, Map<string, RestoredOperatorState>>> => {
   // Chains are referred to only by checkpoints of the directory whose shared/ holds them.
@@ -385,11 +388,12 @@ export const loadRestoredState = async (
       for (const id of chain.nodeIds) {
         const node = graph.nodes[id]!;
         const started = performance.now();
-        const one = { bytesRead: 0, keyGroups: 0 };
+        const one = { bytesRead: 0, bytesDeferred: 0, keyGroups: 0 };
         const state = await loadOperator(node, i, restore, one, reuse);
         if (!state) continue;
         perUid.set(node.uid, state);
         stats.bytesRead += one.bytesRead;
+        stats.bytesDeferred += one.bytesDeferred;
         stats.keyGroups += one.keyGroups;
         stats.operators.push({
           uid: node.uid,
@@ -408,7 +412,7 @@ const loadOperator = async (
   node: JobNode,
   subtask: number,
   { dir, metadata }: RestoreSource,
-  stats: { bytesRead: number; keyGroups: number },
+  stats: { bytesRead: number; bytesDeferred: number; keyGroups: number },
   reuseChains: boolean,
 ): Promise<RestoredOperatorState | undefined> => {
   const entry = metadata.operators.find((o) => o.uid === node.uid);
@@ -424,20 +428,34 @@ const loadOperator = async (
   let chains: ChainView | undefined;
   if (node.kind === 'operator' && node.keySelector) {
     const range = computeKeyGroupRange(node.maxParallelism, node.parallelism, subtask);
-    const owned: AnyKeyedStateHandle[] = [];
+    const owned: Array<{ handle: AnyKeyedStateHandle; overlap: KeyGroupRange }> = [];
     for (const old of entry.subtasks) {
       if (!old.keyed) continue;
       const [start, end] = old.keyed.keyGroupRange;
       const overlap = intersectKeyGroupRanges(range, { start, end });
-      if (!overlap) continue;
+      if (overlap) owned.push({ handle: old.keyed, overlap });
+    }
+    if (reuseChains)
+      chains = restoredChains(
+        owned.map((o) => o.handle),
+        range,
+      );
+    for (const { handle, overlap } of owned) {
+      if (chains !== undefined && isIncremental(handle)) {
+        // The chains go on in this job's checkpoints, which keeps their files: nothing is
+        // read now; each key group reads its chain on first use (keyed-file.ts deferKeyGroups).
+        const deferred = deferKeyGroups(dir, handle, overlap);
+        for (const g of deferred.groups) keyGroups.push(g);
+        stats.bytesDeferred += deferred.bytesDeferred;
+        stats.keyGroups += deferred.groups.length;
+        continue;
+      }
       // Read and CRC-checked now, decoded on first use (HeapKeyedStateBackend).
-      const read = await readKeyGroupsLazily(dir, old.keyed, overlap);
+      const read = await readKeyGroupsLazily(dir, handle, overlap);
       for (const g of read.groups) keyGroups.push(g);
       stats.bytesRead += read.bytesRead;
       stats.keyGroups += read.groups.length;
-      owned.push(old.keyed);
     }
-    if (reuseChains) chains = restoredChains(owned, range);
   }
   const olds = [];
   for (let k = 0; k < entry.parallelism; k++) {
