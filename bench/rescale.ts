@@ -886,6 +886,8 @@ interface PauseRun {
   readonly prepareMs: number;
   readonly keyGroups: number;
   readonly bytesRead: number;
+  /** Bytes the restore did not read: each key group reads its chain on first use. */
+  readonly bytesDeferred: number;
   /** Bytes the final snapshot wrote (keyed blocks + operator state), from its metadata. */
   readonly snapshotBytesWritten: number;
   /** Keyed state the final snapshot refers to (chains: base + deltas), what a restore of all reads. */
@@ -924,6 +926,7 @@ interface PauseResult {
   readonly periodicCheckpointMs: number;
   readonly snapshotBytesWritten: number;
   readonly bytesRead: number;
+  readonly bytesDeferred: number;
   readonly snapshotStateBytes: number;
 }
 
@@ -1092,7 +1095,7 @@ const waitCheckpointAfter = (job: LiveChild, api: string, after: number, deadlin
 
 // `eddy rescale`'s stdout and the job's own line (src/cli/control.ts, finishRescale in run.ts).
 const RESCALE_OUT =
-  /pause (\d+) ms \(new threads started beforehand in (\d+) ms[^)]*\), restored (\d+) key groups, (\d+) bytes read in (\d+) ms, via (\S+)/;
+  /pause (\d+) ms \(new threads started beforehand in (\d+) ms[^)]*\), restored (\d+) key groups, (\d+) bytes read(?: \((\d+) more on first use\))? in (\d+) ms, via (\S+)/;
 const RESCALE_LINE =
   /^rescaled \d+ -> \d+: pause (\d+) ms, .*\[stop\+(?:savepoint|checkpoint) (\d+) ms, start\+restore (\d+) ms, (?:to first record (\d+) ms|no record)/m;
 
@@ -1233,7 +1236,7 @@ const pauseOnce = async (
     }
     const rep = RESCALE_OUT.exec(r.stdout);
     if (!rep) throw new BenchFailure(`cannot parse eddy rescale's report: ${r.stdout.trim()}`);
-    const via = rep[6]!;
+    const via = rep[7]!;
     // Read before the new generation's checkpoints and retention move on.
     const snap = await snapshotBytes(via);
     const wantVia = mode === 'incremental' ? /\/checkpoints\/chk-\d+$/ : /\/rescales\//;
@@ -1259,10 +1262,11 @@ const pauseOnce = async (
       stopSnapshotMs: Number(line[2]),
       startRestoreMs: Number(line[3]),
       firstRecordMs: line[4] === undefined ? undefined : Number(line[4]),
-      restoreMs: Number(rep[5]),
+      restoreMs: Number(rep[6]),
       prepareMs: Number(rep[2]),
       keyGroups: Number(rep[3]),
       bytesRead: Number(rep[4]),
+      bytesDeferred: Number(rep[5] ?? 0),
       snapshotBytesWritten: snap.written,
       snapshotStateBytes: snap.state,
       ...snapshots,
@@ -1302,6 +1306,7 @@ const summarizePause = (
     periodicCheckpointMs: med((r) => r.periodicCheckpointMs),
     snapshotBytesWritten: med((r) => r.snapshotBytesWritten),
     bytesRead: med((r) => r.bytesRead),
+    bytesDeferred: med((r) => r.bytesDeferred),
     snapshotStateBytes: med((r) => r.snapshotStateBytes),
   };
 };
@@ -1336,7 +1341,7 @@ const measurePause = async (keys: number, o: PauseOptions): Promise<PauseResult[
         }
         runs[mode].push(run);
         console.log(
-          `  round ${r + 1} ${mode.padEnd(11)} pause ${run.pauseMs} ms [stop+snapshot ${run.stopSnapshotMs} (the snapshot itself ${fmtMs(run.finalSnapshotMs)}${run.queuedBehind > 0 ? `, queued behind ${run.queuedBehind} periodic checkpoint(s) in flight` : ''}), start+restore ${run.startRestoreMs}, to first record ${run.firstRecordMs ?? '-'}] periodic checkpoints ${fmtMs(run.periodicCheckpointMs)} ms ${fmtMiB(run.periodicCheckpointBytes)} MiB; snapshot wrote ${fmtMiB(run.snapshotBytesWritten)} MiB, restore read ${fmtMiB(run.bytesRead)} MiB in ${run.restoreMs} ms; output exact; wall ${fmtSec(run.wallMs)} s`,
+          `  round ${r + 1} ${mode.padEnd(11)} pause ${run.pauseMs} ms [stop+snapshot ${run.stopSnapshotMs} (the snapshot itself ${fmtMs(run.finalSnapshotMs)}${run.queuedBehind > 0 ? `, queued behind ${run.queuedBehind} periodic checkpoint(s) in flight` : ''}), start+restore ${run.startRestoreMs}, to first record ${run.firstRecordMs ?? '-'}] periodic checkpoints ${fmtMs(run.periodicCheckpointMs)} ms ${fmtMiB(run.periodicCheckpointBytes)} MiB; snapshot wrote ${fmtMiB(run.snapshotBytesWritten)} MiB, restore read ${fmtMiB(run.bytesRead)} MiB (${fmtMiB(run.bytesDeferred)} MiB on first use) in ${run.restoreMs} ms; output exact; wall ${fmtSec(run.wallMs)} s`,
         );
       } catch (e) {
         if (!(e instanceof BenchFailure)) throw e;
@@ -1362,6 +1367,7 @@ const printPause = (results: PauseResult[], o: PauseOptions): void => {
     fmtMs(r.firstRecordMs),
     fmtMiB(r.snapshotBytesWritten),
     fmtMiB(r.bytesRead),
+    fmtMiB(r.bytesDeferred),
     `${r.runs.length}/${r.runs.length + r.failures.length}`,
     `${r.runs.filter((x) => x.queuedBehind > 0).length}/${r.runs.length}`,
     fmtMs(r.periodicCheckpointMs),
@@ -1379,6 +1385,7 @@ const printPause = (results: PauseResult[], o: PauseOptions): void => {
         'to 1st record',
         'snapshot MiB written',
         'restore MiB read',
+        'on first use MiB',
         'ok',
         'queued',
         'periodic chk ms',
@@ -1399,7 +1406,9 @@ periodic checkpoint in flight at the stop (queued = runs where it was). start+re
 generation starting and restoring. snapshot MiB written = keyed blocks + operator state the
 final snapshot wrote (its metadata); restore MiB read = the report's bytes read (at 2 -> 3 every
 key group: in incremental mode whole chains, base + deltas, which the compaction rule keeps
-<= 2x the live state). periodic chk ms = median of the job's checkpoints before the rescale.
+<= 2x the live state); on first use MiB = chains the restore did not read (an incremental
+restore of the job's own checkpoint reads each key group's chain at its first record, after
+the pause). periodic chk ms = median of the job's checkpoints before the rescale.
 The input is unthrottled unless --rate is given: the keys changed per checkpoint interval (so
 an incremental snapshot's size) follow the throughput, not the state. Every run must end with
 exit 0 and exactly keyed-sum's output (order-independent digest against the running sums

@@ -182,6 +182,40 @@ describe('a cluster of worker processes', () => {
     ]);
   });
 
+  it('reactive mode with --checkpoint-mode incremental: a joining worker rescales through a final incremental checkpoint, not a savepoint: exact output', async () => {
+    const c = newCluster();
+    await c.startMaster();
+    await c.startWorker(2);
+    const data = files(4, 2500);
+    const input = writeEventFiles(data);
+    const out = join(tempDir(), 'out');
+    const checkpoints = join(tempDir(), 'ck');
+    const run = c.submit(
+      keyedSum(
+        input,
+        out,
+        checkpoints,
+        1,
+        ['--reactive', '--checkpoint-mode', 'incremental', '--restart-attempts', '10'],
+        800,
+      ),
+    );
+    await waitUntil(() => completed(checkpoints) >= 2, 'two checkpoints at p=2');
+    await c.startWorker(2);
+    await c.waitForStatus(
+      (s) => s.jobs[0]?.parallelism === 4 && s.jobs[0].rescales.length === 1,
+      'the rescale to p=4',
+    );
+    const { code } = await run.exited;
+    expect(code, describeRun(run)).toBe(0);
+    expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
+    expect(run.stderr()).toMatch(/\(worker-joined\): stopping with a final incremental checkpoint/);
+    // Incremental: state in shared files, and no rescale savepoint was written.
+    expect(readdirSync(join(checkpoints, 'shared')).length).toBeGreaterThan(0);
+    const rescales = join(checkpoints, 'rescales');
+    expect(existsSync(rescales) ? readdirSync(rescales) : []).toEqual([]);
+  });
+
   it.each(['SIGKILL', 'SIGTERM'] as const)(
     'a master ended by %s and restarted with the same --ha-dir resumes its job once the workers re-register: exact output',
     async (signal) => {
