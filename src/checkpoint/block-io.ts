@@ -215,12 +215,7 @@ export const readBlocks = async <B extends BlockHandle>(
     for (const read of reads) {
       const buf = await readRange(fh, path, read, describe);
       total += read.length;
-      for (const block of read.blocks) {
-        const start = block.offset - read.offset;
-        const bytes = buf.subarray(start, start + block.length);
-        checkCrc(path, block, bytes, describe);
-        onBlock(block, bytes);
-      }
+      handBlocks(path, read, buf, describe, onBlock);
     }
     return total;
   } finally {
@@ -255,6 +250,22 @@ const readRange = async <B extends BlockHandle>(
   }
   if (got < read.length) throw truncated(path, read, got, describe);
   return buf;
+};
+
+/** Checks the CRC of each block of `read` (read into `buf`) and hands it to `onBlock`. */
+const handBlocks = <B extends BlockHandle>(
+  path: string,
+  read: BlockRead<B>,
+  buf: Buffer,
+  describe: (block: B) => string,
+  onBlock: (block: B, bytes: Uint8Array) => void,
+): void => {
+  for (const block of read.blocks) {
+    const start = block.offset - read.offset;
+    const bytes = buf.subarray(start, start + block.length);
+    checkCrc(path, block, bytes, describe);
+    onBlock(block, bytes);
+  }
 };
 
 const truncated = <B extends BlockHandle>(
@@ -321,12 +332,7 @@ export const readBlocksSync = <B extends BlockHandle>(
       }
       if (got < read.length) throw truncated(path, read, got, describe);
       total += read.length;
-      for (const block of read.blocks) {
-        const start = block.offset - read.offset;
-        const bytes = buf.subarray(start, start + block.length);
-        checkCrc(path, block, bytes, describe);
-        onBlock(block, bytes);
-      }
+      handBlocks(path, read, buf, describe, onBlock);
     }
     return total;
   } finally {

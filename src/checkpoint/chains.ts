@@ -114,3 +114,37 @@ export const firstChainAtOrAfter = (
   }
   return lo;
 };
+
+/**
+ * The chains of `range`'s key groups in `handles` (e.g. the old subtasks' handles a new
+ * subtask's range overlaps after a rescale), as one view with one file list; undefined if any
+ * handle is a full one (its file lives in a checkpoint directory that retention deletes, so no
+ * later checkpoint may refer to it).
+ */
+export const chainsInRange = (
+  handles: readonly AnyKeyedStateHandle[],
+  range: KeyGroupRange,
+): ChainView | undefined => {
+  const files: string[] = [];
+  const index = new Map<string, number>();
+  const chains: KeyGroupChain[] = [];
+  for (const h of handles) {
+    if (!isIncremental(h)) return undefined;
+    for (const c of h.chains) {
+      if (c.keyGroup < range.start || c.keyGroup > range.end) continue;
+      const blocks = c.blocks.map((b) => {
+        const ref = h.files[b.file]!;
+        let i = index.get(ref);
+        if (i === undefined) {
+          i = files.length;
+          files.push(ref);
+          index.set(ref, i);
+        }
+        return { ...b, file: i };
+      });
+      chains.push({ ...c, blocks });
+    }
+  }
+  chains.sort((a, b) => a.keyGroup - b.keyGroup);
+  return { keyGroupRange: [range.start, range.end], files, chains };
+};

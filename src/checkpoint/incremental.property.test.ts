@@ -36,7 +36,7 @@ import {
 } from '../state/descriptors.js';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import type { KeyedStateSnapshotView, KeyGroupSnapshot, NormalizedKey } from '../state/types.js';
-import { type ChainView, chainBytes, isIncremental } from './chains.js';
+import { type ChainView, chainBytes, chainsInRange, isIncremental } from './chains.js';
 import { makeTempDir, removeTempDir } from './checkpoint.testkit.js';
 import {
   estimatedLiveBytes,
@@ -280,35 +280,6 @@ const chainsIn = (h: AnyKeyedStateHandle, r: KeyGroupRange): readonly KeyGroupCh
     .map((b) => ({ keyGroup: b.keyGroup, entries: 0, blocks: [{ ...b, file: 0, records: 0 }] }));
 };
 
-/** worker-agent.ts `restoredChains`: the chains of `range` from the restored handles. */
-const restoredChains = (
-  handles: readonly AnyKeyedStateHandle[],
-  range: KeyGroupRange,
-): ChainView | undefined => {
-  const files: string[] = [];
-  const index = new Map<string, number>();
-  const chains: KeyGroupChain[] = [];
-  for (const h of handles) {
-    if (!isIncremental(h)) return undefined;
-    for (const c of h.chains) {
-      if (c.keyGroup < range.start || c.keyGroup > range.end) continue;
-      const blocks = c.blocks.map((b) => {
-        const ref = h.files[b.file]!;
-        let i = index.get(ref);
-        if (i === undefined) {
-          i = files.length;
-          files.push(ref);
-          index.set(ref, i);
-        }
-        return { ...b, file: i };
-      });
-      chains.push({ ...c, blocks });
-    }
-  }
-  chains.sort((a, b) => a.keyGroup - b.keyGroup);
-  return { keyGroupRange: [range.start, range.end], files, chains };
-};
-
 /** The state of a checkpoint as a fresh set of subtasks at parallelism `p` restores it. */
 const restoredState = async (latest: Checkpoint | undefined, p: number): Promise<Canonical> => {
   const all: KeyGroupSnapshot[] = [];
@@ -425,7 +396,7 @@ class Run {
         subtaskIndex: i,
         keyGroupRange: range,
         incremental: true,
-        restoredChains: this.latestInc === undefined ? undefined : restoredChains(inc.owned, range),
+        restoredChains: this.latestInc === undefined ? undefined : chainsInRange(inc.owned, range),
       });
       this.inc.push({ range, backend: inc.backend, checkpointer });
     }

@@ -9,6 +9,7 @@ export {
   type ChainFileReads,
   type ChainView,
   chainBytes,
+  chainsInRange,
   chainsOf,
   isIncremental,
   keyedFilesOf,

@@ -6,6 +6,7 @@
 import { dirname, resolve } from 'node:path';
 import {
   type ChainView,
+  chainsInRange,
   deferKeyGroups,
   isIncremental,
   operatorStateFileName,
@@ -436,7 +437,7 @@ const loadOperator = async (
       if (overlap) owned.push({ handle: old.keyed, overlap });
     }
     if (reuseChains)
-      chains = restoredChains(
+      chains = chainsInRange(
         owned.map((o) => o.handle),
         range,
       );
@@ -466,37 +467,4 @@ const loadOperator = async (
   }
   const operatorState = redistributeOperatorState(olds, node.parallelism)[subtask];
   return { operatorState, keyGroups, chains };
-};
-
-/**
- * The chains of `range`'s key groups in the restored handles, as one view a new subtask's
- * next delta can add to; undefined if any of them is a full handle (its file lives in a
- * checkpoint directory that retention deletes, so it cannot be referred to: a base follows).
- */
-const restoredChains = (
-  handles: readonly AnyKeyedStateHandle[],
-  range: KeyGroupRange,
-): ChainView | undefined => {
-  const files: string[] = [];
-  const index = new Map<string, number>();
-  const chains: KeyGroupChain[] = [];
-  for (const h of handles) {
-    if (!isIncremental(h)) return undefined;
-    for (const c of h.chains) {
-      if (c.keyGroup < range.start || c.keyGroup > range.end) continue;
-      const blocks = c.blocks.map((b) => {
-        const ref = h.files[b.file]!;
-        let i = index.get(ref);
-        if (i === undefined) {
-          i = files.length;
-          files.push(ref);
-          index.set(ref, i);
-        }
-        return { ...b, file: i };
-      });
-      chains.push({ ...c, blocks });
-    }
-  }
-  chains.sort((a, b) => a.keyGroup - b.keyGroup);
-  return { keyGroupRange: [range.start, range.end], files, chains };
 };
