@@ -428,7 +428,7 @@ export const runCommand = async (
   } catch (e) {
     if (rescaling?.savepoint) {
       log(
-        `rescale failed after the job stopped; its state is in ${rescaling.savepoint} (eddy run … --from-savepoint ${rescaling.savepoint} starts from it)`,
+        `rescale failed after the job stopped; its state is in the ${viaCheckpoint ? 'checkpoint' : 'savepoint'} ${rescaling.savepoint} (eddy run … --from-savepoint ${rescaling.savepoint} starts from it)`,
       );
     }
     rescaling?.reject(e);

@@ -186,7 +186,7 @@ describe('a cluster of worker processes', () => {
     const c = newCluster();
     await c.startMaster();
     await c.startWorker(2);
-    const data = files(4, 2500);
+    const data = files(4, 1500);
     const input = writeEventFiles(data);
     const out = join(tempDir(), 'out');
     const checkpoints = join(tempDir(), 'ck');
