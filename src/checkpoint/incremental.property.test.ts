@@ -36,7 +36,7 @@ import {
 } from '../state/descriptors.js';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import type { KeyedStateSnapshotView, KeyGroupSnapshot, NormalizedKey } from '../state/types.js';
-import { type ChainView, chainBytes, chainsInRange, isIncremental } from './chains.js';
+import { chainBytes, chainsInRange, isIncremental } from './chains.js';
 import { makeTempDir, removeTempDir } from './checkpoint.testkit.js';
 import {
   estimatedLiveBytes,

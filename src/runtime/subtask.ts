@@ -23,11 +23,7 @@ import { attributeTo, describeSubtask, EddyError, type SubtaskRef } from '../cor
 import { computeKeyGroupRange, type KeyGroupRange } from '../keygroups/index.js';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import { HeapOperatorStateStore } from '../state/operator-state.js';
-import type {
-  KeyedStateSnapshotView,
-  LazyKeyGroup,
-  OperatorStateSnapshot,
-} from '../state/types.js';
+import type { LazyKeyGroup, OperatorStateSnapshot } from '../state/types.js';
 import { type AlignerEvent, BarrierAligner } from './barrier-aligner.js';
 import { faultPoint } from './faults.js';
 import type { JobGraph, JobNode } from './graph.js';

@@ -15,11 +15,7 @@ import {
   redistributeOperatorState,
   writeOperatorStateFile,
 } from '../checkpoint/index.js';
-import type {
-  AnyKeyedStateHandle,
-  KeyGroupChain,
-  SubtaskStateHandle,
-} from '../checkpoint/types.js';
+import type { AnyKeyedStateHandle, SubtaskStateHandle } from '../checkpoint/types.js';
 import { EddyError, serializeError } from '../core/errors.js';
 import { checkpointId as toCheckpointId } from '../core/ids.js';
 import {
