@@ -373,6 +373,20 @@ describe('delta view bookkeeping', () => {
     expect(takeDelta(b)).toEqual({});
   });
 
+  it('forgetChanges while a view is open: the view still reads its values, not later ones', () => {
+    // A base taken while a delta is still being written forgets the changes; the key written
+    // again after that must not overwrite the value the open delta view saved for it.
+    const { b, put } = setup();
+    put('a', 2, 1);
+    const view = b.deltaView()!;
+    put('a', 2, 2); // first write since the view: saves 1
+    b.forgetChanges();
+    put('a', 2, 3); // looks like a first write again
+    expect(readAll(view)).toEqual({ 2: { v: { entries: [['a', 1]], deleted: [] } } });
+    view.complete();
+    view.release();
+  });
+
   it('a state registered while a view is open is not in it, and its writes are in the next', () => {
     const { b, put } = setup();
     put('a', 1, 1);

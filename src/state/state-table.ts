@@ -112,6 +112,9 @@ export const noteChange = (table: StateTable, index: number, key: NormalizedKey)
       slot = new Map();
       saved[index] = slot;
     }
+    // Only the first save counts: changes forgotten while the view is open (a base taken
+    // meanwhile) make a later write look like a first one, and its value is not the view's.
+    if (slot.has(key)) return;
     const live = table.groups[index]?.get(key);
     slot.set(key, live === undefined ? undefined : toSnapshotValue(table.kind, live));
   }
