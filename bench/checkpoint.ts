@@ -360,7 +360,7 @@ const treeBytes = (path: string): number => {
 /**
  * The `chk-<id>` directories left in a checkpoint dir, each with the shared files its metadata
  * refers to: an incremental checkpoint's directory holds little more than its metadata, its
- * keyed state is in `shared/`, mostly in files earlier checkpoints wrote.
+ * keyed state is in `blocks/`, mostly in files earlier checkpoints wrote.
  */
 const retainedCheckpoints = async (dir: string): Promise<Record<number, RetainedCheckpoint>> => {
   const { loadMetadata, sharedFilesOf, stateBytesOf, SHARED_DIR } = await import(

@@ -132,8 +132,8 @@ const checkFullKeyed = (c: Checker, h: Obj, at: string, maxP: number): void => {
 
 /**
  * An incremental handle. Its `files` are the only paths metadata may point outside its own
- * directory with, and only as `../shared/<plain name>`: retention deletes shared files by these
- * names, and a restore reads them, so anything else (`../shared/../x`, `../other/x`, absolute
+ * directory with, and only as `../blocks/<plain name>`: retention deletes shared files by these
+ * names, and a restore reads them, so anything else (`../blocks/../x`, `../other/x`, absolute
  * paths) is refused here. Block offsets are not checked against file sizes (a shared file's size
  * is not in the metadata); checkDataFiles does that against the files on disk.
  */
@@ -148,7 +148,7 @@ const checkIncrementalKeyed = (c: Checker, h: Obj, at: string, maxP: number): vo
     if (!isSharedFileRef(ref)) {
       throw c.fail(
         `${at}.files[${i}]`,
-        `'${ref}' is not a shared file reference (../shared/<name>)`,
+        `'${ref}' is not a shared file reference (../blocks/<name>)`,
       );
     }
     if (seen.has(ref)) throw c.fail(`${at}.files[${i}]`, `'${ref}' appears twice`);

@@ -253,7 +253,7 @@ describe('checkpoint metadata', () => {
   });
 });
 
-const ref = (name: string) => `../shared/${name}`;
+const ref = (name: string) => `../blocks/${name}`;
 
 /** A valid incremental handle: chains over random shared files, bases first, then deltas. */
 const incrementalHandle = (maxP: number): fc.Arbitrary<IncrementalKeyedStateHandle> =>
@@ -389,11 +389,11 @@ describe('incremental keyed handles in metadata', () => {
       [{ ...valid, files: [ref('x'), 3] }, `${at}\\.files\\[1\\] must be a string`],
       [
         { ...valid, files: [ref('x'), ref('x')] },
-        `${at}\\.files\\[1\\] '../shared/x' appears twice`,
+        `${at}\\.files\\[1\\] '../blocks/x' appears twice`,
       ],
       [
-        { ...valid, files: ['../shared/../x', ref('y')] },
-        `${at}\\.files\\[0\\] '../shared/../x' is not a shared file reference`,
+        { ...valid, files: ['../blocks/../x', ref('y')] },
+        `${at}\\.files\\[0\\] '../blocks/../x' is not a shared file reference`,
       ],
       [{ ...valid, files: [ref('x'), '../other/x'] }, `${at}\\.files\\[1\\] '../other/x' is not`],
       [{ ...valid, files: ['/etc/passwd', ref('y')] }, `${at}\\.files\\[0\\] '/etc/passwd' is not`],
@@ -445,7 +445,7 @@ describe('incremental keyed handles in metadata', () => {
     );
     const full = { file: 'a-1.keyed', keyGroupRange: [4, 7], blocks: [], bytes: 0 };
     expect(decodeMetadata(encodeMetadata(meta(full, 1)), PATH).formatVersion).toBe(1);
-    for (const file of ['../shared/x.keyed', '../other/x', '/abs/x.keyed']) {
+    for (const file of ['../blocks/x.keyed', '../other/x', '/abs/x.keyed']) {
       const err = errorOf(() => decodeMetadata(encodeMetadata(meta({ ...full, file })), PATH));
       expect(err.message).toMatch(/keyed\.file '.*' is not a relative path inside the checkpoint/);
     }

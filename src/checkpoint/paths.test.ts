@@ -79,25 +79,25 @@ describe('paths', () => {
     expect(parseSharedFileCheckpointId('op-1-7-0badf00d.keyed')).toBe(7);
   });
 
-  it('accept as shared file references exactly ../shared/<plain name>', () => {
+  it('accept as shared file references exactly ../blocks/<plain name>', () => {
     expect(sharedFileRef('a.keyed')).toBe(`../${SHARED_DIR}/a.keyed`);
-    expect(fileInDir('/base/chk-3', sharedFileRef('a.keyed'))).toBe('/base/shared/a.keyed');
+    expect(fileInDir('/base/chk-3', sharedFileRef('a.keyed'))).toBe('/base/blocks/a.keyed');
     for (const bad of [
       '',
       'a.keyed',
-      'shared/a.keyed',
-      '../shared/',
-      '../shared/../x',
-      '../shared/./x',
-      '../shared/a/b',
-      '../shared//x',
+      'blocks/a.keyed',
+      '../blocks/',
+      '../blocks/../x',
+      '../blocks/./x',
+      '../blocks/a/b',
+      '../blocks//x',
       '../other/x',
-      '../../shared/x',
-      '/base/shared/x',
+      '../../blocks/x',
+      '/base/blocks/x',
       '..\\shared\\x',
-      '../shared/a\\..\\b',
-      '../shared/a\0',
-      '../sharedx/a',
+      '../blocks/a\\..\\b',
+      '../blocks/a\0',
+      '../blocksx/a',
     ]) {
       expect(isSharedFileRef(bad), bad).toBe(false);
     }

@@ -95,7 +95,7 @@ export const fileInDir = (dir: string, file: string): string => join(dir, ...fil
  * checkpoints, which later checkpoints keep referring to (docs/ARCHITECTURE.md, "Incremental
  * checkpoints"). Only retention deletes in it, and only files no retained checkpoint refers to.
  */
-export const SHARED_DIR = 'shared';
+export const SHARED_DIR = 'blocks';
 
 /**
  * `<uid>-<subtask>-<checkpointId>-<tag>.keyed`: the keyed blocks one subtask wrote for one
@@ -115,7 +115,7 @@ export const parseSharedFileCheckpointId = (name: string): number | undefined =>
 export const sharedFileRef = (name: string): string => `../${SHARED_DIR}/${name}`;
 
 /**
- * True for a reference made by {@link sharedFileRef}: exactly `../shared/<name>` with a plain
+ * True for a reference made by {@link sharedFileRef}: exactly `../blocks/<name>` with a plain
  * name. The only way metadata may point outside its checkpoint directory.
  */
 export const isSharedFileRef = (ref: string): boolean => {

@@ -446,7 +446,7 @@ const incrementalEntry = fc
       const r = computeKeyGroupRange(maxP, oldP, i);
       const files = Array.from(
         { length: checkpoints },
-        (_, c) => `../shared/op-${i}-${c + 1}-0000000${c}.keyed`,
+        (_, c) => `../blocks/op-${i}-${c + 1}-0000000${c}.keyed`,
       );
       const chains: Array<[number, Array<[number, number]>]> = [];
       for (let kg = r.start; kg <= r.end; kg++) {
@@ -590,8 +590,8 @@ describe('planRestore: incremental handles', () => {
   //   0: A1:10 A2:5 A3:3    1: A1:20    2: A2:7 A3:4 (base rewritten at 2)    3: A1:30 A3:6
   //   4: B2:40    5: B2:50 B3:8    6: none    7: B3:70
   // Offsets: A1 = 0@0 1@10 3@30; A2 = 0@0 2@5; A3 = 0@0 2@3 3@7; B2 = 4@0 5@40; B3 = 5@0 7@8.
-  const [A1, A2, A3] = [1, 2, 3].map((c) => `../shared/count-1-0-${c}-0000000${c}.keyed`);
-  const [B2, B3] = [2, 3].map((c) => `../shared/count-1-1-${c}-0000000${c}.keyed`);
+  const [A1, A2, A3] = [1, 2, 3].map((c) => `../blocks/count-1-0-${c}-0000000${c}.keyed`);
+  const [B2, B3] = [2, 3].map((c) => `../blocks/count-1-1-${c}-0000000${c}.keyed`);
   const entry: OperatorStateEntry = {
     uid: 'count-1',
     name: 'count',

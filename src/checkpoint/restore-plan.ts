@@ -44,7 +44,7 @@ export interface FileRead {
 }
 
 /**
- * A read of a keyed state file (a `.keyed` file of the checkpoint, or `../shared/<name>` for an
+ * A read of a keyed state file (a `.keyed` file of the checkpoint, or `../blocks/<name>` for an
  * incremental checkpoint's blocks), with the span of key groups whose blocks it covers.
  */
 export interface KeyedFileRead extends FileRead {
@@ -256,7 +256,7 @@ export interface KeyedStateSummary {
   readonly format: 'none' | 'full' | 'incremental' | 'mixed';
   /**
    * The files the handles use, each once, relative to the checkpoint directory
-   * (`../shared/<name>` for an incremental handle's), subtasks in index order.
+   * (`../blocks/<name>` for an incremental handle's), subtasks in index order.
    */
   readonly files: readonly string[];
   /** Non-empty key groups. */

@@ -1,5 +1,5 @@
 /**
- * Garbage collection of the shared files of incremental checkpoints (`<base>/shared/`, see
+ * Garbage collection of the shared files of incremental checkpoints (`<base>/blocks/`, see
  * types.ts). A shared file is written by one checkpoint attempt and referenced by it and by
  * later checkpoints, so it cannot go with a `chk-<id>` directory: it goes once no completed
  * checkpoint refers to it and no checkpoint that might still complete can.
@@ -67,9 +67,9 @@ export interface SharedFilesCollection {
 }
 
 /**
- * Deletes the shared files under `<baseDir>/shared/` that no completed checkpoint in `baseDir`
+ * Deletes the shared files under `<baseDir>/blocks/` that no completed checkpoint in `baseDir`
  * refers to and that no checkpoint still in flight can own (the rules are in this module's
- * comment). A missing `shared/` directory means there is nothing to do.
+ * comment). A missing `blocks/` directory means there is nothing to do.
  * @throws EddyError `EDDY_CHECKPOINT_IO` naming the directory that cannot be listed, or the
  *   files that could not be deleted (after trying all of them).
  */

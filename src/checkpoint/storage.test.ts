@@ -499,7 +499,7 @@ describe('incremental checkpoints', () => {
     const missing = latest!.skipped[1]!;
     expect(missing.error.code).toBe('EDDY_CHECKPOINT_CORRUPT');
     expect(missing.reason).toBe(
-      `checkpoint ${storage.checkpointDir(2)} refers to shared file ${sharedPathOf(base.files[0]!)}, which is missing (deleted by hand, or the checkpoint was copied without the shared/ directory beside it)`,
+      `checkpoint ${storage.checkpointDir(2)} refers to shared file ${sharedPathOf(base.files[0]!)}, which is missing (deleted by hand, or the checkpoint was copied without the blocks/ directory beside it)`,
     );
   });
 

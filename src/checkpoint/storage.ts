@@ -1,5 +1,5 @@
 /**
- * The checkpoint directory tree of one job: `<base>/chk-<id>/` per checkpoint, `<base>/shared/`
+ * The checkpoint directory tree of one job: `<base>/chk-<id>/` per checkpoint, `<base>/blocks/`
  * for the blocks of incremental checkpoints (collected by shared-files.ts when retention runs),
  * savepoints in directories of their own. Completion is the atomic `_metadata` commit
  * (metadata-io.ts); a directory without `_metadata` is an incomplete checkpoint and is never

@@ -6,7 +6,7 @@
  *     _metadata                written last, atomically (tmp + fsync + rename + dir fsync)
  *     <uid>-<subtask>.keyed    keyed state of one subtask, key group after key group
  *     <uid>-<subtask>.opstate  operator list state of one subtask, element after element
- *   shared/                    beside the chk-<id> directories (incremental checkpoints only)
+ *   blocks/                    beside the chk-<id> directories (incremental checkpoints only)
  *     <uid>-<subtask>-<id>-<tag>.keyed   blocks written by checkpoint <id>, referenced by it
  *                              and by later checkpoints until a key group's base is rewritten
  *
@@ -75,7 +75,7 @@ export interface IncrementalKeyedStateHandle {
   readonly type: 'incremental';
   /** Inclusive key-group range the subtask owned. */
   readonly keyGroupRange: readonly [number, number];
-  /** Shared files the chains use, relative to the checkpoint directory (`../shared/<name>`). */
+  /** Shared files the chains use, relative to the checkpoint directory (`../blocks/<name>`). */
   readonly files: readonly string[];
   /** Non-empty key groups only, ascending. */
   readonly chains: readonly KeyGroupChain[];

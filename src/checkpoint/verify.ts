@@ -65,7 +65,7 @@ const expectedSizes = (dir: string, metadata: CheckpointMetadata): ExpectedSize[
 
 /**
  * Checks that every state file exists: a checkpoint's own files with the size the metadata
- * records, shared files (incremental handles, `../shared/<name>`) at least as long as the
+ * records, shared files (incremental handles, `../blocks/<name>`) at least as long as the
  * blocks the metadata references in them.
  * @throws EddyError `EDDY_CHECKPOINT_CORRUPT` naming the missing or wrongly sized file;
  *   `EDDY_CHECKPOINT_IO` if a file cannot be examined.
@@ -96,7 +96,7 @@ const missingSharedFileError = (dir: string, path: string) =>
   new EddyError(
     'EDDY_CHECKPOINT_CORRUPT',
     `checkpoint ${dir} refers to shared file ${path}, which is missing (deleted by hand, or the ` +
-      'checkpoint was copied without the shared/ directory beside it)',
+      'checkpoint was copied without the blocks/ directory beside it)',
     { domain: 'external' },
   );
 

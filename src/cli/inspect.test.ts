@@ -132,7 +132,7 @@ const writeIncrementalCheckpoint = async (
 ): Promise<{ dir: string; metadata: CheckpointMetadata }> => {
   const storage = new CheckpointStorage(at);
   const dir = await storage.createCheckpointDir(3);
-  const shared = join(at, 'shared');
+  const shared = join(at, 'blocks');
   await mkdir(shared, { recursive: true });
   const rounds = ROUNDS.map((keys, round) => keyedSnapshots(keys, round + 1));
   const subtasks: SubtaskStateHandle[] = [];
@@ -146,7 +146,7 @@ const writeIncrementalCheckpoint = async (
         (s) => s.keyGroup >= range.start && s.keyGroup <= range.end,
       );
       written.push(await writeKeyedStateFile(shared, name, range, mine));
-      files.push(`../shared/${name}`);
+      files.push(`../blocks/${name}`);
     }
     const records = (c: number, kg: number) => rounds[c]!.get(kg)!.states[0]!.entries.length;
     const chains: KeyGroupChain[] = written[0]!.blocks.map((base) => ({
@@ -432,7 +432,7 @@ describe('eddy inspect: an incremental checkpoint', () => {
     expect(count.keyedState).toEqual({
       format: 'incremental',
       files: [0, 1].flatMap((i) =>
-        [1, 2, 3].map((c) => `../shared/count-1-${i}-${c}-0000000${c}.keyed`),
+        [1, 2, 3].map((c) => `../blocks/count-1-${i}-${c}-0000000${c}.keyed`),
       ),
       keyGroups: chains.length,
       blocks: chains.reduce((n, c) => n + c.blocks.length, 0),
@@ -475,7 +475,7 @@ describe('eddy inspect: an incremental checkpoint', () => {
       readAmplification: 1,
     });
     const reads = plan.subtasks.flatMap((s) => s.reads);
-    expect(reads.every((r) => r.file.startsWith('../shared/count-1-'))).toBe(true);
+    expect(reads.every((r) => r.file.startsWith('../blocks/count-1-'))).toBe(true);
     expect(reads.reduce((n, r) => n + r.deltas, 0)).toBe(
       count.keyedState.blocks - count.keyedState.keyGroups,
     );
@@ -533,9 +533,9 @@ describe('eddy inspect: an incremental checkpoint', () => {
     );
     expect(text).toMatch(/SUBTASK {2}KEY GROUPS {2}BYTES +BLOCKS {2}READS\n/);
     expect(text).toMatch(
-      /\.\.\/shared\/count-1-0-1-00000001\.keyed \[0, \d+\) [\d.]+ KiB, key groups 0-\d+, \d+ blocks \(0 deltas\)/,
+      /\.\.\/blocks\/count-1-0-1-00000001\.keyed \[0, \d+\) [\d.]+ KiB, key groups 0-\d+, \d+ blocks \(0 deltas\)/,
     );
-    expect(text).toMatch(/\.\.\/shared\/count-1-0-3-00000003\.keyed \[0, \d+\) .*\(\d+ deltas\)/);
+    expect(text).toMatch(/\.\.\/blocks\/count-1-0-3-00000003\.keyed \[0, \d+\) .*\(\d+ deltas\)/);
     expect(text).toContain('read amplification 1.00');
   });
 

@@ -97,7 +97,7 @@ export interface InspectedOperator {
   /** Whether the checkpoint has keyed state handles (possibly empty) for the operator. */
   readonly keyed: boolean;
   /**
-   * Full or incremental, the files (`../shared/<name>` for incremental blocks), blocks, the
+   * Full or incremental, the files (`../blocks/<name>` for incremental blocks), blocks, the
    * longest chain, bytes written by this checkpoint vs bytes referenced.
    */
   readonly keyedState: KeyedStateSummary;

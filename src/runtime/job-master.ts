@@ -60,7 +60,7 @@ export interface CheckpointConfig {
   readonly retain?: number;
   /**
    * How keyed state is checkpointed (default 'full'): 'incremental' writes only what changed
-   * since the previous checkpoint into `<dir>/shared/` (savepoints stay full).
+   * since the previous checkpoint into `<dir>/blocks/` (savepoints stay full).
    */
   readonly mode?: CheckpointMode | undefined;
   /**

@@ -38,7 +38,7 @@ export interface AgentConfig {
   readonly checkpointing: boolean;
   /**
    * Set when keyed state is checkpointed incrementally: the job's checkpoint directory (the
-   * parent of its `chk-<id>` directories and of `shared/`).
+   * parent of its `chk-<id>` directories and of `blocks/`).
    */
   readonly incrementalBase?: string | undefined;
   readonly restore: RestoreSource | undefined;
@@ -374,7 +374,7 @@ export const loadRestoredState = async (
   stats: RestoreTally = { bytesRead: 0, bytesDeferred: 0, keyGroups: 0, operators: [] },
   incrementalBase?: string,
 ): Promise<Map<string, Map<string, RestoredOperatorState>>> => {
-  // Chains are referred to only by checkpoints of the directory whose shared/ holds them.
+  // Chains are referred to only by checkpoints of the directory whose blocks/ holds them.
   const reuse =
     incrementalBase !== undefined && resolve(dirname(restore.dir)) === resolve(incrementalBase);
   const out = new Map<string, Map<string, RestoredOperatorState>>();

@@ -122,7 +122,7 @@ describe('JobMonitor', () => {
     const incremental = (index: number): IncrementalKeyedStateHandle => ({
       type: 'incremental',
       keyGroupRange: [index * 4, index * 4 + 3],
-      files: [`../shared/sum-${index}-5-00000005.keyed`, `../shared/sum-${index}-6-00000006.keyed`],
+      files: [`../blocks/sum-${index}-5-00000005.keyed`, `../blocks/sum-${index}-6-00000006.keyed`],
       chains: [
         // Key group 4i: base (50 B) in checkpoint 5, delta (7 B) in 6; 4i+2: base only (20 B).
         { keyGroup: index * 4, entries: 3, blocks: [block(0, 0, 50), block(1, 0, 7)] },

@@ -1,5 +1,5 @@
 /**
- * `--checkpoint-mode incremental` through the real CLI: checkpoints go to `shared/` as chains,
+ * `--checkpoint-mode incremental` through the real CLI: checkpoints go to `blocks/` as chains,
  * `eddy rescale` restores from the stop's final incremental checkpoint (no rescale savepoint),
  * `eddy inspect` shows the chains, and after several rescales and a resume the output of a
  * keyed count is exactly once (every key's running counts 1..n, no gap, no repeat).
@@ -66,7 +66,7 @@ describe('eddy run --checkpoint-mode incremental', () => {
     expect(
       existsSync(join(root, 'rescales')) && readdirSync(join(root, 'rescales')).length,
     ).toBeFalsy();
-    expect(readdirSync(join(root, 'checkpoints', 'shared')).length).toBeGreaterThan(0);
+    expect(readdirSync(join(root, 'checkpoints', 'blocks')).length).toBeGreaterThan(0);
     expect(job.stderr()).toMatch(/rescaling: stopping with a final incremental checkpoint/);
     await stop(job.child, job.exited);
 

@@ -211,7 +211,7 @@ describe('a cluster of worker processes', () => {
     expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
     expect(run.stderr()).toMatch(/\(worker-joined\): stopping with a final incremental checkpoint/);
     // Incremental: state in shared files, and no rescale savepoint was written.
-    expect(readdirSync(join(checkpoints, 'shared')).length).toBeGreaterThan(0);
+    expect(readdirSync(join(checkpoints, 'blocks')).length).toBeGreaterThan(0);
     const rescales = join(checkpoints, 'rescales');
     expect(existsSync(rescales) ? readdirSync(rescales) : []).toEqual([]);
   });

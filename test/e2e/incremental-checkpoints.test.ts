@@ -196,7 +196,7 @@ describe('incremental checkpoints', () => {
           }
           const got = byId(readParts(output).map((l) => JSON.parse(l) as Row));
           expect(got).toEqual(want);
-          expect(readdirSync(join(chk, 'shared')).length).toBeGreaterThan(0);
+          expect(readdirSync(join(chk, 'blocks')).length).toBeGreaterThan(0);
           if (sawDelta) runsWithDeltas++;
         },
       ),
