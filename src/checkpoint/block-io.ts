@@ -91,19 +91,6 @@ export class BatchedFileWriter {
     this.sliceStart = performance.now();
   }
 
-  /**
-   * Drops the bytes appended since file offset `offset`, which must be inside the current,
-   * unflushed block (i.e. no {@link endBlock} since): a block encoded to measure it and then
-   * not wanted.
-   */
-  discardFrom(offset: number): void {
-    const at = offset - this.flushed;
-    if (at < 0 || at > this.current.length) {
-      throw new Error(`cannot discard from offset ${offset}: bytes up to ${this.flushed} are out`);
-    }
-    this.current.truncate(at);
-  }
-
   /** Appends a copy of `bytes` as one block (the caller may reuse them at once). */
   async append(bytes: Uint8Array): Promise<void> {
     this.current.raw(bytes);

@@ -15,7 +15,13 @@ import { buildGraph, type JobDefinition } from '../api/job.js';
 import { CheckpointStorage, latestRestorePoint } from '../checkpoint/index.js';
 import { EddyError, InvalidArgumentError, serializeError } from '../core/errors.js';
 import type { JobGraph } from '../runtime/graph.js';
-import { JobMaster, type JobRunResult, type RestartStrategy } from '../runtime/job-master.js';
+import {
+  type CheckpointConfig,
+  incrementalBaseOf,
+  JobMaster,
+  type JobRunResult,
+  type RestartStrategy,
+} from '../runtime/job-master.js';
 import { addTotals, type Totals, totals, ZERO_TOTALS } from '../runtime/metrics.js';
 import type { RestoreSource, RestoreStats } from '../runtime/protocol.js';
 import type { ClusterRescale, JobEvent, JobStatus, SubmitSpec } from './messages.js';
@@ -319,6 +325,14 @@ export class ClusterJob {
     restore: RestoreSource | undefined,
   ): Promise<JobRunResult> {
     const spec = this.spec;
+    const checkpoint: CheckpointConfig | undefined = spec.checkpointDir
+      ? {
+          dir: spec.checkpointDir,
+          intervalMs: spec.checkpointIntervalMs,
+          timeoutMs: spec.checkpointTimeoutMs,
+          mode: spec.checkpointMode,
+        }
+      : undefined;
     const pool = new ClusterPool(graph, this.ctx.broker, {
       jobId: this.id,
       bundle: spec.bundle,
@@ -329,21 +343,14 @@ export class ClusterJob {
         restoredMaxParallelism: restoredMaxParallelism(restore),
       },
       checkpointing: spec.checkpointDir !== undefined,
-      incrementalBase: spec.checkpointMode === 'incremental' ? spec.checkpointDir : undefined,
+      incrementalBase: incrementalBaseOf(checkpoint),
       slotTimeoutMs: this.ctx.slotTimeoutMs,
       failFast: this.reactive,
     });
     let firstRestorePending = restore !== undefined;
     const master = new JobMaster(graph, pool, {
       jobId: this.id,
-      checkpoint: spec.checkpointDir
-        ? {
-            dir: spec.checkpointDir,
-            intervalMs: spec.checkpointIntervalMs,
-            timeoutMs: spec.checkpointTimeoutMs,
-            mode: spec.checkpointMode,
-          }
-        : undefined,
+      checkpoint,
       restore,
       allowNonRestoredState: spec.allowNonRestoredState,
       restart: restartStrategy(spec.restartAttempts),

@@ -196,20 +196,17 @@ export class HeapMapState<K, V> extends HeapKeyedState implements MapState<K, V>
     const stateKey = this.key();
     const { table, ctx } = this;
     const map = table.groups[ctx.index]?.get(stateKey) as Map<K, V> | undefined;
-    if (map === undefined) return;
-    if (isShared(ctx, map)) {
-      // A view may hold this map: never mutate it. Copy it only if the delete changes
-      // something and leaves it non-empty (removing the last key removes the entry instead).
-      if (!map.has(key)) return;
-      if (map.size === 1) removeEntry(table, ctx, ctx.index, stateKey);
-      else ownMap(ctx, this.group(), stateKey, map).delete(key);
-      return;
-    }
+    if (map === undefined || !map.has(key)) return;
     if (map.size === 1) {
-      if (map.has(key)) removeEntry(table, ctx, ctx.index, stateKey); // no empty entries
+      removeEntry(table, ctx, ctx.index, stateKey); // no empty entries
       return;
     }
-    if (map.has(key)) noteChange(table, ctx.index, stateKey);
+    // A view may hold this map: never mutate it, delete from a copy.
+    if (isShared(ctx, map)) {
+      ownMap(ctx, this.group(), stateKey, map).delete(key);
+      return;
+    }
+    noteChange(table, ctx.index, stateKey);
     map.delete(key);
   }
 

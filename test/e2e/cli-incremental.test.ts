@@ -4,36 +4,19 @@
  * `eddy inspect` shows the chains, and after several rescales and a resume the output of a
  * keyed count is exactly once (every key's running counts 1..n, no gap, no repeat).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EDDY, eddy, ROOT, readParts, runningJobId, tempDir } from './helpers.js';
+import {
+  eddy,
+  ROOT,
+  readParts,
+  startCheckpointingJob,
+  stopGracefully,
+  tempDir,
+} from './helpers.js';
 
 const JOB = join(ROOT, 'test/e2e/fixtures/rated-counter.ts');
-
-const start = (cwd: string, env: NodeJS.ProcessEnv, extra: string[]) => {
-  const child = spawn(
-    process.execPath,
-    [EDDY, 'run', JOB, '-p', '2', '--checkpoint-interval', '100', ...extra, '--', 'out'],
-    { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  const exited = new Promise<number | null>((r) => child.on('exit', r));
-  const checkpointed = new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d) => {
-      stderr += d;
-      if (/checkpoint \d+ completed/.test(stderr)) resolve();
-    });
-    child.on('exit', () => reject(new Error(`eddy run exited early:\n${stderr}`)));
-  });
-  return { child, exited, checkpointed, stderr: () => stderr };
-};
-
-const stop = async (child: ChildProcess, exited: Promise<number | null>) => {
-  child.kill('SIGINT');
-  expect(await exited).toBe(0);
-};
 
 /** Per key the running counts must be exactly 1..n: nothing lost, nothing twice. */
 const expectExactlyOnce = (lines: string[]) => {
@@ -54,9 +37,8 @@ describe('eddy run --checkpoint-mode incremental', () => {
     const home = tempDir('eddy-home-');
     const env = { ...process.env, EDDY_HOME: home };
     const cwd = tempDir('run-cwd-');
-    const job = start(cwd, env, ['--checkpoint-mode', 'incremental']);
-    await job.checkpointed;
-    const id = await runningJobId(env);
+    const job = await startCheckpointingJob(JOB, cwd, env, ['--checkpoint-mode', 'incremental']);
+    const id = job.id;
     for (const p of ['3', '1', '2']) {
       const r = await eddy(['rescale', id, p], undefined, env);
       expect(r.code, r.stderr).toBe(0);
@@ -68,7 +50,7 @@ describe('eddy run --checkpoint-mode incremental', () => {
     ).toBeFalsy();
     expect(readdirSync(join(root, 'checkpoints', 'blocks')).length).toBeGreaterThan(0);
     expect(job.stderr()).toMatch(/rescaling: stopping with a final incremental checkpoint/);
-    await stop(job.child, job.exited);
+    await stopGracefully(job.child, job.exited);
 
     const checkpoints = readdirSync(join(root, 'checkpoints')).filter((d) => d.startsWith('chk-'));
     const newest = checkpoints.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4))).at(-1)!;
@@ -85,10 +67,13 @@ describe('eddy run --checkpoint-mode incremental', () => {
       'incremental',
     );
 
-    const resumed = start(cwd, env, ['--checkpoint-mode', 'incremental', '--resume']);
-    await resumed.checkpointed;
+    const resumed = await startCheckpointingJob(JOB, cwd, env, [
+      '--checkpoint-mode',
+      'incremental',
+      '--resume',
+    ]);
     expect(resumed.stderr()).toMatch(/resuming from \S+\/checkpoints\/chk-\d+/);
-    await stop(resumed.child, resumed.exited);
+    await stopGracefully(resumed.child, resumed.exited);
     expectExactlyOnce(readParts(join(cwd, 'out')));
   });
 

@@ -4,12 +4,21 @@
  * caller, rescale savepoints kept as checkpoints are, `eddy list --prune`, a fresh run into
  * an output directory with part files, a second Ctrl-C, and a parallelism far above the cores.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EDDY, eddy, ROOT, readParts, runningJobId, tempDir, writeEventFiles } from './helpers.js';
+import {
+  EDDY,
+  eddy,
+  ROOT,
+  readParts,
+  startCheckpointingJob,
+  stopGracefully,
+  tempDir,
+  writeEventFiles,
+} from './helpers.js';
 
 const JOB = join(ROOT, 'test/e2e/fixtures/rated-counter.ts');
 const STUCK = join(ROOT, 'test/e2e/fixtures/stuck-stop.ts');
@@ -22,35 +31,9 @@ const waitFor = async (done: () => boolean, what = 'condition') => {
   }
 };
 
-/** Starts `eddy run` of the rated counter in `cwd`; resolves when its first checkpoint completed. */
-const startJob = async (
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-  extra: string[] = [],
-  module = JOB,
-) => {
-  const child = spawn(
-    process.execPath,
-    [EDDY, 'run', module, '-p', '2', '--checkpoint-interval', '100', ...extra, '--', 'out'],
-    { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  const exited = new Promise<number | null>((r) => child.on('exit', r));
-  const checkpointed = new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d) => {
-      stderr += d;
-      if (/checkpoint \d+ completed/.test(stderr)) resolve();
-    });
-    child.on('exit', () => reject(new Error(`eddy run exited early:\n${stderr}`)));
-  });
-  await checkpointed;
-  return { child, exited, stderr: () => stderr, id: await runningJobId(env) };
-};
-
-const stopGracefully = async (child: ChildProcess, exited: Promise<number | null>) => {
-  child.kill('SIGINT');
-  expect(await exited).toBe(0);
-};
+/** Starts `eddy run` of the rated counter (or `module`) in `cwd`, as startCheckpointingJob does. */
+const startJob = (cwd: string, env: NodeJS.ProcessEnv, extra: string[] = [], module = JOB) =>
+  startCheckpointingJob(module, cwd, env, extra);
 
 describe('job state directories', () => {
   it('go under $EDDY_HOME/jobs/<name>/ wherever eddy run starts; --dir is the caller’s', async () => {

@@ -1,5 +1,5 @@
 /** Helpers for end-to-end runs of the real CLI in a child process. */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -132,4 +132,38 @@ export const runningJobId = async (env: NodeJS.ProcessEnv): Promise<string> => {
     if (id) return id;
   }
   throw new Error('the job never showed up as running in `eddy list`');
+};
+
+/**
+ * Starts `eddy run <module> -p 2 --checkpoint-interval 100 [extra] -- out` in `cwd`; resolves
+ * once its first checkpoint completed, with the running job's id.
+ */
+export const startCheckpointingJob = async (
+  module: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  extra: string[] = [],
+) => {
+  const child = spawn(
+    process.execPath,
+    [EDDY, 'run', module, '-p', '2', '--checkpoint-interval', '100', ...extra, '--', 'out'],
+    { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  const checkpointed = new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      if (/checkpoint \d+ completed/.test(stderr)) resolve();
+    });
+    child.on('exit', () => reject(new Error(`eddy run exited early:\n${stderr}`)));
+  });
+  await checkpointed;
+  return { child, exited, stderr: () => stderr, id: await runningJobId(env) };
+};
+
+/** Ctrl-C: the job stops and `eddy run` exits 0. */
+export const stopGracefully = async (child: ChildProcess, exited: Promise<number | null>) => {
+  child.kill('SIGINT');
+  if ((await exited) !== 0) throw new Error('eddy run did not exit 0 after Ctrl-C');
 };
