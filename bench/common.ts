@@ -2,8 +2,8 @@
  * Helpers shared by the benchmarks: child processes, medians, tables, machine info.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { arch, availableParallelism, cpus, platform, release, totalmem } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { arch, availableParallelism, cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -122,18 +122,52 @@ export interface ChildResult {
   readonly wallMs: number;
   /** True when the child was killed for running longer than `timeoutMs`. */
   readonly timedOut: boolean;
+  /**
+   * CPU time (user + system, all threads) of the child, when asked for with `cpu` and GNU
+   * time is installed. Less sensitive than wall time to other load on a shared machine.
+   */
+  readonly cpuMs?: number | undefined;
 }
 
 export interface RunChildOptions {
   /** Kill the child (SIGKILL) after this long. */
   readonly timeoutMs?: number;
+  /** Measure the child's CPU time (see {@link ChildResult.cpuMs}) with /usr/bin/time. */
+  readonly cpu?: boolean;
 }
+
+/** GNU time, which reports a child's CPU time; Node has no getrusage(RUSAGE_CHILDREN). */
+const GNU_TIME = '/usr/bin/time';
+
+/** Reads what `GNU_TIME -f '%U %S' -o file` wrote: user + system seconds, in ms. */
+const readCpuMs = (file: string): number | undefined => {
+  try {
+    const [user, sys] = readFileSync(file, 'utf8').trim().split('\n').at(-1)!.split(' ');
+    const ms = (Number(user) + Number(sys)) * 1000;
+    return Number.isFinite(ms) ? ms : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 /** Runs `node <args>` in the repository root, collecting its output. */
 export const runChild = (args: string[], opts: RunChildOptions = {}): Promise<ChildResult> =>
   new Promise((resolvePromise, reject) => {
+    // Killing on timeout would kill GNU time, not the node process under it.
+    if (opts.cpu && opts.timeoutMs !== undefined) {
+      throw new BenchFailure('runChild: `cpu` and `timeoutMs` cannot be combined');
+    }
+    const timeDir =
+      opts.cpu && existsSync(GNU_TIME)
+        ? mkdtempSync(join(tmpdir(), 'eddy-bench-time-'))
+        : undefined;
+    const timeFile = timeDir === undefined ? undefined : join(timeDir, 'time');
+    const [command, argv] =
+      timeFile === undefined
+        ? [process.execPath, args]
+        : [GNU_TIME, ['-f', '%U %S', '-o', timeFile, process.execPath, ...args]];
     const started = performance.now();
-    const child = spawn(process.execPath, args, {
+    const child = spawn(command, argv, {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -155,7 +189,10 @@ export const runChild = (args: string[], opts: RunChildOptions = {}): Promise<Ch
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      const cpuMs = timeFile === undefined ? undefined : readCpuMs(timeFile);
+      if (timeDir !== undefined) rmSync(timeDir, { recursive: true, force: true });
       resolvePromise({
+        cpuMs,
         code,
         signal,
         stdout: Buffer.concat(out).toString('utf8'),

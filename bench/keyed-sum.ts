@@ -9,6 +9,13 @@
  * interleaved round by round (the starting one rotates) so drift in machine state hits all of
  * them alike. Every run's output is checked against the baseline's with an order-independent
  * digest of its lines.
+ *
+ * Besides each program's own job time, every run's CPU time (user + system, all threads; GNU
+ * time) is recorded: on this shared 2-core machine it varies far less with other load than
+ * wall time. Each round also runs every eddy configuration once over an empty input: its job
+ * time is eddy's fixed start-up and teardown (worker threads, module loading), reported
+ * separately, and subtracted for the "events/s after start-up" column. The headline events/s
+ * still includes start-up.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,6 +79,8 @@ interface RunRecord {
   readonly durationMs: number;
   /** Wall-clock time of the whole child process, startup included. */
   readonly wallMs: number;
+  /** CPU time of the whole child process (all threads), when GNU time is installed. */
+  readonly cpuMs: number | undefined;
   readonly recordsIn: number;
   readonly eventsPerSec: number;
   readonly maxRssBytes: number;
@@ -86,6 +95,12 @@ interface ConfigSummary {
   readonly medianEventsPerSec: number;
   readonly medianDurationMs: number;
   readonly medianWallMs: number;
+  /** Median CPU time (user + system, all threads) of the runs; NaN without GNU time. */
+  readonly medianCpuMs: number;
+  /** Median job time of the empty-input runs (eddy only; 0 for the baseline). */
+  readonly medianStartupMs: number;
+  /** events / (median job time - median start-up), i.e. throughput once running. */
+  readonly eventsPerSecAfterStartup: number;
   readonly medianMaxRssBytes: number;
   /** Median throughput of this config / median throughput of the baseline (>1: faster). */
   readonly throughputVsBaseline: number;
@@ -140,7 +155,7 @@ const runOnce = async (
   mkdirSync(output);
   let keep = keepOutput;
   try {
-    const child = await runChild(config.args(input, output, statsFile));
+    const child = await runChild(config.args(input, output, statsFile), { cpu: true });
     if (child.code !== 0) {
       keep = true;
       const how = child.signal ? `signal ${child.signal}` : `exit code ${child.code}`;
@@ -162,6 +177,7 @@ const runOnce = async (
       round,
       durationMs: stats.durationMs,
       wallMs: child.wallMs,
+      cpuMs: child.cpuMs,
       recordsIn: stats.recordsIn,
       eventsPerSec: events / (stats.durationMs / 1000),
       maxRssBytes: stats.maxRssBytes,
@@ -179,6 +195,30 @@ const runOnce = async (
   } finally {
     if (!keep) rmSync(root, { recursive: true, force: true });
     else if (keepOutput) console.log(`    output kept in ${root}`);
+  }
+};
+
+/**
+ * eddy's fixed cost: the configuration's job time over an empty input directory (starting
+ * the worker threads, loading the job module in each, tearing down).
+ */
+const startupOnce = async (config: Config, round: number): Promise<number> => {
+  const root = mkdtempSync(join(tmpdir(), `eddy-bench-${config.id}-startup-`));
+  const input = join(root, 'in');
+  const output = join(root, 'out');
+  const statsFile = join(root, 'stats.json');
+  mkdirSync(input);
+  mkdirSync(output);
+  try {
+    const child = await runChild(config.args(input, output, statsFile));
+    if (child.code !== 0) {
+      throw new BenchFailure(
+        `${config.label} (round ${round}, empty input) failed: ${child.stderr.trimEnd()}`,
+      );
+    }
+    return readRunStats(statsFile, config.label).durationMs;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 };
 
@@ -228,6 +268,7 @@ const benchmark = async (argv: string[]): Promise<number> => {
   console.log(`runs: ${rounds} round(s) x ${cfgs.map((c) => c.id).join(', ')} (interleaved)\n`);
 
   const runs: RunRecord[] = [];
+  const startups = new Map<string, number[]>(cfgs.map((c) => [c.id, []]));
   let reference: RunRecord | undefined;
   const check = (r: RunRecord) => {
     if (r.output.lines !== m.events) {
@@ -251,11 +292,19 @@ const benchmark = async (argv: string[]): Promise<number> => {
       const r = await runOnce(cfg, round, data.dir, m.events, keepOutput, check);
       runs.push(r);
       reference ??= r;
+      const cpu = r.cpuMs === undefined ? '' : `cpu ${fmtSec(r.cpuMs).padStart(6)} s  `;
       console.log(
         `  round ${round}  ${cfg.id.padEnd(10)} ${fmtInt(r.eventsPerSec).padStart(11)} ev/s  ` +
-          `job ${fmtSec(r.durationMs).padStart(6)} s  wall ${fmtSec(r.wallMs).padStart(6)} s  ` +
+          `job ${fmtSec(r.durationMs).padStart(6)} s  wall ${fmtSec(r.wallMs).padStart(6)} s  ${cpu}` +
           `peak RSS ${(r.maxRssBytes / MiB).toFixed(0).padStart(5)} MiB  output ok (${r.output.files} file(s))`,
       );
+      if (cfg.id !== 'baseline') {
+        const startup = await startupOnce(cfg, round);
+        startups.get(cfg.id)!.push(startup);
+        console.log(
+          `  round ${round}  ${cfg.id.padEnd(10)} empty input: job ${fmtSec(startup).padStart(6)} s (start-up)`,
+        );
+      }
     }
   }
 
@@ -268,13 +317,19 @@ const benchmark = async (argv: string[]): Promise<number> => {
     const eventsPerSec = median(rs.map((r) => r.eventsPerSec));
     const wallMs = median(rs.map((r) => r.wallMs));
     const rss = median(rs.map((r) => r.maxRssBytes));
+    const durationMs = median(rs.map((r) => r.durationMs));
+    const startupMs = cfg.id === 'baseline' ? 0 : median(startups.get(cfg.id)!);
+    const cpus = rs.flatMap((r) => (r.cpuMs === undefined ? [] : [r.cpuMs]));
     return {
       config: cfg.id,
       label: cfg.label,
       runs: rs.length,
       medianEventsPerSec: eventsPerSec,
-      medianDurationMs: median(rs.map((r) => r.durationMs)),
+      medianDurationMs: durationMs,
       medianWallMs: wallMs,
+      medianCpuMs: median(cpus),
+      medianStartupMs: startupMs,
+      eventsPerSecAfterStartup: m.events / ((durationMs - startupMs) / 1000),
       medianMaxRssBytes: rss,
       throughputVsBaseline: eventsPerSec / baseThroughput,
       wallSpeedupVsBaseline: baseWall / wallMs,
@@ -296,6 +351,10 @@ const benchmark = async (argv: string[]): Promise<number> => {
         'throughput vs baseline',
         'wall speedup',
         'RSS vs baseline',
+        'CPU s',
+        'start-up s',
+        'events/s after start-up',
+        'vs baseline',
       ],
       summaries.map((s) => [
         s.label,
@@ -306,13 +365,19 @@ const benchmark = async (argv: string[]): Promise<number> => {
         fmtRatio(s.throughputVsBaseline),
         fmtRatio(s.wallSpeedupVsBaseline),
         fmtRatio(s.rssVsBaseline),
+        Number.isNaN(s.medianCpuMs) ? '-' : fmtSec(s.medianCpuMs),
+        fmtSec(s.medianStartupMs),
+        fmtInt(s.eventsPerSecAfterStartup),
+        fmtRatio(s.eventsPerSecAfterStartup / baseThroughput),
       ]),
     ),
   );
   console.log(
     '\nevents/s = events / job time (the duration each program reports in its stats file; for eddy\n' +
       'it includes starting its worker threads). wall = whole child process, startup included.\n' +
-      'Ratios > 1 mean faster than the baseline (RSS: > 1 means more memory).',
+      'Ratios > 1 mean faster than the baseline (RSS: > 1 means more memory). CPU s = user +\n' +
+      "system time of the whole process, all threads (GNU time). start-up s = eddy's job time over\n" +
+      'an empty input (one run per round); events/s after start-up = events / (job s - start-up s).',
   );
 
   const resultsDir = join(DATA_ROOT, 'results');

@@ -20,6 +20,11 @@ export interface RecordBatch<T = unknown> {
    * timestamps (after map, flatMap, process or a window with event time upstream).
    */
   readonly timestamps?: readonly number[] | undefined;
+  /**
+   * Each record's key group (same length as `records`), only on hash edges: computed once by
+   * the sender's routing, so the keyed operator receiving the batch does not hash the key again.
+   */
+  readonly keyGroups?: readonly number[] | undefined;
 }
 
 /** No record with an event time <= `timestamp` will follow on this channel. */

@@ -125,7 +125,11 @@ export class EdgeOutput implements Output<unknown> {
           try {
             key = select(r);
             const kg = keyGroupForHash(keyHashCode(key), maxParallelism);
-            ws[operatorIndexForKeyGroupUnchecked(maxParallelism, parallelism, kg)]!.push(r);
+            // The key group travels with the record: the keyed operator does not hash again.
+            ws[operatorIndexForKeyGroupUnchecked(maxParallelism, parallelism, kg)]!.pushInGroup(
+              r,
+              kg,
+            );
           } catch (e) {
             throw new UserFunctionError(
               this.sender,

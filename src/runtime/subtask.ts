@@ -31,7 +31,7 @@ import { NO_SPLITS, type SourceReader, type SourceSplits } from './io.js';
 import { KeyedCheckpointer, type KeyedSnapshot } from './keyed-checkpointer.js';
 import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
 import type { OperatorContext, Output, StreamOperator } from './operator.js';
-import { userFailure } from './operators/base.js';
+import { takesKeyGroups, userFailure } from './operators/base.js';
 import {
   ChainedOutput,
   CountingOutput,
@@ -531,6 +531,7 @@ export class SubtaskRunner {
 
   private async runInputs(gate: InputGate): Promise<void> {
     const op = this.head.operator!;
+    const keyGroupOp = takesKeyGroups(op) ? op : undefined;
     const aligner = this.aligner!;
     const watermarks = new Map<number, number>(
       gate.channels.map((c) => [c.id, Number.NEGATIVE_INFINITY]),
@@ -557,7 +558,14 @@ export class SubtaskRunner {
           const rs = element.records;
           this.head.metrics.recordsIn += rs.length;
           const ts = element.timestamps;
-          if (ts === undefined) for (let i = 0; i < rs.length; i++) op.processRecord(rs[i]);
+          const kgs = keyGroupOp === undefined ? undefined : element.keyGroups;
+          if (kgs !== undefined) {
+            // A hash edge's batch into a keyed operator: the sender's key groups, not rehashed.
+            for (let i = 0; i < rs.length; i++) {
+              if (ts !== undefined) recordTime.value = ts[i]!;
+              keyGroupOp!.processRecordInGroup(rs[i], kgs[i]!);
+            }
+          } else if (ts === undefined) for (let i = 0; i < rs.length; i++) op.processRecord(rs[i]);
           else {
             for (let i = 0; i < rs.length; i++) {
               recordTime.value = ts[i]!;

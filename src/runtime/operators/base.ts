@@ -50,3 +50,15 @@ export const callHook = async (
     throw userFailure(subtask, what, undefined, e);
   }
 };
+
+/**
+ * An operator at the receiving end of a hash edge that takes each record's key group as the
+ * sender's routing computed it (carried in the batch), instead of hashing the key again.
+ */
+export interface KeyGroupAware<IN = unknown> {
+  processRecordInGroup(record: IN, keyGroup: number): void;
+}
+
+/** Whether `op` takes carried key groups (see {@link KeyGroupAware}); checked once per gate. */
+export const takesKeyGroups = (op: unknown): op is KeyGroupAware =>
+  typeof (op as Partial<KeyGroupAware> | undefined)?.processRecordInGroup === 'function';

@@ -1,5 +1,6 @@
 /** Process functions: keyed (with keyed state) and non-keyed (with operator list state). */
-import type { Key } from '../../keygroups/index.js';
+import { type Key, normalizeKey } from '../../keygroups/index.js';
+import type { HeapKeyedStateBackend } from '../../state/index.js';
 import type {
   KeyedProcessFunction,
   KeyedRuntimeContext,
@@ -11,7 +12,7 @@ import type { OperatorContext, Output, StreamOperator } from '../operator.js';
 import { recordTime } from '../record-time.js';
 import type { OutputTag, TimeDomain, TimerService } from '../time.js';
 import { KeyedTimers } from '../timers.js';
-import { callHook, runtimeContext, userFailure } from './base.js';
+import { callHook, type KeyGroupAware, runtimeContext, userFailure } from './base.js';
 
 type Hooks<OUT> = Pick<
   KeyedProcessFunction<unknown, unknown, OUT>,
@@ -106,8 +107,14 @@ export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
  * keyed state too (timers.ts); they are only indexed at open when the function has `onTimer`,
  * so a function without timers keeps the restore lazy.
  */
-export class KeyedProcessOperator<K extends Key, IN, OUT> extends FunctionOperator<IN, OUT> {
+export class KeyedProcessOperator<K extends Key, IN, OUT>
+  extends FunctionOperator<IN, OUT>
+  implements KeyGroupAware<IN>
+{
   private timers!: KeyedTimers;
+  private backend!: HeapKeyedStateBackend;
+  /** The function has `onTimer`: the timers must know every record's key. */
+  private timersOn = false;
   /** Event time of the record or timer being processed. */
   private time: number | undefined;
   /** One mutable context per operator: no allocation per record. */
@@ -131,6 +138,8 @@ export class KeyedProcessOperator<K extends Key, IN, OUT> extends FunctionOperat
   protected async openFunction(): Promise<void> {
     const backend = this.ctx.keyedState;
     if (!backend) throw new Error('keyed operator without a keyed state backend');
+    this.backend = backend;
+    this.timersOn = this.fn.onTimer !== undefined;
     this.timers = new KeyedTimers({
       backend,
       maxParallelism: this.ctx.maxParallelism,
@@ -149,6 +158,20 @@ export class KeyedProcessOperator<K extends Key, IN, OUT> extends FunctionOperat
   }
 
   processRecord(record: IN): void {
+    this.process(record, -1);
+  }
+
+  /**
+   * A record with the key group the hash edge's routing computed for its key (same selector,
+   * same maxParallelism), so the key is not hashed again. The state backend still checks that
+   * the group is in this subtask's range (a misrouted record fails as before).
+   */
+  processRecordInGroup(record: IN, keyGroup: number): void {
+    this.process(record, keyGroup);
+  }
+
+  /** `keyGroup` < 0: not carried, computed from the key. */
+  private process(record: IN, keyGroup: number): void {
     this.position++;
     try {
       const key = this.keySelector(record);
@@ -159,7 +182,10 @@ export class KeyedProcessOperator<K extends Key, IN, OUT> extends FunctionOperat
         this.time = t;
         recordTime.value = t;
       }
-      this.timers.setCurrentKey(key);
+      // Timers need the current key only to register one, which needs onTimer: without it
+      // (or without a carried group) the backend alone takes the key and its group.
+      if (keyGroup < 0 || this.timersOn) this.timers.setCurrentKey(key);
+      else this.backend.setCurrentKey(normalizeKey(key), keyGroup);
       this.fn.processElement(record, this.keyed, this.out);
     } catch (e) {
       throw userFailure(this.ctx.subtask, 'processElement', this.position, e, { record });

@@ -16,6 +16,8 @@ export class ChannelWriter {
   private buffer: unknown[] = [];
   /** Event times of `buffer`'s records, when the edge carries timestamps. */
   private times: number[] | undefined;
+  /** Key groups of `buffer`'s records, on a hash edge (see {@link pushInGroup}). */
+  private groups: number[] | undefined;
   private readonly queue: StreamElement[] = [];
   private waiters: Array<() => void> = [];
   /** Records sent on this channel (for metrics). */
@@ -39,6 +41,21 @@ export class ChannelWriter {
     if (b.length >= this.batchSize) this.flush();
   }
 
+  /**
+   * A record of a hash edge with the key group its routing computed: the batch carries the
+   * key groups, so the keyed operator receiving it does not hash the key again. Hazard: a
+   * channel gets either only `push` or only `pushInGroup`, or the key groups would not line
+   * up with the records (a hash edge's router only ever calls this one).
+   */
+  pushInGroup(record: unknown, keyGroup: number): void {
+    const b = this.buffer;
+    b.push(record);
+    if (this.times !== undefined) this.times.push(this.timestampOf!(record));
+    if (this.groups === undefined) this.groups = [keyGroup];
+    else this.groups.push(keyGroup);
+    if (b.length >= this.batchSize) this.flush();
+  }
+
   /** Sends the partial batch, if any. */
   flush(): void {
     if (this.buffer.length === 0) return;
@@ -46,12 +63,10 @@ export class ChannelWriter {
     this.buffer = [];
     this.recordsSent += records.length;
     const timestamps = this.times;
-    if (timestamps !== undefined) {
-      this.times = [];
-      this.emit({ kind: 'records', records, timestamps });
-      return;
-    }
-    this.emit({ kind: 'records', records });
+    if (timestamps !== undefined) this.times = [];
+    const keyGroups = this.groups;
+    this.groups = undefined;
+    this.emit({ kind: 'records', records, timestamps, keyGroups });
   }
 
   /** Control elements keep their order relative to records: flush first. */

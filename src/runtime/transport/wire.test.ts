@@ -23,6 +23,19 @@ const element: fc.Arbitrary<StreamElement> = fc.oneof(
     records: rs.map(([r]) => r),
     timestamps: rs.map(([, t]) => t),
   })),
+  fc.array(fc.tuple(record, fc.integer({ min: 0, max: 32767 })), { maxLength: 50 }).map((rs) => ({
+    kind: 'records' as const,
+    records: rs.map(([r]) => r),
+    keyGroups: rs.map(([, kg]) => kg),
+  })),
+  fc
+    .array(fc.tuple(record, double, fc.integer({ min: 0, max: 32767 })), { maxLength: 50 })
+    .map((rs) => ({
+      kind: 'records' as const,
+      records: rs.map(([r]) => r),
+      timestamps: rs.map(([, t]) => t),
+      keyGroups: rs.map(([, , kg]) => kg),
+    })),
   double.map((timestamp) => ({ kind: 'watermark' as const, timestamp })),
   fc.record({ id: fc.nat(), ts: fc.nat(), sp: fc.boolean() }).map(({ id, ts, sp }) => ({
     kind: 'barrier' as const,

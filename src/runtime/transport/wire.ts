@@ -15,6 +15,10 @@
  *     credit:    u32 number of frames the receiver has consumed
  *     status:    u8 idle (1) or active (0)
  *     timestamped records: u32 n, n x f64 event times, then the records as for type 1
+ *     key-grouped records (8): u32 n, n x u16 key groups, then the records as for type 1
+ *     timestamped key-grouped records (9): u32 n, n x f64 event times, n x u16 key groups,
+ *                then the records as for type 1
+ *   Key groups (hash edges only) are below maxParallelism <= 32768, so u16 holds them.
  */
 import { Packr } from 'msgpackr';
 import type { StreamElement } from '../../core/elements.js';
@@ -30,6 +34,8 @@ export const FrameType = {
   credit: 5,
   status: 6,
   timestampedRecords: 7,
+  keyGroupedRecords: 8,
+  timestampedKeyGroupedRecords: 9,
 } as const;
 
 const HEADER = 5;
@@ -50,6 +56,8 @@ export class WireCodec {
     switch (element.kind) {
       case 'records': {
         const ts = element.timestamps;
+        const kgs = element.keyGroups;
+        if (kgs !== undefined) return this.encodeKeyGrouped(channel, element.records, ts, kgs);
         if (ts !== undefined) {
           const payload = this.packr.pack(element.records as unknown[]);
           const n = ts.length;
@@ -91,6 +99,30 @@ export class WireCodec {
     }
   }
 
+  /** Frame type 8 or 9: records with their key groups (and event times, if any). */
+  private encodeKeyGrouped(
+    channel: ChannelId,
+    records: readonly unknown[],
+    ts: readonly number[] | undefined,
+    kgs: readonly number[],
+  ): Uint8Array {
+    const payload = this.packr.pack(records as unknown[]);
+    const n = kgs.length;
+    const timeBytes = ts === undefined ? 0 : 8 * n;
+    const type =
+      ts === undefined ? FrameType.keyGroupedRecords : FrameType.timestampedKeyGroupedRecords;
+    const frame = header(type, channel, 4 + timeBytes + 2 * n + payload.length);
+    const v = view(frame);
+    v.setUint32(HEADER, n, true);
+    let at = HEADER + 4;
+    if (ts !== undefined) {
+      for (let i = 0; i < n; i++, at += 8) v.setFloat64(at, ts[i]!, true);
+    }
+    for (let i = 0; i < n; i++, at += 2) v.setUint16(at, kgs[i]!, true);
+    frame.set(payload, at);
+    return frame;
+  }
+
   encodeCredit(channel: ChannelId, credit: number): Uint8Array {
     const frame = header(FrameType.credit, channel, 4);
     view(frame).setUint32(HEADER, credit, true);
@@ -118,6 +150,26 @@ export class WireCodec {
         if (!Array.isArray(records) || records.length !== n)
           throw wireError(`timestamped records frame on channel ${channel} is malformed`);
         return { channel, element: { kind: 'records', records, timestamps } };
+      }
+      case FrameType.keyGroupedRecords:
+      case FrameType.timestampedKeyGroupedRecords: {
+        const n = v.getUint32(HEADER, true);
+        let at = HEADER + 4;
+        let timestamps: number[] | undefined;
+        if (type === FrameType.timestampedKeyGroupedRecords) {
+          timestamps = new Array(n);
+          for (let i = 0; i < n; i++, at += 8) timestamps[i] = v.getFloat64(at, true);
+        }
+        const keyGroups: number[] = new Array(n);
+        for (let i = 0; i < n; i++, at += 2) keyGroups[i] = v.getUint16(at, true);
+        const records = this.packr.unpack(frame.subarray(at)) as unknown[];
+        if (!Array.isArray(records) || records.length !== n)
+          throw wireError(`key-grouped records frame on channel ${channel} is malformed`);
+        const element =
+          timestamps === undefined
+            ? { kind: 'records' as const, records, keyGroups }
+            : { kind: 'records' as const, records, timestamps, keyGroups };
+        return { channel, element };
       }
       case FrameType.watermark:
         return { channel, element: { kind: 'watermark', timestamp: v.getFloat64(HEADER, true) } };
