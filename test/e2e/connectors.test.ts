@@ -354,12 +354,17 @@ describe('NATS JetStream → PostgreSQL (examples/nats-to-postgres.ts)', () => {
     const rowsAtStop = Object.values(partial).reduce((a, s) => a + s.n, 0);
     expect(rowsAtStop, `${context}: the stop came after the end`).toBeLessThan(events.length);
 
-    const last = await startJob(run(['-p', '3', '--from-savepoint', savepoint]), env).finished();
+    // The rest of the 20 000 events at 4000/s is ≥ 4 s; with the process start and the restore
+    // it took ~20 s on a loaded 2-core machine (load ~12). The bound only catches a hang.
+    const last = await startJob(run(['-p', '3', '--from-savepoint', savepoint]), env).finished(
+      60_000,
+    );
     expect(last.code, last.stderr).toBe(0);
     expect(last.stderr).toMatch(/finished in/);
     expect(summarize(await tableRows('totals_a')), context).toEqual(exactly(expected));
     expect(await preparedTransactions()).toBe(0);
-  });
+    // Five job processes one after the other: ~23 s serially, 55-60 s at load ~10-12.
+  }, 180_000);
 
   it(`the NATS server stops for ~1.5 s mid-run: nothing lost, nothing duplicated (seed ${SEED})`, async () => {
     const events = makeEvents(10_000, 3, prng(SEED + 1));
