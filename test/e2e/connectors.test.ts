@@ -363,7 +363,7 @@ describe('NATS JetStream → PostgreSQL (examples/nats-to-postgres.ts)', () => {
     expect(last.stderr).toMatch(/finished in/);
     expect(summarize(await tableRows('totals_a')), context).toEqual(exactly(expected));
     expect(await preparedTransactions()).toBe(0);
-    // Five job processes one after the other: ~23 s serially, 55-60 s at load ~10-12.
+    // Four job processes one after the other: ~23 s serially, 55-60 s at load ~10-12.
   }, 180_000);
 
   it(`the NATS server stops for ~1.5 s mid-run: nothing lost, nothing duplicated (seed ${SEED})`, async () => {
