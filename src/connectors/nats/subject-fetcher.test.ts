@@ -64,6 +64,7 @@ const counter = () => {
 /** A host whose consumer serves `fetches` in turn (then fetches that end empty at once). */
 const scriptedHost = (expiresMs: number, fetches: ScriptedFetch[]) => {
   const consumersAdded = counter();
+  const starts: number[] = [];
   const fetchCalls = counter();
   const consumer = {
     fetch: async () => {
@@ -76,7 +77,8 @@ const scriptedHost = (expiresMs: number, fetches: ScriptedFetch[]) => {
   const host = {
     jsm: {
       consumers: {
-        add: async () => {
+        add: async (_stream: string, config: { opt_start_seq: number }) => {
+          starts.push(config.opt_start_seq);
           consumersAdded.inc();
           return { name: `c${consumersAdded.n}` };
         },
@@ -101,6 +103,7 @@ const scriptedHost = (expiresMs: number, fetches: ScriptedFetch[]) => {
     host: host as unknown as FetcherHost,
     stale: host.staleFetches,
     consumersAdded,
+    starts,
     fetchCalls,
   };
 };
@@ -125,9 +128,10 @@ describe('SubjectFetcher', () => {
   // only after two missed heartbeats (expiresMs later). The fetcher must renew it itself.
   it('renews a fetch that outlives its expiry without ending (no 408 came)', async () => {
     const expiresMs = 200;
-    const { host, stale, consumersAdded, fetchCalls } = scriptedHost(expiresMs, [
+    const { host, stale, consumersAdded, starts, fetchCalls } = scriptedHost(expiresMs, [
       new ScriptedFetch([msg(1, 1), msg(2, 2), msg(3, 3)], true),
-      new ScriptedFetch([msg(4, 4), msg(5, 5)], false),
+      // The next consumer's (its delivery sequence starts over).
+      new ScriptedFetch([msg(4, 1), msg(5, 2)], false),
     ]);
     const f = new SubjectFetcher(host, 's.a', 0, undefined);
     f.start();
@@ -139,8 +143,9 @@ describe('SubjectFetcher', () => {
         `buffered ${f.buffered} after ${bound} ms: the hung fetch was not renewed`,
       ).toBe(true);
       expect(stale.n).toBe(1);
-      // Renewed on the same consumer: the delivery sequence went on without a gap.
-      expect(consumersAdded.n).toBe(1);
+      // Renewed on a new consumer, starting after the last message buffered.
+      expect(consumersAdded.n).toBe(2);
+      expect(starts).toEqual([1, 4]);
       expect(fetchCalls.n).toBeGreaterThanOrEqual(2);
       expect([1, 2, 3, 4, 5].map(() => f.take()?.seq)).toEqual([1, 2, 3, 4, 5]);
     } finally {
