@@ -198,6 +198,7 @@ class NatsSourceReader<T> implements SourceReader<T> {
         expiresMs: this.options.fetchExpiresMs ?? DEFAULT_FETCH_EXPIRES_MS,
         description: `eddy ${describeSubtask(this.ctx.subtask)}`,
         consumersCreated: this.ctx.metrics.counter('consumersCreated'),
+        staleFetches: this.ctx.metrics.counter('staleFetches'),
         wakeup: () => this.ctx.wakeup(),
         fail: (e) => {
           this.failure ??= e;

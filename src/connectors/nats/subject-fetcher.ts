@@ -35,6 +35,16 @@ export const INACTIVE_THRESHOLD_MS = 60_000;
 /** A fetch that ends empty sooner than this is followed by a pause of this long. */
 const MIN_EMPTY_FETCH_MS = 100;
 
+/**
+ * A fetch still open this long after its expiry, with no message for this long either, is
+ * over: it is stopped, and the next fetch goes to a new consumer. Why: a pull request the server drops without
+ * telling the client (nats-server 2.9 expires a request that is still being served, e.g.
+ * 1000 messages delivered slowly on a loaded machine, without the 408 status that ends the
+ * fetch) is noticed by the client only after two missed idle heartbeats, i.e. `expiresMs`
+ * later; all that time the subject reads nothing.
+ */
+export const STALE_FETCH_GRACE_MS = 1000;
+
 /** What the fetchers of one reader share: its connection and callbacks. */
 export interface FetcherHost {
   readonly jsm: JetStreamManager;
@@ -50,6 +60,8 @@ export interface FetcherHost {
   readonly description: string;
   /** Counts consumers created (more than one per subject: recreated after a loss or gap). */
   readonly consumersCreated: Counter;
+  /** Counts fetches stopped as stale (see {@link STALE_FETCH_GRACE_MS}). */
+  readonly staleFetches: Counter;
   /** Messages arrived into an empty buffer, a bounded read ended, or a failure. */
   wakeup(): void;
   /** A failure the reader must throw from its next poll. */
@@ -63,6 +75,10 @@ export class SubjectFetcher {
   private cursor: number;
   /** Delivery sequence of the consumer's last message (0: none yet from this consumer). */
   private dseq = 0;
+  /** Messages received by the current fetch (for {@link watchExpiry}). */
+  private fetchReceived = 0;
+  /** The current fetch was stopped as stale by {@link watchExpiry}. */
+  private fetchStale = false;
   private consumer: Consumer | undefined;
   private consumerName: string | undefined;
   private fetching: ConsumerMessages | undefined;
@@ -197,28 +213,19 @@ export class SubjectFetcher {
     const messages = await consumer.fetch({ max_messages: want, expires: this.host.expiresMs });
     this.fetching = messages;
     if (this.closed) messages.stop();
-    let got = 0;
-    for await (const m of messages) {
-      if (m.info.deliverySequence !== this.dseq + 1) {
-        // A message was lost in flight: start over after the last one buffered.
-        await this.dropConsumer();
-        break;
-      }
-      this.dseq = m.info.deliverySequence;
-      this.host.outage.ok();
-      got++;
-      if (this.end !== undefined) {
-        const step = boundedStep(m.seq, this.end, m.info.pending);
-        if (step === 'beyond') {
-          this.exhausted = true;
-          break;
-        }
-        if (step === 'emit-last') this.exhausted = true;
-      }
-      this.push(m);
-      if (this.exhausted) break;
+    let got: number;
+    this.fetchReceived = 0;
+    this.fetchStale = false;
+    const unwatch = this.watchExpiry(messages);
+    try {
+      got = await this.receive(messages);
+    } finally {
+      unwatch();
     }
     this.fetching = undefined;
+    // A consumer whose request the server dropped served nothing to the next fetch either
+    // (nats-server 2.9.10, measured): start a new one after the last message buffered.
+    if (this.fetchStale && !this.closed) await this.dropConsumer();
     if (this.closed || this.exhausted) {
       if (this.exhausted) this.host.wakeup();
       return got;
@@ -230,6 +237,56 @@ export class SubjectFetcher {
         this.exhausted = true;
         this.host.wakeup();
       }
+    }
+    return got;
+  }
+
+  /**
+   * Stops `messages` once it is stale: {@link STALE_FETCH_GRACE_MS} past the fetch's expiry
+   * with no message for that long. Stopping ends the iteration
+   * normally; the consumer is then replaced by one starting after the last message buffered
+   * (a message of the old request still in flight is dropped with it): nothing is skipped.
+   * Returns the cancel function.
+   */
+  private watchExpiry(messages: ConsumerMessages): () => void {
+    let seen = this.fetchReceived;
+    const check = () => {
+      if (this.fetchReceived !== seen) {
+        seen = this.fetchReceived;
+        timer = setTimeout(check, STALE_FETCH_GRACE_MS);
+        return;
+      }
+      this.host.staleFetches.inc();
+      this.fetchStale = true;
+      messages.stop();
+    };
+    let timer = setTimeout(check, this.host.expiresMs + STALE_FETCH_GRACE_MS);
+    return () => clearTimeout(timer);
+  }
+
+  /** Takes the messages of one fetch into the buffer; returns how many came. */
+  private async receive(messages: ConsumerMessages): Promise<number> {
+    let got = 0;
+    for await (const m of messages) {
+      if (m.info.deliverySequence !== this.dseq + 1) {
+        // A message was lost in flight: start over after the last one buffered.
+        await this.dropConsumer();
+        break;
+      }
+      this.dseq = m.info.deliverySequence;
+      this.host.outage.ok();
+      got++;
+      this.fetchReceived++;
+      if (this.end !== undefined) {
+        const step = boundedStep(m.seq, this.end, m.info.pending);
+        if (step === 'beyond') {
+          this.exhausted = true;
+          break;
+        }
+        if (step === 'emit-last') this.exhausted = true;
+      }
+      this.push(m);
+      if (this.exhausted) break;
     }
     return got;
   }
