@@ -42,6 +42,15 @@ export interface KeyGroupMaps {
      */
     readonly mapValues: boolean;
     readonly entries: ReadonlyMap<NormalizedKey, unknown>;
+    /**
+     * For live maps read in place (key-level copy-on-write): the values to write instead of
+     * `entries`' of keys written since the snapshot, in the same live form; undefined: the key
+     * had no entry then, skip it. May grow while the state is written, between steps. `entries`
+     * may meanwhile change values in place and gain keys (all in `saved`), never lose one.
+     */
+    readonly saved?: ReadonlyMap<NormalizedKey, unknown>;
+    /** The number of entries to write (default `entries.size`): those not skipped. */
+    readonly count?: number;
   }>;
 }
 
@@ -201,12 +210,14 @@ export function* writeKeyGroupMapsInSlices(
     w.string(state.name);
     if (state.kind === undefined) w.nil();
     else w.string(state.kind);
-    const entries = state.entries;
-    w.arrayHeader(entries.size);
+    const { entries, saved } = state;
+    const count = state.count ?? entries.size;
+    w.arrayHeader(count);
     let ok: boolean;
-    if (entries.size <= SLICED_STATE_ENTRIES) {
+    if (entries.size <= SLICED_STATE_ENTRIES && (saved === undefined || saved.size === 0)) {
+      // Written in one go: `saved` cannot change meanwhile, and is empty (count === size).
       ok = state.mapValues ? writeMapEntries(w, entries) : writeEntries(w, entries);
-    } else {
+    } else if (saved === undefined) {
       const it = entries.entries();
       let step = writeSome(w, it, state.mapValues);
       while (step === MORE) {
@@ -214,6 +225,23 @@ export function* writeKeyGroupMapsInSlices(
         step = writeSome(w, it, state.mapValues);
       }
       ok = step === DONE;
+    } else {
+      const cursor = { it: entries.entries(), written: 0 };
+      let step = writeSomeSaved(w, cursor, saved, state.mapValues);
+      while (step === MORE) {
+        yield;
+        step = writeSomeSaved(w, cursor, saved, state.mapValues);
+      }
+      ok = step === DONE;
+      if (ok && cursor.written !== count) {
+        // The header is written: a miscount would make a block that decodes wrongly.
+        throw new EddyError(
+          'EDDY_STATE',
+          `key group ${maps.keyGroup} state '${state.name}': wrote ${cursor.written} entries ` +
+            `of ${count} (the state changed under its snapshot)`,
+          { domain: 'internal' },
+        );
+      }
     }
     if (!ok) {
       w.truncate(start);
@@ -242,6 +270,33 @@ const writeSome = (
   for (const [key, value] of it) {
     w.arrayHeader(2);
     if (!(w.value(key) && (mapValues ? writeMapValue(w, value) : w.value(value)))) return FAILED;
+    if (++n === ENTRIES_PER_STEP) return MORE;
+  }
+  return DONE;
+};
+
+/**
+ * {@link writeSome} for a live map with saved values (see {@link KeyGroupMaps}): a key in
+ * `saved` is written with its saved value, or skipped if that is undefined. Counts what it
+ * writes in `cursor.written`.
+ */
+const writeSomeSaved = (
+  w: MsgpackWriter,
+  cursor: { it: MapIterator<[NormalizedKey, unknown]>; written: number },
+  saved: ReadonlyMap<NormalizedKey, unknown>,
+  mapValues: boolean,
+): Step => {
+  let n = 0;
+  for (const entry of cursor.it) {
+    const key = entry[0];
+    let value = entry[1];
+    if (saved.size !== 0 && saved.has(key)) {
+      value = saved.get(key);
+      if (value === undefined) continue;
+    }
+    w.arrayHeader(2);
+    if (!(w.value(key) && (mapValues ? writeMapValue(w, value) : w.value(value)))) return FAILED;
+    cursor.written++;
     if (++n === ENTRIES_PER_STEP) return MORE;
   }
   return DONE;
