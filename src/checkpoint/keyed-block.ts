@@ -251,6 +251,90 @@ export function* writeKeyGroupMapsInSlices(
   return true;
 }
 
+/**
+ * One state of a key group given as a list of keys whose values are looked up as they are
+ * written, then a tail of entries: how a delta view hands out a key group it captured whole,
+ * without building a [key, value] array per entry or copying the key group's map.
+ */
+export interface KeyListState {
+  readonly name: string;
+  /** The kind to record (as a snapshot's `kind`). */
+  readonly kind: StateKind | undefined;
+  /** True for map state: a value that is a `Map` is written as its snapshot form. */
+  readonly mapValues: boolean;
+  /** The number of entries written: the keys whose value is defined, plus the tail. */
+  readonly count: number;
+  readonly keys: readonly NormalizedKey[];
+  /** The value to write for `key` when it is written; undefined: skip the key. */
+  readonly valueAt: (key: NormalizedKey) => unknown;
+  readonly tail: ReadonlyArray<readonly [NormalizedKey, unknown]>;
+}
+
+/**
+ * Appends the base block of `states` (non-empty, sorted by name) to `w`, as
+ * {@link writeKeyGroupMapsInSlices} does (same generator protocol: yields every
+ * {@link ENTRIES_PER_STEP} entries; returns false, with `w` as it was, if a value is not one the
+ * fast writer covers). The values looked up may change between steps only as `valueAt` allows.
+ * @throws EddyError `EDDY_STATE` (internal) if a state wrote other than `count` entries.
+ */
+export function* writeKeyListsInSlices(
+  w: MsgpackWriter,
+  keyGroup: number,
+  states: readonly KeyListState[],
+): Generator<void, boolean, void> {
+  const start = w.length;
+  w.arrayHeader(2);
+  w.number(keyGroup);
+  w.arrayHeader(states.length);
+  for (const state of states) {
+    w.arrayHeader(3);
+    w.string(state.name);
+    if (state.kind === undefined) w.nil();
+    else w.string(state.kind);
+    w.arrayHeader(state.count);
+    const { keys, valueAt, mapValues } = state;
+    let written = 0;
+    let n = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const value = valueAt(key);
+      if (value === undefined) continue;
+      if (!writeEntry(w, key, value, mapValues)) {
+        w.truncate(start);
+        return false;
+      }
+      written++;
+      if (++n === ENTRIES_PER_STEP) {
+        n = 0;
+        yield;
+      }
+    }
+    for (const [key, value] of state.tail) {
+      if (!writeEntry(w, key, value, mapValues)) {
+        w.truncate(start);
+        return false;
+      }
+      written++;
+    }
+    if (written !== state.count) {
+      throw new EddyError(
+        'EDDY_STATE',
+        `key group ${keyGroup} state '${state.name}': wrote ${written} entries of ` +
+          `${state.count} (the state changed under its view)`,
+        { domain: 'internal' },
+      );
+    }
+  }
+  return true;
+}
+
+const writeEntry = (w: MsgpackWriter, key: unknown, value: unknown, mapValues: boolean) => {
+  w.arrayHeader(2);
+  return (
+    w.value(key) && (mapValues && value instanceof Map ? writeMapValue(w, value) : w.value(value))
+  );
+};
+
 const DONE = 0;
 const MORE = 1;
 const FAILED = 2;

@@ -828,6 +828,17 @@ const giveBack = (t: StateTable): void => {
  */
 export type WholeKeyGroupRule = (keyGroup: number, changed: number, live: number) => boolean;
 
+/** One state of a key group captured whole (structurally the checkpoint's `KeyListState`). */
+interface WholeKeyList {
+  readonly name: string;
+  readonly kind: StateKind | undefined;
+  readonly mapValues: boolean;
+  readonly count: number;
+  readonly keys: readonly NormalizedKey[];
+  readonly valueAt: (key: NormalizedKey) => unknown;
+  readonly tail: ReadonlyArray<readonly [NormalizedKey, unknown]>;
+}
+
 /** One state's changes in a key group, in snapshot form. */
 interface StateDelta {
   readonly name: string;
@@ -899,6 +910,51 @@ export class HeapDeltaView {
       );
     }
     return { keyGroup, states, whole: false };
+  }
+
+  /**
+   * For a key group captured whole, its entries as key lists (`KeyListState` of
+   * checkpoint/keyed-block.ts), to be written in slices while the job goes on: per non-empty
+   * state, the keys in the live map now, each looked up when written (its saved value if it
+   * was written since the view, else its live value, unchanged since), then the saved entries
+   * of keys deleted since. Costs a copy of the keys, not of the entries. Undefined for a key
+   * group not captured whole. The same entries, in the same order, as {@link readDelta}.
+   */
+  readWhole(keyGroup: number): WholeKeyList[] | undefined {
+    const tables = this.tables;
+    const index = keyGroup - this.range.start;
+    if (tables === undefined || index >>> 0 !== index || keyGroup > this.range.end) {
+      throw stateError(`cannot read key group ${keyGroup} of this delta view`, 'internal');
+    }
+    if (tables[0]?.viewWhole?.[index] !== 1) return undefined;
+    const out: WholeKeyList[] = [];
+    for (const t of tables) {
+      const group = t.groups[index];
+      const saved = t.viewSaved?.[index];
+      const keys = group === undefined ? [] : Array.from(group.keys());
+      let count = keys.length;
+      const tail: Array<readonly [NormalizedKey, unknown]> = [];
+      saved?.forEach((before, key) => {
+        if (group?.has(key) === true) {
+          if (before === undefined) count--; // created since: skipped when written
+        } else if (before !== undefined) tail.push([key, before]);
+      });
+      count += tail.length;
+      if (count === 0) continue;
+      const kind = t.kind ?? t.restoredKind;
+      const live = group!;
+      // The first save of a key wins (noteChange), so a value read here is the view's. A key
+      // not saved yet was not written since the view: its live value is the view's, and if it
+      // is deleted or written later, noteChange saves it first. (A whole-group copy by a full
+      // view meanwhile leaves `live` frozen: still right for keys not saved.)
+      const valueAt = (key: NormalizedKey): unknown => {
+        const s = t.viewSaved?.[index];
+        if (s?.has(key) === true) return s.get(key);
+        return live.get(key);
+      };
+      out.push({ name: t.name, kind, mapValues: t.kind === 'map', count, keys, valueAt, tail });
+    }
+    return out;
   }
 
   /** The view was written: its changes are in a checkpoint file now. Release it after. */
