@@ -370,20 +370,28 @@ const writeSomeSaved = (
   saved: ReadonlyMap<NormalizedKey, unknown>,
   mapValues: boolean,
 ): Step => {
+  // `saved` only grows between steps (the job runs then), so one look at its size per step.
+  const check = saved.size !== 0;
   let n = 0;
-  for (const entry of cursor.it) {
-    const key = entry[0];
-    let value = entry[1];
-    if (saved.size !== 0 && saved.has(key)) {
+  let step: Step = DONE;
+  for (const [key, live] of cursor.it) {
+    let value = live;
+    if (check && saved.has(key)) {
       value = saved.get(key);
       if (value === undefined) continue;
     }
     w.arrayHeader(2);
-    if (!(w.value(key) && (mapValues ? writeMapValue(w, value) : w.value(value)))) return FAILED;
-    cursor.written++;
-    if (++n === ENTRIES_PER_STEP) return MORE;
+    if (!(w.value(key) && (mapValues ? writeMapValue(w, value) : w.value(value)))) {
+      step = FAILED;
+      break;
+    }
+    if (++n === ENTRIES_PER_STEP) {
+      step = MORE;
+      break;
+    }
   }
-  return DONE;
+  cursor.written += n;
+  return step;
 };
 
 // Map.forEach, not for..of: no [key, value] array per entry. It cannot stop early, so after the
