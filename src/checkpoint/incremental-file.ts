@@ -18,11 +18,16 @@ import { mkdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { KeyGroupRange } from '../keygroups/index.js';
 import { blockCrc } from './block-codec.js';
-import { writeSequentially } from './block-io.js';
+import { type BatchedFileWriter, writeSequentially } from './block-io.js';
 import { type ChainView, firstChainAtOrAfter } from './chains.js';
 import { ioError } from './errors.js';
 import { fsyncDir } from './fs-util.js';
-import { type KeyGroupDelta, writeKeyGroupDelta } from './keyed-block.js';
+import {
+  type KeyGroupDelta,
+  type KeyListState,
+  writeKeyGroupDelta,
+  writeKeyListsInSlices,
+} from './keyed-block.js';
 import { type KeyGroupSource, writeKeyedFile } from './keyed-file.js';
 import { SHARED_DIR, sharedFileRef } from './paths.js';
 import type { ChainBlock, IncrementalKeyedStateHandle, KeyGroupChain } from './types.js';
@@ -44,6 +49,11 @@ export interface DeltaSource {
    * groups with changes (which a backend has decoded, so it knows).
    */
   liveEntries(keyGroup: number): number;
+  /**
+   * For a key group the source captured whole, its entries as key lists (non-empty states,
+   * sorted by name), to be written in slices; undefined otherwise (then use `readDelta`).
+   */
+  readWhole?(keyGroup: number): readonly KeyListState[] | undefined;
 }
 
 /** The shared directory of the checkpoint directory `checkpointDir`. */
@@ -127,11 +137,13 @@ export const writeSharedDelta = async (
       if (prev !== undefined) p++;
       const live = source.liveEntries(keyGroup);
       if (live === 0) continue; // emptied: no chain
-      const delta = source.readDelta(keyGroup);
       const offset = w.size;
-      const appended = prev !== undefined && delta.whole !== true;
+      const whole = await writeWhole(w, source, keyGroup);
+      const delta = whole < 0 ? source.readDelta(keyGroup) : undefined;
+      const appended = delta !== undefined && prev !== undefined && delta.whole !== true;
       let records: number;
-      if (appended) {
+      if (delta === undefined) records = whole;
+      else if (appended) {
         writeKeyGroupDelta(w.encoder, delta);
         records = recordsOf(delta);
       } else {
@@ -159,6 +171,27 @@ export const writeSharedDelta = async (
     chains: out,
     bytes: wroteBlocks ? bytes : 0,
   };
+};
+
+/**
+ * Writes a key group the source captured whole as a base block, in slices (the event loop runs
+ * between them), and returns its records; -1 (nothing written) if the source does not give it
+ * as key lists or a value needs msgpackr: the caller then reads it as a delta.
+ */
+const writeWhole = async (
+  w: BatchedFileWriter,
+  source: DeltaSource,
+  keyGroup: number,
+): Promise<number> => {
+  const states = source.readWhole?.(keyGroup);
+  if (states === undefined || states.length === 0) return -1;
+  const steps = writeKeyListsInSlices(w.encoder, keyGroup, states);
+  let step = steps.next();
+  while (step.done !== true) {
+    await w.pauseIfDue();
+    step = steps.next();
+  }
+  return step.value ? states.reduce((n, s) => n + s.count, 0) : -1;
 };
 
 /** A delta written as a base: its entries only (deletions of keys no base holds are moot). */

@@ -42,6 +42,15 @@ export interface KeyGroupMaps {
      */
     readonly mapValues: boolean;
     readonly entries: ReadonlyMap<NormalizedKey, unknown>;
+    /**
+     * For live maps read in place (key-level copy-on-write): the values to write instead of
+     * `entries`' of keys written since the snapshot, in the same live form; undefined: the key
+     * had no entry then, skip it. May grow while the state is written, between steps. `entries`
+     * may meanwhile change values in place and gain keys (all in `saved`), never lose one.
+     */
+    readonly saved?: ReadonlyMap<NormalizedKey, unknown>;
+    /** The number of entries to write (default `entries.size`): those not skipped. */
+    readonly count?: number;
   }>;
 }
 
@@ -201,12 +210,14 @@ export function* writeKeyGroupMapsInSlices(
     w.string(state.name);
     if (state.kind === undefined) w.nil();
     else w.string(state.kind);
-    const entries = state.entries;
-    w.arrayHeader(entries.size);
+    const { entries, saved } = state;
+    const count = state.count ?? entries.size;
+    w.arrayHeader(count);
     let ok: boolean;
-    if (entries.size <= SLICED_STATE_ENTRIES) {
+    if (entries.size <= SLICED_STATE_ENTRIES && (saved === undefined || saved.size === 0)) {
+      // Written in one go: `saved` cannot change meanwhile, and is empty (count === size).
       ok = state.mapValues ? writeMapEntries(w, entries) : writeEntries(w, entries);
-    } else {
+    } else if (saved === undefined) {
       const it = entries.entries();
       let step = writeSome(w, it, state.mapValues);
       while (step === MORE) {
@@ -214,6 +225,23 @@ export function* writeKeyGroupMapsInSlices(
         step = writeSome(w, it, state.mapValues);
       }
       ok = step === DONE;
+    } else {
+      const cursor = { it: entries.entries(), written: 0 };
+      let step = writeSomeSaved(w, cursor, saved, state.mapValues);
+      while (step === MORE) {
+        yield;
+        step = writeSomeSaved(w, cursor, saved, state.mapValues);
+      }
+      ok = step === DONE;
+      if (ok && cursor.written !== count) {
+        // The header is written: a miscount would make a block that decodes wrongly.
+        throw new EddyError(
+          'EDDY_STATE',
+          `key group ${maps.keyGroup} state '${state.name}': wrote ${cursor.written} entries ` +
+            `of ${count} (the state changed under its snapshot)`,
+          { domain: 'internal' },
+        );
+      }
     }
     if (!ok) {
       w.truncate(start);
@@ -222,6 +250,90 @@ export function* writeKeyGroupMapsInSlices(
   }
   return true;
 }
+
+/**
+ * One state of a key group given as a list of keys whose values are looked up as they are
+ * written, then a tail of entries: how a delta view hands out a key group it captured whole,
+ * without building a [key, value] array per entry or copying the key group's map.
+ */
+export interface KeyListState {
+  readonly name: string;
+  /** The kind to record (as a snapshot's `kind`). */
+  readonly kind: StateKind | undefined;
+  /** True for map state: a value that is a `Map` is written as its snapshot form. */
+  readonly mapValues: boolean;
+  /** The number of entries written: the keys whose value is defined, plus the tail. */
+  readonly count: number;
+  readonly keys: readonly NormalizedKey[];
+  /** The value to write for `key` when it is written; undefined: skip the key. */
+  readonly valueAt: (key: NormalizedKey) => unknown;
+  readonly tail: ReadonlyArray<readonly [NormalizedKey, unknown]>;
+}
+
+/**
+ * Appends the base block of `states` (non-empty, sorted by name) to `w`, as
+ * {@link writeKeyGroupMapsInSlices} does (same generator protocol: yields every
+ * {@link ENTRIES_PER_STEP} entries; returns false, with `w` as it was, if a value is not one the
+ * fast writer covers). The values looked up may change between steps only as `valueAt` allows.
+ * @throws EddyError `EDDY_STATE` (internal) if a state wrote other than `count` entries.
+ */
+export function* writeKeyListsInSlices(
+  w: MsgpackWriter,
+  keyGroup: number,
+  states: readonly KeyListState[],
+): Generator<void, boolean, void> {
+  const start = w.length;
+  w.arrayHeader(2);
+  w.number(keyGroup);
+  w.arrayHeader(states.length);
+  for (const state of states) {
+    w.arrayHeader(3);
+    w.string(state.name);
+    if (state.kind === undefined) w.nil();
+    else w.string(state.kind);
+    w.arrayHeader(state.count);
+    const { keys, valueAt, mapValues } = state;
+    let written = 0;
+    let n = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const value = valueAt(key);
+      if (value === undefined) continue;
+      if (!writeEntry(w, key, value, mapValues)) {
+        w.truncate(start);
+        return false;
+      }
+      written++;
+      if (++n === ENTRIES_PER_STEP) {
+        n = 0;
+        yield;
+      }
+    }
+    for (const [key, value] of state.tail) {
+      if (!writeEntry(w, key, value, mapValues)) {
+        w.truncate(start);
+        return false;
+      }
+      written++;
+    }
+    if (written !== state.count) {
+      throw new EddyError(
+        'EDDY_STATE',
+        `key group ${keyGroup} state '${state.name}': wrote ${written} entries of ` +
+          `${state.count} (the state changed under its view)`,
+        { domain: 'internal' },
+      );
+    }
+  }
+  return true;
+}
+
+const writeEntry = (w: MsgpackWriter, key: unknown, value: unknown, mapValues: boolean) => {
+  w.arrayHeader(2);
+  return (
+    w.value(key) && (mapValues && value instanceof Map ? writeMapValue(w, value) : w.value(value))
+  );
+};
 
 const DONE = 0;
 const MORE = 1;
@@ -245,6 +357,41 @@ const writeSome = (
     if (++n === ENTRIES_PER_STEP) return MORE;
   }
   return DONE;
+};
+
+/**
+ * {@link writeSome} for a live map with saved values (see {@link KeyGroupMaps}): a key in
+ * `saved` is written with its saved value, or skipped if that is undefined. Counts what it
+ * writes in `cursor.written`.
+ */
+const writeSomeSaved = (
+  w: MsgpackWriter,
+  cursor: { it: MapIterator<[NormalizedKey, unknown]>; written: number },
+  saved: ReadonlyMap<NormalizedKey, unknown>,
+  mapValues: boolean,
+): Step => {
+  // `saved` only grows between steps (the job runs then), so one look at its size per step.
+  const check = saved.size !== 0;
+  let n = 0;
+  let step: Step = DONE;
+  for (const [key, live] of cursor.it) {
+    let value = live;
+    if (check && saved.has(key)) {
+      value = saved.get(key);
+      if (value === undefined) continue;
+    }
+    w.arrayHeader(2);
+    if (!(w.value(key) && (mapValues ? writeMapValue(w, value) : w.value(value)))) {
+      step = FAILED;
+      break;
+    }
+    if (++n === ENTRIES_PER_STEP) {
+      step = MORE;
+      break;
+    }
+  }
+  cursor.written += n;
+  return step;
 };
 
 // Map.forEach, not for..of: no [key, value] array per entry. It cannot stop early, so after the

@@ -160,14 +160,15 @@ const writeBlock = async (w: BatchedFileWriter, item: Pending): Promise<number> 
   }
   if ('maps' in item) {
     if (item.maps.states.length === 0) return -1;
-    // Pauses inside a large key group too: the maps of a view never change meanwhile.
+    // Pauses inside a large key group too: a view's maps change meanwhile only as its `saved`
+    // values allow for (keyed-block.ts KeyGroupMaps).
     const steps = writeKeyGroupMapsInSlices(w.encoder, item.maps);
     let step = steps.next();
     while (step.done !== true) {
       await w.pauseIfDue();
       step = steps.next();
     }
-    if (step.value) return item.maps.states.reduce((n, st) => n + st.entries.size, 0);
+    if (step.value) return item.maps.states.reduce((n, st) => n + (st.count ?? st.entries.size), 0);
     return writeBlock(w, checkedRead(item.source, item.keyGroup));
   }
   if (item.states.length === 0) return -1;

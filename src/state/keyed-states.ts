@@ -6,9 +6,10 @@
  * Hot path: `value()`/`update()`/`add()` are one or two Map operations on the current key group's
  * map, with no allocation beyond the Map's own (plus the list or map a new key needs).
  *
- * Copy-on-write (see state-table.ts): every write goes through {@link writableGroup}, and every
- * in-place mutation of a list or map entry through {@link ownList}/{@link ownMap}, so an open
- * snapshot view never sees a later write. With no view open each costs one extra compare.
+ * Copy-on-write (see state-table.ts): every write goes through {@link writableEntry} (which saves
+ * the key's value for an open snapshot view first) or {@link removeEntry}, and every in-place
+ * mutation of a list or map entry through {@link ownList}/{@link ownMap}, so an open snapshot
+ * view never sees a later write. With no view open each costs one extra compare.
  */
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
 import type { StateDescriptor } from './descriptors.js';
@@ -22,7 +23,7 @@ import {
   ownMap,
   removeEntry,
   type StateTable,
-  writableGroup,
+  writableEntry,
 } from './state-table.js';
 import type {
   AggregateFunction,
@@ -72,8 +73,9 @@ abstract class HeapKeyedState {
    */
   protected group(): KeyGroupMap {
     const { table, ctx } = this;
-    noteChange(table, ctx.index, ctx.key!);
-    return writableGroup(table, ctx, ctx.index);
+    const key = ctx.key!;
+    noteChange(table, ctx.index, key);
+    return writableEntry(table, ctx, ctx.index, key);
   }
 
   /** Stores `value` for `key`; undefined removes the entry (undefined is never stored). */

@@ -34,7 +34,10 @@ export interface KeyContext {
   epoch: number;
   /** Epoch of the newest open snapshot view; 0 when none is open (then nothing is copied). */
   newestOpen: number;
-  /** Maps and lists copied because a view shared them (diagnostics; see `cowCopies`). */
+  /**
+   * Copy-on-write work because a view shared state (diagnostics; see `cowCopies`): per view, a
+   * key group counts once (its first saved key, or its copy), a list or map once per copy.
+   */
   copies: number;
 }
 
@@ -86,6 +89,24 @@ export interface StateTable {
    * not only the changed keys'), shared by all tables of the backend.
    */
   viewWhole: Uint8Array | undefined;
+  /**
+   * The open snapshot views' captures of this table (key-level copy-on-write, see
+   * {@link writableEntry}); empty when none is open. Usually zero or one.
+   */
+  captures: SnapshotCapture[];
+}
+
+/**
+ * What one open snapshot view holds of one table: the key-group maps as they were when it was
+ * taken (`groups`, the same objects as the live ones until a whole-group copy replaces one),
+ * and per slot the values at that time of the keys written since (`saved`, in live form;
+ * undefined: the key had no entry). A view reads a slot's map, taking a key's value from
+ * `saved` if it is there. A map the view holds is only ever updated in place or appended to:
+ * deleting a key the view holds copies the group first (order of the view's entries kept).
+ */
+export interface SnapshotCapture {
+  readonly groups: ReadonlyArray<KeyGroupMap | undefined>;
+  readonly saved: Array<Map<NormalizedKey, unknown> | undefined>;
 }
 
 /**
@@ -121,6 +142,73 @@ export const noteChange = (table: StateTable, index: number, key: NormalizedKey)
 };
 
 /**
+ * Copy-on-write, key level: the map of slot `index` ready for a write to `key`'s entry (a set,
+ * or an in-place change of its list or map after {@link ownList}/{@link ownMap}; not a delete:
+ * see {@link removeEntry}). Created if absent. If an open snapshot view holds the map, the key's
+ * value is saved for that view first, once per view and key; no key group is copied. With no
+ * view open this is one extra compare.
+ */
+export const writableEntry = (
+  table: StateTable,
+  ctx: KeyContext,
+  index: number,
+  key: NormalizedKey,
+): KeyGroupMap => {
+  const map = table.groups[index];
+  if (map === undefined) return writableGroup(table, ctx, index);
+  if (table.stamps[index]! < ctx.newestOpen) saveForViews(table, ctx, map, index, key);
+  return map;
+};
+
+/** Saves `key`'s value in `map` (slot `index`) for every open view holding that map. */
+const saveForViews = (
+  table: StateTable,
+  ctx: KeyContext,
+  map: KeyGroupMap,
+  index: number,
+  key: NormalizedKey,
+): void => {
+  for (const capture of table.captures) {
+    if (capture.groups[index] !== map) continue;
+    let saved = capture.saved[index];
+    if (saved === undefined) {
+      saved = new Map();
+      capture.saved[index] = saved;
+    }
+    if (saved.has(key)) continue;
+    // Counted once per view and key group, as the whole-group copy it replaces was.
+    if (saved.size === 0) ctx.copies++;
+    // The live value itself, not a copy: a list or map an open view may hold is never mutated
+    // again (ownList/ownMap copy it first), and other values are immutable (module note).
+    saved.set(key, map.get(key));
+  }
+};
+
+/** Whether an open view holding `map` (slot `index`) has saved a key of it. */
+const savedAny = (table: StateTable, map: KeyGroupMap, index: number): boolean => {
+  for (const capture of table.captures) {
+    if (capture.groups[index] === map && (capture.saved[index]?.size ?? 0) > 0) return true;
+  }
+  return false;
+};
+
+/** Whether an open view holds `key`'s entry of `map` (slot `index`), i.e. had it when taken. */
+const heldByView = (
+  table: StateTable,
+  map: KeyGroupMap,
+  index: number,
+  key: NormalizedKey,
+): boolean => {
+  for (const capture of table.captures) {
+    if (capture.groups[index] !== map) continue;
+    const saved = capture.saved[index];
+    // Not saved: not written since the view, so present then. Saved: present iff defined.
+    if (saved === undefined || !saved.has(key) || saved.get(key) !== undefined) return true;
+  }
+  return false;
+};
+
+/**
  * Copy-on-write, group level: the map of slot `index` ready to be mutated. Created if absent;
  * if an open snapshot view holds it, replaced by a copy first (the view keeps the old object,
  * which is never mutated again). With no view open this is one extra compare.
@@ -135,17 +223,18 @@ export const writableGroup = (table: StateTable, ctx: KeyContext, index: number)
     table.groups[index] = map;
     table.stamps[index] = ctx.epoch;
   } else if (table.stamps[index]! < ctx.newestOpen) {
+    // Counted unless a view already counted this key group for a saved key (see `copies`).
+    if (!savedAny(table, map, index)) ctx.copies++;
     map = new Map(map);
     table.groups[index] = map;
     table.stamps[index] = ctx.epoch;
-    ctx.copies++;
   }
   return map;
 };
 
 /**
  * Removes `key`'s entry from slot `index` (noting the change), copying the group first only if
- * it holds the key.
+ * it holds the key and an open view holds that entry.
  */
 export const removeEntry = (
   table: StateTable,
@@ -156,7 +245,10 @@ export const removeEntry = (
   const map = table.groups[index];
   if (map === undefined || !map.has(key)) return;
   noteChange(table, index, key);
-  if (table.stamps[index]! < ctx.newestOpen) {
+  // A view reads its keys from the live map in its order: deleting one of them there would
+  // move it (a later re-insert goes to the end) and let a sliced reader miss or repeat it, so
+  // the group is copied once instead. Keys created after every view are deleted in place.
+  if (table.stamps[index]! < ctx.newestOpen && heldByView(table, map, index, key)) {
     writableGroup(table, ctx, index).delete(key);
     return;
   }
