@@ -121,6 +121,79 @@ describe('KeyedTimers', () => {
     expect(fired).toEqual([1, 2, 3]);
   });
 
+  it('a firing timer re-registered, deleted or moved by its own callback is stored and fires as if deleted before the callback', () => {
+    const backend = new HeapKeyedStateBackend({
+      keyGroupRange: { start: 0, end: MAX_P - 1 },
+      maxParallelism: MAX_P,
+    });
+    const fired: Array<[string, number]> = [];
+    // Per key, what its callback does at each firing timestamp.
+    const actions: Record<string, (ts: number) => void> = {
+      // Same timestamp again: a new timer, fired again in the same advance.
+      again: (ts) => {
+        if (fired.filter(([k]) => k === 'again').length < 2) timers.registerEventTimeTimer(ts);
+      },
+      // Deletes itself, then registers itself: fires again.
+      delThenReg: (ts) => {
+        if (fired.filter(([k]) => k === 'delThenReg').length < 2) {
+          timers.deleteEventTimeTimer(ts);
+          timers.registerEventTimeTimer(ts);
+        }
+      },
+      // Registers itself, then deletes it: gone.
+      regThenDel: (ts) => {
+        timers.registerEventTimeTimer(ts);
+        timers.deleteEventTimeTimer(ts);
+      },
+      // Moves itself later (a lazily re-armed session timer), past this advance.
+      rearm: (ts) => {
+        if (ts < 200) timers.registerEventTimeTimer(ts + 100);
+      },
+      // Moves itself later, still due in this advance; and deletes its own firing timer.
+      rearmDue: (ts) => {
+        timers.deleteEventTimeTimer(ts);
+        if (ts < 12) timers.registerEventTimeTimer(ts + 1);
+      },
+    };
+    const timers: KeyedTimers = new KeyedTimers({
+      backend,
+      maxParallelism: MAX_P,
+      clock: new ManualClock(),
+      runInMailbox: (a) => a(),
+      onTimer: (_d, ts, key) => {
+        fired.push([key as string, ts]);
+        actions[key as string]!(ts);
+      },
+    });
+    timers.open();
+    for (const key of Object.keys(actions)) {
+      timers.setCurrentKey(key);
+      timers.registerEventTimeTimer(10);
+    }
+    timers.advanceWatermark(50);
+    expect(fired).toEqual([
+      ['again', 10],
+      ['delThenReg', 10],
+      ['regThenDel', 10],
+      ['rearm', 10],
+      ['rearmDue', 10],
+      ['again', 10],
+      ['delThenReg', 10],
+      ['rearmDue', 11],
+      ['rearmDue', 12],
+    ]);
+    const stored: Array<[unknown, number[]]> = [];
+    backend.forEachEntry('__eddy.timers.event', (value, key) => {
+      stored.push([key, [...(value as Map<number, unknown>).keys()]]);
+    });
+    expect(stored).toEqual([['rearm', [110]]]);
+    timers.advanceWatermark(Number.POSITIVE_INFINITY);
+    expect(fired.slice(9)).toEqual([
+      ['rearm', 110],
+      ['rearm', 210],
+    ]);
+  });
+
   it('fires processing-time timers through the mailbox when the clock passes them', () => {
     const { timers, fired, clock, runMail } = setup();
     timers.setCurrentKey('x');

@@ -34,10 +34,11 @@ export interface KeyedTimersOptions {
   readonly onTimer: (domain: TimeDomain, timestamp: number, key: Key) => void;
 }
 
+/** Mutable only so a fired entry can be reused for its key's next timer (see `fire`). */
 interface Entry {
-  readonly timestamp: number;
+  timestamp: number;
   /** Registration order: ties fire in the order they were registered (deterministic). */
-  readonly seq: number;
+  seq: number;
   readonly key: Key;
   /** The key normalised and its key group, computed once: popping skips the hashing. */
   readonly normalized: NormalizedKey;
@@ -56,6 +57,18 @@ export class KeyedTimers implements TimerService {
   private watermark = MIN_WATERMARK;
   private seq = 0;
   private wakeup: { at: number; cancel(): void } | undefined;
+  /**
+   * While a timer's callback runs: its state (domain) and entry. Its state entry is deleted
+   * only after the callback (unless the callback registered the same timestamp again), so a
+   * re-arming callback (a session's lazy timer) turns delete-then-put, which drops the key's
+   * timer map and allocates a new one, into put-then-delete on the same map; and its heap
+   * entry, popped and referenced by nothing else, is reused for the key's next timer.
+   */
+  private firingState: MapState<number, Key> | undefined;
+  private firingTimestamp = 0;
+  private firingKey: NormalizedKey | undefined;
+  /** The firing entry, until a registration of the firing key reuses it. */
+  private spare: Entry | undefined;
   private closed = false;
 
   constructor(private readonly options: KeyedTimersOptions) {
@@ -123,11 +136,26 @@ export class KeyedTimers implements TimerService {
   }
 
   deleteEventTimeTimer(timestamp: number): void {
-    this.eventState.delete(timestamp);
+    this.delete(this.eventState, timestamp);
   }
 
   deleteProcessingTimeTimer(timestamp: number): void {
-    this.processingState.delete(timestamp);
+    this.delete(this.processingState, timestamp);
+  }
+
+  private delete(state: MapState<number, Key>, timestamp: number): void {
+    state.delete(timestamp);
+    // The firing timer deleted by its own callback: already gone, nothing left to delete.
+    if (this.isFiring(state, timestamp)) this.firingState = undefined;
+  }
+
+  /** True while `timestamp` of `state` fires for the current key, its entry still stored. */
+  private isFiring(state: MapState<number, Key>, timestamp: number): boolean {
+    return (
+      this.firingState === state &&
+      this.firingTimestamp === timestamp &&
+      this.firingKey === this.normalized
+    );
   }
 
   /**
@@ -159,15 +187,24 @@ export class KeyedTimers implements TimerService {
     if (key === undefined) {
       throw new TypeError(`cannot register a ${domain}-time timer: there is no current key`);
     }
-    if (state.has(timestamp)) return false;
-    state.put(timestamp, key);
-    heap.push({
-      timestamp,
-      seq: this.seq++,
-      key,
-      normalized: this.normalized!,
-      keyGroup: this.keyGroup,
-    });
+    if (this.isFiring(state, timestamp)) {
+      // Registered again by its own callback: a new timer, whose state entry is the one the
+      // firing timer still holds (it would have been deleted before the callback).
+      this.firingState = undefined;
+    } else {
+      if (state.has(timestamp)) return false;
+      state.put(timestamp, key);
+    }
+    const normalized = this.normalized!;
+    const spare = this.spare;
+    if (spare !== undefined && spare.normalized === normalized) {
+      this.spare = undefined;
+      spare.timestamp = timestamp;
+      spare.seq = this.seq++;
+      heap.push(spare);
+    } else {
+      heap.push({ timestamp, seq: this.seq++, key, normalized, keyGroup: this.keyGroup });
+    }
     return true;
   }
 
@@ -181,9 +218,22 @@ export class KeyedTimers implements TimerService {
       heap.pop();
       this.restoreKey(next);
       // Deleted (or already fired through a duplicate heap entry): skip.
-      if (!state.has(next.timestamp)) continue;
-      state.delete(next.timestamp);
-      this.options.onTimer(domain, next.timestamp, next.key);
+      const timestamp = next.timestamp;
+      if (!state.has(timestamp)) continue;
+      this.firingState = state;
+      this.firingTimestamp = timestamp;
+      this.firingKey = next.normalized;
+      this.spare = next;
+      try {
+        this.options.onTimer(domain, timestamp, next.key);
+      } finally {
+        // Still pending: the callback neither deleted nor re-registered it. `spare` may be
+        // reused only while its key is current, i.e. within the callback.
+        if (this.firingState !== undefined) state.delete(timestamp);
+        this.firingState = undefined;
+        this.firingKey = undefined;
+        this.spare = undefined;
+      }
     }
   }
 
