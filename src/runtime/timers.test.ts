@@ -194,6 +194,38 @@ describe('KeyedTimers', () => {
     ]);
   });
 
+  it('fires any mix of timers by (timestamp, registration order), each (key, timestamp) once', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            key: fc.constantFrom('a', 'b', 'c', 'd'),
+            ts: fc.integer({ min: 0, max: 40 }),
+          }),
+          { maxLength: 200 },
+        ),
+        fc.array(fc.integer({ min: 0, max: 45 }), { maxLength: 5 }),
+        (timers_, watermarks) => {
+          const { timers, fired } = setup();
+          const expected: Fired[] = [];
+          const seen = new Set<string>();
+          for (const { key, ts } of timers_) {
+            timers.setCurrentKey(key);
+            timers.registerEventTimeTimer(ts);
+            if (!seen.has(`${key}@${ts}`)) expected.push(['event', ts, key]);
+            seen.add(`${key}@${ts}`);
+          }
+          // Stable sort: ties keep registration order.
+          expected.sort((x, y) => x[1] - y[1]);
+          for (const w of watermarks) timers.advanceWatermark(w);
+          timers.advanceWatermark(Number.POSITIVE_INFINITY);
+          expect(fired).toEqual(expected);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('fires processing-time timers through the mailbox when the clock passes them', () => {
     const { timers, fired, clock, runMail } = setup();
     timers.setCurrentKey('x');

@@ -34,11 +34,12 @@ export interface KeyedTimersOptions {
   readonly onTimer: (domain: TimeDomain, timestamp: number, key: Key) => void;
 }
 
-/** Mutable only so a fired entry can be reused for its key's next timer (see `fire`). */
+/**
+ * A key, as timers of it sit in the heap (with their timestamps and registration order beside
+ * it). Immutable, so all timers of a key can share one: a key's timers registered while its
+ * timer fires (a re-armed session) or while one record is processed allocate none or one.
+ */
 interface Entry {
-  timestamp: number;
-  /** Registration order: ties fire in the order they were registered (deterministic). */
-  seq: number;
   readonly key: Key;
   /** The key normalised and its key group, computed once: popping skips the hashing. */
   readonly normalized: NormalizedKey;
@@ -58,17 +59,17 @@ export class KeyedTimers implements TimerService {
   private seq = 0;
   private wakeup: { at: number; cancel(): void } | undefined;
   /**
-   * While a timer's callback runs: its state (domain) and entry. Its state entry is deleted
-   * only after the callback (unless the callback registered the same timestamp again), so a
-   * re-arming callback (a session's lazy timer) turns delete-then-put, which drops the key's
-   * timer map and allocates a new one, into put-then-delete on the same map; and its heap
-   * entry, popped and referenced by nothing else, is reused for the key's next timer.
+   * While a timer's callback runs: its state (domain), timestamp and key. Its state entry is
+   * deleted only after the callback (unless the callback registered the same timestamp again),
+   * so a re-arming callback (a session's lazy timer) turns delete-then-put, which drops the
+   * key's timer map and allocates a new one, into put-then-delete on the same map.
+   * `firingState` is undefined when no deletion is pending.
    */
   private firingState: MapState<number, Key> | undefined;
   private firingTimestamp = 0;
   private firingKey: NormalizedKey | undefined;
-  /** The firing entry, until a registration of the firing key reuses it. */
-  private spare: Entry | undefined;
+  /** The current key's entry once made (or restored from the heap), for its next timers. */
+  private entry: Entry | undefined;
   private closed = false;
 
   constructor(private readonly options: KeyedTimersOptions) {
@@ -88,8 +89,10 @@ export class KeyedTimers implements TimerService {
       [this.processing, PROCESSING_TIMERS_STATE],
     ] as const) {
       backend.forEachEntry(name, (value, normalized, keyGroup) => {
+        let entry: Entry | undefined;
         for (const [timestamp, key] of value as Map<number, Key>) {
-          heap.push({ timestamp, seq: this.seq++, key, normalized, keyGroup });
+          entry ??= { key, normalized, keyGroup };
+          heap.push(timestamp, this.seq++, entry);
         }
       });
     }
@@ -104,6 +107,7 @@ export class KeyedTimers implements TimerService {
     this.key = key;
     this.normalized = normalized;
     this.keyGroup = keyGroup;
+    this.entry = undefined;
   }
 
   private restoreKey(e: Entry): void {
@@ -111,6 +115,7 @@ export class KeyedTimers implements TimerService {
     this.key = e.key;
     this.normalized = e.normalized;
     this.keyGroup = e.keyGroup;
+    this.entry = e;
   }
 
   get currentKey(): Key | undefined {
@@ -195,16 +200,8 @@ export class KeyedTimers implements TimerService {
       if (state.has(timestamp)) return false;
       state.put(timestamp, key);
     }
-    const normalized = this.normalized!;
-    const spare = this.spare;
-    if (spare !== undefined && spare.normalized === normalized) {
-      this.spare = undefined;
-      spare.timestamp = timestamp;
-      spare.seq = this.seq++;
-      heap.push(spare);
-    } else {
-      heap.push({ timestamp, seq: this.seq++, key, normalized, keyGroup: this.keyGroup });
-    }
+    this.entry ??= { key, normalized: this.normalized!, keyGroup: this.keyGroup };
+    heap.push(timestamp, this.seq++, this.entry);
     return true;
   }
 
@@ -214,25 +211,22 @@ export class KeyedTimers implements TimerService {
     domain: TimeDomain,
     upTo: number,
   ): void {
-    for (let next = heap.peek(); next !== undefined && next.timestamp <= upTo; next = heap.peek()) {
-      heap.pop();
+    while (heap.size > 0 && heap.peekTimestamp() <= upTo) {
+      const timestamp = heap.peekTimestamp();
+      const next = heap.pop();
       this.restoreKey(next);
       // Deleted (or already fired through a duplicate heap entry): skip.
-      const timestamp = next.timestamp;
       if (!state.has(timestamp)) continue;
       this.firingState = state;
       this.firingTimestamp = timestamp;
       this.firingKey = next.normalized;
-      this.spare = next;
       try {
         this.options.onTimer(domain, timestamp, next.key);
       } finally {
-        // Still pending: the callback neither deleted nor re-registered it. `spare` may be
-        // reused only while its key is current, i.e. within the callback.
+        // Still pending: the callback neither deleted nor re-registered it.
         if (this.firingState !== undefined) state.delete(timestamp);
         this.firingState = undefined;
         this.firingKey = undefined;
-        this.spare = undefined;
       }
     }
   }
@@ -240,7 +234,7 @@ export class KeyedTimers implements TimerService {
   /** Keeps one clock timer armed for the earliest processing-time timer. */
   private schedule(): void {
     if (this.closed) return;
-    const earliest = this.processing.peek()?.timestamp;
+    const earliest = this.processing.size > 0 ? this.processing.peekTimestamp() : undefined;
     if (earliest === undefined || this.wakeup?.at === earliest) return;
     this.wakeup?.cancel();
     const handle = this.options.clock.setTimer(earliest, () => {
@@ -257,51 +251,75 @@ export class KeyedTimers implements TimerService {
   }
 }
 
-/** Binary min-heap by (timestamp, seq). */
+/**
+ * Binary min-heap by (timestamp, seq), in three parallel arrays: the comparisons read two
+ * packed number arrays instead of chasing a pointer per entry (with 100k+ pending timers,
+ * those cache misses were most of a pop). `seq` is unique, so the pop order is fully
+ * determined. Sifts move a hole instead of swapping.
+ */
 class TimerHeap {
-  private readonly items: Entry[] = [];
+  private readonly timestamps: number[] = [];
+  private readonly seqs: number[] = [];
+  private readonly entries: Entry[] = [];
 
   get size(): number {
-    return this.items.length;
+    return this.entries.length;
   }
 
-  peek(): Entry | undefined {
-    return this.items[0];
+  /** The smallest timestamp; only when `size > 0`. */
+  peekTimestamp(): number {
+    return this.timestamps[0]!;
   }
 
-  push(e: Entry): void {
-    const a = this.items;
-    a.push(e);
-    let i = a.length - 1;
+  push(timestamp: number, seq: number, entry: Entry): void {
+    const ts = this.timestamps;
+    const sq = this.seqs;
+    const en = this.entries;
+    let i = en.length;
+    ts.push(timestamp);
+    sq.push(seq);
+    en.push(entry);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!less(a[i]!, a[parent]!)) break;
-      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      const pt = ts[parent]!;
+      if (pt < timestamp || (pt === timestamp && sq[parent]! < seq)) break;
+      ts[i] = pt;
+      sq[i] = sq[parent]!;
+      en[i] = en[parent]!;
       i = parent;
     }
+    ts[i] = timestamp;
+    sq[i] = seq;
+    en[i] = entry;
   }
 
-  pop(): Entry | undefined {
-    const a = this.items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last !== undefined) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && less(a[l]!, a[m]!)) m = l;
-        if (r < a.length && less(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
+  /** Removes and returns the entry with the smallest (timestamp, seq); only when `size > 0`. */
+  pop(): Entry {
+    const ts = this.timestamps;
+    const sq = this.seqs;
+    const en = this.entries;
+    const top = en[0]!;
+    const lastT = ts.pop()!;
+    const lastS = sq.pop()!;
+    const lastE = en.pop()!;
+    const n = en.length;
+    if (n === 0) return top;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      const r = c + 1;
+      if (r < n && (ts[r]! < ts[c]! || (ts[r] === ts[c] && sq[r]! < sq[c]!))) c = r;
+      const ct = ts[c]!;
+      if (lastT < ct || (lastT === ct && lastS < sq[c]!)) break;
+      ts[i] = ct;
+      sq[i] = sq[c]!;
+      en[i] = en[c]!;
+      i = c;
     }
+    ts[i] = lastT;
+    sq[i] = lastS;
+    en[i] = lastE;
     return top;
   }
 }
-
-const less = (x: Entry, y: Entry): boolean =>
-  x.timestamp < y.timestamp || (x.timestamp === y.timestamp && x.seq < y.seq);
