@@ -226,6 +226,77 @@ describe('KeyedTimers', () => {
     );
   });
 
+  it('fires exactly the pending timers, in timestamp order, under any mix of registrations, deletions and advances', () => {
+    const op = fc.oneof(
+      fc.tuple(fc.constant('reg' as const), fc.constantFrom('a', 'b', 'c'), fc.nat(30)),
+      fc.tuple(fc.constant('del' as const), fc.constantFrom('a', 'b', 'c'), fc.nat(30)),
+      fc.tuple(fc.constant('adv' as const), fc.constant(''), fc.nat(40)),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 150 }), (ops) => {
+        const pending = new Set<string>();
+        const again = new Set<string>();
+        let watermark = Number.NEGATIVE_INFINITY;
+        let last = Number.NEGATIVE_INFINITY;
+        const backend = new HeapKeyedStateBackend({
+          keyGroupRange: { start: 0, end: MAX_P - 1 },
+          maxParallelism: MAX_P,
+        });
+        const timers: KeyedTimers = new KeyedTimers({
+          backend,
+          maxParallelism: MAX_P,
+          clock: new ManualClock(),
+          runInMailbox: (a) => a(),
+          onTimer: (_d, ts, key) => {
+            const id = `${key as string}@${ts}`;
+            expect(pending.has(id)).toBe(true);
+            expect(ts).toBeLessThanOrEqual(watermark);
+            expect(ts).toBeGreaterThanOrEqual(last);
+            last = ts;
+            pending.delete(id);
+            // Callbacks re-arm later, re-register themselves, or delete other timers.
+            if (ts % 3 === 0 && ts < 60) {
+              timers.registerEventTimeTimer(ts + 7);
+              pending.add(`${key as string}@${ts + 7}`);
+            }
+            if (ts % 4 === 1) {
+              timers.deleteEventTimeTimer(ts + 2);
+              pending.delete(`${key as string}@${ts + 2}`);
+            }
+            if (ts % 5 === 2 && !again.has(id)) {
+              again.add(id);
+              timers.registerEventTimeTimer(ts);
+              pending.add(id);
+            }
+          },
+        });
+        timers.open();
+        for (const [kind, key, n] of ops) {
+          if (kind === 'adv') {
+            last = Number.NEGATIVE_INFINITY;
+            watermark = Math.max(watermark, n);
+            timers.advanceWatermark(n);
+            for (const id of pending) expect(Number(id.split('@')[1])).toBeGreaterThan(watermark);
+            continue;
+          }
+          timers.setCurrentKey(key);
+          if (kind === 'reg') {
+            timers.registerEventTimeTimer(n);
+            pending.add(`${key}@${n}`);
+          } else {
+            timers.deleteEventTimeTimer(n);
+            pending.delete(`${key}@${n}`);
+          }
+        }
+        last = Number.NEGATIVE_INFINITY;
+        watermark = Number.POSITIVE_INFINITY;
+        timers.advanceWatermark(watermark);
+        expect(pending.size).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('fires processing-time timers through the mailbox when the clock passes them', () => {
     const { timers, fired, clock, runMail } = setup();
     timers.setCurrentKey('x');

@@ -141,17 +141,20 @@ export class KeyedTimers implements TimerService {
   }
 
   deleteEventTimeTimer(timestamp: number): void {
-    this.delete(this.eventState, timestamp);
+    this.delete(this.eventState, this.event, timestamp);
   }
 
   deleteProcessingTimeTimer(timestamp: number): void {
-    this.delete(this.processingState, timestamp);
+    this.delete(this.processingState, this.processing, timestamp);
   }
 
-  private delete(state: MapState<number, Key>, timestamp: number): void {
+  private delete(state: MapState<number, Key>, heap: TimerHeap, timestamp: number): void {
+    if (!state.has(timestamp)) return;
     state.delete(timestamp);
-    // The firing timer deleted by its own callback: already gone, nothing left to delete.
+    // The firing timer deleted by its own callback: its heap entry is popped already, and
+    // nothing is left to delete after the callback. Any other: its heap entry is now stale.
     if (this.isFiring(state, timestamp)) this.firingState = undefined;
+    else heap.stale++;
   }
 
   /** True while `timestamp` of `state` fires for the current key, its entry still stored. */
@@ -216,7 +219,12 @@ export class KeyedTimers implements TimerService {
       const next = heap.pop();
       this.restoreKey(next);
       // Deleted (or already fired through a duplicate heap entry): skip.
-      if (!state.has(timestamp)) continue;
+      // Only while some entry is known stale: otherwise every entry is pending (the common
+      // case for session timers, deleted only when sessions merge), and the lookup is skipped.
+      if (heap.stale > 0 && !state.has(timestamp)) {
+        heap.stale--;
+        continue;
+      }
       this.firingState = state;
       this.firingTimestamp = timestamp;
       this.firingKey = next.normalized;
@@ -261,6 +269,16 @@ class TimerHeap {
   private readonly timestamps: number[] = [];
   private readonly seqs: number[] = [];
   private readonly entries: Entry[] = [];
+  /**
+   * How many entries have no pending timer in state: each deletion of a pending timer whose
+   * entry is in the heap adds one (its entry stays, lazily skipped), each skipped pop removes
+   * one. Every other change keeps heap and state in step (a registration pushes one entry and
+   * stores one timer; a firing pops one and deletes one, or keeps it when its callback
+   * re-registered it and pushes one; open builds the heap from the state), so at 0 every
+   * entry is pending. Hazard: anything else that removed timers from the state would break
+   * this.
+   */
+  stale = 0;
 
   get size(): number {
     return this.entries.length;
