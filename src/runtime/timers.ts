@@ -154,7 +154,7 @@ export class KeyedTimers implements TimerService {
     // The firing timer deleted by its own callback: its heap entry is popped already, and
     // nothing is left to delete after the callback. Any other: its heap entry is now stale.
     if (this.isFiring(state, timestamp)) this.firingState = undefined;
-    else heap.stale++;
+    else heap.addStale(timestamp);
   }
 
   /** True while `timestamp` of `state` fires for the current key, its entry still stored. */
@@ -219,10 +219,11 @@ export class KeyedTimers implements TimerService {
       const next = heap.pop();
       this.restoreKey(next);
       // Deleted (or already fired through a duplicate heap entry): skip.
-      // Only while some entry is known stale: otherwise every entry is pending (the common
-      // case for session timers, deleted only when sessions merge), and the lookup is skipped.
-      if (heap.stale > 0 && !state.has(timestamp)) {
-        heap.stale--;
+      // Only when some entry at this timestamp is known stale: otherwise the entry is pending
+      // (the common case for session timers, deleted only when sessions merge), and the
+      // state lookup (a cache miss on a key not touched for a while) is skipped.
+      if (heap.mayBeStale(timestamp) && !state.has(timestamp)) {
+        heap.removeStale(timestamp);
         continue;
       }
       this.firingState = state;
@@ -270,15 +271,30 @@ class TimerHeap {
   private readonly seqs: number[] = [];
   private readonly entries: Entry[] = [];
   /**
-   * How many entries have no pending timer in state: each deletion of a pending timer whose
-   * entry is in the heap adds one (its entry stays, lazily skipped), each skipped pop removes
-   * one. Every other change keeps heap and state in step (a registration pushes one entry and
-   * stores one timer; a firing pops one and deletes one, or keeps it when its callback
-   * re-registered it and pushes one; open builds the heap from the state), so at 0 every
-   * entry is pending. Hazard: anything else that removed timers from the state would break
-   * this.
+   * Per timestamp, how many entries have no pending timer in state: each deletion of a
+   * pending timer whose entry is in the heap adds one (its entry stays, lazily skipped), each
+   * skipped pop removes one. Every other change keeps heap and state in step at its timestamp
+   * (a registration pushes one entry and stores one timer; a firing pops one and deletes one,
+   * or keeps it when its callback re-registered it and pushes one; open builds the heap from
+   * the state), so an entry at a timestamp not counted here is pending. Hazard: anything else
+   * that removed timers from the state would break this.
    */
-  stale = 0;
+  private readonly stale = new Map<number, number>();
+
+  addStale(timestamp: number): void {
+    this.stale.set(timestamp, (this.stale.get(timestamp) ?? 0) + 1);
+  }
+
+  /** False when every entry at `timestamp` is pending. */
+  mayBeStale(timestamp: number): boolean {
+    return this.stale.size > 0 && this.stale.has(timestamp);
+  }
+
+  removeStale(timestamp: number): void {
+    const n = this.stale.get(timestamp)!;
+    if (n === 1) this.stale.delete(timestamp);
+    else this.stale.set(timestamp, n - 1);
+  }
 
   get size(): number {
     return this.entries.length;
