@@ -121,6 +121,182 @@ describe('KeyedTimers', () => {
     expect(fired).toEqual([1, 2, 3]);
   });
 
+  it('a firing timer re-registered, deleted or moved by its own callback is stored and fires as if deleted before the callback', () => {
+    const backend = new HeapKeyedStateBackend({
+      keyGroupRange: { start: 0, end: MAX_P - 1 },
+      maxParallelism: MAX_P,
+    });
+    const fired: Array<[string, number]> = [];
+    // Per key, what its callback does at each firing timestamp.
+    const actions: Record<string, (ts: number) => void> = {
+      // Same timestamp again: a new timer, fired again in the same advance.
+      again: (ts) => {
+        if (fired.filter(([k]) => k === 'again').length < 2) timers.registerEventTimeTimer(ts);
+      },
+      // Deletes itself, then registers itself: fires again.
+      delThenReg: (ts) => {
+        if (fired.filter(([k]) => k === 'delThenReg').length < 2) {
+          timers.deleteEventTimeTimer(ts);
+          timers.registerEventTimeTimer(ts);
+        }
+      },
+      // Registers itself, then deletes it: gone.
+      regThenDel: (ts) => {
+        timers.registerEventTimeTimer(ts);
+        timers.deleteEventTimeTimer(ts);
+      },
+      // Moves itself later (a lazily re-armed session timer), past this advance.
+      rearm: (ts) => {
+        if (ts < 200) timers.registerEventTimeTimer(ts + 100);
+      },
+      // Moves itself later, still due in this advance; and deletes its own firing timer.
+      rearmDue: (ts) => {
+        timers.deleteEventTimeTimer(ts);
+        if (ts < 12) timers.registerEventTimeTimer(ts + 1);
+      },
+    };
+    const timers: KeyedTimers = new KeyedTimers({
+      backend,
+      maxParallelism: MAX_P,
+      clock: new ManualClock(),
+      runInMailbox: (a) => a(),
+      onTimer: (_d, ts, key) => {
+        fired.push([key as string, ts]);
+        actions[key as string]!(ts);
+      },
+    });
+    timers.open();
+    for (const key of Object.keys(actions)) {
+      timers.setCurrentKey(key);
+      timers.registerEventTimeTimer(10);
+    }
+    timers.advanceWatermark(50);
+    expect(fired).toEqual([
+      ['again', 10],
+      ['delThenReg', 10],
+      ['regThenDel', 10],
+      ['rearm', 10],
+      ['rearmDue', 10],
+      ['again', 10],
+      ['delThenReg', 10],
+      ['rearmDue', 11],
+      ['rearmDue', 12],
+    ]);
+    const stored: Array<[unknown, number[]]> = [];
+    backend.forEachEntry('__eddy.timers.event', (value, key) => {
+      stored.push([key, [...(value as Map<number, unknown>).keys()]]);
+    });
+    expect(stored).toEqual([['rearm', [110]]]);
+    timers.advanceWatermark(Number.POSITIVE_INFINITY);
+    expect(fired.slice(9)).toEqual([
+      ['rearm', 110],
+      ['rearm', 210],
+    ]);
+  });
+
+  it('fires any mix of timers by (timestamp, registration order), each (key, timestamp) once', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            key: fc.constantFrom('a', 'b', 'c', 'd'),
+            ts: fc.integer({ min: 0, max: 40 }),
+          }),
+          { maxLength: 200 },
+        ),
+        fc.array(fc.integer({ min: 0, max: 45 }), { maxLength: 5 }),
+        (timers_, watermarks) => {
+          const { timers, fired } = setup();
+          const expected: Fired[] = [];
+          const seen = new Set<string>();
+          for (const { key, ts } of timers_) {
+            timers.setCurrentKey(key);
+            timers.registerEventTimeTimer(ts);
+            if (!seen.has(`${key}@${ts}`)) expected.push(['event', ts, key]);
+            seen.add(`${key}@${ts}`);
+          }
+          // Stable sort: ties keep registration order.
+          expected.sort((x, y) => x[1] - y[1]);
+          for (const w of watermarks) timers.advanceWatermark(w);
+          timers.advanceWatermark(Number.POSITIVE_INFINITY);
+          expect(fired).toEqual(expected);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('fires exactly the pending timers, in timestamp order, under any mix of registrations, deletions and advances', () => {
+    const op = fc.oneof(
+      fc.tuple(fc.constant('reg' as const), fc.constantFrom('a', 'b', 'c'), fc.nat(30)),
+      fc.tuple(fc.constant('del' as const), fc.constantFrom('a', 'b', 'c'), fc.nat(30)),
+      fc.tuple(fc.constant('adv' as const), fc.constant(''), fc.nat(40)),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 150 }), (ops) => {
+        const pending = new Set<string>();
+        const again = new Set<string>();
+        let watermark = Number.NEGATIVE_INFINITY;
+        let last = Number.NEGATIVE_INFINITY;
+        const backend = new HeapKeyedStateBackend({
+          keyGroupRange: { start: 0, end: MAX_P - 1 },
+          maxParallelism: MAX_P,
+        });
+        const timers: KeyedTimers = new KeyedTimers({
+          backend,
+          maxParallelism: MAX_P,
+          clock: new ManualClock(),
+          runInMailbox: (a) => a(),
+          onTimer: (_d, ts, key) => {
+            const id = `${key as string}@${ts}`;
+            expect(pending.has(id)).toBe(true);
+            expect(ts).toBeLessThanOrEqual(watermark);
+            expect(ts).toBeGreaterThanOrEqual(last);
+            last = ts;
+            pending.delete(id);
+            // Callbacks re-arm later, re-register themselves, or delete other timers.
+            if (ts % 3 === 0 && ts < 60) {
+              timers.registerEventTimeTimer(ts + 7);
+              pending.add(`${key as string}@${ts + 7}`);
+            }
+            if (ts % 4 === 1) {
+              timers.deleteEventTimeTimer(ts + 2);
+              pending.delete(`${key as string}@${ts + 2}`);
+            }
+            if (ts % 5 === 2 && !again.has(id)) {
+              again.add(id);
+              timers.registerEventTimeTimer(ts);
+              pending.add(id);
+            }
+          },
+        });
+        timers.open();
+        for (const [kind, key, n] of ops) {
+          if (kind === 'adv') {
+            last = Number.NEGATIVE_INFINITY;
+            watermark = Math.max(watermark, n);
+            timers.advanceWatermark(n);
+            for (const id of pending) expect(Number(id.split('@')[1])).toBeGreaterThan(watermark);
+            continue;
+          }
+          timers.setCurrentKey(key);
+          if (kind === 'reg') {
+            timers.registerEventTimeTimer(n);
+            pending.add(`${key}@${n}`);
+          } else {
+            timers.deleteEventTimeTimer(n);
+            pending.delete(`${key}@${n}`);
+          }
+        }
+        last = Number.NEGATIVE_INFINITY;
+        watermark = Number.POSITIVE_INFINITY;
+        timers.advanceWatermark(watermark);
+        expect(pending.size).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('fires processing-time timers through the mailbox when the clock passes them', () => {
     const { timers, fired, clock, runMail } = setup();
     timers.setCurrentKey('x');

@@ -34,10 +34,12 @@ export interface KeyedTimersOptions {
   readonly onTimer: (domain: TimeDomain, timestamp: number, key: Key) => void;
 }
 
+/**
+ * A key, as timers of it sit in the heap (with their timestamps and registration order beside
+ * it). Immutable, so all timers of a key can share one: a key's timers registered while its
+ * timer fires (a re-armed session) or while one record is processed allocate none or one.
+ */
 interface Entry {
-  readonly timestamp: number;
-  /** Registration order: ties fire in the order they were registered (deterministic). */
-  readonly seq: number;
   readonly key: Key;
   /** The key normalised and its key group, computed once: popping skips the hashing. */
   readonly normalized: NormalizedKey;
@@ -56,6 +58,18 @@ export class KeyedTimers implements TimerService {
   private watermark = MIN_WATERMARK;
   private seq = 0;
   private wakeup: { at: number; cancel(): void } | undefined;
+  /**
+   * While a timer's callback runs: its state (domain), timestamp and key. Its state entry is
+   * deleted only after the callback (unless the callback registered the same timestamp again),
+   * so a re-arming callback (a session's lazy timer) turns delete-then-put, which drops the
+   * key's timer map and allocates a new one, into put-then-delete on the same map.
+   * `firingState` is undefined when no deletion is pending.
+   */
+  private firingState: MapState<number, Key> | undefined;
+  private firingTimestamp = 0;
+  private firingKey: NormalizedKey | undefined;
+  /** The current key's entry once made (or restored from the heap), for its next timers. */
+  private entry: Entry | undefined;
   private closed = false;
 
   constructor(private readonly options: KeyedTimersOptions) {
@@ -75,8 +89,10 @@ export class KeyedTimers implements TimerService {
       [this.processing, PROCESSING_TIMERS_STATE],
     ] as const) {
       backend.forEachEntry(name, (value, normalized, keyGroup) => {
+        let entry: Entry | undefined;
         for (const [timestamp, key] of value as Map<number, Key>) {
-          heap.push({ timestamp, seq: this.seq++, key, normalized, keyGroup });
+          entry ??= { key, normalized, keyGroup };
+          heap.push(timestamp, this.seq++, entry);
         }
       });
     }
@@ -91,6 +107,7 @@ export class KeyedTimers implements TimerService {
     this.key = key;
     this.normalized = normalized;
     this.keyGroup = keyGroup;
+    this.entry = undefined;
   }
 
   private restoreKey(e: Entry): void {
@@ -98,6 +115,7 @@ export class KeyedTimers implements TimerService {
     this.key = e.key;
     this.normalized = e.normalized;
     this.keyGroup = e.keyGroup;
+    this.entry = e;
   }
 
   get currentKey(): Key | undefined {
@@ -123,11 +141,29 @@ export class KeyedTimers implements TimerService {
   }
 
   deleteEventTimeTimer(timestamp: number): void {
-    this.eventState.delete(timestamp);
+    this.delete(this.eventState, this.event, timestamp);
   }
 
   deleteProcessingTimeTimer(timestamp: number): void {
-    this.processingState.delete(timestamp);
+    this.delete(this.processingState, this.processing, timestamp);
+  }
+
+  private delete(state: MapState<number, Key>, heap: TimerHeap, timestamp: number): void {
+    if (!state.has(timestamp)) return;
+    state.delete(timestamp);
+    // The firing timer deleted by its own callback: its heap entry is popped already, and
+    // nothing is left to delete after the callback. Any other: its heap entry is now stale.
+    if (this.isFiring(state, timestamp)) this.firingState = undefined;
+    else heap.addStale(timestamp);
+  }
+
+  /** True while `timestamp` of `state` fires for the current key, its entry still stored. */
+  private isFiring(state: MapState<number, Key>, timestamp: number): boolean {
+    return (
+      this.firingState === state &&
+      this.firingTimestamp === timestamp &&
+      this.firingKey === this.normalized
+    );
   }
 
   /**
@@ -159,15 +195,16 @@ export class KeyedTimers implements TimerService {
     if (key === undefined) {
       throw new TypeError(`cannot register a ${domain}-time timer: there is no current key`);
     }
-    if (state.has(timestamp)) return false;
-    state.put(timestamp, key);
-    heap.push({
-      timestamp,
-      seq: this.seq++,
-      key,
-      normalized: this.normalized!,
-      keyGroup: this.keyGroup,
-    });
+    if (this.isFiring(state, timestamp)) {
+      // Registered again by its own callback: a new timer, whose state entry is the one the
+      // firing timer still holds (it would have been deleted before the callback).
+      this.firingState = undefined;
+    } else {
+      if (state.has(timestamp)) return false;
+      state.put(timestamp, key);
+    }
+    this.entry ??= { key, normalized: this.normalized!, keyGroup: this.keyGroup };
+    heap.push(timestamp, this.seq++, this.entry);
     return true;
   }
 
@@ -177,20 +214,36 @@ export class KeyedTimers implements TimerService {
     domain: TimeDomain,
     upTo: number,
   ): void {
-    for (let next = heap.peek(); next !== undefined && next.timestamp <= upTo; next = heap.peek()) {
-      heap.pop();
+    while (heap.size > 0 && heap.peekTimestamp() <= upTo) {
+      const timestamp = heap.peekTimestamp();
+      const next = heap.pop();
       this.restoreKey(next);
       // Deleted (or already fired through a duplicate heap entry): skip.
-      if (!state.has(next.timestamp)) continue;
-      state.delete(next.timestamp);
-      this.options.onTimer(domain, next.timestamp, next.key);
+      // Only when some entry at this timestamp is known stale: otherwise the entry is pending
+      // (the common case for session timers, deleted only when sessions merge), and the
+      // state lookup (a cache miss on a key not touched for a while) is skipped.
+      if (heap.mayBeStale(timestamp) && !state.has(timestamp)) {
+        heap.removeStale(timestamp);
+        continue;
+      }
+      this.firingState = state;
+      this.firingTimestamp = timestamp;
+      this.firingKey = next.normalized;
+      try {
+        this.options.onTimer(domain, timestamp, next.key);
+      } finally {
+        // Still pending: the callback neither deleted nor re-registered it.
+        if (this.firingState !== undefined) state.delete(timestamp);
+        this.firingState = undefined;
+        this.firingKey = undefined;
+      }
     }
   }
 
   /** Keeps one clock timer armed for the earliest processing-time timer. */
   private schedule(): void {
     if (this.closed) return;
-    const earliest = this.processing.peek()?.timestamp;
+    const earliest = this.processing.size > 0 ? this.processing.peekTimestamp() : undefined;
     if (earliest === undefined || this.wakeup?.at === earliest) return;
     this.wakeup?.cancel();
     const handle = this.options.clock.setTimer(earliest, () => {
@@ -207,51 +260,100 @@ export class KeyedTimers implements TimerService {
   }
 }
 
-/** Binary min-heap by (timestamp, seq). */
+/**
+ * Binary min-heap by (timestamp, seq), in three parallel arrays: the comparisons read two
+ * packed number arrays instead of chasing a pointer per entry (with 100k+ pending timers,
+ * those cache misses were most of a pop). `seq` is unique, so the pop order is fully
+ * determined. Sifts move a hole instead of swapping.
+ */
 class TimerHeap {
-  private readonly items: Entry[] = [];
+  private readonly timestamps: number[] = [];
+  private readonly seqs: number[] = [];
+  private readonly entries: Entry[] = [];
+  /**
+   * Per timestamp, how many entries have no pending timer in state: each deletion of a
+   * pending timer whose entry is in the heap adds one (its entry stays, lazily skipped), each
+   * skipped pop removes one. Every other change keeps heap and state in step at its timestamp
+   * (a registration pushes one entry and stores one timer; a firing pops one and deletes one,
+   * or keeps it when its callback re-registered it and pushes one; open builds the heap from
+   * the state), so an entry at a timestamp not counted here is pending. Hazard: anything else
+   * that removed timers from the state would break this.
+   */
+  private readonly stale = new Map<number, number>();
+
+  addStale(timestamp: number): void {
+    this.stale.set(timestamp, (this.stale.get(timestamp) ?? 0) + 1);
+  }
+
+  /** False when every entry at `timestamp` is pending. */
+  mayBeStale(timestamp: number): boolean {
+    return this.stale.size > 0 && this.stale.has(timestamp);
+  }
+
+  removeStale(timestamp: number): void {
+    const n = this.stale.get(timestamp)!;
+    if (n === 1) this.stale.delete(timestamp);
+    else this.stale.set(timestamp, n - 1);
+  }
 
   get size(): number {
-    return this.items.length;
+    return this.entries.length;
   }
 
-  peek(): Entry | undefined {
-    return this.items[0];
+  /** The smallest timestamp; only when `size > 0`. */
+  peekTimestamp(): number {
+    return this.timestamps[0]!;
   }
 
-  push(e: Entry): void {
-    const a = this.items;
-    a.push(e);
-    let i = a.length - 1;
+  push(timestamp: number, seq: number, entry: Entry): void {
+    const ts = this.timestamps;
+    const sq = this.seqs;
+    const en = this.entries;
+    let i = en.length;
+    ts.push(timestamp);
+    sq.push(seq);
+    en.push(entry);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!less(a[i]!, a[parent]!)) break;
-      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      const pt = ts[parent]!;
+      if (pt < timestamp || (pt === timestamp && sq[parent]! < seq)) break;
+      ts[i] = pt;
+      sq[i] = sq[parent]!;
+      en[i] = en[parent]!;
       i = parent;
     }
+    ts[i] = timestamp;
+    sq[i] = seq;
+    en[i] = entry;
   }
 
-  pop(): Entry | undefined {
-    const a = this.items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last !== undefined) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && less(a[l]!, a[m]!)) m = l;
-        if (r < a.length && less(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
+  /** Removes and returns the entry with the smallest (timestamp, seq); only when `size > 0`. */
+  pop(): Entry {
+    const ts = this.timestamps;
+    const sq = this.seqs;
+    const en = this.entries;
+    const top = en[0]!;
+    const lastT = ts.pop()!;
+    const lastS = sq.pop()!;
+    const lastE = en.pop()!;
+    const n = en.length;
+    if (n === 0) return top;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      const r = c + 1;
+      if (r < n && (ts[r]! < ts[c]! || (ts[r] === ts[c] && sq[r]! < sq[c]!))) c = r;
+      const ct = ts[c]!;
+      if (lastT < ct || (lastT === ct && lastS < sq[c]!)) break;
+      ts[i] = ct;
+      sq[i] = sq[c]!;
+      en[i] = en[c]!;
+      i = c;
     }
+    ts[i] = lastT;
+    sq[i] = lastS;
+    en[i] = lastE;
     return top;
   }
 }
-
-const less = (x: Entry, y: Entry): boolean =>
-  x.timestamp < y.timestamp || (x.timestamp === y.timestamp && x.seq < y.seq);

@@ -139,6 +139,8 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
   private incremental: Incremental | undefined;
   private seq: ValueState<number> | undefined;
   private dropped!: Counter;
+  /** The process window context's side output, made once (a closure per firing otherwise). */
+  private sideOutput!: ProcessWindowContext['output'];
 
   private readonly assigner: WindowAssigner;
   private readonly eventTime: boolean;
@@ -191,6 +193,7 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
   async open(ctx: OperatorContext, output: Output<OUT>): Promise<void> {
     this.ctx = ctx;
     this.out = output;
+    this.sideOutput = (tag, v) => output.collectSide(tag.id, v);
     const backend = ctx.keyedState;
     if (!backend) throw new Error('window operator without a keyed state backend');
     this.dropped = ctx.metrics.counter('lateRecordsDropped');
@@ -759,7 +762,7 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
       window: window ?? new TimeWindow(start, end),
       currentWatermark: this.timers.currentWatermark(),
       currentProcessingTime: this.timers.currentProcessingTime(),
-      output: (tag, v) => this.out.collectSide(tag.id, v),
+      output: this.sideOutput,
     };
     const elements = many ? (value as readonly unknown[]) : [value];
     this.stage = 'window process';
