@@ -99,10 +99,17 @@ export class KeyedTimers implements TimerService {
     this.schedule();
   }
 
-  /** Makes `key` current for state and timers (normalised and routed as keyBy does). */
-  setCurrentKey(key: Key): void {
+  /**
+   * Makes `key` current for state and timers (normalised and routed as keyBy does). `keyGroup`:
+   * the key's group when the exchange carried it (computed here otherwise); a wrong one is
+   * caught by the backend's range check or, inside the range, would file the key's state under
+   * another group, so only the router's own result may be passed.
+   */
+  setCurrentKey(
+    key: Key,
+    keyGroup: number = keyGroupForHash(keyHashCode(key), this.options.maxParallelism),
+  ): void {
     const normalized = normalizeKey(key);
-    const keyGroup = keyGroupForHash(keyHashCode(key), this.options.maxParallelism);
     this.options.backend.setCurrentKey(normalized, keyGroup);
     this.key = key;
     this.normalized = normalized;

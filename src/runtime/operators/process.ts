@@ -1,6 +1,5 @@
 /** Process functions: keyed (with keyed state) and non-keyed (with operator list state). */
-import { type Key, normalizeKey } from '../../keygroups/index.js';
-import type { HeapKeyedStateBackend } from '../../state/index.js';
+import type { Key } from '../../keygroups/index.js';
 import type {
   KeyedProcessFunction,
   KeyedRuntimeContext,
@@ -112,9 +111,6 @@ export class KeyedProcessOperator<K extends Key, IN, OUT>
   implements KeyGroupAware<IN>
 {
   private timers!: KeyedTimers;
-  private backend!: HeapKeyedStateBackend;
-  /** The function has `onTimer`: the timers must know every record's key. */
-  private timersOn = false;
   /** Event time of the record or timer being processed. */
   private time: number | undefined;
   /** One mutable context per operator: no allocation per record. */
@@ -138,8 +134,6 @@ export class KeyedProcessOperator<K extends Key, IN, OUT>
   protected async openFunction(): Promise<void> {
     const backend = this.ctx.keyedState;
     if (!backend) throw new Error('keyed operator without a keyed state backend');
-    this.backend = backend;
-    this.timersOn = this.fn.onTimer !== undefined;
     this.timers = new KeyedTimers({
       backend,
       maxParallelism: this.ctx.maxParallelism,
@@ -182,10 +176,8 @@ export class KeyedProcessOperator<K extends Key, IN, OUT>
         this.time = t;
         recordTime.value = t;
       }
-      // Timers need the current key only to register one, which needs onTimer: without it
-      // (or without a carried group) the backend alone takes the key and its group.
-      if (keyGroup < 0 || this.timersOn) this.timers.setCurrentKey(key);
-      else this.backend.setCurrentKey(normalizeKey(key), keyGroup);
+      if (keyGroup < 0) this.timers.setCurrentKey(key);
+      else this.timers.setCurrentKey(key, keyGroup);
       this.fn.processElement(record, this.keyed, this.out);
     } catch (e) {
       throw userFailure(this.ctx.subtask, 'processElement', this.position, e, { record });

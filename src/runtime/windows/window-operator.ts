@@ -39,7 +39,7 @@ import type { AggregateFunction, MapState, NormalizedKey, ValueState } from '../
 import type { ReduceFunction } from '../functions.js';
 import type { Counter } from '../io.js';
 import type { OperatorContext, Output, StreamOperator } from '../operator.js';
-import { callHook, runtimeContext, userFailure } from '../operators/base.js';
+import { callHook, type KeyGroupAware, runtimeContext, userFailure } from '../operators/base.js';
 import { recordTime } from '../record-time.js';
 import type { OutputTag, TimeDomain } from '../time.js';
 import { KeyedTimers } from '../timers.js';
@@ -127,7 +127,9 @@ export const checkAllowedLateness = (ms: unknown): number => {
 };
 
 /** Window operator of one keyed subtask; see the module comment for semantics and state. */
-export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperator<IN, OUT> {
+export class WindowOperator<K extends Key, IN, ACC, OUT>
+  implements StreamOperator<IN, OUT>, KeyGroupAware<IN>
+{
   private ctx!: OperatorContext;
   private out!: Output<OUT>;
   private timers!: KeyedTimers;
@@ -244,12 +246,23 @@ export class WindowOperator<K extends Key, IN, ACC, OUT> implements StreamOperat
   }
 
   processRecord(record: IN): void {
+    this.process(record, -1);
+  }
+
+  /** A record whose key group the hash exchange carried (see `KeyGroupAware`). */
+  processRecordInGroup(record: IN, keyGroup: number): void {
+    this.process(record, keyGroup);
+  }
+
+  /** `keyGroup` < 0: not carried, computed from the key. */
+  private process(record: IN, keyGroup: number): void {
     this.position = ++this.received;
     try {
       this.stage = 'window key selector';
       const key = this.options.keySelector(record);
       this.stage = undefined;
-      this.timers.setCurrentKey(key);
+      if (keyGroup < 0) this.timers.setCurrentKey(key);
+      else this.timers.setCurrentKey(key, keyGroup);
       const timestamp = this.timestampOf(record);
       let inWindow: boolean;
       if (this.packed !== undefined && this.sessionGap !== undefined) {
