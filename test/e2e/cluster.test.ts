@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { describeRun, TestCluster } from './cluster-harness.js';
+import { describeRun, TestCluster, within } from './cluster-harness.js';
 import {
   readParts,
   referenceSums,
@@ -126,8 +126,11 @@ describe('a cluster of worker processes', () => {
     const input = writeEventFiles(data);
     const out = join(tempDir(), 'out');
     const checkpoints = join(tempDir(), 'ck');
+    // 10,000 events at 500/s (the job's total rate): the input lasts 20 s, so the job is still
+    // reading when the second worker joins and when the first is killed (a job that ended
+    // first would never rescale, and the test would wait for a rescale that cannot come).
     const run = c.submit(
-      keyedSum(input, out, checkpoints, 1, ['--reactive', '--restart-attempts', '10'], 800),
+      keyedSum(input, out, checkpoints, 1, ['--reactive', '--restart-attempts', '10'], 500),
     );
     await c.waitForStatus(
       (s) => s.jobs[0]?.status === 'running' && s.jobs[0].parallelism === 2,
@@ -146,7 +149,7 @@ describe('a cluster of worker processes', () => {
     await waitUntil(() => completed(checkpoints) > cks, 'a checkpoint at p=4');
     w1.kill('SIGKILL');
     await c.waitForStatus((s) => s.jobs[0]?.rescales.length === 2, 'the restart at p=2');
-    const { code } = await run.exited;
+    const { code } = await within(run.exited, 60_000, () => `the job to end; ${describeRun(run)}`);
     expect(code, describeRun(run)).toBe(0);
     expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
     const job = (await c.status()).jobs[0]!;
@@ -180,7 +183,9 @@ describe('a cluster of worker processes', () => {
       [2, 4, 'worker-joined'],
       [4, 2, 'worker-lost'],
     ]);
-  });
+    // Above vitest's 60 s default, so that a wait that never ends fails with its own message
+    // (which step, the last status, the job's stderr) instead of a bare test timeout.
+  }, 240_000);
 
   it('reactive mode with --checkpoint-mode incremental: a joining worker rescales through a final incremental checkpoint, not a savepoint: exact output', async () => {
     const c = newCluster();
@@ -197,7 +202,7 @@ describe('a cluster of worker processes', () => {
         checkpoints,
         1,
         ['--reactive', '--checkpoint-mode', 'incremental', '--restart-attempts', '10'],
-        800,
+        400, // 6,000 events: 15 s of input, still running when the worker joins (see above)
       ),
     );
     await waitUntil(() => completed(checkpoints) >= 2, 'two checkpoints at p=2');
