@@ -19,9 +19,11 @@
  */
 
 import { EddyError } from '../core/errors.js';
-import type { KeyGroupSnapshot, NormalizedKey, StateKind } from '../state/types.js';
+import type { KeyGroupSnapshot, KeyListState, NormalizedKey, StateKind } from '../state/types.js';
 import { MsgpackWriter, packBlock, unpackBlock } from './block-codec.js';
 import { malformedBlockError } from './errors.js';
+
+export type { KeyListState };
 
 /**
  * One key group's states as a keyed backend holds them, to be encoded without copying them
@@ -249,25 +251,6 @@ export function* writeKeyGroupMapsInSlices(
     }
   }
   return true;
-}
-
-/**
- * One state of a key group given as a list of keys whose values are looked up as they are
- * written, then a tail of entries: how a delta view hands out a key group it captured whole,
- * without building a [key, value] array per entry or copying the key group's map.
- */
-export interface KeyListState {
-  readonly name: string;
-  /** The kind to record (as a snapshot's `kind`). */
-  readonly kind: StateKind | undefined;
-  /** True for map state: a value that is a `Map` is written as its snapshot form. */
-  readonly mapValues: boolean;
-  /** The number of entries written: the keys whose value is defined, plus the tail. */
-  readonly count: number;
-  readonly keys: readonly NormalizedKey[];
-  /** The value to write for `key` when it is written; undefined: skip the key. */
-  readonly valueAt: (key: NormalizedKey) => unknown;
-  readonly tail: ReadonlyArray<readonly [NormalizedKey, unknown]>;
 }
 
 /**

@@ -43,6 +43,7 @@ import type {
   KeyedStateSnapshotView,
   KeyGroupChanges,
   KeyGroupSnapshot,
+  KeyListState,
   LazyKeyGroup,
   NormalizedKey,
   StateKind,
@@ -828,17 +829,6 @@ const giveBack = (t: StateTable): void => {
  */
 export type WholeKeyGroupRule = (keyGroup: number, changed: number, live: number) => boolean;
 
-/** One state of a key group captured whole (structurally the checkpoint's `KeyListState`). */
-interface WholeKeyList {
-  readonly name: string;
-  readonly kind: StateKind | undefined;
-  readonly mapValues: boolean;
-  readonly count: number;
-  readonly keys: readonly NormalizedKey[];
-  readonly valueAt: (key: NormalizedKey) => unknown;
-  readonly tail: ReadonlyArray<readonly [NormalizedKey, unknown]>;
-}
-
 /** One state's changes in a key group, in snapshot form. */
 interface StateDelta {
   readonly name: string;
@@ -920,14 +910,14 @@ export class HeapDeltaView {
    * of keys deleted since. Costs a copy of the keys, not of the entries. Undefined for a key
    * group not captured whole. The same entries, in the same order, as {@link readDelta}.
    */
-  readWhole(keyGroup: number): WholeKeyList[] | undefined {
+  readWhole(keyGroup: number): KeyListState[] | undefined {
     const tables = this.tables;
     const index = keyGroup - this.range.start;
     if (tables === undefined || index >>> 0 !== index || keyGroup > this.range.end) {
       throw stateError(`cannot read key group ${keyGroup} of this delta view`, 'internal');
     }
     if (tables[0]?.viewWhole?.[index] !== 1) return undefined;
-    const out: WholeKeyList[] = [];
+    const out: KeyListState[] = [];
     for (const t of tables) {
       const group = t.groups[index];
       const saved = t.viewSaved?.[index];
