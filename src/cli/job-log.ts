@@ -5,10 +5,12 @@
  * the event's fields and `msg`: the human line. `eddy logs` (logs.ts) prints the file.
  *
  * Only the job's main thread writes it: worker threads report failures, declines and restore
- * statistics to the master, which logs them here. Lines are written asynchronously (pino's
- * `sync: false` destination) and flushed by `close()`; pino also flushes synchronously on
- * `process.exit` (it registers an 'exit' handler for async destinations in the main thread),
- * and `flushSync()` is there for exit paths that want to be explicit (a second Ctrl-C).
+ * statistics to the master, which logs them here. Lines are written synchronously (pino's
+ * `sync: true` destination): a job logs a few lines per checkpoint, rescale or failure, and an
+ * asynchronous destination could not guarantee a line on an exit path: its `flushSync` skips a
+ * write already in flight in the thread pool, which `process.exit` then abandons (seen as a
+ * line missing right after `flushSync()` on a loaded machine). `flushSync()` stays for exit
+ * paths (a second Ctrl-C) and is then a no-op.
  */
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -97,7 +99,7 @@ export class JobLog {
   /** Creates `<home>/logs/` and opens (appends to) the job's log file. */
   static async open(o: { jobId: string; jobName: string; home?: string }): Promise<JobLog> {
     const path = jobLogPath(o.home ?? eddyHome(), o.jobId);
-    const dest = pino.destination({ dest: path, sync: false, mkdir: true });
+    const dest = pino.destination({ dest: path, sync: true, mkdir: true });
     // Until the file is open a synchronous flush (on process.exit) throws: wait for it.
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => {
