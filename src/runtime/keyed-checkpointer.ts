@@ -29,7 +29,7 @@ import {
   writeSharedDelta,
 } from '../checkpoint/index.js';
 import type { KeyGroupRange } from '../keygroups/index.js';
-import type { HeapKeyedStateBackend, WholeKeyGroupRule } from '../state/index.js';
+import type { KeyedStateBackend, WholeKeyGroupRule } from '../state/index.js';
 
 /**
  * Which changed key groups get a new base: the compaction rule on each one's previous chain,
@@ -79,7 +79,7 @@ export class KeyedCheckpointer {
   private taken = 0;
 
   constructor(
-    private readonly backend: HeapKeyedStateBackend,
+    private readonly backend: KeyedStateBackend,
     private readonly options: KeyedCheckpointerOptions,
   ) {
     this.previous = options.incremental ? options.restoredChains : undefined;

@@ -4,7 +4,7 @@
  * so a chain costs one function call per record and operator, never a Promise.
  */
 import type { SubtaskRef } from '../core/errors.js';
-import type { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
+import type { KeyedStateBackend } from '../state/backend.js';
 import type { OperatorStateStore } from '../state/types.js';
 import type { MetricGroup } from './io.js';
 import type { ProcessingClock } from './time.js';
@@ -28,7 +28,7 @@ export interface OperatorContext {
   readonly maxParallelism: number;
   readonly operatorState: OperatorStateStore;
   /** Present on operators after keyBy: state partitioned by key group. */
-  readonly keyedState: HeapKeyedStateBackend | undefined;
+  readonly keyedState: KeyedStateBackend | undefined;
   readonly isRestored: boolean;
   readonly metrics: MetricGroup;
   readonly stopSignal: AbortSignal;

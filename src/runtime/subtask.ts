@@ -21,6 +21,7 @@ import type { ChainView } from '../checkpoint/index.js';
 import { type CheckpointBarrier, END_OF_INPUT, STOPPED_INPUT } from '../core/elements.js';
 import { attributeTo, describeSubtask, EddyError, type SubtaskRef } from '../core/errors.js';
 import { computeKeyGroupRange, type KeyGroupRange } from '../keygroups/index.js';
+import type { KeyedStateBackendFactory } from '../state/backend.js';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import { HeapOperatorStateStore } from '../state/operator-state.js';
 import type { LazyKeyGroup, OperatorStateSnapshot } from '../state/types.js';
@@ -68,6 +69,9 @@ export const IDLE_POLL_BACKOFF_MS = 50;
  */
 export const fanOutBatchSize = (batchSize: number, fanOut: number): number =>
   Math.max(Math.min(batchSize, 64), Math.min(batchSize, Math.floor((batchSize * 16) / fanOut)));
+
+/** The default backend: keyed state on the JS heap. */
+const heapBackend: KeyedStateBackendFactory = (options) => new HeapKeyedStateBackend(options);
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -119,6 +123,8 @@ export interface SubtaskEnv {
   readonly checkpointing: boolean;
   /** Checkpoint keyed state incrementally (savepoints stay full). */
   readonly incremental?: boolean | undefined;
+  /** Creates each keyed operator's state backend; default: the heap backend. */
+  readonly keyedStateBackend?: KeyedStateBackendFactory | undefined;
   /** Restored state by operator uid (absent: the operator starts empty). */
   readonly restored: ReadonlyMap<string, RestoredOperatorState>;
   /** Receives every snapshot this subtask takes; the worker writes it out asynchronously. */
@@ -371,6 +377,10 @@ export class SubtaskRunner {
       await this.reader?.close();
     } catch (e) {
       if (!failed) throw this.wrap(this.head, e);
+    } finally {
+      // Frees what the backends hold (an on-disk store is closed and deleted once the views
+      // still being written are released).
+      for (const m of this.members) m.ctx.keyedState?.dispose();
     }
   }
 
@@ -822,11 +832,14 @@ export class SubtaskRunner {
     const operatorState = new HeapOperatorStateStore();
     if (restored?.operatorState) operatorState.restore(restored.operatorState);
     const incremental = this.env.incremental === true;
+    const createBackend = this.env.keyedStateBackend ?? heapBackend;
     const keyedState = keyGroupRange
-      ? new HeapKeyedStateBackend({
+      ? createBackend({
           keyGroupRange,
           maxParallelism: node.maxParallelism,
           trackChanges: incremental,
+          operatorUid: node.uid,
+          subtaskIndex: this.subtaskIndex,
         })
       : undefined;
     for (const kg of restored?.keyGroups ?? []) keyedState?.restoreKeyGroupLazily(kg);

@@ -16,8 +16,8 @@ import {
   keyHashCode,
   normalizeKey,
 } from '../keygroups/index.js';
+import type { KeyedStateBackend } from '../state/backend.js';
 import { MapStateDescriptor } from '../state/descriptors.js';
-import type { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import type { MapState, NormalizedKey } from '../state/types.js';
 import { MIN_WATERMARK, type ProcessingClock, type TimeDomain, type TimerService } from './time.js';
 
@@ -26,7 +26,7 @@ export const EVENT_TIMERS_STATE = '__eddy.timers.event';
 export const PROCESSING_TIMERS_STATE = '__eddy.timers.processing';
 
 export interface KeyedTimersOptions {
-  readonly backend: HeapKeyedStateBackend;
+  readonly backend: KeyedStateBackend;
   readonly maxParallelism: number;
   readonly clock: ProcessingClock;
   readonly runInMailbox: (action: () => void) => void;

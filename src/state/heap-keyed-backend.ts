@@ -25,6 +25,12 @@
  * be open at once; each reads exactly the state at the moment it was taken.
  */
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
+import type {
+  KeyedStateBackend,
+  KeyedStateBackendOptions,
+  KeyedStateDeltaView,
+  WholeKeyGroupRule,
+} from './backend.js';
 import type { StateDescriptor, StateFor } from './descriptors.js';
 import { createKeyedState } from './keyed-states.js';
 import {
@@ -49,18 +55,11 @@ import type {
   StateKind,
 } from './types.js';
 
-/** Options of {@link HeapKeyedStateBackend}. */
-export interface HeapKeyedStateBackendOptions {
-  /** The key groups this subtask owns (inclusive). */
-  readonly keyGroupRange: KeyGroupRange;
-  /** Number of key groups of the job; fixed for the job's lifetime. */
-  readonly maxParallelism: number;
-  /**
-   * Track the keys written since the last {@link HeapKeyedStateBackend.deltaView}, for
-   * incremental checkpoints: one set lookup per write.
-   */
-  readonly trackChanges?: boolean;
-}
+/**
+ * Options of {@link HeapKeyedStateBackend}. `trackChanges`: track the keys written since the
+ * last delta view, for incremental checkpoints (one set lookup per write).
+ */
+export type HeapKeyedStateBackendOptions = KeyedStateBackendOptions;
 
 type SnapshotState = KeyGroupSnapshot['states'][number];
 
@@ -85,7 +84,7 @@ const stateError = (message: string, domain: 'user' | 'internal') =>
   new EddyError('EDDY_STATE', message, { domain });
 
 /** Heap keyed-state backend of one subtask of one keyed operator. */
-export class HeapKeyedStateBackend {
+export class HeapKeyedStateBackend implements KeyedStateBackend {
   /** The key groups this backend owns (inclusive). */
   readonly keyGroupRange: KeyGroupRange;
   readonly maxParallelism: number;
@@ -474,8 +473,9 @@ export class HeapKeyedStateBackend {
    * throws.
    */
   dispose(): void {
-    // Open views keep their own references: they stay readable until released.
-    for (const table of this.tables.values()) table.groups.length = 0;
+    // Open views (snapshot and delta) keep their own references to the tables and maps: they
+    // stay readable until released, so a checkpoint still being written when the subtask
+    // closes is written whole. The maps are not cleared for that reason.
     this.tables.clear();
     this.states.clear();
     this.pending = undefined;
@@ -821,14 +821,6 @@ const giveBack = (t: StateTable): void => {
   });
 };
 
-/**
- * Which changed key groups a delta view captures whole (all their entries, not only the
- * changed ones): called with the key group, its changed (state, key) entries and its live
- * entries when the view is taken. A key group captured whole is read as its new base (the
- * compaction of incremental checkpoints), with no read of its older blocks.
- */
-export type WholeKeyGroupRule = (keyGroup: number, changed: number, live: number) => boolean;
-
 /** One state's changes in a key group, in snapshot form. */
 interface StateDelta {
   readonly name: string;
@@ -842,7 +834,7 @@ interface StateDelta {
  * the checkpoint layer's `DeltaSource`. Reads the captured keys' values: the saved value if
  * the key was written since the view was taken, else the live one (unchanged since).
  */
-export class HeapDeltaView {
+export class HeapDeltaView implements KeyedStateDeltaView {
   private tables: readonly StateTable[] | undefined;
   private completed = false;
 

@@ -3,12 +3,12 @@
  * `KeyGroupRange` is deliberately not re-exported: the keygroups layer owns that name, and the
  * backends accept it structurally.
  */
+export type * from './backend.js';
 export * from './descriptors.js';
 export {
   HeapDeltaView,
   HeapKeyedStateBackend,
   type HeapKeyedStateBackendOptions,
-  type WholeKeyGroupRule,
 } from './heap-keyed-backend.js';
 export { HeapOperatorStateStore } from './operator-state.js';
 export type * from './types.js';
