@@ -50,6 +50,9 @@ const DEFAULT_MAX_PARALLELISM = 128;
 /** A reactive rescale waits this long after a join, so workers joining together rescale once. */
 const JOIN_SETTLE_MS = 300;
 
+/** Statuses a job never leaves. */
+const ENDED: ReadonlySet<JobStatus> = new Set(['finished', 'stopped', 'failed']);
+
 interface PendingChange {
   readonly reason: ClusterRescale['reason'];
   readonly from: number;
@@ -175,12 +178,25 @@ export class ClusterJob {
   slotsChanged(): void {
     if (!this.reactive || this.stopRequested) return;
     clearTimeout(this.settleTimer);
-    this.settleTimer = setTimeout(() => {
-      const target = this.reactiveParallelism();
-      if (this.status === 'running' && !this.change && target > this.parallelism)
-        this.rescale(target, 'worker-joined').catch(() => {});
-    }, JOIN_SETTLE_MS);
+    this.settleTimer = setTimeout(() => this.settleSlots(), JOIN_SETTLE_MS);
     this.settleTimer.unref();
+  }
+
+  /**
+   * Rescales up if more slots are free than the job uses. Hazard: a join that comes while the
+   * job cannot rescale (still starting, restarting after a lost worker, or another change in
+   * flight) must not be dropped — nothing else would bring it back — so it is looked at again
+   * after another settle period until the job can take it or ends.
+   */
+  private settleSlots(): void {
+    if (this.stopRequested || ENDED.has(this.status)) return;
+    const target = this.reactiveParallelism();
+    if (target <= this.parallelism) return;
+    if (this.status !== 'running' || this.change || !this.master) {
+      this.slotsChanged();
+      return;
+    }
+    this.rescale(target, 'worker-joined').catch(() => {});
   }
 
   private reactiveParallelism(): number {
