@@ -227,6 +227,18 @@ describe('DiskKeyedStateBackend state kinds', () => {
     b.dispose();
   });
 
+  it('a value msgpack cannot encode fails the flush with a user error naming state and key', () => {
+    const b = disk({ batch: 2 });
+    const { v } = allStates(b);
+    b.setCurrentKey('k', 0);
+    v.update(Symbol('s'));
+    b.setCurrentKey('j', 0);
+    const e = catchError(() => v.update(1));
+    expect([e.code, e.domain, e.retriable]).toEqual(['EDDY_STATE', 'user', false]);
+    expect(e.message).toMatch(/cannot store the value of state 'v' for key k/);
+    b.dispose();
+  });
+
   it('rejects a map key it cannot store with a user error', () => {
     const b = disk();
     const { m } = allStates(b);

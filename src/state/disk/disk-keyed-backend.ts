@@ -602,7 +602,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
             if (!map) {
               w.header(kg, t.id).key(key);
               if (value === DELETED) db.removeSync(w.view());
-              else db.putSync(w.view(), packValue(value) as Buffer);
+              else db.putSync(w.view(), encodeValue(t.name, key, value));
               continue;
             }
             const pend = value as MapPending;
@@ -610,7 +610,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
             for (const [encoded, { v }] of pend.puts) {
               const k = Buffer.from(encoded, 'latin1');
               if (v === DELETED) db.removeSync(k);
-              else db.putSync(k, packValue(v) as Buffer);
+              else db.putSync(k, encodeValue(t.name, key, v));
             }
           }
         });
@@ -848,6 +848,23 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 }
 
 const NOT_FOUND = Object.freeze({ found: false, value: undefined });
+
+/**
+ * A value's bytes for the store. A value msgpack cannot encode (a symbol, a function) is the
+ * user's: a non-retriable user error naming the state and key (the heap backend fails the same
+ * value when a checkpoint writes it), not a failure of the store.
+ */
+const encodeValue = (name: string, key: NormalizedKey, value: unknown): Buffer => {
+  try {
+    return packValue(value) as Buffer;
+  } catch (error) {
+    throw new EddyError(
+      'EDDY_STATE',
+      `cannot store the value of state '${name}' for key ${String(key)}: ${error instanceof Error ? error.message : String(error)}`,
+      { domain: 'user', cause: error },
+    );
+  }
+};
 
 /** A stored value (snapshot form) in the live form `forEachEntry` hands out. */
 const liveForm = (kind: StateKind | undefined, value: unknown): unknown =>
