@@ -115,3 +115,11 @@ export const canonicalSnapshot = <S extends KeyGroupSnapshot>(snap: S): S => ({
 /** {@link canonicalSnapshot} of each snapshot, in the order given. */
 export const canonicalSnapshots = <S extends KeyGroupSnapshot>(snaps: readonly S[]): S[] =>
   snaps.map(canonicalSnapshot);
+
+/**
+ * Runs of a fast-check property for `backend`: the heap keeps the suite's count; the disk
+ * backend, whose runs each open and delete stores, a fifth of it (at least 20), so the unit
+ * project stays fast.
+ */
+export const propertyRuns = (backend: TestBackend, heapRuns: number): number =>
+  backend.name === 'heap' ? heapRuns : Math.max(20, Math.round(heapRuns / 5));

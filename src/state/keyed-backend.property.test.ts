@@ -1,10 +1,21 @@
 /**
- * Property tests of the heap keyed backend: random operations agree with a reference model,
- * snapshots survive being split across any set of contiguous key-group ranges, and
- * copy-on-write snapshot views read exactly the state at the time they were taken.
+ * Property tests of every keyed backend (`BACKENDS`): random operations agree with a reference
+ * model, snapshots survive being split across any set of contiguous key-group ranges, snapshot
+ * views read exactly the state at the time they were taken, and a lazy restore behaves as an
+ * eager one. Heap internals (copy-on-write copies, lazy decoding) are checked for the heap only.
+ * Entries within a key group and map-state keys are compared sorted: their order is the
+ * backend's (the heap keeps insertion order, the disk backend byte order).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { KeyedStateBackend } from './backend.js';
+import {
+  BACKENDS,
+  canonicalSnapshots,
+  compareKeys,
+  disposeBackends,
+  propertyRuns,
+} from './backend.testkit.js';
 import {
   AggregatingStateDescriptor,
   ListStateDescriptor,
@@ -82,7 +93,7 @@ const stepsArb = (maxKeys: number) =>
 
 type Model = Map<string, unknown>;
 
-const states = (b: HeapKeyedStateBackend) => ({
+const states = (b: KeyedStateBackend) => ({
   v: b.getState(D.v),
   l: b.getState(D.l),
   m: b.getState(D.m),
@@ -168,10 +179,13 @@ const applyToBackend = (s: ReturnType<typeof states>, op: Op): void => {
 };
 
 /** What every state reads for the backend's current key, in the model's terms. */
+const byMapKey = (a: [string, number], b: [string, number]) => compareKeys(a[0], b[0]);
+
+/** What every state reads for the current key; map entries sorted (their order is the backend's). */
 const readBackend = (s: ReturnType<typeof states>) => ({
   v: s.v.value(),
   l: s.l.get(),
-  m: [...s.m.entries()],
+  m: [...s.m.entries()].sort(byMapKey),
   r: s.r.get(),
   a: s.a.get(),
 });
@@ -181,7 +195,9 @@ const readModel = (model: Model, key: NormalizedKey) => {
   return {
     v: (model.get(modelKey('v', key)) as number | undefined) ?? -1,
     l: (model.get(modelKey('l', key)) as number[] | undefined) ?? [],
-    m: [...((model.get(modelKey('m', key)) as Map<string, number> | undefined) ?? [])],
+    m: [...((model.get(modelKey('m', key)) as Map<string, number> | undefined) ?? [])].sort(
+      byMapKey,
+    ),
     r: model.get(modelKey('r', key)),
     a: acc === undefined ? undefined : `${acc[0]}/${acc[1]}`,
   };
@@ -203,243 +219,259 @@ const flatten = (snaps: readonly KeyGroupSnapshot[], maxParallelism: number): Mo
   return out;
 };
 
-/** Runs `steps` on a full-range backend and its model, comparing reads after each step. */
-const run = (maxParallelism: number, steps: ReadonlyArray<[NormalizedKey, Op]>) => {
-  const b = new HeapKeyedStateBackend({
-    keyGroupRange: { start: 0, end: maxParallelism - 1 },
-    maxParallelism,
-  });
-  const s = states(b);
-  const model: Model = new Map();
-  for (const [key, op] of steps) {
-    b.setCurrentKey(key, keyGroupOf(key, maxParallelism));
-    applyToBackend(s, op);
-    applyToModel(model, key, op);
-    expect(readBackend(s)).toEqual(readModel(model, key));
-  }
-  return { b, model };
-};
-
 /** Splits [0, maxP) at the given cut points into contiguous inclusive ranges. */
 const split = (maxParallelism: number, cuts: number[]) => {
   const bounds = [0, ...[...new Set(cuts)].sort((x, y) => x - y), maxParallelism];
   return bounds.slice(1).map((end, i) => ({ start: bounds[i]!, end: end - 1 }));
 };
 
-describe('HeapKeyedStateBackend properties', () => {
-  it('agrees with a reference model under random operations', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 16 }), stepsArb(5), (maxParallelism, steps) => {
-        const { b, model } = run(maxParallelism, steps);
-        expect(flatten(b.snapshot(), maxParallelism)).toEqual(model);
-        const keys = new Set([...model.keys()].map((k) => k.slice(2)));
-        expect(b.numKeys()).toBe(keys.size);
-        expect(b.numEntries()).toBe(model.size);
-      }),
-    );
-  });
+describe.each(BACKENDS)('$name backend', (backend) => {
+  const { create } = backend;
 
-  it('restores any contiguous split of the key groups without loss or duplication', () => {
-    const arb = fc.integer({ min: 1, max: 48 }).chain((maxParallelism) =>
-      fc.record({
-        maxParallelism: fc.constant(maxParallelism),
-        steps: fc.oneof(stepsArb(5), stepsArb(40)),
-        cuts: fc.array(fc.integer({ min: 1, max: Math.max(1, maxParallelism - 1) }), {
-          maxLength: Math.min(6, maxParallelism - 1),
+  /** Runs `steps` on a full-range backend and its model, comparing reads after each step. */
+  const run = (maxParallelism: number, steps: ReadonlyArray<[NormalizedKey, Op]>) => {
+    const b = create({
+      keyGroupRange: { start: 0, end: maxParallelism - 1 },
+      maxParallelism,
+    });
+    const s = states(b);
+    const model: Model = new Map();
+    for (const [key, op] of steps) {
+      b.setCurrentKey(key, keyGroupOf(key, maxParallelism));
+      applyToBackend(s, op);
+      applyToModel(model, key, op);
+      expect(readBackend(s)).toEqual(readModel(model, key));
+    }
+    return { b, model };
+  };
+
+  describe('properties', () => {
+    it('agrees with a reference model under random operations', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 16 }), stepsArb(5), (maxParallelism, steps) => {
+          const { b, model } = run(maxParallelism, steps);
+          expect(flatten(b.snapshot(), maxParallelism)).toEqual(model);
+          const keys = new Set([...model.keys()].map((k) => k.slice(2)));
+          expect(b.numKeys()).toBe(keys.size);
+          expect(b.numEntries()).toBe(model.size);
         }),
-        register: fc.constantFrom('before' as const, 'after' as const, 'never' as const),
-      }),
-    );
-    fc.assert(
-      fc.property(arb, ({ maxParallelism, steps, cuts, register }) => {
-        const { b: a, model } = run(maxParallelism, steps);
-        const all = a.snapshot();
-        const restored = split(maxParallelism, cuts).map((range) => {
-          const b = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism });
-          if (register === 'before') states(b);
-          for (const snap of all) {
-            if (snap.keyGroup >= range.start && snap.keyGroup <= range.end) b.restoreKeyGroup(snap);
-          }
-          if (register === 'after') states(b);
-          return b;
-        });
-        const again = restored.flatMap((b) => b.snapshot());
-        // Same snapshots in the same order; flatten() also checks each key appears once.
-        expect(again).toEqual(all);
-        expect(flatten(again, maxParallelism)).toEqual(model);
-        expect(restored.reduce((n, b) => n + b.numEntries(), 0)).toBe(model.size);
-        if (register === 'never') return;
-        for (const key of new Set(steps.map(([k]) => k))) {
-          const kg = keyGroupOf(key, maxParallelism);
-          const owner = restored.find(
-            (b) => kg >= b.keyGroupRange.start && kg <= b.keyGroupRange.end,
-          )!;
-          owner.setCurrentKey(key, kg);
-          expect(readBackend(states(owner))).toEqual(readModel(model, key));
-        }
-      }),
-    );
-  });
-});
+        { numRuns: propertyRuns(backend, 100), plugins: [fc.afterEach(disposeBackends)] },
+      );
+    });
 
-/** Every key group of a view, read: what a writer would write. */
-const readAll = (view: KeyedStateSnapshotView): KeyGroupSnapshot[] =>
-  view.keyGroups.map((kg) => view.read(kg));
-
-type Step = [NormalizedKey, Op];
-
-describe('HeapKeyedStateBackend copy-on-write snapshot views', () => {
-  /**
-   * Three phases over one key pool (so later operations hit keys the views hold: list add and
-   * map put mutate containers a view shares): ops, view A, ops, maybe view B, ops, releases in a
-   * random order with ops between, then ops that must not copy anything.
-   */
-  const arb = fc.integer({ min: 1, max: 16 }).chain((maxParallelism) =>
-    fc.uniqueArray(keyArb, { minLength: 1, maxLength: 12 }).chain((keys) => {
-      const steps = fc.array(fc.tuple(fc.constantFrom(...keys), opArb), { maxLength: 60 });
-      return fc.record({
-        maxParallelism: fc.constant(maxParallelism),
-        before: steps,
-        betweenViews: steps,
-        second: fc.boolean(),
-        afterViews: steps,
-        releaseAFirst: fc.boolean(),
-        betweenReleases: steps,
-        afterRelease: steps,
-      });
-    }),
-  );
-
-  it('read exactly the state at snapshot time while the job keeps writing, and stop copying once released', () => {
-    fc.assert(
-      fc.property(arb, (c) => {
-        const b = new HeapKeyedStateBackend({
-          keyGroupRange: { start: 0, end: c.maxParallelism - 1 },
-          maxParallelism: c.maxParallelism,
-        });
-        const s = states(b);
-        const model: Model = new Map();
-        const apply = (steps: readonly Step[]) => {
-          for (const [key, op] of steps) {
-            b.setCurrentKey(key, keyGroupOf(key, c.maxParallelism));
-            applyToBackend(s, op);
-            applyToModel(model, key, op);
-            expect(readBackend(s)).toEqual(readModel(model, key));
-          }
-        };
-        /** A view with a deep copy of the state when it was taken. */
-        const take = () => {
-          const expected = structuredClone(b.snapshot());
-          const view = b.snapshotView();
-          expect(view.keyGroups).toEqual(expected.map((g) => g.keyGroup));
-          return { view, expected, model: new Map(model) };
-        };
-        const check = (v: ReturnType<typeof take>) => {
-          const got = readAll(v.view);
-          expect(got).toEqual(v.expected);
-          expect(flatten(got, c.maxParallelism)).toEqual(v.model);
-        };
-
-        apply(c.before);
-        const a = take();
-        apply(c.betweenViews);
-        check(a);
-        const bView = c.second ? take() : undefined;
-        apply(c.afterViews);
-        check(a);
-        if (bView) check(bView);
-        const [first, second] = c.releaseAFirst ? [a, bView] : [bView, a];
-        first?.view.release();
-        apply(c.betweenReleases);
-        if (second) check(second);
-        second?.view.release();
-        expect(b.openSnapshotViews).toBe(0);
-        expect(() => a.view.read(0)).toThrow(/released snapshot view/);
-
-        const copies = b.cowCopies;
-        apply(c.afterRelease);
-        expect(b.cowCopies).toBe(copies);
-        // The live state is the model's, whatever the views copied.
-        expect(flatten(b.snapshot(), c.maxParallelism)).toEqual(model);
-      }),
-      { numRuns: 300 },
-    );
-  });
-});
-
-describe('HeapKeyedStateBackend lazy restore', () => {
-  const arb = fc.integer({ min: 1, max: 16 }).chain((maxParallelism) =>
-    fc.uniqueArray(keyArb, { minLength: 1, maxLength: 12 }).chain((keys) => {
-      const steps = fc.array(fc.tuple(fc.constantFrom(...keys), opArb), { maxLength: 60 });
-      return fc.record({
-        maxParallelism: fc.constant(maxParallelism),
-        before: steps,
-        afterRestore: steps,
-        afterView: steps,
-        register: fc.constantFrom('before' as const, 'after' as const),
-      });
-    }),
-  );
-
-  it('behaves exactly as an eager restore, decoding only the key groups it touches', () => {
-    fc.assert(
-      fc.property(arb, (c) => {
-        const maxP = c.maxParallelism;
-        const range = { start: 0, end: maxP - 1 };
-        const { b: source } = run(maxP, c.before);
-        const snaps = source.snapshot();
-        const eager = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism: maxP });
-        const lazy = new HeapKeyedStateBackend({ keyGroupRange: range, maxParallelism: maxP });
-        const loaded = new Set<number>();
-        const marker = new Map(snaps.map((s) => [s.keyGroup, new Uint8Array([s.keyGroup])]));
-        let se = c.register === 'before' ? states(eager) : undefined;
-        let sl = c.register === 'before' ? states(lazy) : undefined;
-        for (const snap of snaps) {
-          eager.restoreKeyGroup(structuredClone(snap));
-          lazy.restoreKeyGroupLazily({
-            keyGroup: snap.keyGroup,
-            load: () => {
-              loaded.add(snap.keyGroup);
-              return structuredClone(snap);
-            },
-            encoded: marker.get(snap.keyGroup),
+    it('restores any contiguous split of the key groups without loss or duplication', () => {
+      const arb = fc.integer({ min: 1, max: 48 }).chain((maxParallelism) =>
+        fc.record({
+          maxParallelism: fc.constant(maxParallelism),
+          steps: fc.oneof(stepsArb(5), stepsArb(40)),
+          cuts: fc.array(fc.integer({ min: 1, max: Math.max(1, maxParallelism - 1) }), {
+            maxLength: Math.min(6, maxParallelism - 1),
+          }),
+          register: fc.constantFrom('before' as const, 'after' as const, 'never' as const),
+        }),
+      );
+      fc.assert(
+        fc.property(arb, ({ maxParallelism, steps, cuts, register }) => {
+          const { b: a, model } = run(maxParallelism, steps);
+          const all = a.snapshot();
+          const restored = split(maxParallelism, cuts).map((range) => {
+            const b = create({ keyGroupRange: range, maxParallelism });
+            if (register === 'before') states(b);
+            for (const snap of all) {
+              if (snap.keyGroup >= range.start && snap.keyGroup <= range.end)
+                b.restoreKeyGroup(snap);
+            }
+            if (register === 'after') states(b);
+            return b;
           });
-        }
-        expect(loaded.size).toBe(0);
-        expect(lazy.pendingKeyGroups).toBe(snaps.length);
-        se ??= states(eager);
-        sl ??= states(lazy);
-        const touched = new Set<number>();
-        const apply = (steps: readonly Step[]) => {
-          for (const [key, op] of steps) {
-            const kg = keyGroupOf(key, maxP);
-            touched.add(kg);
-            eager.setCurrentKey(key, kg);
-            lazy.setCurrentKey(key, kg);
-            expect(readBackend(sl!)).toEqual(readBackend(se!));
-            applyToBackend(se!, op);
-            applyToBackend(sl!, op);
-            expect(readBackend(sl!)).toEqual(readBackend(se!));
+          const again = restored.flatMap((b) => b.snapshot());
+          // Same snapshots (key groups and states in the same order, entries in the backend's);
+          // flatten() also checks each key appears once.
+          expect(canonicalSnapshots(again)).toEqual(canonicalSnapshots(all));
+          expect(flatten(again, maxParallelism)).toEqual(model);
+          expect(restored.reduce((n, b) => n + b.numEntries(), 0)).toBe(model.size);
+          if (register === 'never') return;
+          for (const key of new Set(steps.map(([k]) => k))) {
+            const kg = keyGroupOf(key, maxParallelism);
+            const owner = restored.find(
+              (b) => kg >= b.keyGroupRange.start && kg <= b.keyGroupRange.end,
+            )!;
+            owner.setCurrentKey(key, kg);
+            expect(readBackend(states(owner))).toEqual(readModel(model, key));
           }
-        };
-        apply(c.afterRestore);
-        const restoredKgs = new Set(snaps.map((s) => s.keyGroup));
-        expect([...loaded].sort()).toEqual([...touched].filter((k) => restoredKgs.has(k)).sort());
-        // A view taken now: untouched key groups are handed out as their restored bytes.
-        const expected = structuredClone(eager.snapshot());
-        const view = lazy.snapshotView();
-        expect(view.keyGroups).toEqual(expected.map((g) => g.keyGroup));
-        for (const kg of view.keyGroups) {
-          const pending = restoredKgs.has(kg) && !touched.has(kg);
-          expect(view.encoded!(kg)).toBe(pending ? marker.get(kg) : undefined);
-        }
-        apply(c.afterView);
-        expect(readAll(view)).toEqual(expected);
-        view.release();
-        expect(lazy.snapshot()).toEqual(eager.snapshot());
-        expect(lazy.pendingKeyGroups).toBe(0);
+        }),
+        { numRuns: propertyRuns(backend, 100), plugins: [fc.afterEach(disposeBackends)] },
+      );
+    });
+  });
+
+  /** Every key group of a view, read: what a writer would write. */
+  const readAll = (view: KeyedStateSnapshotView): KeyGroupSnapshot[] =>
+    view.keyGroups.map((kg) => view.read(kg));
+
+  type Step = [NormalizedKey, Op];
+
+  describe('snapshot views', () => {
+    /**
+     * Three phases over one key pool (so later operations hit keys the views hold: list add and
+     * map put mutate containers a view shares): ops, view A, ops, maybe view B, ops, releases in a
+     * random order with ops between, then ops that must not copy anything.
+     */
+    const arb = fc.integer({ min: 1, max: 16 }).chain((maxParallelism) =>
+      fc.uniqueArray(keyArb, { minLength: 1, maxLength: 12 }).chain((keys) => {
+        const steps = fc.array(fc.tuple(fc.constantFrom(...keys), opArb), { maxLength: 60 });
+        return fc.record({
+          maxParallelism: fc.constant(maxParallelism),
+          before: steps,
+          betweenViews: steps,
+          second: fc.boolean(),
+          afterViews: steps,
+          releaseAFirst: fc.boolean(),
+          betweenReleases: steps,
+          afterRelease: steps,
+        });
       }),
-      { numRuns: 300 },
     );
+
+    it('read exactly the state at snapshot time while the job keeps writing, and stop copying once released', () => {
+      fc.assert(
+        fc.property(arb, (c) => {
+          const b = create({
+            keyGroupRange: { start: 0, end: c.maxParallelism - 1 },
+            maxParallelism: c.maxParallelism,
+          });
+          const s = states(b);
+          const model: Model = new Map();
+          const apply = (steps: readonly Step[]) => {
+            for (const [key, op] of steps) {
+              b.setCurrentKey(key, keyGroupOf(key, c.maxParallelism));
+              applyToBackend(s, op);
+              applyToModel(model, key, op);
+              expect(readBackend(s)).toEqual(readModel(model, key));
+            }
+          };
+          /** A view with a deep copy of the state when it was taken. */
+          const take = () => {
+            const expected = structuredClone(b.snapshot());
+            const view = b.snapshotView();
+            expect(view.keyGroups).toEqual(expected.map((g) => g.keyGroup));
+            return { view, expected, model: new Map(model) };
+          };
+          const check = (v: ReturnType<typeof take>) => {
+            const got = readAll(v.view);
+            expect(got).toEqual(v.expected);
+            expect(flatten(got, c.maxParallelism)).toEqual(v.model);
+          };
+
+          apply(c.before);
+          const a = take();
+          apply(c.betweenViews);
+          check(a);
+          const bView = c.second ? take() : undefined;
+          apply(c.afterViews);
+          check(a);
+          if (bView) check(bView);
+          const [first, second] = c.releaseAFirst ? [a, bView] : [bView, a];
+          first?.view.release();
+          apply(c.betweenReleases);
+          if (second) check(second);
+          second?.view.release();
+          if (b instanceof HeapKeyedStateBackend) expect(b.openSnapshotViews).toBe(0);
+          expect(() => a.view.read(0)).toThrow(/released snapshot view/);
+
+          // Heap: once released, no write copies anything.
+          const copies = b instanceof HeapKeyedStateBackend ? b.cowCopies : 0;
+          apply(c.afterRelease);
+          if (b instanceof HeapKeyedStateBackend) expect(b.cowCopies).toBe(copies);
+          // The live state is the model's, whatever the views copied.
+          expect(flatten(b.snapshot(), c.maxParallelism)).toEqual(model);
+        }),
+        { numRuns: propertyRuns(backend, 300), plugins: [fc.afterEach(disposeBackends)] },
+      );
+    });
+  });
+
+  describe('lazy restore', () => {
+    const arb = fc.integer({ min: 1, max: 16 }).chain((maxParallelism) =>
+      fc.uniqueArray(keyArb, { minLength: 1, maxLength: 12 }).chain((keys) => {
+        const steps = fc.array(fc.tuple(fc.constantFrom(...keys), opArb), { maxLength: 60 });
+        return fc.record({
+          maxParallelism: fc.constant(maxParallelism),
+          before: steps,
+          afterRestore: steps,
+          afterView: steps,
+          register: fc.constantFrom('before' as const, 'after' as const),
+        });
+      }),
+    );
+
+    it('behaves exactly as an eager restore, decoding only the key groups it touches', () => {
+      fc.assert(
+        fc.property(arb, (c) => {
+          const maxP = c.maxParallelism;
+          const range = { start: 0, end: maxP - 1 };
+          const { b: source } = run(maxP, c.before);
+          const snaps = source.snapshot();
+          const eager = create({ keyGroupRange: range, maxParallelism: maxP });
+          const lazy = create({ keyGroupRange: range, maxParallelism: maxP });
+          const loaded = new Set<number>();
+          const marker = new Map(snaps.map((s) => [s.keyGroup, new Uint8Array([s.keyGroup])]));
+          let se = c.register === 'before' ? states(eager) : undefined;
+          let sl = c.register === 'before' ? states(lazy) : undefined;
+          for (const snap of snaps) {
+            eager.restoreKeyGroup(structuredClone(snap));
+            lazy.restoreKeyGroupLazily({
+              keyGroup: snap.keyGroup,
+              load: () => {
+                loaded.add(snap.keyGroup);
+                return structuredClone(snap);
+              },
+              encoded: marker.get(snap.keyGroup),
+            });
+          }
+          // Heap: nothing is decoded at restore, only the key groups touched later.
+          const heap = lazy instanceof HeapKeyedStateBackend ? lazy : undefined;
+          if (heap !== undefined) expect(loaded.size).toBe(0);
+          if (heap !== undefined) expect(heap.pendingKeyGroups).toBe(snaps.length);
+          se ??= states(eager);
+          sl ??= states(lazy);
+          const touched = new Set<number>();
+          const apply = (steps: readonly Step[]) => {
+            for (const [key, op] of steps) {
+              const kg = keyGroupOf(key, maxP);
+              touched.add(kg);
+              eager.setCurrentKey(key, kg);
+              lazy.setCurrentKey(key, kg);
+              expect(readBackend(sl!)).toEqual(readBackend(se!));
+              applyToBackend(se!, op);
+              applyToBackend(sl!, op);
+              expect(readBackend(sl!)).toEqual(readBackend(se!));
+            }
+          };
+          apply(c.afterRestore);
+          const restoredKgs = new Set(snaps.map((s) => s.keyGroup));
+          if (heap !== undefined) {
+            expect([...loaded].sort()).toEqual(
+              [...touched].filter((k) => restoredKgs.has(k)).sort(),
+            );
+          }
+          // A view taken now: untouched key groups are handed out as their restored bytes.
+          const expected = structuredClone(eager.snapshot());
+          const view = lazy.snapshotView();
+          expect(view.keyGroups).toEqual(expected.map((g) => g.keyGroup));
+          // Heap: untouched key groups are handed out as their restored bytes.
+          for (const kg of heap === undefined ? [] : view.keyGroups) {
+            const pending = restoredKgs.has(kg) && !touched.has(kg);
+            expect(view.encoded!(kg)).toBe(pending ? marker.get(kg) : undefined);
+          }
+          apply(c.afterView);
+          expect(readAll(view)).toEqual(expected);
+          view.release();
+          expect(lazy.snapshot()).toEqual(eager.snapshot());
+          if (heap !== undefined) expect(heap.pendingKeyGroups).toBe(0);
+        }),
+        { numRuns: propertyRuns(backend, 300), plugins: [fc.afterEach(disposeBackends)] },
+      );
+    });
   });
 });
