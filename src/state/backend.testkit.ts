@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
 import type { KeyedStateBackend, KeyedStateBackendOptions } from './backend.js';
+import { DiskKeyedStateBackend } from './disk/index.js';
 import { HeapKeyedStateBackend } from './heap-keyed-backend.js';
 import type { KeyGroupSnapshot, NormalizedKey } from './types.js';
 
@@ -72,8 +73,23 @@ export const HEAP: TestBackend = {
   create: (options) => track(new HeapKeyedStateBackend(options)),
 };
 
+/**
+ * Pending writes the disk backend holds in memory before writing them to its store: small, so
+ * that the suites' few writes go through the store (flushed mid-test, read back from it) and
+ * not only through the write-back overlay.
+ */
+export const DISK_WRITE_BATCH = 3;
+
+export const DISK: TestBackend = {
+  name: 'disk',
+  create: (options) => {
+    const dir = freshDir();
+    return track(new DiskKeyedStateBackend({ ...options, dir, writeBatch: DISK_WRITE_BATCH }), dir);
+  },
+};
+
 /** Every keyed state backend: the contract suites run `describe.each(BACKENDS)`. */
-export const BACKENDS: ReadonlyArray<TestBackend> = [HEAP];
+export const BACKENDS: ReadonlyArray<TestBackend> = [HEAP, DISK];
 
 /** A total order on normalised keys (type first, then value), for order-insensitive checks. */
 export const compareKeys = (a: NormalizedKey, b: NormalizedKey): number => {
