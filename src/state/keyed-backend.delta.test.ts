@@ -455,6 +455,40 @@ describe.each(BACKENDS)('$name backend: delta views', ({ create }) => {
       view.release();
     });
 
+    it('asks the rule once per changed key group, with the counts at view time whatever is written after', () => {
+      const { b, v, l } = setup();
+      b.setCurrentKey('a', 2);
+      v.update(2);
+      l.add(2);
+      b.setCurrentKey('b', 2);
+      v.clear();
+      b.setCurrentKey('z', 5);
+      v.update(3);
+      const asked: Array<[number, number, number]> = [];
+      const view = b.deltaView((kg, changed, live) => {
+        asked.push([kg, changed, live]);
+        return kg === 5;
+      })!;
+      // after the view: a new key, a deletion and a write in both key groups
+      b.setCurrentKey('new', 2);
+      v.update(1);
+      b.setCurrentKey('c', 2);
+      l.clear();
+      b.setCurrentKey('y', 5);
+      v.update(1);
+      expect(view.keyGroups).toEqual([2, 5]);
+      expect(view.liveEntries(2)).toBe(6);
+      expect(view.liveEntries(5)).toBe(2);
+      expect(view.readDelta(2).whole).toBe(false);
+      expect(view.readDelta(5).whole).toBe(true);
+      expect(view.readDelta(5).whole).toBe(true);
+      expect([...asked].sort((x, y) => x[0] - y[0])).toEqual([
+        [2, 3, 6],
+        [5, 1, 2],
+      ]);
+      view.release();
+    });
+
     it('reads every entry at view time, no deletions, whatever is written after', () => {
       const { b, v, m, l } = setup();
       b.setCurrentKey('b', 2);
