@@ -607,8 +607,11 @@ const runSchedules = async (
 
 describe.each(BACKENDS)('$name backend', (backend) => {
   const { create } = backend;
-  /** Schedules per test: every backend runs the first of the same (seeded) schedules. */
-  const runs = propertyRuns(backend, 50);
+  /**
+   * Schedules per test: every backend runs the first of the same (seeded) schedules; the disk
+   * backend 12 (each opens a few hundred stores).
+   */
+  const runs = propertyRuns(backend, 50, 12);
   /** A bound set for 50 schedules, for `runs` of them. */
   const scaled = (bound: number) => (bound * runs) / 50;
   describe('incremental checkpoints = full checkpoints = model (property)', () => {

@@ -134,8 +134,11 @@ export const canonicalSnapshots = <S extends KeyGroupSnapshot>(snaps: readonly S
 
 /**
  * Runs of a fast-check property for `backend`: the heap keeps the suite's count; the disk
- * backend, whose runs each open and delete stores, a fifth of it (at least 20), so the unit
- * project stays fast.
+ * backend, whose runs each open and delete stores (about 2 ms a store), `diskRuns` (default a
+ * fifth of the heap's, at least 20), so the unit project stays fast.
  */
-export const propertyRuns = (backend: TestBackend, heapRuns: number): number =>
-  backend.name === 'heap' ? heapRuns : Math.max(20, Math.round(heapRuns / 5));
+export const propertyRuns = (
+  backend: TestBackend,
+  heapRuns: number,
+  diskRuns = Math.max(20, Math.round(heapRuns / 5)),
+): number => (backend.name === 'heap' ? heapRuns : diskRuns);
