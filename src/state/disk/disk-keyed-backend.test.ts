@@ -212,6 +212,21 @@ describe('DiskKeyedStateBackend state kinds', () => {
     b.dispose();
   });
 
+  it('rejects keys longer than lmdb allows at the call, not at a later flush', () => {
+    const b = disk({ batch: 1000 });
+    const { v, m } = allStates(b);
+    b.setCurrentKey('x'.repeat(1972), 0); // header 4, tag 1, length 2, 1972: 1979 bytes
+    const e = catchError(() => v.value());
+    expect([e.code, e.domain]).toEqual(['EDDY_STATE', 'user']);
+    expect(e.message).toMatch(/1979 bytes is too long.*1978/);
+    b.setCurrentKey('k', 0);
+    expect(() => m.put('y'.repeat(2000), 1)).toThrow(/too long/);
+    b.setCurrentKey('x'.repeat(1971), 0); // 1978 bytes: the largest key
+    v.update(1);
+    expect(b.snapshot()[0]!.states[0]!.entries[0]![1]).toBe(1);
+    b.dispose();
+  });
+
   it('rejects a map key it cannot store with a user error', () => {
     const b = disk();
     const { m } = allStates(b);

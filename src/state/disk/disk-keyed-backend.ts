@@ -505,7 +505,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const w = this.w.header(this.ctx.keyGroup, t.id).key(key).userKey(uk);
     const pend = t.overlay[this.ctx.index]?.get(key) as MapPending | undefined;
     if (pend !== undefined) {
-      const p = pend.puts.get(w.buf.toString('latin1', 0, w.pos));
+      const p = pend.puts.get(w.latin1());
       if (p !== undefined) return p.v === DELETED ? NOT_FOUND : { found: true, value: p.v };
       if (pend.cleared) return NOT_FOUND;
     }
@@ -517,7 +517,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   mapPut(t: DiskTable, key: NormalizedKey, uk: unknown, value: unknown): void {
     const w = this.w.header(this.ctx.keyGroup, t.id).key(key).userKey(uk);
     const pend = this.mapPending(t, key);
-    const encoded = w.buf.toString('latin1', 0, w.pos);
+    const encoded = w.latin1();
     if (!pend.puts.has(encoded)) this.pending++;
     pend.puts.set(encoded, { k: uk, v: value });
     if (this.pending >= this.writeBatch) this.flush();
