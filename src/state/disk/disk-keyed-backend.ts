@@ -500,10 +500,13 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     if (this.pending >= this.writeBatch) this.flush();
   }
 
-  /** @internal Whether the current key has an entry in `t`. */
+  /** @internal Whether the current key has an entry in `t` (no value is decoded). */
   exists(t: DiskTable, key: NormalizedKey): boolean {
-    if (layoutOf(t) === 'plain') return this.readPlain(t, key) !== undefined;
-    return !this.mapIsEmpty(t, key);
+    if (layoutOf(t) === 'map') return !this.mapIsEmpty(t, key);
+    const pending = t.overlay[this.ctx.index]?.get(key);
+    if (pending !== undefined) return pending !== DELETED;
+    const w = this.w.header(this.ctx.keyGroup, t.id).key(key);
+    return this.store.db.getBinaryFast(w.view()) !== undefined;
   }
 
   /** @internal Map state: the value of user key `uk`, with `found` telling absence apart. */
@@ -576,17 +579,13 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     }
     if (pend?.cleared === true) return true;
     const prefix = this.w.header(this.ctx.keyGroup, t.id).key(key).copy();
-    for (const { key: k } of this.store.db.getRange({ start: prefix, end: prefixEnd(prefix) })) {
+    for (const k of this.store.db.getKeys({ start: prefix, end: prefixEnd(prefix) })) {
       const kb = k as Buffer;
-      const p = pend?.puts.get(kb.toString('latin1', 0, kb.length));
+      if (pend === undefined) return false;
+      const p = pend.puts.get(kb.toString('latin1', 0, kb.length));
       if (p === undefined || p.v !== DELETED) return false;
     }
     return true;
-  }
-
-  /** @internal Flushes if the overlay is full (after a map write). */
-  maybeFlush(): void {
-    if (this.pending >= this.writeBatch) this.flush();
   }
 
   /**
