@@ -29,12 +29,18 @@ import {
   operatorIndexForKeyGroup,
 } from '../keygroups/index.js';
 import { KeyedCheckpointer, type KeyedSnapshot } from '../runtime/keyed-checkpointer.js';
+import type { KeyedStateBackend, KeyedStateBackendFactory } from '../state/backend.js';
+import {
+  BACKENDS,
+  disposeBackends,
+  propertyRuns,
+  sortedMapValue,
+} from '../state/backend.testkit.js';
 import {
   ListStateDescriptor,
   MapStateDescriptor,
   ValueStateDescriptor,
 } from '../state/descriptors.js';
-import { HeapKeyedStateBackend } from '../state/heap-keyed-backend.js';
 import type { KeyedStateSnapshotView, KeyGroupSnapshot, NormalizedKey } from '../state/types.js';
 import { chainBytes, chainsInRange, isIncremental } from './chains.js';
 import { makeTempDir, removeTempDir } from './checkpoint.testkit.js';
@@ -185,7 +191,10 @@ const applyToModel = (model: Model, o: Op): void => {
 };
 
 type Entries = Array<[NormalizedKey, unknown]>;
-/** Key group -> state name -> entries sorted by key (values in snapshot form, order kept). */
+/**
+ * Key group -> state name -> entries sorted by key (values in snapshot form; list order kept,
+ * map values' pairs sorted by user key: map order is the backend's).
+ */
 type Canonical = Record<number, Record<string, Entries>>;
 
 const keyOrder = (a: [NormalizedKey, unknown], b: [NormalizedKey, unknown]) => {
@@ -202,7 +211,9 @@ const canonicalOf = (snapshots: readonly KeyGroupSnapshot[]): Canonical => {
       out[s.keyGroup] ??= {};
       const states = out[s.keyGroup]!;
       expect(states[st.name]).toBeUndefined(); // a key group is restored once
-      states[st.name] = ([...st.entries] as Entries).sort(keyOrder);
+      const entries =
+        st.name === M.name ? st.entries.map(([k, v]) => [k, sortedMapValue(v)]) : st.entries;
+      states[st.name] = ([...entries] as Entries).sort(keyOrder);
     }
   }
   return out;
@@ -219,7 +230,7 @@ const modelCanonical = (model: Model): Canonical => {
     entries.push([k, value]);
   };
   for (const [k, v] of model.v) add('v', k, v);
-  for (const [k, mm] of model.m) add('m', k, [...mm]);
+  for (const [k, mm] of model.m) add('m', k, sortedMapValue([...mm]));
   for (const [k, ll] of model.l) add('l', k, [...ll]);
   for (const states of Object.values(out)) for (const e of Object.values(states)) e.sort(keyOrder);
   return out;
@@ -235,7 +246,7 @@ interface Checkpoint {
 
 interface Subtask {
   readonly range: KeyGroupRange;
-  readonly backend: HeapKeyedStateBackend;
+  readonly backend: KeyedStateBackend;
   /** Incremental pipeline only. */
   readonly checkpointer?: KeyedCheckpointer;
 }
@@ -245,11 +256,12 @@ const rangesOf = (p: number) =>
 
 /** Reads the key groups of `range` from every handle of `latest` into a new backend, lazily. */
 const restoreBackend = async (
+  create: KeyedStateBackendFactory,
   latest: Checkpoint | undefined,
   range: KeyGroupRange,
   trackChanges: boolean,
-): Promise<{ backend: HeapKeyedStateBackend; owned: AnyKeyedStateHandle[] }> => {
-  const backend = new HeapKeyedStateBackend({
+): Promise<{ backend: KeyedStateBackend; owned: AnyKeyedStateHandle[] }> => {
+  const backend = create({
     keyGroupRange: range,
     maxParallelism: MAX_PAR,
     trackChanges,
@@ -281,10 +293,14 @@ const chainsIn = (h: AnyKeyedStateHandle, r: KeyGroupRange): readonly KeyGroupCh
 };
 
 /** The state of a checkpoint as a fresh set of subtasks at parallelism `p` restores it. */
-const restoredState = async (latest: Checkpoint | undefined, p: number): Promise<Canonical> => {
+const restoredState = async (
+  create: KeyedStateBackendFactory,
+  latest: Checkpoint | undefined,
+  p: number,
+): Promise<Canonical> => {
   const all: KeyGroupSnapshot[] = [];
   for (const range of rangesOf(p)) {
-    const { backend } = await restoreBackend(latest, range, false);
+    const { backend } = await restoreBackend(create, latest, range, false);
     all.push(...backend.snapshot());
   }
   return canonicalOf(all);
@@ -361,6 +377,8 @@ class Run {
   readonly stats = { checkpoints: 0, aborted: 0, deltas: 0, bases: 0, overlapping: 0 };
 
   constructor(
+    /** The backend both pipelines run on. */
+    private readonly create: KeyedStateBackendFactory,
     private readonly root: string,
     private p: number,
     /** Checkpoints in flight at most (a barrier writes the oldest first beyond that). */
@@ -388,9 +406,9 @@ class Run {
     this.full = [];
     this.inc = [];
     for (const [i, range] of rangesOf(p).entries()) {
-      const full = await restoreBackend(this.latestFull, range, false);
+      const full = await restoreBackend(this.create, this.latestFull, range, false);
       this.full.push({ range, backend: full.backend });
-      const inc = await restoreBackend(this.latestInc, range, true);
+      const inc = await restoreBackend(this.create, this.latestInc, range, true);
       const checkpointer = new KeyedCheckpointer(inc.backend, {
         uid: 'op',
         subtaskIndex: i,
@@ -528,8 +546,8 @@ class Run {
   /** Restoring either pipeline's latest checkpoint at parallelism `p` gives the model's state. */
   async verifyLatest(p: number): Promise<void> {
     const expected = modelCanonical(this.modelAtLatest);
-    const inc = await restoredState(this.latestInc, p);
-    const full = await restoredState(this.latestFull, p);
+    const inc = await restoredState(this.create, this.latestInc, p);
+    const full = await restoredState(this.create, this.latestFull, p);
     expect(inc).toEqual(full);
     expect(inc).toEqual(expected);
   }
@@ -558,6 +576,7 @@ type Totals = Run['stats'];
  * at `checkpointWeight` among the operations.
  */
 const runSchedules = async (
+  create: KeyedStateBackendFactory,
   maxInFlight: number,
   numRuns: number,
   checkpointWeight: number,
@@ -566,7 +585,7 @@ const runSchedules = async (
   const totals: Totals = { checkpoints: 0, aborted: 0, deltas: 0, bases: 0, overlapping: 0 };
   await fc.assert(
     fc.asyncProperty(scheduleOf(checkpointWeight), async ({ p, ops, finalP }) => {
-      const run = new Run(join(root, `run-${maxInFlight}-${++runs}`), p, maxInFlight);
+      const run = new Run(create, join(root, `run-${maxInFlight}-${++runs}`), p, maxInFlight);
       await run.start();
       for (const o of ops) {
         if (o.t === 'checkpoint') await run.barrier(o);
@@ -580,110 +599,121 @@ const runSchedules = async (
       run.verifyLive();
       for (const k of Object.keys(totals) as Array<keyof Totals>) totals[k] += run.stats[k];
     }),
-    { seed: SEED, numRuns },
+    // Every backend runs the same schedules (the seed): the totals below hold for each.
+    { seed: SEED, numRuns, plugins: [fc.afterEach(disposeBackends)] },
   );
   return totals;
 };
 
-describe('incremental checkpoints = full checkpoints = model (property)', () => {
-  it('one checkpoint in flight at a time: writes during the write, failures, rescales', async () => {
-    const totals = await runSchedules(1, 50, 3);
-    // the schedules really exercised deltas, aborted checkpoints and many checkpoints
-    expect(totals.deltas).toBeGreaterThan(150);
-    expect(totals.aborted).toBeGreaterThan(10);
-    expect(totals.checkpoints).toBeGreaterThan(100);
-    expect(totals.overlapping).toBe(0);
+describe.each(BACKENDS)('$name backend', (backend) => {
+  const { create } = backend;
+  /**
+   * Schedules per test: every backend runs the first of the same (seeded) schedules; the disk
+   * backend 12 (each opens a few hundred stores).
+   */
+  const runs = propertyRuns(backend, 50, 12);
+  /** A bound set for 50 schedules, for `runs` of them. */
+  const scaled = (bound: number) => (bound * runs) / 50;
+  describe('incremental checkpoints = full checkpoints = model (property)', () => {
+    it('one checkpoint in flight at a time: writes during the write, failures, rescales', async () => {
+      const totals = await runSchedules(create, 1, runs, 3);
+      // the schedules really exercised deltas, aborted checkpoints and many checkpoints
+      expect(totals.deltas).toBeGreaterThan(scaled(150));
+      expect(totals.aborted).toBeGreaterThan(scaled(10));
+      expect(totals.checkpoints).toBeGreaterThan(scaled(100));
+      expect(totals.overlapping).toBe(0);
+    });
+
+    it('two checkpoints in flight (an aborted one still writing when the next barrier comes)', async () => {
+      const totals = await runSchedules(create, 2, runs, 8);
+      expect(totals.overlapping).toBeGreaterThan(scaled(5));
+      expect(totals.bases).toBeGreaterThan(totals.overlapping / 2);
+    });
   });
 
-  it('two checkpoints in flight (an aborted one still writing when the next barrier comes)', async () => {
-    const totals = await runSchedules(2, 50, 8);
-    expect(totals.overlapping).toBeGreaterThan(5);
-    expect(totals.bases).toBeGreaterThan(totals.overlapping / 2);
-  });
-});
+  /**
+   * The smallest schedule the property above found failing (issue 15 item 1 as of 4103f87): a
+   * delta taken while a base is in flight is added to the chains from before the base, though
+   * its changes start at the base's barrier (the base forgot the changes before it).
+   */
+  describe('KeyedCheckpointer with overlapping snapshots', () => {
+    it('a delta taken while a base is in flight does not lose the changes the base forgot', async () => {
+      const dir = join(root, 'overlap');
+      const chk = (id: number) => join(dir, `chk-${id}`);
+      const range = { start: 0, end: MAX_PAR - 1 };
+      const backend = create({
+        keyGroupRange: range,
+        maxParallelism: MAX_PAR,
+        trackChanges: true,
+      });
+      const v = backend.getState(V);
+      const checkpointer = new KeyedCheckpointer(backend, {
+        uid: 'op',
+        subtaskIndex: 0,
+        keyGroupRange: range,
+        incremental: true,
+      });
+      const s1 = checkpointer.take(false); // base of nothing
+      await s1.write(chk(1), 1);
+      s1.release();
+      const kg = assignToKeyGroup('a', MAX_PAR);
+      backend.setCurrentKey('a', kg);
+      v.update(1);
+      const s2 = checkpointer.take(false); // a delta holding a = 1
+      expect(s2.kind).toBe('delta');
+      const s3 = checkpointer.take(false); // the delta is still open: a base (changes forgotten)
+      expect(s3.kind).toBe('base');
+      await s2.write(chk(2), 2); // checkpoint 2 was aborted, its write still finishes
+      s2.release();
+      const s4 = checkpointer.take(false); // checkpoint 3 aborted too, its base still writing
+      const h4 = await s4.write(chk(4), 4);
+      s4.release();
+      s3.release(); // (written or not: the same)
+      const { snapshots } = await readKeyGroups(chk(4), h4, range);
+      expect(canonicalOf(snapshots)).toEqual({ [kg]: { v: [['a', 1]] } });
+    });
 
-/**
- * The smallest schedule the property above found failing (issue 15 item 1 as of 4103f87): a
- * delta taken while a base is in flight is added to the chains from before the base, though
- * its changes start at the base's barrier (the base forgot the changes before it).
- */
-describe('KeyedCheckpointer with overlapping snapshots', () => {
-  it('a delta taken while a base is in flight does not lose the changes the base forgot', async () => {
-    const dir = join(root, 'overlap');
-    const chk = (id: number) => join(dir, `chk-${id}`);
-    const range = { start: 0, end: MAX_PAR - 1 };
-    const backend = new HeapKeyedStateBackend({
-      keyGroupRange: range,
-      maxParallelism: MAX_PAR,
-      trackChanges: true,
+    it('a base that fails after a later snapshot was taken does not leave deltas on old chains', async () => {
+      const dir = join(root, 'overlap-failed-base');
+      const chk = (id: number) => join(dir, `chk-${id}`);
+      const range = { start: 0, end: MAX_PAR - 1 };
+      const backend = create({
+        keyGroupRange: range,
+        maxParallelism: MAX_PAR,
+        trackChanges: true,
+      });
+      const v = backend.getState(V);
+      const checkpointer = new KeyedCheckpointer(backend, {
+        uid: 'op',
+        subtaskIndex: 0,
+        keyGroupRange: range,
+        incremental: true,
+      });
+      const s1 = checkpointer.take(false);
+      await s1.write(chk(1), 1);
+      s1.release();
+      const s2 = checkpointer.take(false); // a delta of nothing, still being written
+      const kg = assignToKeyGroup('a', MAX_PAR);
+      backend.setCurrentKey('a', kg);
+      v.update(1);
+      const s3 = checkpointer.take(false); // a base: a = 1 is in it only (changes forgotten)
+      expect(s3.kind).toBe('base');
+      s2.release(); // checkpoint 2 failed
+      const s4 = checkpointer.take(false); // checkpoint 3 aborted, its base still writing
+      s3.release(); // ... and then failing: never written
+      const h4 = await s4.write(chk(4), 4);
+      s4.release();
+      // everything settled: the next checkpoint must hold a = 1
+      const s5 = checkpointer.take(false);
+      const h5 = await s5.write(chk(5), 5);
+      s5.release();
+      for (const [id, h] of [
+        [4, h4],
+        [5, h5],
+      ] as const) {
+        const { snapshots } = await readKeyGroups(chk(id), h, range);
+        expect(canonicalOf(snapshots), `checkpoint ${id}`).toEqual({ [kg]: { v: [['a', 1]] } });
+      }
     });
-    const v = backend.getState(V);
-    const checkpointer = new KeyedCheckpointer(backend, {
-      uid: 'op',
-      subtaskIndex: 0,
-      keyGroupRange: range,
-      incremental: true,
-    });
-    const s1 = checkpointer.take(false); // base of nothing
-    await s1.write(chk(1), 1);
-    s1.release();
-    const kg = assignToKeyGroup('a', MAX_PAR);
-    backend.setCurrentKey('a', kg);
-    v.update(1);
-    const s2 = checkpointer.take(false); // a delta holding a = 1
-    expect(s2.kind).toBe('delta');
-    const s3 = checkpointer.take(false); // the delta is still open: a base (changes forgotten)
-    expect(s3.kind).toBe('base');
-    await s2.write(chk(2), 2); // checkpoint 2 was aborted, its write still finishes
-    s2.release();
-    const s4 = checkpointer.take(false); // checkpoint 3 aborted too, its base still writing
-    const h4 = await s4.write(chk(4), 4);
-    s4.release();
-    s3.release(); // (written or not: the same)
-    const { snapshots } = await readKeyGroups(chk(4), h4, range);
-    expect(canonicalOf(snapshots)).toEqual({ [kg]: { v: [['a', 1]] } });
-  });
-
-  it('a base that fails after a later snapshot was taken does not leave deltas on old chains', async () => {
-    const dir = join(root, 'overlap-failed-base');
-    const chk = (id: number) => join(dir, `chk-${id}`);
-    const range = { start: 0, end: MAX_PAR - 1 };
-    const backend = new HeapKeyedStateBackend({
-      keyGroupRange: range,
-      maxParallelism: MAX_PAR,
-      trackChanges: true,
-    });
-    const v = backend.getState(V);
-    const checkpointer = new KeyedCheckpointer(backend, {
-      uid: 'op',
-      subtaskIndex: 0,
-      keyGroupRange: range,
-      incremental: true,
-    });
-    const s1 = checkpointer.take(false);
-    await s1.write(chk(1), 1);
-    s1.release();
-    const s2 = checkpointer.take(false); // a delta of nothing, still being written
-    const kg = assignToKeyGroup('a', MAX_PAR);
-    backend.setCurrentKey('a', kg);
-    v.update(1);
-    const s3 = checkpointer.take(false); // a base: a = 1 is in it only (changes forgotten)
-    expect(s3.kind).toBe('base');
-    s2.release(); // checkpoint 2 failed
-    const s4 = checkpointer.take(false); // checkpoint 3 aborted, its base still writing
-    s3.release(); // ... and then failing: never written
-    const h4 = await s4.write(chk(4), 4);
-    s4.release();
-    // everything settled: the next checkpoint must hold a = 1
-    const s5 = checkpointer.take(false);
-    const h5 = await s5.write(chk(5), 5);
-    s5.release();
-    for (const [id, h] of [
-      [4, h4],
-      [5, h5],
-    ] as const) {
-      const { snapshots } = await readKeyGroups(chk(id), h, range);
-      expect(canonicalOf(snapshots), `checkpoint ${id}`).toEqual({ [kg]: { v: [['a', 1]] } });
-    }
   });
 });

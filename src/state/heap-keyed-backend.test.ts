@@ -1,5 +1,11 @@
+/**
+ * Heap backend internals, beyond the contract every backend passes
+ * (keyed-backend.contract.test.ts): copy-on-write snapshot views (what the synchronous part
+ * touches, what a write copies and when), insertion order of entries, and what stays readable
+ * after dispose.
+ */
 import { describe, expect, it } from 'vitest';
-import { EddyError, InvalidArgumentError } from '../core/errors.js';
+import { EddyError } from '../core/errors.js';
 import {
   AggregatingStateDescriptor,
   ListStateDescriptor,
@@ -8,7 +14,6 @@ import {
   ValueStateDescriptor,
 } from './descriptors.js';
 import { HeapKeyedStateBackend } from './heap-keyed-backend.js';
-import type { KeyGroupSnapshot } from './types.js';
 
 const backend = (start = 0, end = 127, maxParallelism = 128) =>
   new HeapKeyedStateBackend({ keyGroupRange: { start, end }, maxParallelism });
@@ -22,56 +27,6 @@ const catchError = (f: () => unknown): EddyError => {
   }
   throw new Error('expected an EddyError');
 };
-
-describe('HeapKeyedStateBackend construction', () => {
-  it('validates the range and max parallelism', () => {
-    expect(() => backend(0, 0, 0)).toThrow(InvalidArgumentError);
-    expect(() => backend(5, 4)).toThrow(/key-group range \[5, 4\]/);
-    expect(() => backend(0, 128)).toThrow(InvalidArgumentError);
-    expect(() => backend(-1, 3)).toThrow(InvalidArgumentError);
-    expect(() => backend(0.5, 3)).toThrow(InvalidArgumentError);
-    expect(backend(3, 3, 4).keyGroupRange).toEqual({ start: 3, end: 3 });
-  });
-});
-
-describe('setCurrentKey', () => {
-  it('exposes the current key and key group', () => {
-    const b = backend(10, 19);
-    expect(b.currentKey).toBeUndefined();
-    expect(b.currentKeyGroup).toBeUndefined();
-    b.setCurrentKey('k', 12);
-    expect(b.currentKey).toBe('k');
-    expect(b.currentKeyGroup).toBe(12);
-  });
-
-  it.each([9, 20, -1, 12.5, Number.NaN])(
-    'rejects key group %s outside [10, 19] as an internal error',
-    (kg) => {
-      const b = backend(10, 19);
-      const e = catchError(() => b.setCurrentKey('k', kg));
-      expect(e.code).toBe('EDDY_STATE');
-      expect(e.domain).toBe('internal');
-      expect(e.message).toContain(`key group ${kg}`);
-      expect(e.message).toContain('[10, 19]');
-    },
-  );
-});
-
-describe('getState', () => {
-  it('returns the same object for the same name and kind', () => {
-    const b = backend();
-    const a = b.getState(new ValueStateDescriptor<number>('s'));
-    expect(b.getState(new ValueStateDescriptor<number>('s'))).toBe(a);
-  });
-
-  it('rejects the same name with another kind, naming the state and both kinds', () => {
-    const b = backend();
-    b.getState(new ValueStateDescriptor<number>('count'));
-    const e = catchError(() => b.getState(new ListStateDescriptor<number>('count')));
-    expect(e.code).toBe('EDDY_STATE');
-    expect(e.message).toMatch(/'count'.*value state.*list state/);
-  });
-});
 
 /** Fills one key with every kind of state. */
 const fill = (b: HeapKeyedStateBackend, key: string, kg: number) => {
@@ -88,180 +43,54 @@ const fill = (b: HeapKeyedStateBackend, key: string, kg: number) => {
   b.getState(new AggregatingStateDescriptor('a', count)).add('e');
 };
 
-describe('snapshots', () => {
-  it('contain only non-empty key groups, ascending, states sorted by name', () => {
+describe('HeapKeyedStateBackend order and dispose', () => {
+  it('keeps entries, and map-state keys, in insertion order', () => {
     const b = backend();
-    fill(b, 'p', 40);
-    fill(b, 'q', 3);
-    b.setCurrentKey('z', 77);
-    b.getState(new ListStateDescriptor<number>('l')).add(1);
-    b.getState(new ListStateDescriptor<number>('l')).clear();
-    const snaps = b.snapshot();
-    expect(snaps.map((s) => s.keyGroup)).toEqual([3, 40]);
-    expect(snaps[0]).toEqual({
-      keyGroup: 3,
-      states: [
-        { name: 'a', kind: 'aggregating', entries: [['q', 1]] },
-        { name: 'l', kind: 'list', entries: [['q', [1, 2]]] },
-        { name: 'm', kind: 'map', entries: [['q', [['x', 1]]]] },
-        { name: 'r', kind: 'reducing', entries: [['q', 5]] },
-        { name: 'v', kind: 'value', entries: [['q', 'v-q']] },
-      ],
-    });
-    expect(b.snapshot({ start: 4, end: 127 }).map((s) => s.keyGroup)).toEqual([40]);
-    expect(b.snapshotKeyGroup(77)).toEqual({ keyGroup: 77, states: [] });
-  });
-
-  it('are not changed by later updates', () => {
-    const b = backend();
-    fill(b, 'p', 40);
-    const before = b.snapshot();
-    const copy = structuredClone(before);
-    b.setCurrentKey('p', 40);
-    b.getState(new ValueStateDescriptor<string>('v')).update('changed');
-    b.getState(new ListStateDescriptor<number>('l')).add(3);
-    b.getState(new MapStateDescriptor<string, number>('m')).put('y', 2);
-    b.getState(new MapStateDescriptor<string, number>('m')).put('x', 7);
-    b.getState(new ReducingStateDescriptor<number>('r', (a, c) => a + c)).add(1);
-    fill(b, 'new', 40);
-    expect(before).toEqual(copy);
-  });
-
-  it('reject key groups outside the range, naming both', () => {
-    const b = backend(0, 9, 20);
-    expect(() => b.snapshotKeyGroup(10)).toThrow(/key group 10.*\[0, 9\]/);
-    expect(() => b.snapshot({ start: 5, end: 12 })).toThrow(/key group 12/);
-  });
-});
-
-describe('restore', () => {
-  const source = () => {
-    const b = backend();
-    fill(b, 'p', 40);
-    fill(b, 'q', 41);
-    return b.snapshot();
-  };
-
-  it('works before registration, converting when the state is registered', () => {
-    const snaps = source();
-    const b = backend(40, 63);
-    for (const s of snaps) b.restoreKeyGroup(s);
-    expect(b.snapshot()).toEqual(snaps); // unregistered states are kept and snapshotted
-    fill(b, 'q', 41); // registers every state; adds to q's restored state
-    b.setCurrentKey('p', 40);
-    expect(b.getState(new ValueStateDescriptor<string>('v')).value()).toBe('v-p');
-    expect(b.getState(new ListStateDescriptor<number>('l')).get()).toEqual([1, 2]);
+    const v = b.getState(new ValueStateDescriptor<number>('v'));
     const m = b.getState(new MapStateDescriptor<string, number>('m'));
-    expect(m.get('x')).toBe(1);
-    m.put('y', 2);
-    expect([...m.keys()]).toEqual(['x', 'y']);
-    b.setCurrentKey('q', 41);
-    expect(b.getState(new ListStateDescriptor<number>('l')).get()).toEqual([1, 2, 1, 2]);
-    expect(b.getState(new ReducingStateDescriptor<number>('r', (a, c) => a + c)).get()).toBe(10);
-  });
-
-  it('works after registration', () => {
-    const snaps = source();
-    const b = backend(40, 63);
-    const l = b.getState(new ListStateDescriptor<number>('l'));
-    for (const s of snaps) b.restoreKeyGroup(s);
-    b.setCurrentKey('p', 40);
-    expect(l.get()).toEqual([1, 2]);
-    expect(b.snapshot()).toEqual(snaps);
-  });
-
-  it('never lets the backend mutate the restored snapshot', () => {
-    const snaps = source();
-    const copy = structuredClone(snaps);
-    const b = backend();
-    for (const s of snaps) b.restoreKeyGroup(s);
-    fill(b, 'p', 40);
-    b.getState(new MapStateDescriptor<string, number>('m')).put('x', 100);
-    const other = backend();
-    other.getState(new ListStateDescriptor<number>('l'));
-    for (const s of snaps) other.restoreKeyGroup(s);
-    other.setCurrentKey('q', 41);
-    other.getState(new ListStateDescriptor<number>('l')).add(9);
-    expect(snaps).toEqual(copy);
-  });
-
-  it('rejects a key group outside the range, naming both', () => {
-    const b = backend(0, 9, 128);
-    const e = catchError(() => b.restoreKeyGroup({ keyGroup: 40, states: [] }));
-    expect(e.code).toBe('EDDY_STATE');
-    expect(e.message).toMatch(/key group 40.*\[0, 9\]/);
-  });
-
-  it('rejects registering a restored state as another kind', () => {
-    const b = backend();
-    for (const s of source()) b.restoreKeyGroup(s);
-    const e = catchError(() => b.getState(new ValueStateDescriptor<number[]>('l')));
-    expect(e.message).toMatch(/'l'.*restored as list state.*value state/);
-    expect(e.domain).toBe('user');
-  });
-
-  it('rejects restoring a state under another kind than registered', () => {
-    const b = backend();
-    b.getState(new ValueStateDescriptor<number[]>('l'));
-    const [first] = source();
-    expect(() => b.restoreKeyGroup(first!)).toThrow(/'l' as list state/);
-  });
-
-  it('rejects a corrupt list or map value', () => {
-    const b = backend();
-    b.getState(new ListStateDescriptor<number>('l'));
-    const bad: KeyGroupSnapshot = {
-      keyGroup: 1,
-      states: [{ name: 'l', entries: [['k', 42]] }],
-    };
-    expect(() => b.restoreKeyGroup(bad)).toThrow(/list state 'l'.*expected an array/);
-  });
-
-  it('skips empty entries of kind-less snapshots once the kind is known', () => {
-    const b = backend();
-    b.restoreKeyGroup({
-      keyGroup: 1,
-      states: [
-        {
-          name: 'l',
-          entries: [
-            ['a', []],
-            ['b', [1]],
+    for (const key of ['z', 'a', 'm']) {
+      b.setCurrentKey(key, 3);
+      v.update(1);
+      m.put('y', 1);
+      m.put('x', 2);
+    }
+    expect(b.snapshotKeyGroup(3).states).toEqual([
+      {
+        name: 'm',
+        kind: 'map',
+        entries: ['z', 'a', 'm'].map((k) => [
+          k,
+          [
+            ['y', 1],
+            ['x', 2],
           ],
-        },
-      ],
+        ]),
+      },
+      { name: 'v', kind: 'value', entries: ['z', 'a', 'm'].map((k) => [k, 1]) },
+    ]);
+    expect([...m.keys()]).toEqual(['y', 'x']);
+  });
+
+  it('says whether a delta view is open', () => {
+    const b = new HeapKeyedStateBackend({
+      keyGroupRange: { start: 0, end: 7 },
+      maxParallelism: 8,
+      trackChanges: true,
     });
-    b.getState(new ListStateDescriptor<number>('l'));
-    expect(b.snapshot()).toEqual([
-      { keyGroup: 1, states: [{ name: 'l', kind: 'list', entries: [['b', [1]]] }] },
-    ]);
-  });
-});
-
-describe('stats and dispose', () => {
-  it('count keys, entries and key groups', () => {
-    const b = backend();
-    fill(b, 'p', 40);
-    fill(b, 'q', 40);
-    fill(b, 'r', 3);
-    expect(b.numKeys()).toBe(3);
-    expect(b.numEntries()).toBe(15);
-    expect(b.keyGroupsWithState()).toEqual([3, 40]);
-    expect([...b.keyGroupSizes()]).toEqual([
-      [3, 5],
-      [40, 10],
-    ]);
+    b.setCurrentKey('a', 0);
+    b.getState(new ValueStateDescriptor<number>('v')).update(1);
+    const first = b.deltaView()!;
+    expect(b.deltaViewOpen).toBe(true);
+    expect(b.deltaView()).toBeUndefined();
+    first.complete();
+    first.release();
+    expect(b.deltaViewOpen).toBe(false);
   });
 
-  it('dispose drops state and makes further use fail', () => {
+  it('counts no keys after dispose', () => {
     const b = backend();
     fill(b, 'p', 40);
-    const v = b.getState(new ValueStateDescriptor<string>('v'));
     b.dispose();
-    expect(() => v.value()).toThrow(EddyError);
-    expect(() => b.setCurrentKey('p', 40)).toThrow(/disposed/);
-    expect(() => b.getState(new ValueStateDescriptor<string>('v'))).toThrow(/disposed/);
-    expect(() => b.snapshot()).toThrow(/disposed/);
     expect(b.numKeys()).toBe(0);
   });
 });
@@ -292,7 +121,7 @@ const countCalls = <T extends object>(
   return calls;
 };
 
-describe('snapshot views (copy-on-write)', () => {
+describe('HeapKeyedStateBackend snapshot views (copy-on-write)', () => {
   const V = new ValueStateDescriptor<number>('v');
   const L = new ListStateDescriptor<number>('l');
   const M = new MapStateDescriptor<string, number>('m');

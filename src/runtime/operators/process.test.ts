@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assignToKeyGroup, computeKeyGroupRange } from '../../keygroups/index.js';
+import { BACKENDS } from '../../state/backend.testkit.js';
 import { ValueStateDescriptor } from '../../state/descriptors.js';
-import { HeapKeyedStateBackend } from '../../state/heap-keyed-backend.js';
 import { HeapOperatorStateStore } from '../../state/operator-state.js';
 import type { OperatorListState } from '../../state/types.js';
 import type { KeyedProcessFunction, ProcessFunction } from '../functions.js';
@@ -84,49 +84,52 @@ describe('operator list state through a process function', () => {
   });
 });
 
-describe('keyed process operator with carried key groups', () => {
-  type Ev = { user: string; amount: number };
-  const runningSum = (): KeyedProcessFunction<string, Ev, string> => {
-    let sum: { value(): number | undefined; update(v: number): void };
-    return {
-      open(ctx) {
-        sum = ctx.getState(new ValueStateDescriptor<number>('sum', { defaultValue: 0 }));
-      },
-      processElement(e, ctx, out) {
-        const total = (sum.value() ?? 0) + e.amount;
-        sum.update(total);
-        out.collect(`${ctx.currentKey}=${total}`);
-      },
+describe.each(BACKENDS)(
+  '$name backend: keyed process operator with carried key groups',
+  ({ create }) => {
+    type Ev = { user: string; amount: number };
+    const runningSum = (): KeyedProcessFunction<string, Ev, string> => {
+      let sum: { value(): number | undefined; update(v: number): void };
+      return {
+        open(ctx) {
+          sum = ctx.getState(new ValueStateDescriptor<number>('sum', { defaultValue: 0 }));
+        },
+        processElement(e, ctx, out) {
+          const total = (sum.value() ?? 0) + e.amount;
+          sum.update(total);
+          out.collect(`${ctx.currentKey}=${total}`);
+        },
+      };
     };
-  };
-  const keyedOperator = async (subtaskIndex: number, parallelism: number) => {
-    const keyedState = new HeapKeyedStateBackend({
-      keyGroupRange: computeKeyGroupRange(128, parallelism, subtaskIndex),
-      maxParallelism: 128,
+    const keyedOperator = async (subtaskIndex: number, parallelism: number) => {
+      const keyedState = create({
+        keyGroupRange: computeKeyGroupRange(128, parallelism, subtaskIndex),
+        maxParallelism: 128,
+      });
+      const out: string[] = [];
+      const op = new KeyedProcessOperator(runningSum(), (e: Ev) => e.user);
+      await op.open(
+        { ...context(new HeapOperatorStateStore(), false), keyedState },
+        { collect: (v) => out.push(v), emitWatermark() {}, collectSide() {} },
+      );
+      return { op, out };
+    };
+    const events: Ev[] = ['a', 'b', 'a', 'c', 'b', 'a'].map((user, i) => ({ user, amount: i + 1 }));
+
+    it('gives the same results as hashing the key itself', async () => {
+      const hashed = await keyedOperator(0, 1);
+      const carried = await keyedOperator(0, 1);
+      for (const e of events) {
+        hashed.op.processRecord(e);
+        carried.op.processRecordInGroup(e, assignToKeyGroup(e.user, 128));
+      }
+      expect(carried.out).toEqual(hashed.out);
+      expect(carried.out).toEqual(['a=1', 'b=2', 'a=4', 'c=4', 'b=7', 'a=10']);
     });
-    const out: string[] = [];
-    const op = new KeyedProcessOperator(runningSum(), (e: Ev) => e.user);
-    await op.open(
-      { ...context(new HeapOperatorStateStore(), false), keyedState },
-      { collect: (v) => out.push(v), emitWatermark() {}, collectSide() {} },
-    );
-    return { op, out };
-  };
-  const events: Ev[] = ['a', 'b', 'a', 'c', 'b', 'a'].map((user, i) => ({ user, amount: i + 1 }));
 
-  it('gives the same results as hashing the key itself', async () => {
-    const hashed = await keyedOperator(0, 1);
-    const carried = await keyedOperator(0, 1);
-    for (const e of events) {
-      hashed.op.processRecord(e);
-      carried.op.processRecordInGroup(e, assignToKeyGroup(e.user, 128));
-    }
-    expect(carried.out).toEqual(hashed.out);
-    expect(carried.out).toEqual(['a=1', 'b=2', 'a=4', 'c=4', 'b=7', 'a=10']);
-  });
-
-  it('still refuses a key group outside its range (a misrouted record)', async () => {
-    const { op } = await keyedOperator(0, 2); // key groups 0..63
-    expect(() => op.processRecordInGroup({ user: 'a', amount: 1 }, 100)).toThrow(/range/);
-  });
-});
+    it('still refuses a key group outside its range (a misrouted record)', async () => {
+      const { op } = await keyedOperator(0, 2); // key groups 0..63
+      expect(() => op.processRecordInGroup({ user: 'a', amount: 1 }, 100)).toThrow(/range/);
+    });
+  },
+);

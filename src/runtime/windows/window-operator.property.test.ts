@@ -9,6 +9,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assignToKeyGroup } from '../../keygroups/index.js';
+import {
+  BACKENDS,
+  disposeBackends,
+  propertyRuns,
+  type TestBackend,
+} from '../../state/backend.testkit.js';
 import type { AggregateFunction } from '../../state/types.js';
 import { MAX_WATERMARK, OutputTag } from '../time.js';
 import {
@@ -400,6 +406,7 @@ const ranged = (fn: FnKind) => fn === 'process' || fn === 'aggregate+window';
  * state and continues in fresh operators restored from it over `split` key-group ranges.
  */
 const check = async (
+  backend: TestBackend,
   config: Config,
   ops: readonly Op[],
   eventTime: boolean,
@@ -408,7 +415,11 @@ const check = async (
   const opts = operatorOptions(config, eventTime);
   const model = new Model(config, opts.assigner, eventTime);
   const clock = new ManualClock(0);
-  let run = runner([await openWindowOperator<Rec, unknown>(opts, { clock })], clock, eventTime);
+  let run = runner(
+    [await openWindowOperator<Rec, unknown>(opts, { clock, backend })],
+    clock,
+    eventTime,
+  );
   let watermark = Number.NEGATIVE_INFINITY;
   const all = eventTime ? [...ops, { kind: 'time', t: MAX_WATERMARK } as const] : ops;
   for (let i = 0; i < all.length; i++) {
@@ -427,6 +438,7 @@ const check = async (
             clock,
             keyGroupRange,
             restore: snapshot,
+            backend,
           }),
         );
       }
@@ -459,11 +471,13 @@ const check = async (
   }
 };
 
-describe('window operator against a model', () => {
+describe.each(BACKENDS)('$name backend: window operator against a model', (backend) => {
   it('event time: tumbling, sliding and session windows with every function kind', async () => {
     await fc.assert(
-      fc.asyncProperty(configArb(true), eventOpsArb, (config, ops) => check(config, ops, true)),
-      { numRuns: 400 },
+      fc.asyncProperty(configArb(true), eventOpsArb, (config, ops) =>
+        check(backend, config, ops, true),
+      ),
+      { numRuns: propertyRuns(backend, 400), plugins: [fc.afterEach(disposeBackends)] },
     );
   });
 
@@ -474,18 +488,18 @@ describe('window operator against a model', () => {
     });
     await fc.assert(
       fc.asyncProperty(configArb(true, sessions), eventOpsArb, (config, ops) =>
-        check(config, ops, true),
+        check(backend, config, ops, true),
       ),
-      { numRuns: 400 },
+      { numRuns: propertyRuns(backend, 400), plugins: [fc.afterEach(disposeBackends)] },
     );
   });
 
   it('processing time: fires on the clock', async () => {
     await fc.assert(
       fc.asyncProperty(configArb(false), processingOpsArb, (config, ops) =>
-        check(config, ops, false),
+        check(backend, config, ops, false),
       ),
-      { numRuns: 200 },
+      { numRuns: propertyRuns(backend, 200), plugins: [fc.afterEach(disposeBackends)] },
     );
   });
 
@@ -496,9 +510,10 @@ describe('window operator against a model', () => {
         eventOpsArb,
         fc.nat(),
         fc.boolean(),
-        (config, ops, at, split) => check(config, ops, true, { cut: at % (ops.length + 1), split }),
+        (config, ops, at, split) =>
+          check(backend, config, ops, true, { cut: at % (ops.length + 1), split }),
       ),
-      { numRuns: 300 },
+      { numRuns: propertyRuns(backend, 300), plugins: [fc.afterEach(disposeBackends)] },
     );
   });
 
@@ -510,9 +525,9 @@ describe('window operator against a model', () => {
         fc.nat(),
         fc.boolean(),
         (config, ops, at, split) =>
-          check(config, ops, false, { cut: at % (ops.length + 1), split }),
+          check(backend, config, ops, false, { cut: at % (ops.length + 1), split }),
       ),
-      { numRuns: 150 },
+      { numRuns: propertyRuns(backend, 150), plugins: [fc.afterEach(disposeBackends)] },
     );
   });
 });

@@ -1,6 +1,7 @@
 /** Test harness for the window operator: a real keyed backend and timers, a manual clock. */
 import type { Key } from '../../keygroups/index.js';
-import { HeapKeyedStateBackend } from '../../state/heap-keyed-backend.js';
+import type { KeyedStateBackend } from '../../state/backend.js';
+import { HEAP, type TestBackend } from '../../state/backend.testkit.js';
 import { HeapOperatorStateStore } from '../../state/operator-state.js';
 import type { KeyGroupSnapshot } from '../../state/types.js';
 import { SubtaskMetrics } from '../metrics.js';
@@ -59,11 +60,13 @@ export interface HarnessOptions {
   readonly clock?: ManualClock;
   /** Key groups to restore before open (a snapshot of another backend). */
   readonly restore?: readonly KeyGroupSnapshot[];
+  /** The keyed state backend to run on (default: heap); disposed after the test. */
+  readonly backend?: TestBackend;
 }
 
 export interface Harness<IN, OUT> {
   readonly operator: WindowOperator<Key, IN, unknown, OUT>;
-  readonly backend: HeapKeyedStateBackend;
+  readonly backend: KeyedStateBackend;
   readonly clock: ManualClock;
   readonly metrics: SubtaskMetrics;
   /** Everything emitted, in order. */
@@ -81,7 +84,7 @@ export const openWindowOperator = async <IN, OUT>(
   harness: HarnessOptions = {},
 ): Promise<Harness<IN, OUT>> => {
   const maxParallelism = harness.maxParallelism ?? 128;
-  const backend = new HeapKeyedStateBackend({
+  const backend = (harness.backend ?? HEAP).create({
     keyGroupRange: harness.keyGroupRange ?? { start: 0, end: maxParallelism - 1 },
     maxParallelism,
   });
