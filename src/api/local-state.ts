@@ -9,8 +9,8 @@
  * `eddy-run-*` directory whose process is gone. Nothing else in the directory is touched.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { EddyError } from '../core/errors.js';
 
 const RUN_PREFIX = 'eddy-run-';
@@ -37,7 +37,30 @@ export const parseStateBackend = (kind: string, what = 'stateBackend'): StateBac
 
 const reasonOf = (e: unknown): string => {
   const err = e as NodeJS.ErrnoException;
-  return err?.code ? `${err.code}: ${err.message}` : String(e);
+  if (!(e instanceof Error)) return String(e);
+  return err.code && !err.message.startsWith(err.code)
+    ? `${err.code}: ${err.message}`
+    : err.message;
+};
+
+/**
+ * `mkdir -p`, by hand. Hazard: Node's `mkdirSync(path, { recursive: true })` never returns for
+ * a path under /proc (it retries ENOENT forever, Node 20); here a parent that exists but in
+ * which nothing can be created fails with the error of the second attempt.
+ */
+const makeDir = (path: string): void => {
+  try {
+    mkdirSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if (statSync(path).isDirectory()) return;
+      throw Object.assign(new Error(`${path} exists and is not a directory`), { code: 'ENOTDIR' });
+    }
+    if (code !== 'ENOENT' || dirname(path) === path) throw e;
+    makeDir(dirname(path));
+    mkdirSync(path);
+  }
 };
 
 /**
@@ -54,7 +77,7 @@ export const checkLocalStateDir = (dir: string, what = 'the local state director
       { domain: 'user', retriable: false, cause: e },
     );
   try {
-    mkdirSync(path, { recursive: true });
+    makeDir(path);
   } catch (e) {
     throw fail('creating the directory', e);
   }
