@@ -76,7 +76,7 @@ describe('local run directories', () => {
     for (const d of [dead, orphan, alive, foreign])
       mkdirSync(join(d, 'store'), { recursive: true });
     const a = openLocalRunDir(base);
-    expect(a.swept.sort()).toEqual([dead, orphan].sort());
+    expect([...a.swept].sort()).toEqual([dead, orphan].sort());
     // Process 1 is alive; directories eddy did not create are never touched.
     expect(existsSync(alive) && existsSync(foreign)).toBe(true);
     const b = openLocalRunDir(base);
