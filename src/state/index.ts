@@ -6,6 +6,11 @@
 export type * from './backend.js';
 export * from './descriptors.js';
 export {
+  DiskKeyedStateBackend,
+  type DiskKeyedStateBackendOptions,
+  diskBackendFactory,
+} from './disk/index.js';
+export {
   HeapDeltaView,
   HeapKeyedStateBackend,
   type HeapKeyedStateBackendOptions,

@@ -1,0 +1,854 @@
+/**
+ * The on-disk keyed state backend: the same contract and semantics as the heap backend
+ * (heap-keyed-backend.ts), state held in an lmdb store in its own directory. See index.ts for
+ * the design notes.
+ */
+import { EddyError, InvalidArgumentError } from '../../core/errors.js';
+import type {
+  KeyedStateBackend,
+  KeyedStateBackendOptions,
+  KeyedStateDeltaView,
+  WholeKeyGroupRule,
+} from '../backend.js';
+import type { StateDescriptor, StateFor } from '../descriptors.js';
+import { fromSnapshotValue, type KeyGroupRange } from '../state-table.js';
+import type {
+  KeyedStateSnapshotView,
+  KeyGroupChanges,
+  KeyGroupSnapshot,
+  LazyKeyGroup,
+  NormalizedKey,
+  StateKind,
+} from '../types.js';
+import { createDiskState } from './disk-states.js';
+import { KeyWriter, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
+import { countKeyGroup, keyGroupsWithEntries, readKeyGroup, scanKeyGroup } from './scan.js';
+import { Store } from './store.js';
+import {
+  DELETED,
+  type DiskTable,
+  imageOf,
+  layoutOf,
+  type MapPending,
+  type TableImage,
+} from './table.js';
+import { packValue, unpackValue } from './value-codec.js';
+import { DiskDeltaView, DiskSnapshotView } from './views.js';
+
+/** Options of {@link DiskKeyedStateBackend}. */
+export interface DiskKeyedStateBackendOptions extends KeyedStateBackendOptions {
+  /** The store's own directory: created (with parents) if missing; deleted on dispose. */
+  readonly dir: string;
+  /**
+   * Pending writes (entries, and user keys of map state) held in memory before they are
+   * written to the store in one transaction. Default {@link DEFAULT_WRITE_BATCH}.
+   */
+  readonly writeBatch?: number;
+}
+
+/** Default {@link DiskKeyedStateBackendOptions.writeBatch}. */
+export const DEFAULT_WRITE_BATCH = 16_384;
+
+type SnapshotState = KeyGroupSnapshot['states'][number];
+
+const isInt = (n: unknown): n is number => Number.isSafeInteger(n);
+
+const stateError = (message: string, domain: 'user' | 'internal') =>
+  new EddyError('EDDY_STATE', message, { domain });
+
+/** The current key, shared with the state objects (they read it on every call). */
+export interface DiskKeyContext {
+  key: NormalizedKey | undefined;
+  index: number;
+  keyGroup: number;
+}
+
+/** A restored value kept in snapshot form (see the heap backend's `rawValue`). */
+const rawValue = (kind: StateKind | undefined, value: unknown): unknown => {
+  if ((kind === 'list' || kind === 'map') && Array.isArray(value) && value.length === 0) {
+    return undefined;
+  }
+  return value;
+};
+
+/** On-disk keyed-state backend of one subtask of one keyed operator. */
+export class DiskKeyedStateBackend implements KeyedStateBackend {
+  readonly keyGroupRange: KeyGroupRange;
+  readonly maxParallelism: number;
+  /** @internal the store; state objects and views read it. */
+  readonly store: Store;
+  /** @internal */
+  readonly ctx: DiskKeyContext = { key: undefined, index: 0, keyGroup: 0 };
+  private readonly start: number;
+  /** Number of key groups in the range; 0 after dispose, which fails every range check. */
+  private size: number;
+  private keyGroup: number | undefined;
+  private readonly tables = new Map<string, DiskTable>();
+  private readonly byId = new Map<number, DiskTable>();
+  private readonly states = new Map<string, unknown>();
+  private sortedNames: string[] | undefined;
+  private disposed = false;
+  private readonly trackChanges: boolean;
+  private openDelta: DiskDeltaView | undefined;
+  private openViews = 0;
+  /** Pending overlay entries (entries, and user keys of map state). */
+  private pending = 0;
+  private readonly writeBatch: number;
+  /** @internal scratch key writer of the hot path. */
+  readonly w = new KeyWriter();
+
+  constructor(options: DiskKeyedStateBackendOptions) {
+    const { keyGroupRange: range, maxParallelism } = options;
+    if (!isInt(maxParallelism) || maxParallelism < 1 || maxParallelism > 0x8000) {
+      throw new InvalidArgumentError(
+        `maxParallelism must be a positive integer up to 32768, got ${maxParallelism}`,
+      );
+    }
+    const { start, end } = range;
+    if (!isInt(start) || !isInt(end) || start < 0 || end < start || end >= maxParallelism) {
+      throw new InvalidArgumentError(
+        `key-group range [${start}, ${end}] must be non-empty integers within [0, ${maxParallelism - 1}]`,
+      );
+    }
+    const batch = options.writeBatch ?? DEFAULT_WRITE_BATCH;
+    if (!isInt(batch) || batch < 1) {
+      throw new InvalidArgumentError(`writeBatch must be a positive integer, got ${batch}`);
+    }
+    this.keyGroupRange = Object.freeze({ start, end });
+    this.maxParallelism = maxParallelism;
+    this.start = start;
+    this.size = end - start + 1;
+    this.trackChanges = options.trackChanges === true;
+    this.writeBatch = batch;
+    this.store = new Store(options.dir, options);
+  }
+
+  /** The store's directory. */
+  get dir(): string {
+    return this.store.dir;
+  }
+
+  setCurrentKey(key: NormalizedKey, keyGroup: number): void {
+    const index = keyGroup - this.start;
+    if (index >>> 0 !== index || index >= this.size) throw this.outOfRange(keyGroup, 'set key in');
+    const ctx = this.ctx;
+    ctx.key = key;
+    ctx.index = index;
+    ctx.keyGroup = keyGroup;
+    this.keyGroup = keyGroup;
+  }
+
+  get currentKey(): NormalizedKey | undefined {
+    return this.ctx.key;
+  }
+
+  get currentKeyGroup(): number | undefined {
+    return this.keyGroup;
+  }
+
+  getState<D extends StateDescriptor>(descriptor: D): StateFor<D> {
+    this.checkLive('register state in');
+    const { name, kind } = descriptor;
+    const table = this.tables.get(name);
+    if (table?.kind !== undefined) {
+      if (table.kind !== kind) {
+        throw stateError(
+          `state '${name}' is already registered as ${table.kind} state and cannot also be ` +
+            `registered as ${kind} state; use a different name for each state`,
+          'user',
+        );
+      }
+      return this.states.get(name) as StateFor<D>;
+    }
+    const ready = table === undefined ? this.addTable(name, kind) : this.materialise(table, kind);
+    const state = createDiskState(descriptor, ready, this);
+    this.states.set(name, state);
+    return state as StateFor<D>;
+  }
+
+  /** Snapshot of one key group of this backend's range (`states` empty if it has no state). */
+  snapshotKeyGroup(keyGroup: number): KeyGroupSnapshot {
+    this.checkLive('snapshot');
+    this.indexOf(keyGroup, 'snapshot');
+    this.flush();
+    this.store.check();
+    return readKeyGroup(this.store.db, keyGroup, this.images(), undefined);
+  }
+
+  snapshotView(): KeyedStateSnapshotView {
+    this.checkLive('snapshot');
+    this.flush();
+    this.store.check();
+    const txn = this.store.db.useReadTransaction();
+    const { start, end } = this.keyGroupRange;
+    let keyGroups: number[];
+    try {
+      keyGroups = keyGroupsWithEntries(this.store.db, start, end, txn);
+    } catch (error) {
+      txn.done();
+      throw this.store.writeFailed(error);
+    }
+    this.openViews++;
+    return new DiskSnapshotView(
+      this.store.db,
+      this.keyGroupRange,
+      keyGroups,
+      this.images(),
+      txn,
+      () => this.viewReleased(),
+    );
+  }
+
+  deltaView(whole?: WholeKeyGroupRule): KeyedStateDeltaView | undefined {
+    this.checkLive('snapshot');
+    if (!this.trackChanges) {
+      throw stateError('cannot take a delta view: this backend does not track changes', 'internal');
+    }
+    if (this.openDelta !== undefined) return undefined;
+    this.flush();
+    this.store.check();
+    const tables = this.names().map((n) => this.tables.get(n)!);
+    const captured = new Map<number, Array<Set<NormalizedKey> | undefined>>();
+    for (const t of tables) {
+      captured.set(t.id, t.changed!);
+      t.changed = this.noChanges();
+    }
+    const keyGroups: number[] = [];
+    for (let index = 0; index < this.size; index++) {
+      for (const t of tables) {
+        if ((captured.get(t.id)![index]?.size ?? 0) > 0) {
+          keyGroups.push(this.start + index);
+          break;
+        }
+      }
+    }
+    const txn = this.store.db.useReadTransaction();
+    this.openViews++;
+    const view = new DiskDeltaView(
+      this.store.db,
+      this.keyGroupRange,
+      keyGroups,
+      tables.map(imageOf),
+      captured,
+      txn,
+      whole,
+      (completed) => {
+        if (this.openDelta === view) this.openDelta = undefined;
+        if (!completed && !this.disposed) this.giveBack(tables, captured);
+        this.viewReleased();
+      },
+    );
+    this.openDelta = view;
+    return view;
+  }
+
+  forgetChanges(): void {
+    this.checkLive('snapshot');
+    if (!this.trackChanges) return;
+    for (const t of this.tables.values()) t.changed = this.noChanges();
+  }
+
+  /** Whether a delta view is open (diagnostics, tests). */
+  get deltaViewOpen(): boolean {
+    return this.openDelta !== undefined;
+  }
+
+  /** Number of snapshot and delta views not yet released. */
+  get openSnapshotViews(): number {
+    return this.openViews;
+  }
+
+  snapshot(range: KeyGroupRange = this.keyGroupRange): KeyGroupSnapshot[] {
+    this.checkLive('snapshot');
+    this.indexOf(range.start, 'snapshot');
+    this.indexOf(range.end, 'snapshot');
+    this.flush();
+    this.store.check();
+    const images = this.images();
+    const db = this.store.db;
+    const out: KeyGroupSnapshot[] = [];
+    for (const kg of keyGroupsWithEntries(db, range.start, range.end, undefined)) {
+      const snap = readKeyGroup(db, kg, images, undefined);
+      if (snap.states.length > 0) out.push(snap);
+    }
+    return out;
+  }
+
+  restoreKeyGroup(snapshot: KeyGroupSnapshot | KeyGroupChanges): void {
+    this.checkLive('restore');
+    const kg = snapshot.keyGroup;
+    this.indexOf(kg, 'restore');
+    this.flush(); // restores apply in order: pending writes first
+    const plan: Array<{ table: DiskTable; state: SnapshotState }> = [];
+    for (const state of snapshot.states) plan.push({ table: this.tableForRestore(state), state });
+    const db = this.store.db;
+    const w = new KeyWriter();
+    // Bulk path: nothing at or above this key group yet (the usual restore, key groups
+    // ascending into an empty store): sorted puts with MDB_APPEND, no deletions needed.
+    const last = this.lastKey();
+    const first = w.keyGroupOnly(kg).copy();
+    const append = last === undefined || Buffer.compare(last, first) < 0;
+    const puts: Array<[Buffer, Buffer]> = [];
+    const ops: Array<() => void> = [];
+    for (const { table, state } of plan) {
+      const kind = table.kind;
+      const deleted = (state as KeyGroupChanges['states'][number]).deleted;
+      if (!append && deleted !== undefined) {
+        for (const key of deleted) ops.push(this.removeOp(table, kg, key));
+      }
+      for (const [key, value] of state.entries) {
+        const live =
+          kind === undefined
+            ? rawValue(state.kind, value)
+            : fromSnapshotValue(table.name, kind, value);
+        if (!append) ops.push(this.removeOp(table, kg, key));
+        if (live === undefined) continue;
+        if (layoutOf(table) === 'map') {
+          for (const [uk, v] of live as Map<unknown, unknown>) {
+            puts.push([
+              w.header(kg, table.id).key(key).userKey(uk).copy(),
+              Buffer.from(packValue(v)),
+            ]);
+          }
+        } else {
+          puts.push([w.header(kg, table.id).key(key).copy(), Buffer.from(packValue(live))]);
+        }
+      }
+    }
+    if (append) {
+      // Stable sort: for a key written twice the later put wins, as in a Map.
+      puts.sort((a, b) => Buffer.compare(a[0], b[0]));
+    }
+    this.write(() => {
+      for (const op of ops) op();
+      for (let i = 0; i < puts.length; i++) {
+        const [k, v] = puts[i]!;
+        if (append) {
+          if (i + 1 < puts.length && puts[i + 1]![0].equals(k)) continue;
+          db.putSync(k, v, { append: true });
+        } else {
+          db.putSync(k, v);
+        }
+      }
+    });
+  }
+
+  /**
+   * Decodes the key group at once and writes it to the store (no pending state is kept: the
+   * store is where state lives), a chain block after block.
+   */
+  restoreKeyGroupLazily(group: LazyKeyGroup): void {
+    this.checkLive('restore');
+    this.indexOf(group.keyGroup, 'restore');
+    if (group.loadChain === undefined) {
+      const snapshot = group.load();
+      if (snapshot.keyGroup !== group.keyGroup) throw this.misdecoded(group, snapshot.keyGroup);
+      this.restoreKeyGroup(snapshot);
+      return;
+    }
+    for (const block of group.loadChain()) {
+      if (block.keyGroup !== group.keyGroup) throw this.misdecoded(group, block.keyGroup);
+      this.restoreKeyGroup(block);
+    }
+  }
+
+  forEachEntry(
+    name: string,
+    fn: (value: unknown, key: NormalizedKey, keyGroup: number) => void,
+  ): void {
+    this.checkLive('read');
+    const table = this.tables.get(name);
+    if (table === undefined) return;
+    this.flush();
+    const image = imageOf(table);
+    const images = new Map([[table.id, image]]);
+    const db = this.store.db;
+    for (const kg of keyGroupsWithEntries(
+      db,
+      this.keyGroupRange.start,
+      this.keyGroupRange.end,
+      undefined,
+    )) {
+      // Gathered per key group first: `fn` may write state (and flush) while we iterate.
+      const entries: Array<[NormalizedKey, unknown]> = [];
+      scanKeyGroup(
+        db,
+        kg,
+        images,
+        undefined,
+        (_, key, value) => {
+          entries.push([key, liveForm(table.kind, value)]);
+        },
+        table.id,
+      );
+      for (const [key, value] of entries) fn(value, key, kg);
+    }
+  }
+
+  /** Number of distinct keys with state in any named state (0 after dispose, as the heap's). */
+  numKeys(): number {
+    if (this.disposed) return 0;
+    this.flush();
+    const images = this.images();
+    const db = this.store.db;
+    let n = 0;
+    for (const kg of this.nonEmpty()) {
+      const keys = new Set<NormalizedKey>();
+      scanKeyGroup(db, kg, images, undefined, (_, key) => {
+        keys.add(key);
+      });
+      n += keys.size;
+    }
+    return n;
+  }
+
+  numEntries(): number {
+    let n = 0;
+    for (const size of this.keyGroupSizes().values()) n += size;
+    return n;
+  }
+
+  keyGroupsWithState(): number[] {
+    if (this.disposed) return [];
+    this.flush();
+    return this.nonEmpty();
+  }
+
+  keyGroupSizes(): Map<number, number> {
+    if (this.disposed) return new Map();
+    this.flush();
+    const images = this.images();
+    const sizes = new Map<number, number>();
+    for (const kg of this.nonEmpty()) {
+      const n = countKeyGroup(this.store.db, kg, images, undefined);
+      if (n > 0) sizes.set(kg, n);
+    }
+    return sizes;
+  }
+
+  /**
+   * Drops all state: pending writes are discarded; the store is closed and its directory
+   * deleted once every open view is released (a checkpoint being written when the subtask
+   * closes completes). Every method throws afterwards.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.tables.values()) t.overlay.fill(undefined);
+    this.pending = 0;
+    this.tables.clear();
+    this.byId.clear();
+    this.states.clear();
+    this.sortedNames = undefined;
+    this.ctx.key = undefined;
+    this.keyGroup = undefined;
+    this.size = 0;
+    this.openDelta = undefined;
+    if (this.openViews === 0) this.store.closeAndDelete();
+  }
+
+  // ---- internal: used by the state objects -------------------------------------------------
+
+  /** @internal The current key; throws if none is set. */
+  currentKeyOrThrow(name: string): NormalizedKey {
+    const key = this.ctx.key;
+    if (key === undefined) {
+      throw new EddyError(
+        'EDDY_STATE',
+        `keyed state '${name}' was used with no current key: keyed state is only available while ` +
+          'processing a record or timer of a keyed stream (not in open() or close())',
+        { domain: 'user' },
+      );
+    }
+    return key;
+  }
+
+  /** @internal Records that the current key's entry of `t` is about to change. */
+  noteChange(t: DiskTable, key: NormalizedKey): void {
+    const changed = t.changed;
+    if (changed === undefined) return;
+    const index = this.ctx.index;
+    let keys = changed[index];
+    if (keys === undefined) {
+      keys = new Set();
+      changed[index] = keys;
+    }
+    keys.add(key);
+  }
+
+  /** @internal The current key's live value of a plain-layout state, or undefined. */
+  readPlain(t: DiskTable, key: NormalizedKey): unknown {
+    const pending = t.overlay[this.ctx.index]?.get(key);
+    if (pending !== undefined) return pending === DELETED ? undefined : pending;
+    const bytes = this.store.db.getBinaryFast(
+      this.w.header(this.ctx.keyGroup, t.id).key(key).view(),
+    );
+    return bytes === undefined ? undefined : unpackValue(bytes);
+  }
+
+  /** @internal Sets (undefined: deletes) the current key's value of a plain-layout state. */
+  writePlain(t: DiskTable, key: NormalizedKey, value: unknown): void {
+    const slot = this.slot(t);
+    if (!slot.has(key)) this.pending++;
+    slot.set(key, value === undefined ? DELETED : value);
+    if (this.pending >= this.writeBatch) this.flush();
+  }
+
+  /** @internal Whether the current key has an entry in `t`. */
+  exists(t: DiskTable, key: NormalizedKey): boolean {
+    if (layoutOf(t) === 'plain') return this.readPlain(t, key) !== undefined;
+    return !this.mapIsEmpty(t, key);
+  }
+
+  /** @internal Map state: the value of user key `uk`, with `found` telling absence apart. */
+  mapGet(t: DiskTable, key: NormalizedKey, uk: unknown): { found: boolean; value: unknown } {
+    const w = this.w.header(this.ctx.keyGroup, t.id).key(key).userKey(uk);
+    const pend = t.overlay[this.ctx.index]?.get(key) as MapPending | undefined;
+    if (pend !== undefined) {
+      const p = pend.puts.get(w.buf.toString('latin1', 0, w.pos));
+      if (p !== undefined) return p.v === DELETED ? NOT_FOUND : { found: true, value: p.v };
+      if (pend.cleared) return NOT_FOUND;
+    }
+    const bytes = this.store.db.getBinaryFast(w.view());
+    return bytes === undefined ? NOT_FOUND : { found: true, value: unpackValue(bytes) };
+  }
+
+  /** @internal Map state: puts (or with {@link DELETED}, deletes) user key `uk`. */
+  mapPut(t: DiskTable, key: NormalizedKey, uk: unknown, value: unknown): void {
+    const w = this.w.header(this.ctx.keyGroup, t.id).key(key).userKey(uk);
+    const pend = this.mapPending(t, key);
+    const encoded = w.buf.toString('latin1', 0, w.pos);
+    if (!pend.puts.has(encoded)) this.pending++;
+    pend.puts.set(encoded, { k: uk, v: value });
+    if (this.pending >= this.writeBatch) this.flush();
+  }
+
+  /** @internal Map state: removes the current key's whole map. */
+  mapClear(t: DiskTable, key: NormalizedKey): void {
+    const pend = this.mapPending(t, key);
+    this.pending -= pend.puts.size;
+    pend.puts.clear();
+    if (!pend.cleared) this.pending++; // the clear itself is one pending write
+    pend.cleared = true;
+    if (this.pending >= this.writeBatch) this.flush();
+  }
+
+  /** @internal Map state: the current key's entries, merged, in key byte order. */
+  mapEntries(t: DiskTable, key: NormalizedKey): Array<[unknown, unknown]> {
+    const pend = t.overlay[this.ctx.index]?.get(key) as MapPending | undefined;
+    const prefix = this.w.header(this.ctx.keyGroup, t.id).key(key).copy();
+    const merged = new Map<string, [unknown, unknown]>();
+    if (pend?.cleared !== true) {
+      for (const { key: k, value } of this.store.db.getRange({
+        start: prefix,
+        end: prefixEnd(prefix),
+      })) {
+        const kb = k as Buffer;
+        merged.set(kb.toString('latin1', 0, kb.length), [
+          readUserKey(kb, prefix.length),
+          unpackValue(value),
+        ]);
+      }
+    }
+    if (pend !== undefined) {
+      for (const [encoded, { k, v }] of pend.puts) {
+        if (v === DELETED) merged.delete(encoded);
+        else merged.set(encoded, [k, v]);
+      }
+    }
+    if (pend === undefined || pend.puts.size === 0) return [...merged.values()];
+    return [...merged.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map((e) => e[1]);
+  }
+
+  /** @internal Map state: whether the current key's map is empty. */
+  mapIsEmpty(t: DiskTable, key: NormalizedKey): boolean {
+    const pend = t.overlay[this.ctx.index]?.get(key) as MapPending | undefined;
+    if (pend !== undefined) {
+      for (const { v } of pend.puts.values()) if (v !== DELETED) return false;
+    }
+    if (pend?.cleared === true) return true;
+    const prefix = this.w.header(this.ctx.keyGroup, t.id).key(key).copy();
+    for (const { key: k } of this.store.db.getRange({ start: prefix, end: prefixEnd(prefix) })) {
+      const kb = k as Buffer;
+      const p = pend?.puts.get(kb.toString('latin1', 0, kb.length));
+      if (p === undefined || p.v !== DELETED) return false;
+    }
+    return true;
+  }
+
+  /** @internal Flushes if the overlay is full (after a map write). */
+  maybeFlush(): void {
+    if (this.pending >= this.writeBatch) this.flush();
+  }
+
+  /**
+   * Writes the overlay to the store in one transaction and empties it.
+   * @throws EddyError `EDDY_STATE` (retriable) if the write fails or the store's files vanished.
+   */
+  flush(): void {
+    if (this.pending === 0 && !this.anyPending()) return;
+    this.store.check();
+    const db = this.store.db;
+    const w = this.w;
+    this.write(() => {
+      for (const t of this.tables.values()) {
+        const map = layoutOf(t) === 'map';
+        t.overlay.forEach((slot, index) => {
+          if (slot === undefined) return;
+          const kg = this.start + index;
+          for (const [key, value] of slot) {
+            if (!map) {
+              w.header(kg, t.id).key(key);
+              if (value === DELETED) db.removeSync(w.view());
+              else db.putSync(w.view(), packValue(value) as Buffer);
+              continue;
+            }
+            const pend = value as MapPending;
+            if (pend.cleared) this.removePrefix(w.header(kg, t.id).key(key).copy());
+            for (const [encoded, { v }] of pend.puts) {
+              const k = Buffer.from(encoded, 'latin1');
+              if (v === DELETED) db.removeSync(k);
+              else db.putSync(k, packValue(v) as Buffer);
+            }
+          }
+        });
+        t.overlay.fill(undefined);
+      }
+    });
+    this.pending = 0;
+  }
+
+  // ---- internal --------------------------------------------------------------------------
+
+  private anyPending(): boolean {
+    for (const t of this.tables.values())
+      for (const s of t.overlay) if (s !== undefined && s.size > 0) return true;
+    return false;
+  }
+
+  private mapPending(t: DiskTable, key: NormalizedKey): MapPending {
+    const slot = this.slot(t);
+    let pend = slot.get(key) as MapPending | undefined;
+    if (pend === undefined) {
+      pend = { cleared: false, puts: new Map() };
+      slot.set(key, pend);
+    }
+    return pend;
+  }
+
+  private slot(t: DiskTable): Map<NormalizedKey, unknown> {
+    const index = this.ctx.index;
+    let slot = t.overlay[index];
+    if (slot === undefined) {
+      slot = new Map();
+      t.overlay[index] = slot;
+    }
+    return slot;
+  }
+
+  /** Runs `fn` in one write transaction; failures become retriable store errors. */
+  private write(fn: () => void): void {
+    try {
+      this.store.db.transactionSync(fn);
+    } catch (error) {
+      throw this.store.writeFailed(error);
+    }
+  }
+
+  /** In a write transaction: removes every store key starting with `prefix`. */
+  private removePrefix(prefix: Buffer): void {
+    const db = this.store.db;
+    const keys: Buffer[] = [];
+    for (const k of db.getKeys({ start: prefix, end: prefixEnd(prefix) }))
+      keys.push(Buffer.from(k as Buffer));
+    for (const k of keys) db.removeSync(k);
+  }
+
+  /** A restore's removal of `key`'s entry (in the write transaction). */
+  private removeOp(table: DiskTable, kg: number, key: NormalizedKey): () => void {
+    const prefix = new KeyWriter().header(kg, table.id).key(key).copy();
+    if (layoutOf(table) === 'map') return () => this.removePrefix(prefix);
+    return () => {
+      this.store.db.removeSync(prefix);
+    };
+  }
+
+  private lastKey(): Buffer | undefined {
+    for (const k of this.store.db.getKeys({ reverse: true, limit: 1 }))
+      return Buffer.from(k as Buffer);
+    return undefined;
+  }
+
+  private nonEmpty(): number[] {
+    return keyGroupsWithEntries(
+      this.store.db,
+      this.keyGroupRange.start,
+      this.keyGroupRange.end,
+      undefined,
+    );
+  }
+
+  private images(): Map<number, TableImage> {
+    const images = new Map<number, TableImage>();
+    for (const t of this.tables.values()) images.set(t.id, imageOf(t));
+    return images;
+  }
+
+  private viewReleased(): void {
+    this.openViews--;
+    if (this.disposed && this.openViews === 0) this.store.closeAndDelete();
+  }
+
+  private giveBack(
+    tables: readonly DiskTable[],
+    captured: ReadonlyMap<number, Array<Set<NormalizedKey> | undefined>>,
+  ): void {
+    for (const t of tables) {
+      const changed = t.changed;
+      const keys = captured.get(t.id);
+      if (changed === undefined || keys === undefined) continue;
+      keys.forEach((set, index) => {
+        if (set === undefined || set.size === 0) return;
+        const now = changed[index];
+        if (now === undefined) changed[index] = set;
+        else for (const k of set) now.add(k);
+      });
+    }
+  }
+
+  private noChanges(): Array<Set<NormalizedKey> | undefined> {
+    return new Array<Set<NormalizedKey> | undefined>(this.size).fill(undefined);
+  }
+
+  private names(): string[] {
+    this.sortedNames ??= [...this.tables.keys()].sort();
+    return this.sortedNames;
+  }
+
+  private addTable(name: string, kind: StateKind | undefined, restoredKind?: StateKind): DiskTable {
+    const id = this.tables.size + 1;
+    if (id > MAX_STATE_ID) {
+      throw stateError(
+        `too many named states (${id}) in one keyed operator: at most ${MAX_STATE_ID}`,
+        'user',
+      );
+    }
+    const table: DiskTable = {
+      name,
+      id,
+      kind,
+      restoredKind,
+      overlay: new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined),
+      changed: this.trackChanges ? this.noChanges() : undefined,
+    };
+    this.tables.set(name, table);
+    this.byId.set(id, table);
+    this.sortedNames = undefined;
+    return table;
+  }
+
+  /**
+   * Registers a restored, unregistered table as `kind`: its entries were stored in snapshot
+   * form; list state drops empty lists (and checks they are arrays), map state is split into
+   * one store entry per user key. One transaction per key group (memory bounded by one).
+   */
+  private materialise(table: DiskTable, kind: StateKind): DiskTable {
+    const restored = table.restoredKind;
+    if (restored !== undefined && restored !== kind) {
+      throw stateError(
+        `state '${table.name}' was restored as ${restored} state but is now registered as ` +
+          `${kind} state; keep the kind or give the new state another name`,
+        'user',
+      );
+    }
+    if (kind === 'list' || kind === 'map') {
+      this.flush();
+      const db = this.store.db;
+      const images = new Map([[table.id, imageOf(table)]]);
+      const w = new KeyWriter();
+      const { start, end } = this.keyGroupRange;
+      for (const kg of keyGroupsWithEntries(db, start, end, undefined)) {
+        const entries: Array<[NormalizedKey, unknown]> = [];
+        scanKeyGroup(
+          db,
+          kg,
+          images,
+          undefined,
+          (_, key, value) => {
+            entries.push([key, fromSnapshotValue(table.name, kind, value)]);
+          },
+          table.id,
+        );
+        if (entries.length === 0) continue;
+        this.write(() => {
+          for (const [key, live] of entries) {
+            const k = w.header(kg, table.id).key(key).copy();
+            if (live === undefined || kind === 'map') db.removeSync(k);
+            if (live === undefined || kind === 'list') continue;
+            for (const [uk, v] of live as Map<unknown, unknown>) {
+              db.putSync(
+                w.header(kg, table.id).key(key).userKey(uk).copy(),
+                packValue(v) as Buffer,
+              );
+            }
+          }
+        });
+      }
+    }
+    table.kind = kind;
+    return table;
+  }
+
+  private tableForRestore(state: SnapshotState): DiskTable {
+    const { name, kind } = state;
+    const table = this.tables.get(name);
+    if (table === undefined) return this.addTable(name, undefined, kind);
+    const known = table.kind ?? table.restoredKind;
+    if (kind !== undefined && known !== undefined && kind !== known) {
+      const registered = table.kind !== undefined;
+      throw stateError(
+        `cannot restore state '${name}' as ${kind} state: it is ` +
+          `${registered ? 'registered' : 'already restored'} as ${known} state`,
+        registered ? 'user' : 'internal',
+      );
+    }
+    table.restoredKind ??= kind;
+    return table;
+  }
+
+  private misdecoded(group: LazyKeyGroup, found: number): EddyError {
+    return stateError(
+      `lazily restored key group ${group.keyGroup} decoded as key group ${found}`,
+      'internal',
+    );
+  }
+
+  private indexOf(keyGroup: number, what: string): number {
+    const index = keyGroup - this.start;
+    if (index >>> 0 !== index || index >= this.size) throw this.outOfRange(keyGroup, what);
+    return index;
+  }
+
+  private outOfRange(keyGroup: number, what: string): EddyError {
+    if (this.disposed) return stateError(`cannot ${what} a disposed state backend`, 'internal');
+    const { start, end } = this.keyGroupRange;
+    const hint = what === 'set key in' ? '; the key was routed to the wrong subtask' : '';
+    return stateError(
+      `cannot ${what} key group ${keyGroup}: outside this backend's key-group range ` +
+        `[${start}, ${end}] (maxParallelism ${this.maxParallelism})${hint}`,
+      'internal',
+    );
+  }
+
+  private checkLive(what: string): void {
+    if (this.disposed) throw stateError(`cannot ${what} a disposed state backend`, 'internal');
+  }
+}
+
+const NOT_FOUND = Object.freeze({ found: false, value: undefined });
+
+/** A stored value (snapshot form) in the live form `forEachEntry` hands out. */
+const liveForm = (kind: StateKind | undefined, value: unknown): unknown =>
+  kind === 'map' ? new Map(value as Array<[unknown, unknown]>) : value;

@@ -1,0 +1,65 @@
+/**
+ * The on-disk keyed state backend (issue 16): keyed state of one keyed operator subtask in an
+ * lmdb store in its own directory, with the heap backend's semantics and the same
+ * backend-independent checkpoint format (docs/ARCHITECTURE.md, "State backends").
+ *
+ * Design notes:
+ * - Store: one lmdb environment per backend at `options.dir` (`store.ts`), a local working copy:
+ *   no fsync, deleted on dispose; durability comes from checkpoints.
+ * - Keys (`key-codec.ts`): [key group u16 BE][state id u16 BE][key, tagged and prefix-free]
+ *   and, for map state, [user key]. One key group is one contiguous range. State ids are
+ *   assigned per backend instance (the store never outlives it). Map state user keys are
+ *   stored as bytes: they compare by value (msgpack for non-primitives), not identity, and
+ *   iterate in byte order. A key longer than lmdb's key limit (1978 bytes) fails the write.
+ * - Values (`value-codec.ts`): msgpack as the checkpoint codec, so the same values round-trip.
+ *   Value, reducing and aggregating state: the value; list state: the whole array (an `add` to
+ *   a list not in the overlay reads and rewrites it: O(length)); map state: one store entry
+ *   per user key; restored-but-unregistered states: their snapshot value, converted when a
+ *   descriptor registers them (lists drop empties, maps are split per user key).
+ * - Writes go to a bounded write-back overlay (per state and key group, decoded values) that
+ *   reads check first; it is written in one transaction when it holds `writeBatch` pending
+ *   writes, and before every view, snapshot, restore or scan. Memory: O(writeBatch).
+ * - Snapshot view: flush, then a read transaction held until release; `keyGroups` by one seek
+ *   per non-empty key group; `read` scans one key group's range in the transaction.
+ * - Delta view: changed keys tracked in memory per state and key group (Sets) between delta
+ *   views; the view captures them and a read transaction; `readDelta` reads the captured keys
+ *   (absent: deleted). The `whole` rule is called lazily, once per key group, with the live
+ *   count from a scan in the transaction (`liveEntries` agrees). Released without `complete()`:
+ *   the keys are given back to the next delta.
+ * - Restore: `restoreKeyGroup` writes a key group in one transaction, sorted puts with
+ *   MDB_APPEND when nothing in the store is at or above it (the usual case); a chain block's
+ *   deletions first. `restoreKeyGroupLazily` decodes and writes at once (no pending state).
+ * - Errors: `EDDY_STATE` naming the path and the operator subtask; a store that cannot be
+ *   opened is not retriable, a failed write or vanished files (checked by the data file's
+ *   inode at every flush and view) are, so the job restarts from its last checkpoint.
+ */
+import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
+import type { KeyedStateBackendFactory } from '../backend.js';
+import { DiskKeyedStateBackend } from './disk-keyed-backend.js';
+
+export {
+  DEFAULT_WRITE_BATCH,
+  DiskKeyedStateBackend,
+  type DiskKeyedStateBackendOptions,
+} from './disk-keyed-backend.js';
+
+let storeCounter = 0;
+
+const safeName = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64);
+
+/**
+ * Each subtask's store in its own new directory under `stateDir` (created if missing), named
+ * from the operator uid, subtask index and a unique suffix (pid, thread id and a counter: subtasks of one
+ * process run on several worker threads).
+ */
+export const diskBackendFactory =
+  (stateDir: string): KeyedStateBackendFactory =>
+  (options) =>
+    new DiskKeyedStateBackend({
+      ...options,
+      dir: join(
+        stateDir,
+        `${safeName(options.operatorUid ?? 'keyed')}-${options.subtaskIndex ?? 0}-${process.pid}-${threadId}-${++storeCounter}`,
+      ),
+    });

@@ -1,0 +1,177 @@
+/**
+ * Reads of the store by key group, in a given read transaction (a view's) or the current one:
+ * a key group's snapshot in snapshot form, one key's snapshot value, entry counts, and the key
+ * groups holding state. Every read decodes at once: lmdb may reuse the bytes it hands out.
+ */
+import type { Transaction } from 'lmdb';
+import type { KeyGroupSnapshot, NormalizedKey } from '../types.js';
+import {
+  cursor,
+  HEADER_BYTES,
+  KeyWriter,
+  keyGroupOf,
+  prefixEnd,
+  readKey,
+  readUserKey,
+  stateIdOf,
+} from './key-codec.js';
+import type { Db } from './store.js';
+import type { TableImage } from './table.js';
+import { unpackValue } from './value-codec.js';
+
+/** `getBinaryFast` in a given transaction (lmdb-js takes the option; its typings omit it). */
+export const getFast = (db: Db, key: Buffer, txn: Transaction | undefined): Buffer | undefined =>
+  (db.getBinaryFast as (k: Buffer, o?: { transaction: Transaction }) => Buffer | undefined).call(
+    db,
+    key,
+    txn === undefined ? undefined : { transaction: txn },
+  );
+
+type Entry = readonly [NormalizedKey, unknown];
+type SnapshotState = KeyGroupSnapshot['states'][number];
+
+/** SameValueZero on normalized keys (NaN is one key, as in a JS Map). */
+export const sameKey = (a: unknown, b: unknown): boolean =>
+  a === b || (Number.isNaN(a) && Number.isNaN(b));
+
+const kgStart = (kg: number): Buffer => Buffer.from([kg >> 8, kg & 0xff]);
+const kgEnd = (kg: number): Buffer | undefined => (kg + 1 > 0xffff ? undefined : kgStart(kg + 1));
+
+const range = (start: Buffer, end: Buffer | undefined, txn: Transaction | undefined) => {
+  const options: { start: Buffer; end?: Buffer; transaction?: Transaction } = { start };
+  if (end !== undefined) options.end = end;
+  if (txn !== undefined) options.transaction = txn;
+  return options;
+};
+
+/**
+ * Calls `fn` per (state, key) entry of key group `kg` in store order, with its value in
+ * snapshot form (map layout: [user key, value] pairs gathered from its user-key entries).
+ * `only`: restrict to one state id.
+ */
+export const scanKeyGroup = (
+  db: Db,
+  kg: number,
+  images: ReadonlyMap<number, TableImage>,
+  txn: Transaction | undefined,
+  fn: (image: TableImage, key: NormalizedKey, value: unknown) => void,
+  only?: number,
+): void => {
+  let start = kgStart(kg);
+  let end = kgEnd(kg);
+  if (only !== undefined) {
+    start = new KeyWriter().header(kg, only).copy();
+    end = prefixEnd(start);
+  }
+  let pendingImage: TableImage | undefined;
+  let pendingKey: NormalizedKey | undefined;
+  let pairs: Array<[unknown, unknown]> = [];
+  const emit = () => {
+    if (pendingImage !== undefined) fn(pendingImage, pendingKey!, pairs);
+    pendingImage = undefined;
+  };
+  for (const { key, value } of db.getRange(range(start, end, txn))) {
+    const id = stateIdOf(key);
+    const image = images.get(id);
+    if (image === undefined) continue; // a state created after the view: not in its transaction
+    const k = readKey(key, HEADER_BYTES);
+    if (image.layout === 'plain') {
+      emit();
+      fn(image, k, unpackValue(value));
+      continue;
+    }
+    const uk = readUserKey(key, cursor.pos);
+    if (pendingImage !== image || !sameKey(pendingKey, k)) {
+      emit();
+      pendingImage = image;
+      pendingKey = k;
+      pairs = [];
+    }
+    pairs.push([uk, unpackValue(value)]);
+  }
+  emit();
+};
+
+/** Key group `kg` in snapshot form (states sorted by name; `states` empty if none). */
+export const readKeyGroup = (
+  db: Db,
+  kg: number,
+  images: ReadonlyMap<number, TableImage>,
+  txn: Transaction | undefined,
+): KeyGroupSnapshot => {
+  const byId = new Map<number, Entry[]>();
+  scanKeyGroup(db, kg, images, txn, (image, key, value) => {
+    let entries = byId.get(image.id);
+    if (entries === undefined) {
+      entries = [];
+      byId.set(image.id, entries);
+    }
+    entries.push([key, value]);
+  });
+  const states: SnapshotState[] = [];
+  for (const [id, entries] of byId) {
+    const { name, kind } = images.get(id)!;
+    states.push(kind === undefined ? { name, entries } : { name, kind, entries });
+  }
+  states.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { keyGroup: kg, states };
+};
+
+/** (state, key) entries of key group `kg`. */
+export const countKeyGroup = (
+  db: Db,
+  kg: number,
+  images: ReadonlyMap<number, TableImage>,
+  txn: Transaction | undefined,
+): number => {
+  let n = 0;
+  scanKeyGroup(db, kg, images, txn, () => {
+    n++;
+  });
+  return n;
+};
+
+/** The snapshot value of one key of one state, or undefined if it has no entry. */
+export const readOne = (
+  db: Db,
+  kg: number,
+  image: TableImage,
+  key: NormalizedKey,
+  txn: Transaction | undefined,
+  w: KeyWriter,
+): unknown => {
+  w.header(kg, image.id).key(key);
+  if (image.layout === 'plain') {
+    const bytes = getFast(db, w.view(), txn);
+    return bytes === undefined ? undefined : unpackValue(bytes);
+  }
+  const start = w.copy();
+  const pairs: Array<[unknown, unknown]> = [];
+  for (const { key: k, value } of db.getRange(range(start, prefixEnd(start), txn))) {
+    pairs.push([readUserKey(k, start.length), unpackValue(value)]);
+  }
+  return pairs.length === 0 ? undefined : pairs;
+};
+
+/**
+ * The key groups of [start, end] holding any entry, ascending: one seek per non-empty key
+ * group (not a scan of the entries).
+ */
+export const keyGroupsWithEntries = (
+  db: Db,
+  start: number,
+  end: number,
+  txn: Transaction | undefined,
+): number[] => {
+  const out: number[] = [];
+  let kg = start;
+  while (kg <= end) {
+    let found: number | undefined;
+    const options = { ...range(kgStart(kg), kgEnd(end), txn), limit: 1 };
+    for (const key of db.getKeys(options)) found = keyGroupOf(key as Buffer);
+    if (found === undefined) break;
+    out.push(found);
+    kg = found + 1;
+  }
+  return out;
+};

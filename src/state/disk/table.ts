@@ -1,0 +1,59 @@
+/**
+ * One named state of the disk backend: its id in the store's keys, its kind, its share of the
+ * write-back overlay and its tracked changes.
+ */
+import type { NormalizedKey, StateKind } from '../types.js';
+
+/** An overlay value meaning "deleted" (undefined is never stored). */
+export const DELETED: unique symbol = Symbol('eddy.disk.deleted');
+
+/**
+ * The pending writes of one map-state entry: `cleared` drops what the store holds for it
+ * first; `puts` by encoded user key (latin1 of its key bytes: JS string order is byte order),
+ * the user key and its value or {@link DELETED}.
+ */
+export interface MapPending {
+  cleared: boolean;
+  readonly puts: Map<string, { readonly k: unknown; readonly v: unknown }>;
+}
+
+/**
+ * Store layout of a state: `map` for registered map state (one store entry per user key),
+ * `plain` for everything else (one store entry per key: the live value, a list's array, or a
+ * restored-but-unregistered state's snapshot value).
+ */
+export type Layout = 'plain' | 'map';
+
+export interface DiskTable {
+  readonly name: string;
+  /** The state's id in store keys (u16), per backend instance. */
+  readonly id: number;
+  /** Registered kind; undefined while restored but unregistered (values in snapshot form). */
+  kind: StateKind | undefined;
+  restoredKind: StateKind | undefined;
+  /**
+   * The write-back overlay, per key-group slot: key → live value, {@link DELETED}, or (map
+   * layout) a {@link MapPending}. Flushed to the store in one transaction.
+   */
+  readonly overlay: Array<Map<NormalizedKey, unknown> | undefined>;
+  /** Keys written since the last delta view, per slot; undefined when not tracking. */
+  changed: Array<Set<NormalizedKey> | undefined> | undefined;
+}
+
+export const layoutOf = (t: { readonly kind: StateKind | undefined }): Layout =>
+  t.kind === 'map' ? 'map' : 'plain';
+
+/** What a view keeps of a table: the store's layout of it at the view and its kind to record. */
+export interface TableImage {
+  readonly name: string;
+  readonly id: number;
+  readonly kind: StateKind | undefined;
+  readonly layout: Layout;
+}
+
+export const imageOf = (t: DiskTable): TableImage => ({
+  name: t.name,
+  id: t.id,
+  kind: t.kind ?? t.restoredKind,
+  layout: layoutOf(t),
+});
