@@ -24,6 +24,7 @@ import {
   type KeyGroupRange,
 } from '../keygroups/index.js';
 import type { KeyedStateBackendFactory } from '../state/backend.js';
+import { diskBackendFactory } from '../state/disk/index.js';
 import type { LazyKeyGroup } from '../state/types.js';
 import { faultPoint, InjectedFault } from './faults.js';
 import type { JobGraph, JobNode } from './graph.js';
@@ -62,11 +63,6 @@ const backendFactory = (
   config: StateBackendConfig | undefined,
 ): KeyedStateBackendFactory | undefined =>
   config?.kind === 'disk' ? diskBackendFactory(config.dir) : undefined;
-
-// Placeholder until the on-disk backend (state/disk) is merged.
-const diskBackendFactory = (dir: string): KeyedStateBackendFactory => {
-  throw new EddyError('EDDY_STATE', `the disk state backend is not available (${dir})`);
-};
 
 interface CheckpointTrigger {
   readonly dir: string;
