@@ -19,6 +19,19 @@ const RUN_DIR = /^eddy-run-(\d+)-[0-9a-f-]+$/;
 /** Run directories of this process that are in use: the sweep of another run keeps them. */
 const active = new Set<string>();
 
+/**
+ * A process that exits while runs are open (a second Ctrl-C ends `eddy run` with
+ * `process.exit`) removes their directories on its way out; only a kill leaves them behind.
+ */
+let exitHook = false;
+const removeOnExit = (): void => {
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => {
+    for (const path of active) rmSync(path, { recursive: true, force: true });
+  });
+};
+
 /** Which keyed state backend a job uses: on the heap (default) or on local disk. */
 export type StateBackendKind = 'heap' | 'disk';
 
@@ -147,6 +160,7 @@ export const openLocalRunDir = (dir: string, what?: string): LocalRunDir => {
   const path = join(base, `${RUN_PREFIX}${process.pid}-${randomUUID()}`);
   mkdirSync(path);
   active.add(path);
+  removeOnExit();
   return {
     path,
     swept,
