@@ -212,6 +212,33 @@ describe('DiskKeyedStateBackend state kinds', () => {
     b.dispose();
   });
 
+  it('rejects keys longer than lmdb allows at the call, not at a later flush', () => {
+    const b = disk({ batch: 1000 });
+    const { v, m } = allStates(b);
+    b.setCurrentKey('x'.repeat(1972), 0); // header 4, tag 1, length 2, 1972: 1979 bytes
+    const e = catchError(() => v.value());
+    expect([e.code, e.domain]).toEqual(['EDDY_STATE', 'user']);
+    expect(e.message).toMatch(/1979 bytes is too long.*1978/);
+    b.setCurrentKey('k', 0);
+    expect(() => m.put('y'.repeat(2000), 1)).toThrow(/too long/);
+    b.setCurrentKey('x'.repeat(1971), 0); // 1978 bytes: the largest key
+    v.update(1);
+    expect(b.snapshot()[0]!.states[0]!.entries[0]![1]).toBe(1);
+    b.dispose();
+  });
+
+  it('a value msgpack cannot encode fails the flush with a user error naming state and key', () => {
+    const b = disk({ batch: 2 });
+    const { v } = allStates(b);
+    b.setCurrentKey('k', 0);
+    v.update(Symbol('s'));
+    b.setCurrentKey('j', 0);
+    const e = catchError(() => v.update(1));
+    expect([e.code, e.domain, e.retriable]).toEqual(['EDDY_STATE', 'user', false]);
+    expect(e.message).toMatch(/cannot store the value of state 'v' for key k/);
+    b.dispose();
+  });
+
   it('rejects a map key it cannot store with a user error', () => {
     const b = disk();
     const { m } = allStates(b);
@@ -242,6 +269,41 @@ describe('the write-back overlay', () => {
     expect(b.snapshot()[0]!.states.find((s) => s.name === 'v')!.entries).toEqual([['a', 3]]);
     b.dispose();
   });
+});
+
+/** Per key group, the entries a snapshot holds (a scan): what the kept counts must say. */
+const sizesOf = (snaps: readonly KeyGroupSnapshot[]) =>
+  new Map(snaps.map((g) => [g.keyGroup, g.states.reduce((n, s) => n + s.entries.length, 0)]));
+
+describe('entry counts kept per key group (no scan for sizes and views)', () => {
+  it.each([1, 2, 50])(
+    'agree with a scan after writes, restores and registration (batch %i)',
+    (batch) => {
+      const b = disk({ batch });
+      workload(b, 400, 3);
+      expect(b.keyGroupSizes()).toEqual(sizesOf(b.snapshot()));
+      // Restored onto existing state (recounted), then into an empty store (the bulk path).
+      const heap = new HeapKeyedStateBackend({
+        keyGroupRange: { start: 0, end: 15 },
+        maxParallelism: 16,
+      });
+      workload(heap, 300, 9);
+      for (const g of heap.snapshot()) b.restoreKeyGroup(g);
+      expect(b.keyGroupSizes()).toEqual(sizesOf(b.snapshot()));
+      const fresh = disk({ batch });
+      for (const g of heap.snapshot()) fresh.restoreKeyGroup(g);
+      expect(fresh.keyGroupSizes()).toEqual(sizesOf(heap.snapshot()));
+      expect(fresh.numEntries()).toBe(heap.numEntries());
+      expect(fresh.numKeys()).toBe(heap.numKeys());
+      allStates(fresh); // registration converts the restored lists and maps
+      expect(fresh.keyGroupSizes()).toEqual(sizesOf(heap.snapshot()));
+      workload(fresh, 300, 11);
+      expect(fresh.keyGroupSizes()).toEqual(sizesOf(fresh.snapshot()));
+      expect(fresh.snapshotView().keyGroups).toEqual([...sizesOf(fresh.snapshot()).keys()]);
+      b.dispose();
+      fresh.dispose();
+    },
+  );
 });
 
 describe('snapshot views', () => {

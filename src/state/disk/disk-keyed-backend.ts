@@ -22,7 +22,7 @@ import type {
 } from '../types.js';
 import { createDiskState } from './disk-states.js';
 import { KeyWriter, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
-import { countKeyGroup, keyGroupsWithEntries, readKeyGroup, scanKeyGroup } from './scan.js';
+import { countKeyGroup, readKeyGroup, scanKeyGroup } from './scan.js';
 import { Store } from './store.js';
 import {
   DELETED,
@@ -82,6 +82,11 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   private readonly start: number;
   /** Number of key groups in the range; 0 after dispose, which fails every range check. */
   private size: number;
+  /**
+   * Per key-group slot, the (state, key) entries in the store: kept exact at every write to the
+   * store (flush, restore, registration), so views and size queries never scan for them.
+   */
+  private readonly counts: Float64Array;
   private keyGroup: number | undefined;
   private readonly tables = new Map<string, DiskTable>();
   private readonly byId = new Map<number, DiskTable>();
@@ -118,6 +123,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     this.maxParallelism = maxParallelism;
     this.start = start;
     this.size = end - start + 1;
+    this.counts = new Float64Array(this.size);
     this.trackChanges = options.trackChanges === true;
     this.writeBatch = batch;
     this.store = new Store(options.dir, options);
@@ -179,15 +185,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     this.checkLive('snapshot');
     this.flush();
     this.store.check();
+    const keyGroups = this.nonEmpty(); // from the entry counts: O(key groups), no seek
     const txn = this.store.db.useReadTransaction();
-    const { start, end } = this.keyGroupRange;
-    let keyGroups: number[];
-    try {
-      keyGroups = keyGroupsWithEntries(this.store.db, start, end, txn);
-    } catch (error) {
-      txn.done();
-      throw this.store.writeFailed(error);
-    }
     this.openViews++;
     return new DiskSnapshotView(
       this.store.db,
@@ -213,14 +212,19 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       captured.set(t.id, t.changed!);
       t.changed = this.noChanges();
     }
+    // As the heap's: O(key groups × states) now, the rule asked with the live entries counts.
     const keyGroups: number[] = [];
+    const live = new Map<number, number>();
+    const wholeGroups = new Set<number>();
     for (let index = 0; index < this.size; index++) {
-      for (const t of tables) {
-        if ((captured.get(t.id)![index]?.size ?? 0) > 0) {
-          keyGroups.push(this.start + index);
-          break;
-        }
-      }
+      let changed = 0;
+      for (const t of tables) changed += captured.get(t.id)![index]?.size ?? 0;
+      if (changed === 0) continue;
+      const keyGroup = this.start + index;
+      const n = this.counts[index]!;
+      keyGroups.push(keyGroup);
+      live.set(keyGroup, n);
+      if (whole?.(keyGroup, changed, n) === true) wholeGroups.add(keyGroup);
     }
     const txn = this.store.db.useReadTransaction();
     this.openViews++;
@@ -231,7 +235,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       tables.map(imageOf),
       captured,
       txn,
-      whole,
+      live,
+      wholeGroups,
       (completed) => {
         if (this.openDelta === view) this.openDelta = undefined;
         if (!completed && !this.disposed) this.giveBack(tables, captured);
@@ -267,7 +272,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const images = this.images();
     const db = this.store.db;
     const out: KeyGroupSnapshot[] = [];
-    for (const kg of keyGroupsWithEntries(db, range.start, range.end, undefined)) {
+    for (const kg of this.nonEmpty(range)) {
       const snap = readKeyGroup(db, kg, images, undefined);
       if (snap.states.length > 0) out.push(snap);
     }
@@ -277,7 +282,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   restoreKeyGroup(snapshot: KeyGroupSnapshot | KeyGroupChanges): void {
     this.checkLive('restore');
     const kg = snapshot.keyGroup;
-    this.indexOf(kg, 'restore');
+    const index = this.indexOf(kg, 'restore');
     this.flush(); // restores apply in order: pending writes first
     const plan: Array<{ table: DiskTable; state: SnapshotState }> = [];
     for (const state of snapshot.states) plan.push({ table: this.tableForRestore(state), state });
@@ -290,7 +295,9 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const append = last === undefined || Buffer.compare(last, first) < 0;
     const puts: Array<[Buffer, Buffer]> = [];
     const ops: Array<() => void> = [];
+    let entries = 0; // (state, key) entries written, for the bulk path's count
     for (const { table, state } of plan) {
+      const written = new Set<NormalizedKey>();
       const kind = table.kind;
       const deleted = (state as KeyGroupChanges['states'][number]).deleted;
       if (!append && deleted !== undefined) {
@@ -302,7 +309,11 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
             ? rawValue(state.kind, value)
             : fromSnapshotValue(table.name, kind, value);
         if (!append) ops.push(this.removeOp(table, kg, key));
-        if (live === undefined) continue;
+        if (live === undefined) {
+          written.delete(key);
+          continue;
+        }
+        written.add(key);
         if (layoutOf(table) === 'map') {
           for (const [uk, v] of live as Map<unknown, unknown>) {
             puts.push([
@@ -314,6 +325,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
           puts.push([w.header(kg, table.id).key(key).copy(), Buffer.from(packValue(live))]);
         }
       }
+      entries += written.size;
     }
     if (append) {
       // Stable sort: for a key written twice the later put wins, as in a Map.
@@ -331,6 +343,9 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
         }
       }
     });
+    // The bulk path wrote into an empty key group; otherwise count what the store holds now.
+    if (append) this.counts[index] = entries;
+    else this.recount(index);
   }
 
   /**
@@ -363,12 +378,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const image = imageOf(table);
     const images = new Map([[table.id, image]]);
     const db = this.store.db;
-    for (const kg of keyGroupsWithEntries(
-      db,
-      this.keyGroupRange.start,
-      this.keyGroupRange.end,
-      undefined,
-    )) {
+    for (const kg of this.nonEmpty()) {
       // Gathered per key group first: `fn` may write state (and flush) while we iterate.
       const entries: Array<[NormalizedKey, unknown]> = [];
       scanKeyGroup(
@@ -417,12 +427,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   keyGroupSizes(): Map<number, number> {
     if (this.disposed) return new Map();
     this.flush();
-    const images = this.images();
     const sizes = new Map<number, number>();
-    for (const kg of this.nonEmpty()) {
-      const n = countKeyGroup(this.store.db, kg, images, undefined);
-      if (n > 0) sizes.set(kg, n);
-    }
+    for (const kg of this.nonEmpty()) sizes.set(kg, this.counts[kg - this.start]!);
     return sizes;
   }
 
@@ -505,7 +511,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const w = this.w.header(this.ctx.keyGroup, t.id).key(key).userKey(uk);
     const pend = t.overlay[this.ctx.index]?.get(key) as MapPending | undefined;
     if (pend !== undefined) {
-      const p = pend.puts.get(w.buf.toString('latin1', 0, w.pos));
+      const p = pend.puts.get(w.latin1());
       if (p !== undefined) return p.v === DELETED ? NOT_FOUND : { found: true, value: p.v };
       if (pend.cleared) return NOT_FOUND;
     }
@@ -517,7 +523,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   mapPut(t: DiskTable, key: NormalizedKey, uk: unknown, value: unknown): void {
     const w = this.w.header(this.ctx.keyGroup, t.id).key(key).userKey(uk);
     const pend = this.mapPending(t, key);
-    const encoded = w.buf.toString('latin1', 0, w.pos);
+    const encoded = w.latin1();
     if (!pend.puts.has(encoded)) this.pending++;
     pend.puts.set(encoded, { k: uk, v: value });
     if (this.pending >= this.writeBatch) this.flush();
@@ -588,10 +594,15 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
    * @throws EddyError `EDDY_STATE` (retriable) if the write fails or the store's files vanished.
    */
   flush(): void {
-    if (this.pending === 0 && !this.anyPending()) return;
+    if (this.pending === 0) return;
     this.store.check();
     const db = this.store.db;
     const w = this.w;
+    // Entry-count changes per slot, applied once the transaction committed.
+    const delta = new Map<number, number>();
+    const note = (index: number, d: number) => {
+      if (d !== 0) delta.set(index, (delta.get(index) ?? 0) + d);
+    };
     this.write(() => {
       for (const t of this.tables.values()) {
         const map = layoutOf(t) === 'map';
@@ -601,31 +612,47 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
           for (const [key, value] of slot) {
             if (!map) {
               w.header(kg, t.id).key(key);
-              if (value === DELETED) db.removeSync(w.view());
-              else db.putSync(w.view(), packValue(value) as Buffer);
+              if (value === DELETED) {
+                if (db.removeSync(w.view())) note(index, -1);
+              } else {
+                // Read in the write transaction: the page is the one the put rewrites.
+                if (db.getBinaryFast(w.view()) === undefined) note(index, 1);
+                db.putSync(w.view(), encodeValue(t.name, key, value));
+              }
               continue;
             }
             const pend = value as MapPending;
-            if (pend.cleared) this.removePrefix(w.header(kg, t.id).key(key).copy());
+            const prefix = w.header(kg, t.id).key(key).copy();
+            const before = this.anyWithPrefix(prefix);
+            if (pend.cleared) this.removePrefix(prefix);
             for (const [encoded, { v }] of pend.puts) {
               const k = Buffer.from(encoded, 'latin1');
               if (v === DELETED) db.removeSync(k);
-              else db.putSync(k, packValue(v) as Buffer);
+              else db.putSync(k, encodeValue(t.name, key, v));
             }
+            note(index, Number(this.anyWithPrefix(prefix)) - Number(before));
           }
         });
-        t.overlay.fill(undefined);
       }
     });
+    for (const t of this.tables.values()) t.overlay.fill(undefined);
+    for (const [index, d] of delta) this.counts[index]! += d;
     this.pending = 0;
   }
 
   // ---- internal --------------------------------------------------------------------------
 
-  private anyPending(): boolean {
-    for (const t of this.tables.values())
-      for (const s of t.overlay) if (s !== undefined && s.size > 0) return true;
+  /** Whether the store has a key starting with `prefix` (in the write transaction if one is open). */
+  private anyWithPrefix(prefix: Buffer): boolean {
+    for (const _ of this.store.db.getKeys({ start: prefix, end: prefixEnd(prefix), limit: 1 })) {
+      return true;
+    }
     return false;
+  }
+
+  /** Recounts slot `index`'s entries by a scan (after a restore onto existing state). */
+  private recount(index: number, images = this.images()): void {
+    this.counts[index] = countKeyGroup(this.store.db, this.start + index, images, undefined);
   }
 
   private mapPending(t: DiskTable, key: NormalizedKey): MapPending {
@@ -681,13 +708,13 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     return undefined;
   }
 
-  private nonEmpty(): number[] {
-    return keyGroupsWithEntries(
-      this.store.db,
-      this.keyGroupRange.start,
-      this.keyGroupRange.end,
-      undefined,
-    );
+  /** The key groups of `range` holding entries, ascending: from the counts, no store access. */
+  private nonEmpty(range: KeyGroupRange = this.keyGroupRange): number[] {
+    const out: number[] = [];
+    for (let kg = range.start; kg <= range.end; kg++) {
+      if (this.counts[kg - this.start]! > 0) out.push(kg);
+    }
+    return out;
   }
 
   private images(): Map<number, TableImage> {
@@ -767,9 +794,11 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       this.flush();
       const db = this.store.db;
       const images = new Map([[table.id, imageOf(table)]]);
+      // Every state as the store holds it once this one is converted, for the recount.
+      const converted = this.images();
+      converted.set(table.id, { ...imageOf(table), layout: layoutOf({ kind }) });
       const w = new KeyWriter();
-      const { start, end } = this.keyGroupRange;
-      for (const kg of keyGroupsWithEntries(db, start, end, undefined)) {
+      for (const kg of this.nonEmpty()) {
         const entries: Array<[NormalizedKey, unknown]> = [];
         scanKeyGroup(
           db,
@@ -795,6 +824,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
             }
           }
         });
+        this.recount(kg - this.start, converted);
       }
     }
     table.kind = kind;
@@ -848,6 +878,23 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 }
 
 const NOT_FOUND = Object.freeze({ found: false, value: undefined });
+
+/**
+ * A value's bytes for the store. A value msgpack cannot encode (a symbol, a function) is the
+ * user's: a non-retriable user error naming the state and key (the heap backend fails the same
+ * value when a checkpoint writes it), not a failure of the store.
+ */
+const encodeValue = (name: string, key: NormalizedKey, value: unknown): Buffer => {
+  try {
+    return packValue(value) as Buffer;
+  } catch (error) {
+    throw new EddyError(
+      'EDDY_STATE',
+      `cannot store the value of state '${name}' for key ${String(key)}: ${error instanceof Error ? error.message : String(error)}`,
+      { domain: 'user', cause: error },
+    );
+  }
+};
 
 /** A stored value (snapshot form) in the live form `forEachEntry` hands out. */
 const liveForm = (kind: StateKind | undefined, value: unknown): unknown =>

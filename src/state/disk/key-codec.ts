@@ -38,6 +38,9 @@ const T_NULL = 0x09;
 
 /** Bytes of the key-group and state-id header. */
 export const HEADER_BYTES = 4;
+/** lmdb-js's key size limit: a longer key fails to write and silently misses on reads. */
+export const MAX_KEY_BYTES = 1978;
+
 /** Largest state id (u16): a backend holds at most this many named states. */
 export const MAX_STATE_ID = 0xffff;
 
@@ -127,14 +130,24 @@ export class KeyWriter {
     return this;
   }
 
-  /** The key written so far: a view into the reused buffer. */
+  /**
+   * The key written so far: a view into the reused buffer.
+   * @throws EddyError `EDDY_STATE` (user) if it is longer than lmdb allows.
+   */
   view(): Buffer {
+    if (this.pos > MAX_KEY_BYTES) throw tooLong(this.pos);
     return this.buf.subarray(0, this.pos);
   }
 
-  /** The key written so far, copied. */
+  /** The key written so far, copied (checked as {@link view}). */
   copy(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    return Buffer.from(this.view());
+  }
+
+  /** The key written so far as a latin1 string, one char per byte (checked as {@link view}). */
+  latin1(): string {
+    if (this.pos > MAX_KEY_BYTES) throw tooLong(this.pos);
+    return this.buf.toString('latin1', 0, this.pos);
   }
 
   private byte(b: number): void {
@@ -200,6 +213,15 @@ export class KeyWriter {
     this.buf = grown;
   }
 }
+
+const tooLong = (bytes: number) =>
+  new EddyError(
+    'EDDY_STATE',
+    `a state key of ${bytes} bytes is too long for the disk state backend: lmdb keys hold at ` +
+      `most ${MAX_KEY_BYTES} bytes (the key, and for map state the map key, encoded); use ` +
+      'shorter keys or the heap state backend',
+    { domain: 'user' },
+  );
 
 /** A key group of a store key. */
 export const keyGroupOf = (key: Uint8Array): number => (key[0]! << 8) | key[1]!;

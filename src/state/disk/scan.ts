@@ -9,7 +9,6 @@ import {
   cursor,
   HEADER_BYTES,
   KeyWriter,
-  keyGroupOf,
   prefixEnd,
   readKey,
   readUserKey,
@@ -151,27 +150,4 @@ export const readOne = (
     pairs.push([readUserKey(k, start.length), unpackValue(value)]);
   }
   return pairs.length === 0 ? undefined : pairs;
-};
-
-/**
- * The key groups of [start, end] holding any entry, ascending: one seek per non-empty key
- * group (not a scan of the entries).
- */
-export const keyGroupsWithEntries = (
-  db: Db,
-  start: number,
-  end: number,
-  txn: Transaction | undefined,
-): number[] => {
-  const out: number[] = [];
-  let kg = start;
-  while (kg <= end) {
-    let found: number | undefined;
-    const options = { ...range(kgStart(kg), kgEnd(end), txn), limit: 1 };
-    for (const key of db.getKeys(options)) found = keyGroupOf(key as Buffer);
-    if (found === undefined) break;
-    out.push(found);
-    kg = found + 1;
-  }
-  return out;
 };

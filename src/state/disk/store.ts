@@ -72,6 +72,9 @@ export class Store {
         overlappingSync: false,
         cache: false,
         compression: false,
+        // Maps the file in chunks as it grows: without it, lmdb-js grows the map by doubling
+        // and the old maps stay resident (measured: RSS of the file's pages 2.4x its size).
+        remapChunks: true,
       });
     } catch (error) {
       throw storeError('cannot open the store', dir, owner, error, false);

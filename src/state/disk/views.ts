@@ -6,11 +6,11 @@
  */
 import type { Transaction } from 'lmdb';
 import { EddyError } from '../../core/errors.js';
-import type { KeyedStateDeltaView, KeyGroupDeltaRead, WholeKeyGroupRule } from '../backend.js';
+import type { KeyedStateDeltaView, KeyGroupDeltaRead } from '../backend.js';
 import type { KeyGroupRange } from '../state-table.js';
 import type { KeyedStateSnapshotView, KeyGroupSnapshot, NormalizedKey } from '../types.js';
 import { KeyWriter } from './key-codec.js';
-import { countKeyGroup, readKeyGroup, readOne } from './scan.js';
+import { readKeyGroup, readOne } from './scan.js';
 import type { Db } from './store.js';
 import type { TableImage } from './table.js';
 
@@ -63,12 +63,13 @@ type StateDelta = KeyGroupDeltaRead['states'][number];
 export class DiskDeltaView implements KeyedStateDeltaView {
   private txn: Transaction | undefined;
   private completed = false;
-  private readonly live = new Map<number, number>();
-  private readonly wholeDecided = new Map<number, boolean>();
   private readonly byId: ReadonlyMap<number, TableImage>;
   private readonly w = new KeyWriter();
 
-  /** `tables` sorted by name; `captured` per table id, per key-group slot, the changed keys. */
+  /**
+   * `tables` sorted by name; `captured` per table id, per key-group slot, the changed keys;
+   * `live` the changed key groups' entries and `whole` those captured whole, at the view.
+   */
   constructor(
     private readonly db: Db,
     private readonly range: KeyGroupRange,
@@ -76,7 +77,8 @@ export class DiskDeltaView implements KeyedStateDeltaView {
     private readonly tables: readonly TableImage[],
     private readonly captured: ReadonlyMap<number, ReadonlyArray<Set<NormalizedKey> | undefined>>,
     txn: Transaction,
-    private readonly whole: WholeKeyGroupRule | undefined,
+    private readonly live: ReadonlyMap<number, number>,
+    private readonly whole: ReadonlySet<number>,
     private readonly onRelease: (completed: boolean) => void,
   ) {
     this.txn = txn;
@@ -84,19 +86,14 @@ export class DiskDeltaView implements KeyedStateDeltaView {
   }
 
   liveEntries(keyGroup: number): number {
-    const txn = this.check(keyGroup);
-    let n = this.live.get(keyGroup);
-    if (n === undefined) {
-      n = this.keyGroups.includes(keyGroup) ? countKeyGroup(this.db, keyGroup, this.byId, txn) : 0;
-      this.live.set(keyGroup, n);
-    }
-    return n;
+    this.check(keyGroup);
+    return this.live.get(keyGroup) ?? 0;
   }
 
   readDelta(keyGroup: number): KeyGroupDeltaRead {
     const txn = this.check(keyGroup);
     const index = keyGroup - this.range.start;
-    if (this.isWhole(keyGroup, index)) {
+    if (this.whole.has(keyGroup)) {
       const snap = readKeyGroup(this.db, keyGroup, this.byId, txn);
       return {
         keyGroup,
@@ -134,19 +131,6 @@ export class DiskDeltaView implements KeyedStateDeltaView {
     this.txn = undefined;
     txn.done();
     this.onRelease(this.completed);
-  }
-
-  /** The whole rule, decided once per key group on first need (the view is consistent). */
-  private isWhole(keyGroup: number, index: number): boolean {
-    if (this.whole === undefined) return false;
-    let decided = this.wholeDecided.get(keyGroup);
-    if (decided === undefined) {
-      let changed = 0;
-      for (const t of this.tables) changed += this.captured.get(t.id)?.[index]?.size ?? 0;
-      decided = changed > 0 && this.whole(keyGroup, changed, this.liveEntries(keyGroup)) === true;
-      this.wholeDecided.set(keyGroup, decided);
-    }
-    return decided;
   }
 
   private check(keyGroup: number): Transaction {
