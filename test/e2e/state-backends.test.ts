@@ -1,7 +1,8 @@
 /**
  * The state backend chosen per job (`--state-backend heap|disk`), end to end through the real
  * CLI: the disk backend gives exactly the heap's output; savepoints cross backends and
- * parallelisms (heap p=2 -> disk p=3 with incremental checkpoints and a kill -9 -> heap p=1);
+ * parallelisms (heap p=2 -> disk p=3 -> heap p=1); incremental checkpoints on disk survive a
+ * kill -9 and --resume;
  * a store deleted under a running job fails it over to its last checkpoint; a bad backend or
  * an unusable local state directory fails before any record is read; and the local state
  * directory is empty once a job ends (what a killed run left there goes at the next start).
@@ -138,14 +139,15 @@ describe('--state-backend disk', () => {
     expect(readdirSync(join(home, 'jobs', 'sessions', 'local'))).toEqual([]);
   });
 
-  it('savepoints cross backends and parallelisms: heap p=2 -> disk p=3 (incremental, kill -9, --resume) -> heap p=1', async () => {
+  it('savepoints cross backends and parallelisms: heap p=2 -> disk p=3 -> heap p=1, exactly the uninterrupted output', async () => {
     const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
     const run = withEnv(env);
-    const data = files(4, 15_000);
+    const data = files(4, 10_000);
     const input = writeEventFiles(data);
     const output = join(tempDir(), 'out');
     const local = join(tempDir(), 'local');
     const savepoints = tempDir('eddy-sp-');
+    /** Stops the running job with a savepoint once more output than `after` lines is committed. */
     const stopWithSavepoint = async (job: ReturnType<typeof start>, after: number) => {
       const id = await runningJobId(env);
       await waitUntil(() => committedParts(output).length > after, 'more committed output');
@@ -154,19 +156,44 @@ describe('--state-backend disk', () => {
       expect(await job.exited, job.stderr()).toBe(0);
       return stop.stdout.trim().split('\n').pop()!;
     };
+    const chk = () => ['--checkpoint-interval', '100', '--checkpoint-dir', join(tempDir(), 'chk')];
 
-    // 1. heap at p=2, stopped with a savepoint mid-run.
-    const heapRun = start(
-      keyedSum(input, output, 2, ['--checkpoint-interval', '100'], 20_000),
+    const heap = start(keyedSum(input, output, 2, chk(), 10_000), env);
+    const fromHeap = await stopWithSavepoint(heap, 0);
+    const disk = start(
+      keyedSum(
+        input,
+        output,
+        3,
+        [
+          '--state-backend',
+          'disk',
+          '--local-state-dir',
+          local,
+          '--from-savepoint',
+          fromHeap,
+          ...chk(),
+        ],
+        10_000,
+      ),
       env,
     );
-    const fromHeap = await stopWithSavepoint(heapRun, 0);
-    const afterHeap = readParts(output).length;
-    expect(afterHeap).toBeLessThan(60_000);
+    const fromDisk = await stopWithSavepoint(disk, readParts(output).length);
+    expect(readParts(output).length).toBeLessThan(40_000);
+    expect(readdirSync(local)).toEqual([]);
+    const last = await run(keyedSum(input, output, 1, ['--from-savepoint', fromDisk, ...chk()]));
+    expect(last.code, last.stderr).toBe(0);
+    expect(sorted(readParts(output))).toEqual(sorted(referenceSums(data)));
+  });
 
-    // 2. into disk at p=3 with incremental checkpoints; killed (-9) after some checkpoints.
+  it("incremental checkpoints on disk: kill -9, then --resume: exact output; the killed run's stores are swept at the start", async () => {
+    const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
+    const data = files(4, 10_000);
+    const input = writeEventFiles(data);
+    const output = join(tempDir(), 'out');
+    const local = join(tempDir(), 'local');
     const chk = join(tempDir(), 'chk');
-    const diskArgs = (extra: string[], rate: number) =>
+    const args = (rate: number) =>
       keyedSum(
         input,
         output,
@@ -182,42 +209,30 @@ describe('--state-backend disk', () => {
           '100',
           '--checkpoint-dir',
           chk,
-          ...extra,
+          '--resume',
         ],
         rate,
       );
-    const killed = start(diskArgs(['--from-savepoint', fromHeap], 10_000), env);
+    const killed = start(args(10_000), env);
     await waitUntil(() => checkpointsIn(chk) >= 3, 'three incremental checkpoints');
-    expect(stores(local).length).toBeGreaterThan(0);
+    expect(stores(local).length).toBe(3);
     killed.child.kill('SIGKILL');
     await killed.exited;
+    expect(existsSync(join(chk, 'blocks'))).toBe(true);
     // A killed process cannot remove its stores: the next start does.
     const leftover = runDirs(local);
     expect(leftover.length).toBe(1);
-
-    // 3. --resume on disk at p=3 (from the incremental chain), stopped with a savepoint.
-    const resumed = start(diskArgs(['--resume'], 10_000), env);
+    const resumed = start(args(200_000), env);
     // Its start swept the leftover before it created its own run directory.
     await waitUntil(
-      () => runDirs(local).some((d) => d !== leftover[0]),
+      () => runDirs(local).some((d) => d !== leftover[0]) || resumed.child.exitCode !== null,
       'the resumed run to create its run directory',
     );
     expect(runDirs(local)).not.toContain(leftover[0]);
-    const fromDisk = await stopWithSavepoint(resumed, readParts(output).length);
+    expect(await resumed.exited, resumed.stderr()).toBe(0);
     expect(resumed.stderr()).toMatch(/resuming from .*chk-\d+/);
-    expect(readdirSync(local)).toEqual([]);
-
-    // 4. into heap at p=1, to the end: exactly the uninterrupted output.
-    const last = await run(
-      keyedSum(input, output, 1, [
-        '--from-savepoint',
-        fromDisk,
-        '--checkpoint-dir',
-        join(tempDir(), 'chk2'),
-      ]),
-    );
-    expect(last.code, last.stderr).toBe(0);
     expect(sorted(readParts(output))).toEqual(sorted(referenceSums(data)));
+    expect(readdirSync(local)).toEqual([]);
   });
 
   it('a store deleted under a running job: it fails over to its last checkpoint, saying why, and the output is exact', async () => {
