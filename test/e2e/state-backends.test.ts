@@ -79,6 +79,22 @@ const runDirs = (local: string): string[] =>
 const stores = (local: string): string[] =>
   runDirs(local).flatMap((r) => readdirSync(join(local, r)).map((s) => join(local, r, s)));
 
+/** Watches `local` until stopped: the most stores seen there at once (the backend was used). */
+const watchStores = (local: string) => {
+  let most = 0;
+  const timer = setInterval(() => {
+    try {
+      most = Math.max(most, stores(local).length);
+    } catch {
+      // A run directory removed between the listing and its reading.
+    }
+  }, 10);
+  return () => {
+    clearInterval(timer);
+    return most;
+  };
+};
+
 const checkpointsIn = (dir: string): number =>
   existsSync(dir) ? readdirSync(dir).filter((d) => /^chk-\d+$/.test(d)).length : 0;
 
@@ -102,6 +118,8 @@ describe('--state-backend disk', () => {
       sessions: join(tempDir(), 'out'),
     };
     const local = join(home, 'jobs', 'keyed-sum', 'local');
+    const sessionsLocal = join(home, 'jobs', 'sessions', 'local');
+    const watched = [watchStores(local), watchStores(sessionsLocal)];
     const [heap, disk, sess] = await Promise.all([
       run(keyedSum(input, outputs.heap, 2)),
       run(
@@ -130,13 +148,17 @@ describe('--state-backend disk', () => {
         String(GAP_MS),
       ]),
     ]);
+    const [keyedStores, sessionStores] = watched.map((stop) => stop());
     for (const r of [heap, disk, sess]) expect(r.code, r.stderr).toBe(0);
+    // The disk runs really kept their state on disk: a store per keyed subtask.
+    expect(keyedStores).toBe(2);
+    expect(sessionStores).toBe(2);
     expect(sorted(readParts(outputs.disk))).toEqual(sorted(readParts(outputs.heap)));
     expect(sorted(readParts(outputs.disk))).toEqual(sorted(referenceSums(data)));
     expect(sorted(readParts(outputs.sessions))).toEqual(sorted(sessions.expected));
     // The default local state dir: under the job's state root; empty once the job ended.
     expect(readdirSync(local)).toEqual([]);
-    expect(readdirSync(join(home, 'jobs', 'sessions', 'local'))).toEqual([]);
+    expect(readdirSync(sessionsLocal)).toEqual([]);
   });
 
   it('savepoints cross backends and parallelisms: heap p=2 -> disk p=3 -> heap p=1, exactly the uninterrupted output', async () => {
