@@ -673,6 +673,23 @@ describe('dispose and the store directory', () => {
     expect(b.numKeys()).toBe(0);
   });
 
+  it('a directory with a stale store (a process that died) starts empty', async () => {
+    const dir = join(tempRoot(), 'store');
+    const old = disk({ dir });
+    const { v } = allStates(old);
+    old.setCurrentKey('k', 0);
+    v.update(1);
+    old.snapshot(); // flushed to the store's files
+    await old.store.db.close(); // the process died: files left, nothing disposed
+    expect(existsSync(join(dir, 'data.mdb'))).toBe(true);
+    const again = disk({ dir });
+    const s = allStates(again);
+    again.setCurrentKey('k', 0);
+    expect(s.v.value()).toBe('dflt');
+    expect([...again.store.db.getKeys({})]).toEqual([]);
+    again.dispose();
+  });
+
   it('the factory gives each subtask its own directory under the state dir', () => {
     const root = join(tempRoot(), 'state', 'deep');
     const f = diskBackendFactory(root);

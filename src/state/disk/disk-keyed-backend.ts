@@ -22,7 +22,7 @@ import type {
 } from '../types.js';
 import { createDiskState } from './disk-states.js';
 import { KeyWriter, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
-import { countKeyGroup, readKeyGroup, scanKeyGroup } from './scan.js';
+import { countKeyGroup, readKeyGroup, sameKey, scanKeyGroup } from './scan.js';
 import { Store } from './store.js';
 import {
   DELETED,
@@ -99,6 +99,14 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   /** Pending overlay entries (entries, and user keys of map state). */
   private pending = 0;
   private readonly writeBatch: number;
+  /**
+   * The last store read of `readPlain` (table, key, slot) and whether the store had the key.
+   * Valid until the store changes: every flush, restore and registration forgets it.
+   */
+  private lastRead: DiskTable | undefined;
+  private lastReadKey: NormalizedKey | undefined;
+  private lastReadIndex = 0;
+  private lastReadFound = false;
   /** @internal scratch key writer of the hot path. */
   readonly w = new KeyWriter();
 
@@ -284,6 +292,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const kg = snapshot.keyGroup;
     const index = this.indexOf(kg, 'restore');
     this.flush(); // restores apply in order: pending writes first
+    this.lastRead = undefined; // the store changes under any read remembered
     const plan: Array<{ table: DiskTable; state: SnapshotState }> = [];
     for (const state of snapshot.states) plan.push({ table: this.tableForRestore(state), state });
     const db = this.store.db;
@@ -440,8 +449,12 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of this.tables.values()) t.overlay.fill(undefined);
+    for (const t of this.tables.values()) {
+      t.overlay.fill(undefined);
+      t.known.fill(undefined);
+    }
     this.pending = 0;
+    this.lastRead = undefined;
     this.tables.clear();
     this.byId.clear();
     this.states.clear();
@@ -489,21 +502,41 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const bytes = this.store.db.getBinaryFast(
       this.w.header(this.ctx.keyGroup, t.id).key(key).view(),
     );
+    // Remembered for a write of the same key that follows (see `known`).
+    this.lastRead = t;
+    this.lastReadKey = key;
+    this.lastReadIndex = this.ctx.index;
+    this.lastReadFound = bytes !== undefined;
     return bytes === undefined ? undefined : unpackValue(bytes);
   }
 
   /** @internal Sets (undefined: deletes) the current key's value of a plain-layout state. */
   writePlain(t: DiskTable, key: NormalizedKey, value: unknown): void {
     const slot = this.slot(t);
-    if (!slot.has(key)) this.pending++;
+    if (!slot.has(key)) {
+      this.pending++;
+      const index = this.ctx.index;
+      if (this.lastRead === t && this.lastReadIndex === index && sameKey(this.lastReadKey, key)) {
+        let known = t.known[index];
+        if (known === undefined) {
+          known = new Map();
+          t.known[index] = known;
+        }
+        known.set(key, this.lastReadFound);
+      }
+    }
+    this.lastRead = undefined;
     slot.set(key, value === undefined ? DELETED : value);
     if (this.pending >= this.writeBatch) this.flush();
   }
 
-  /** @internal Whether the current key has an entry in `t`. */
+  /** @internal Whether the current key has an entry in `t` (no value is decoded). */
   exists(t: DiskTable, key: NormalizedKey): boolean {
-    if (layoutOf(t) === 'plain') return this.readPlain(t, key) !== undefined;
-    return !this.mapIsEmpty(t, key);
+    if (layoutOf(t) === 'map') return !this.mapIsEmpty(t, key);
+    const pending = t.overlay[this.ctx.index]?.get(key);
+    if (pending !== undefined) return pending !== DELETED;
+    const w = this.w.header(this.ctx.keyGroup, t.id).key(key);
+    return this.store.db.getBinaryFast(w.view()) !== undefined;
   }
 
   /** @internal Map state: the value of user key `uk`, with `found` telling absence apart. */
@@ -576,17 +609,13 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     }
     if (pend?.cleared === true) return true;
     const prefix = this.w.header(this.ctx.keyGroup, t.id).key(key).copy();
-    for (const { key: k } of this.store.db.getRange({ start: prefix, end: prefixEnd(prefix) })) {
+    for (const k of this.store.db.getKeys({ start: prefix, end: prefixEnd(prefix) })) {
       const kb = k as Buffer;
-      const p = pend?.puts.get(kb.toString('latin1', 0, kb.length));
+      if (pend === undefined) return false;
+      const p = pend.puts.get(kb.toString('latin1', 0, kb.length));
       if (p === undefined || p.v !== DELETED) return false;
     }
     return true;
-  }
-
-  /** @internal Flushes if the overlay is full (after a map write). */
-  maybeFlush(): void {
-    if (this.pending >= this.writeBatch) this.flush();
   }
 
   /**
@@ -615,8 +644,10 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
               if (value === DELETED) {
                 if (db.removeSync(w.view())) note(index, -1);
               } else {
-                // Read in the write transaction: the page is the one the put rewrites.
-                if (db.getBinaryFast(w.view()) === undefined) note(index, 1);
+                // Known from the read before the write, or read in the write transaction (the
+                // page is the one the put rewrites).
+                const had = t.known[index]?.get(key) ?? db.getBinaryFast(w.view()) !== undefined;
+                if (!had) note(index, 1);
                 db.putSync(w.view(), encodeValue(t.name, key, value));
               }
               continue;
@@ -635,9 +666,13 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
         });
       }
     });
-    for (const t of this.tables.values()) t.overlay.fill(undefined);
+    for (const t of this.tables.values()) {
+      t.overlay.fill(undefined);
+      t.known.fill(undefined);
+    }
     for (const [index, d] of delta) this.counts[index]! += d;
     this.pending = 0;
+    this.lastRead = undefined;
   }
 
   // ---- internal --------------------------------------------------------------------------
@@ -768,6 +803,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       kind,
       restoredKind,
       overlay: new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined),
+      known: new Array<Map<NormalizedKey, boolean> | undefined>(this.size).fill(undefined),
       changed: this.trackChanges ? this.noChanges() : undefined,
     };
     this.tables.set(name, table);
@@ -792,6 +828,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     }
     if (kind === 'list' || kind === 'map') {
       this.flush();
+      this.lastRead = undefined;
       const db = this.store.db;
       const images = new Map([[table.id, imageOf(table)]]);
       // Every state as the store holds it once this one is converted, for the recount.

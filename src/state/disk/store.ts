@@ -59,6 +59,9 @@ export class Store {
   ) {
     try {
       mkdirSync(dir, { recursive: true });
+      // The store never outlives its backend: files left in the directory (a process that
+      // died before disposing) are stale and must not be read as state.
+      for (const f of ['data.mdb', 'lock.mdb']) rmSync(join(dir, f), { force: true });
     } catch (error) {
       throw storeError('cannot create the directory', dir, owner, error, false);
     }

@@ -36,6 +36,12 @@ export interface DiskTable {
    * layout) a {@link MapPending}. Flushed to the store in one transaction.
    */
   readonly overlay: Array<Map<NormalizedKey, unknown> | undefined>;
+  /**
+   * Per slot, for keys of the overlay whose value was read from the store just before their
+   * first write: whether the store had them. Lets a flush skip its own lookup when it counts
+   * entries (the usual read-modify-write). Cleared with the overlay.
+   */
+  readonly known: Array<Map<NormalizedKey, boolean> | undefined>;
   /** Keys written since the last delta view, per slot; undefined when not tracking. */
   changed: Array<Set<NormalizedKey> | undefined> | undefined;
 }
