@@ -4,7 +4,8 @@
  * graph each time; the runtime checks this with a fingerprint.
  */
 import { randomUUID } from 'node:crypto';
-import { isAbsolute, relative } from 'node:path';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
 import { ensureTypeScriptLoader, needsTypeScriptLoader } from '../core/ts-loader.js';
@@ -20,10 +21,16 @@ import {
 } from '../runtime/job-master.js';
 import { LocalPool } from '../runtime/local.js';
 import type { SubtaskMetricsReport } from '../runtime/metrics.js';
-import type { RestoreSource } from '../runtime/protocol.js';
+import type { RestoreSource, StateBackendConfig } from '../runtime/protocol.js';
 import type { WorkerOptions } from '../runtime/worker-runtime.js';
 import { ensureEddyResolvable } from './eddy-resolve.js';
 import { StreamExecutionEnvironment } from './environment.js';
+import {
+  type LocalRunDir,
+  openLocalRunDir,
+  parseStateBackend,
+  type StateBackendKind,
+} from './local-state.js';
 
 /** A job: what `defineJob` takes and a job module exports by default. */
 export interface JobDefinition {
@@ -108,6 +115,20 @@ export interface RunOptions {
   readonly workers?: number | undefined;
   /** Enables checkpoints: exactly-once sinks, recovery from failures. */
   readonly checkpoint?: CheckpointConfig | undefined;
+  /**
+   * Where keyed state lives while the job runs: `'heap'` (default: in memory) or `'disk'` (an
+   * lmdb store per keyed operator subtask in {@link RunOptions.localStateDir}; bounded memory
+   * for state larger than the heap). Checkpoints and savepoints have the same format with
+   * both: a savepoint taken with one backend restores into the other, at any parallelism.
+   */
+  readonly stateBackend?: StateBackendKind | undefined;
+  /**
+   * With `stateBackend: 'disk'`: the local working directory of the stores (created if
+   * missing; default `<os.tmpdir()>/eddy-local-state`). Each run uses a new directory in it,
+   * removed when the run ends; what a crashed process left there is removed at the next start.
+   * Local, fast disk: it is never read after a failure (recovery reads checkpoints).
+   */
+  readonly localStateDir?: string | undefined;
   /** Start from a checkpoint or savepoint. */
   readonly restore?: RestoreSource | undefined;
   /** Drop checkpointed state of operators the job no longer has (else refuse to start). */
@@ -244,29 +265,63 @@ export const loadJobGraph = async (spec: JobSpec): Promise<JobGraph> =>
 
 const loadJob = async (spec: JobSpec) => buildJob(await importJob(spec.module), spec, spec.module);
 
+/** Default of {@link RunOptions.localStateDir}. */
+export const defaultLocalStateDir = (): string => join(tmpdir(), 'eddy-local-state');
+
+/** The run's backend as workers receive it, and the run directory to remove at its end. */
+const openStateBackend = (
+  options: RunOptions,
+): { config: StateBackendConfig | undefined; runDir: LocalRunDir | undefined } => {
+  const kind = parseStateBackend(options.stateBackend ?? 'heap');
+  if (kind === 'heap') return { config: undefined, runDir: undefined };
+  const runDir = openLocalRunDir(options.localStateDir ?? defaultLocalStateDir());
+  return { config: { kind: 'disk', dir: runDir.path }, runDir };
+};
+
 const execute = async (
   graph: JobGraph,
   pool: (
     checkpointing: boolean,
     incrementalBase: string | undefined,
+    stateBackend: StateBackendConfig | undefined,
   ) => import('../runtime/job-master.js').WorkerPool,
   options: RunOptions,
 ): Promise<JobRunResult> => {
+  const backend = openStateBackend(options);
+  try {
+    return await executeWith(graph, pool, options, backend.config);
+  } finally {
+    // The stores are deleted as their subtasks close; this also takes those of workers that
+    // were terminated (failed attempts) before they could.
+    backend.runDir?.remove();
+  }
+};
+
+const executeWith = async (
+  graph: JobGraph,
+  pool: Parameters<typeof execute>[1],
+  options: RunOptions,
+  stateBackend: StateBackendConfig | undefined,
+): Promise<JobRunResult> => {
   const incremental = incrementalBaseOf(options.checkpoint);
-  const master = new JobMaster(graph, pool(options.checkpoint !== undefined, incremental), {
-    jobId: options.jobId ?? randomUUID(),
-    checkpoint: options.checkpoint,
-    restore: options.restore,
-    allowNonRestoredState: options.allowNonRestoredState,
-    restart: options.restart,
-    onMetrics: options.onMetrics,
-    metricsIntervalMs: options.metricsIntervalMs,
-    onCheckpoint: options.onCheckpoint,
-    onCheckpointFailed: options.onCheckpointFailed,
-    log: options.log,
-    onRestored: options.onRestored,
-    onFirstRecord: options.onFirstRecord,
-  });
+  const master = new JobMaster(
+    graph,
+    pool(options.checkpoint !== undefined, incremental, stateBackend),
+    {
+      jobId: options.jobId ?? randomUUID(),
+      checkpoint: options.checkpoint,
+      restore: options.restore,
+      allowNonRestoredState: options.allowNonRestoredState,
+      restart: options.restart,
+      onMetrics: options.onMetrics,
+      metricsIntervalMs: options.metricsIntervalMs,
+      onCheckpoint: options.onCheckpoint,
+      onCheckpointFailed: options.onCheckpointFailed,
+      log: options.log,
+      onRestored: options.onRestored,
+      onFirstRecord: options.onFirstRecord,
+    },
+  );
   const onStop = () => master.stop();
   options.stopSignal?.addEventListener('abort', onStop, { once: true });
   if (options.stopSignal?.aborted) onStop();
@@ -307,13 +362,14 @@ export const runJobModule = async (
   warnOnce(spec.module, uidWarnings, options.log);
   return execute(
     graph,
-    (checkpointing, incrementalBase) =>
+    (checkpointing, incrementalBase, stateBackend) =>
       new ThreadPool(graph, {
         graphLoader: import.meta.url,
         spec,
         worker: options.worker,
         checkpointing,
         incrementalBase,
+        stateBackend,
         warmKey: spec.module,
         workers: options.workers,
       }),
@@ -338,11 +394,12 @@ export const runGraphInThread = (
 ): Promise<JobRunResult> =>
   execute(
     graph,
-    (checkpointing, incrementalBase) =>
+    (checkpointing, incrementalBase, stateBackend) =>
       new LocalPool(graph, {
         worker: options.worker,
         checkpointing,
         incrementalBase,
+        stateBackend,
       }),
     options,
   );

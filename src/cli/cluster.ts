@@ -186,6 +186,8 @@ export interface SubmitOptions {
   readonly stateDir?: string | undefined;
   readonly checkpointTimeout?: number | undefined;
   readonly checkpointMode?: 'full' | 'incremental' | undefined;
+  readonly stateBackend?: 'heap' | 'disk' | undefined;
+  readonly localStateDir?: string | undefined;
   readonly fromSavepoint?: string | undefined;
   readonly resume?: boolean | undefined;
   readonly allowNonRestoredState?: boolean | undefined;
@@ -227,6 +229,10 @@ export const submitCommand = async (
     checkpointIntervalMs: o.checkpointInterval,
     checkpointTimeoutMs: o.checkpointTimeout,
     checkpointMode: o.checkpointMode,
+    stateBackend: o.stateBackend,
+    // A directory of each worker's host: given, as a path; else under each worker's $EDDY_HOME.
+    localStateDir:
+      o.localStateDir !== undefined || o.stateDir !== undefined ? dirs.local : undefined,
     reactive: o.reactive,
     restartAttempts: o.restartAttempts,
     fromSavepoint: o.fromSavepoint ? resolve(o.fromSavepoint) : undefined,

@@ -76,6 +76,16 @@ export const buildProgram = (): Command => {
         "how keyed state is checkpointed: 'full' (all of it each time) or 'incremental' (what changed since the previous checkpoint; savepoints stay full)",
       ).choices(['full', 'incremental']),
     )
+    .addOption(
+      new Option(
+        '--state-backend <kind>',
+        "where keyed state lives while the job runs: 'heap' (in memory, default) or 'disk' (an lmdb store per keyed subtask in the local state dir; savepoints restore into either)",
+      ).choices(['heap', 'disk']),
+    )
+    .option(
+      '--local-state-dir <dir>',
+      "working directory of the disk backend's stores, emptied when the job ends (default <state dir>/local)",
+    )
     .option('--from-savepoint <path>', 'start from a savepoint or checkpoint directory')
     .option('--resume', 'continue from the latest completed checkpoint in the checkpoint dir')
     .option(
@@ -125,6 +135,8 @@ export const buildProgram = (): Command => {
           stateDir: o.stateDir,
           checkpointTimeout: o.checkpointTimeout,
           checkpointMode: o.checkpointMode,
+          stateBackend: o.stateBackend,
+          localStateDir: o.localStateDir,
           fromSavepoint: o.fromSavepoint,
           resume: o.resume === true,
           allowNonRestoredState: o.allowNonRestoredState === true,
@@ -158,6 +170,8 @@ export const buildProgram = (): Command => {
         stateDir: o.stateDir,
         checkpointTimeout: o.checkpointTimeout,
         checkpointMode: o.checkpointMode,
+        stateBackend: o.stateBackend,
+        localStateDir: o.localStateDir,
         fromSavepoint: o.fromSavepoint,
         resume: o.resume === true,
         allowNonRestoredState: o.allowNonRestoredState === true,

@@ -11,6 +11,11 @@ import {
   type RunOptions,
   runJobModule,
 } from '../api/job.js';
+import {
+  checkLocalStateDir,
+  parseStateBackend,
+  type StateBackendKind,
+} from '../api/local-state.js';
 import { CheckpointStorage, latestRestorePoint } from '../checkpoint/index.js';
 import type { CheckpointMetadata } from '../checkpoint/types.js';
 import type { RescaleReport, RescaleUnchanged } from '../control/types.js';
@@ -89,6 +94,10 @@ export interface RunCommandOptions {
   readonly checkpointTimeout?: number | undefined;
   /** How keyed state is checkpointed (default 'full'). */
   readonly checkpointMode?: CheckpointMode | undefined;
+  /** Where keyed state lives while the job runs (default 'heap'). */
+  readonly stateBackend?: StateBackendKind | undefined;
+  /** The disk backend's working directory (default `<state dir>/local`, see state-dirs.ts). */
+  readonly localStateDir?: string | undefined;
   readonly fromSavepoint?: string | undefined;
   readonly resume?: boolean | undefined;
   readonly allowNonRestoredState?: boolean | undefined;
@@ -135,6 +144,7 @@ export const runCommand = async (
     checkpointIntervalMs: opts.checkpointInterval ?? null,
     fromSavepoint: opts.fromSavepoint ?? null,
     resume: opts.resume === true,
+    stateBackend: opts.stateBackend ?? 'heap',
   });
   const overParallel = parallelismWarning(
     opts.parallelism,
@@ -143,6 +153,13 @@ export const runCommand = async (
   );
   if (overParallel) process.stderr.write(`warning: ${overParallel}\n`);
   const dirs = jobStateDirs(job.name, opts);
+  // Before any thread starts or any record is read: a bad option or an unusable directory.
+  try {
+    checkStateBackend(opts, dirs.local);
+  } catch (e) {
+    await jobLog?.failed(e);
+    throw e;
+  }
   const checkpointDir =
     opts.checkpointInterval !== undefined || opts.checkpointDir !== undefined || opts.resume
       ? dirs.checkpoints
@@ -310,6 +327,8 @@ export const runCommand = async (
         }
       : undefined,
     restore: generation.restore,
+    stateBackend: opts.stateBackend,
+    localStateDir: dirs.local,
     allowNonRestoredState: opts.allowNonRestoredState,
     restart:
       opts.restartAttempts === undefined
@@ -458,6 +477,21 @@ export const runCommand = async (
   jobLog?.write(formatSummary(summary), jobEndFields(summary));
   await jobLog?.close();
   return 0;
+};
+
+/**
+ * `--state-backend` (commander checks the choices; this guards other callers) and, for the
+ * disk backend, its local directory: created if missing, and really writable.
+ */
+const checkStateBackend = (opts: RunCommandOptions, localDir: string): void => {
+  const kind = parseStateBackend(opts.stateBackend ?? 'heap', '--state-backend');
+  if (kind !== 'disk') return;
+  checkLocalStateDir(
+    localDir,
+    opts.localStateDir !== undefined
+      ? 'the local state directory (--local-state-dir)'
+      : 'the local state directory (<state dir>/local; --local-state-dir or --state-dir moves it)',
+  );
 };
 
 /**

@@ -4,7 +4,9 @@
  * a user takes with `eddy savepoint` / `eddy stop --savepoint` without `--dir`) and
  * `rescales/` (the savepoints `eddy rescale` takes, kept as checkpoints are: the newest 3).
  * `--state-dir <dir>` moves all three for one job; `--checkpoint-dir` moves checkpoints
- * alone. Paths a user gives are resolved against the directory of the command they type.
+ * alone. `local/` is the disk state backend's working directory (its stores while the job runs,
+ * removed at the end; see api/local-state.ts); `--local-state-dir` moves it alone (e.g. to a
+ * fast local disk while checkpoints stay on durable storage). Paths a user gives are resolved against the directory of the command they type.
  */
 import { join, resolve } from 'node:path';
 import { safeFileComponent } from '../checkpoint/paths.js';
@@ -15,6 +17,8 @@ export interface JobStateDirs {
   readonly checkpoints: string;
   readonly savepoints: string;
   readonly rescales: string;
+  /** The disk state backend's stores (`--local-state-dir`, default `<root>/local`). */
+  readonly local: string;
 }
 
 /** How many rescale savepoints are kept, as for checkpoints. */
@@ -22,7 +26,11 @@ export const RETAINED_RESCALE_SAVEPOINTS = 3;
 
 export const jobStateDirs = (
   jobName: string,
-  opts: { readonly stateDir?: string | undefined; readonly checkpointDir?: string | undefined },
+  opts: {
+    readonly stateDir?: string | undefined;
+    readonly checkpointDir?: string | undefined;
+    readonly localStateDir?: string | undefined;
+  },
   home: string = eddyHome(),
 ): JobStateDirs => {
   // Beside the registry's `<id>.json` files; a safe file component never ends in `.json`.
@@ -34,5 +42,6 @@ export const jobStateDirs = (
     checkpoints: opts.checkpointDir ? resolve(opts.checkpointDir) : join(root, 'checkpoints'),
     savepoints: join(root, 'savepoints'),
     rescales: join(root, 'rescales'),
+    local: opts.localStateDir ? resolve(opts.localStateDir) : join(root, 'local'),
   };
 };

@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 import { buildGraph, type JobDefinition } from '../api/job.js';
 import { CheckpointStorage, latestRestorePoint } from '../checkpoint/index.js';
+import { safeFileComponent } from '../checkpoint/paths.js';
 import { EddyError, InvalidArgumentError, serializeError } from '../core/errors.js';
 import type { JobGraph } from '../runtime/graph.js';
 import {
@@ -23,7 +24,7 @@ import {
   type RestartStrategy,
 } from '../runtime/job-master.js';
 import { addTotals, type Totals, totals, ZERO_TOTALS } from '../runtime/metrics.js';
-import type { RestoreSource, RestoreStats } from '../runtime/protocol.js';
+import type { RestoreSource, RestoreStats, StateBackendConfig } from '../runtime/protocol.js';
 import type { ClusterRescale, JobEvent, JobStatus, SubmitSpec } from './messages.js';
 import { ClusterPool, type SlotBroker } from './pool.js';
 
@@ -360,6 +361,7 @@ export class ClusterJob {
       },
       checkpointing: spec.checkpointDir !== undefined,
       incrementalBase: incrementalBaseOf(checkpoint),
+      stateBackend: stateBackendOf(spec),
       slotTimeoutMs: this.ctx.slotTimeoutMs,
       failFast: this.reactive,
     });
@@ -481,3 +483,15 @@ const hasCode = (e: unknown, code: string): boolean => {
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+
+/**
+ * The backend the workers create. A relative `dir` is relative to each worker process's
+ * $EDDY_HOME (the worker resolves it): the default, `jobs/<job name>/local`, is on each host.
+ */
+const stateBackendOf = (spec: SubmitSpec): StateBackendConfig | undefined =>
+  spec.stateBackend === 'disk'
+    ? {
+        kind: 'disk',
+        dir: spec.localStateDir ?? join('jobs', safeFileComponent(spec.name), 'local'),
+      }
+    : undefined;

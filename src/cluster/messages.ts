@@ -90,6 +90,13 @@ export interface SubmitSpec {
   readonly checkpointTimeoutMs?: number | undefined;
   /** 'incremental': keyed state checkpoints write only what changed (default 'full'). */
   readonly checkpointMode?: 'full' | 'incremental' | undefined;
+  /** Where keyed state lives while the job runs: 'heap' (default) or 'disk'. */
+  readonly stateBackend?: 'heap' | 'disk' | undefined;
+  /**
+   * With 'disk': the stores' working directory on every worker's host (default
+   * `$EDDY_HOME/jobs/<job name>/local` of each worker process).
+   */
+  readonly localStateDir?: string | undefined;
   /** Follow the cluster's slots (up to maxParallelism) instead of a fixed parallelism. */
   readonly reactive?: boolean | undefined;
   readonly restartAttempts?: number | undefined;

@@ -21,6 +21,7 @@ import type {
   FromWorker,
   PeerAddress,
   RestoreSource,
+  StateBackendConfig,
   ToWorker,
   WorkerInit,
 } from '../runtime/protocol.js';
@@ -81,6 +82,12 @@ export interface ClusterPoolOptions {
   readonly checkpointing: boolean;
   /** Set when keyed state is checkpointed incrementally: the job's checkpoint directory. */
   readonly incrementalBase?: string | undefined;
+  /**
+   * The keyed state backend. For 'disk', `dir` is a directory of each worker's host; relative,
+   * it is relative to the worker process's $EDDY_HOME. The worker process puts a directory of
+   * the attempt's own there (see WorkerProcess.deploy).
+   */
+  readonly stateBackend?: StateBackendConfig | undefined;
   readonly slotTimeoutMs: number;
   /** Reactive mode: too few slots fail the spawn at once (EDDY_SLOTS_CHANGED). */
   readonly failFast: boolean;
@@ -201,6 +208,7 @@ export class ClusterPool implements WorkerPool {
       options: DEFAULT_WORKER_OPTIONS,
       checkpointing: this.options.checkpointing,
       incrementalBase: this.options.incrementalBase,
+      stateBackend: this.options.stateBackend,
       restore,
       tcp,
     };

@@ -10,9 +10,11 @@
  */
 import { rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { JOB_GRAPH_LOADER } from '../api/job.js';
 import { writeBundledJob } from '../api/job-bundle.js';
+import { type LocalRunDir, openLocalRunDir } from '../api/local-state.js';
+import { eddyHome } from '../control/paths.js';
 import { EddyError, serializeError } from '../core/errors.js';
 import { localChannels, startWorkerThread, type ThreadHandle } from '../runtime/coordinator.js';
 import type { WorkerInit } from '../runtime/protocol.js';
@@ -43,6 +45,11 @@ export class WorkerProcess {
   private conn: Conn | undefined;
   private readonly threads = new Map<string, ThreadHandle>();
   private readonly bundles = new Map<string, Promise<string>>();
+  /**
+   * The disk backend's directory of each attempt with workers here, and those workers still
+   * running: removed when the last one ends (closed, terminated or crashed).
+   */
+  private readonly runDirs = new Map<string, { dir: LocalRunDir; live: Set<number> }>();
   /** Inits waiting for their `wire`, by attempt. */
   private readonly pending = new Map<string, number[]>();
   private stopped = false;
@@ -152,6 +159,33 @@ export class WorkerProcess {
     this.threads.clear();
     this.pending.clear();
     await Promise.all(threads.map((t) => t.terminate()));
+    for (const { dir } of this.runDirs.values()) dir.remove();
+    this.runDirs.clear();
+  }
+
+  /** Worker `worker` of `attempt` ended here: the last one removes the attempt's stores. */
+  private workerEnded(attempt: string, worker: number): void {
+    const run = this.runDirs.get(attempt);
+    if (!run?.live.delete(worker) || run.live.size > 0) return;
+    this.runDirs.delete(attempt);
+    run.dir.remove();
+  }
+
+  /**
+   * The attempt's own directory for the disk backend, on this host: under the job's local
+   * state directory (relative: under this process's $EDDY_HOME). Throws a clear error naming
+   * the path if it cannot be created or written.
+   */
+  private stateBackendOf(
+    attempt: string,
+    inits: readonly WorkerInit[],
+  ): WorkerInit['stateBackend'] {
+    const config = inits[0]?.stateBackend;
+    if (config?.kind !== 'disk') return config;
+    const base = isAbsolute(config.dir) ? config.dir : join(eddyHome(), config.dir);
+    const dir = openLocalRunDir(base, `the local state directory of worker ${this.id}`);
+    this.runDirs.set(attempt, { dir, live: new Set(inits.map((i) => i.workerIndex)) });
+    return { kind: 'disk', dir: dir.path };
   }
 
   private enqueue(m: MasterToWorker): void {
@@ -186,9 +220,10 @@ export class WorkerProcess {
         const t = this.threads.get(k);
         this.threads.delete(k);
         // Not awaited: other messages (other attempts) must not wait for a cancel grace.
-        void (t?.terminate() ?? Promise.resolve()).then(() =>
-          this.send({ type: 'terminated', attempt: m.attempt, worker: m.worker }),
-        );
+        void (t?.terminate() ?? Promise.resolve()).then(() => {
+          this.workerEnded(m.attempt, m.worker);
+          this.send({ type: 'terminated', attempt: m.attempt, worker: m.worker });
+        });
         return;
       }
       default:
@@ -212,10 +247,24 @@ export class WorkerProcess {
         });
       return;
     }
+    let stateBackend: WorkerInit['stateBackend'];
+    try {
+      stateBackend = this.stateBackendOf(m.attempt, m.inits);
+    } catch (e) {
+      for (const init of m.inits)
+        this.send({
+          type: 'crashed',
+          attempt: m.attempt,
+          worker: init.workerIndex,
+          error: serializeError(e),
+        });
+      return;
+    }
     this.pending.set(m.attempt, [...m.local]);
     for (const init of m.inits) {
       const full: WorkerInit = {
         ...init,
+        stateBackend,
         graphLoader: JOB_GRAPH_LOADER,
         sourceMaps: true,
         spec: { ...(init.spec as object), module },
@@ -223,12 +272,17 @@ export class WorkerProcess {
       const thread = startWorkerThread(full);
       const worker = init.workerIndex;
       this.threads.set(key(m.attempt, worker), thread);
-      thread.onMessage((msg) => this.send({ type: 'fromWorker', attempt: m.attempt, worker, msg }));
+      thread.onMessage((msg) => {
+        // Closed: its subtasks and their stores are closed; the thread may linger.
+        if (msg.type === 'closed') this.workerEnded(m.attempt, worker);
+        this.send({ type: 'fromWorker', attempt: m.attempt, worker, msg });
+      });
       thread.onListening((port) =>
         this.send({ type: 'listening', attempt: m.attempt, worker, port }),
       );
       thread.onCrash((e) => {
         this.threads.delete(key(m.attempt, worker));
+        this.workerEnded(m.attempt, worker);
         this.send({ type: 'crashed', attempt: m.attempt, worker, error: serializeError(e) });
       });
     }

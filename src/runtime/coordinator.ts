@@ -9,7 +9,14 @@ import { EddyError, JobFailedError } from '../core/errors.js';
 import { fingerprint, type JobGraph } from './graph.js';
 import type { WorkerHandle, WorkerPool } from './job-master.js';
 import { type PlacementTable, planExecution } from './plan.js';
-import type { FromWorker, PeerAddress, RestoreSource, ToWorker, WorkerInit } from './protocol.js';
+import type {
+  FromWorker,
+  PeerAddress,
+  RestoreSource,
+  StateBackendConfig,
+  ToWorker,
+  WorkerInit,
+} from './protocol.js';
 import type { FromThreadListening, ToThreadWire } from './thread-messages.js';
 import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from './worker-runtime.js';
 
@@ -27,6 +34,8 @@ export interface ThreadPoolOptions {
   readonly checkpointing: boolean;
   /** Set when keyed state is checkpointed incrementally: the job's checkpoint directory. */
   readonly incrementalBase?: string | undefined;
+  /** The keyed state backend of the workers' subtasks (default heap). */
+  readonly stateBackend?: StateBackendConfig | undefined;
   /**
    * Identifies what a warm thread must have preloaded to serve this pool (e.g. the job
    * module's path); threads prewarmed with the same key are used before new ones are started.
@@ -168,6 +177,7 @@ export class ThreadPool implements WorkerPool {
         options: this.options,
         checkpointing: this.config.checkpointing,
         incrementalBase: this.config.incrementalBase,
+        stateBackend: this.config.stateBackend,
         restore,
       };
       const thread = warm[i];

@@ -7,7 +7,7 @@ import type { EddyError } from '../core/errors.js';
 import type { JobGraph } from './graph.js';
 import type { WorkerHandle, WorkerPool } from './job-master.js';
 import { type ExecutionPlan, planExecution } from './plan.js';
-import type { FromWorker, RestoreSource, ToWorker } from './protocol.js';
+import type { FromWorker, RestoreSource, StateBackendConfig, ToWorker } from './protocol.js';
 import { WorkerAgent } from './worker-agent.js';
 import { DEFAULT_WORKER_OPTIONS, type WorkerOptions } from './worker-runtime.js';
 
@@ -16,6 +16,8 @@ export interface LocalPoolOptions {
   readonly checkpointing: boolean;
   /** Set when keyed state is checkpointed incrementally: the job's checkpoint directory. */
   readonly incrementalBase?: string | undefined;
+  /** The keyed state backend of the workers' subtasks (default heap). */
+  readonly stateBackend?: StateBackendConfig | undefined;
 }
 
 /** One worker (the calling thread) hosts every subtask; the plan is computed once. */
@@ -59,6 +61,7 @@ class LocalHandle implements WorkerHandle {
         options: { ...DEFAULT_WORKER_OPTIONS, ...config.worker },
         checkpointing: config.checkpointing,
         incrementalBase: config.incrementalBase,
+        stateBackend: config.stateBackend,
         restore,
       },
       (m) =>

@@ -16,6 +16,16 @@ export interface RestoreSource {
   readonly metadata: CheckpointMetadata;
 }
 
+/**
+ * Which keyed state backend a worker creates, as plain data (a factory cannot cross a thread or
+ * a process): 'heap' (the default) or 'disk', whose stores go into new directories under `dir`
+ * (a directory of the host the worker runs on; see api/local-state.ts for who creates and
+ * removes it).
+ */
+export type StateBackendConfig =
+  | { readonly kind: 'heap' }
+  | { readonly kind: 'disk'; readonly dir: string };
+
 /** Passed as workerData: everything a worker needs to rebuild the job graph itself. */
 export interface WorkerInit {
   /** Module exporting `loadJobGraph(spec)`; the runtime does not know how jobs are defined. */
@@ -29,6 +39,8 @@ export interface WorkerInit {
   readonly checkpointing: boolean;
   /** Set when keyed state is checkpointed incrementally: the job's checkpoint directory. */
   readonly incrementalBase?: string | undefined;
+  /** The keyed state backend of the worker's subtasks (default heap). */
+  readonly stateBackend?: StateBackendConfig | undefined;
   readonly restore: RestoreSource | undefined;
   /**
    * Set when some peers run in other processes: the thread listens on `host` (port 0) for

@@ -23,11 +23,20 @@ import {
   intersectKeyGroupRanges,
   type KeyGroupRange,
 } from '../keygroups/index.js';
+import type { KeyedStateBackendFactory } from '../state/backend.js';
+import { diskBackendFactory } from '../state/disk/index.js';
 import type { LazyKeyGroup } from '../state/types.js';
 import { faultPoint, InjectedFault } from './faults.js';
 import type { JobGraph, JobNode } from './graph.js';
 import type { ExecutionPlan } from './plan.js';
-import type { FromWorker, OperatorAck, RestoreSource, RestoreStats, ToWorker } from './protocol.js';
+import type {
+  FromWorker,
+  OperatorAck,
+  RestoreSource,
+  RestoreStats,
+  StateBackendConfig,
+  ToWorker,
+} from './protocol.js';
 import type { RestoredOperatorState, SubtaskRunner, TaskSnapshot } from './subtask.js';
 import type { PeerLink } from './transport/exchange.js';
 import { taskKey, type WorkerOptions, WorkerRuntime } from './worker-runtime.js';
@@ -41,8 +50,19 @@ export interface AgentConfig {
    * parent of its `chk-<id>` directories and of `blocks/`).
    */
   readonly incrementalBase?: string | undefined;
+  /** The keyed state backend of this worker's subtasks (default heap). */
+  readonly stateBackend?: StateBackendConfig | undefined;
   readonly restore: RestoreSource | undefined;
 }
+
+/**
+ * The factory a worker builds from its plain config: in the worker itself, because a function
+ * cannot cross a thread. Undefined: the subtask's default, the heap backend.
+ */
+const backendFactory = (
+  config: StateBackendConfig | undefined,
+): KeyedStateBackendFactory | undefined =>
+  config?.kind === 'disk' ? diskBackendFactory(config.dir) : undefined;
 
 interface CheckpointTrigger {
   readonly dir: string;
@@ -105,6 +125,7 @@ export class WorkerAgent {
       {
         checkpointing: this.config.checkpointing,
         incremental: this.config.incrementalBase !== undefined,
+        keyedStateBackend: backendFactory(this.config.stateBackend),
         restored,
         onSnapshot: (s) => this.onSnapshot(s),
         onFirstRecord: () => this.post({ type: 'firstRecord', at: Date.now() }),

@@ -4,6 +4,7 @@
  * or one slice of it per worker thread; nothing else differs between the two modes.
  */
 import type { CheckpointBarrier } from '../core/elements.js';
+import type { KeyedStateBackendFactory } from '../state/backend.js';
 import type { JobGraph } from './graph.js';
 import type { SubtaskMetricsReport } from './metrics.js';
 import type { ExecutionPlan } from './plan.js';
@@ -34,6 +35,8 @@ export interface WorkerRuntimeEnv {
   readonly checkpointing: boolean;
   /** Checkpoint keyed state incrementally (savepoints stay full). */
   readonly incremental?: boolean | undefined;
+  /** Creates each keyed operator's state backend (default: the heap backend). */
+  readonly keyedStateBackend?: KeyedStateBackendFactory | undefined;
   /** Restored state per task key `${chain}/${subtask}`, then per operator uid. */
   readonly restored: ReadonlyMap<string, ReadonlyMap<string, RestoredOperatorState>>;
   readonly onSnapshot: (snapshot: TaskSnapshot) => void;
@@ -75,6 +78,7 @@ export class WorkerRuntime {
             stopSignal: this.stop.signal,
             checkpointing: env.checkpointing,
             incremental: env.incremental,
+            keyedStateBackend: env.keyedStateBackend,
             restored: env.restored.get(taskKey(chain.index, i)) ?? new Map(),
             onSnapshot: env.onSnapshot,
             onFirstRecord,

@@ -38,8 +38,11 @@ afterEach(async () => {
   cluster = undefined;
 });
 
+/** The EDDY_HOME of the latest cluster (its master's and workers'). */
+let home = '';
+
 const newCluster = (masterArgs: string[] = []) => {
-  const home = tempDir('eddy-cluster-home-');
+  home = tempDir('eddy-cluster-home-');
   cluster = new TestCluster({ ...process.env, EDDY_HOME: home }, masterArgs);
   return cluster;
 };
@@ -72,37 +75,47 @@ const keyedSum = (
 ];
 
 describe('a cluster of worker processes', () => {
-  it('runs keyed-sum at p=4 on 2 workers x 2 slots; a worker killed with kill -9 mid-run and a new one started: exact output', async () => {
-    const c = newCluster();
-    await c.startMaster();
-    const w1 = await c.startWorker(2);
-    await c.startWorker(2);
-    const data = files(4, 3000);
-    const input = writeEventFiles(data);
-    const out = join(tempDir(), 'out');
-    const checkpoints = join(tempDir(), 'ck');
-    const run = c.submit(keyedSum(input, out, checkpoints, 4));
-    await waitUntil(() => completed(checkpoints) >= 2, 'two completed checkpoints', 60_000);
-    const before = await c.status();
-    expect(before.jobs[0]).toMatchObject({ status: 'running', parallelism: 4 });
-    expect(before.workers.map((w) => w.freeSlots)).toEqual([0, 0]);
-    w1.kill('SIGKILL');
-    await c.startWorker(2);
-    const { code } = await run.exited;
-    expect(code, describeRun(run)).toBe(0);
-    // Who notices first varies: the master (w1's control connection closed) or a worker of w2
-    // (its data connection to w1 closed or was reset); either restarts the attempt from a
-    // checkpoint.
-    expect(run.stderr()).toMatch(
-      /job failed: .*(worker process w1 lost|worker \d at 127\.0\.0\.1:\d+: (connection failed|closed the connection))/,
-    );
-    expect(run.stderr()).toMatch(/restarting from checkpoint \d+/);
-    expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
-    const after = await c.status();
-    expect(after.workers.map((w) => w.id).sort()).toEqual(['w2', 'w3']);
-    expect(after.jobs[0]).toMatchObject({ status: 'finished' });
-    expect(after.jobs[0]!.restarts).toBeGreaterThanOrEqual(1);
-  });
+  // With the disk backend too: each worker process keeps its stores under its own $EDDY_HOME
+  // (jobs/keyed-sum/local); the killed worker's are swept by the next deploy on that directory.
+  it.each([['heap'], ['disk']])(
+    'runs keyed-sum at p=4 on 2 workers x 2 slots (%s backend); a worker killed with kill -9 mid-run and a new one started: exact output',
+    async (backend) => {
+      const c = newCluster();
+      await c.startMaster();
+      const w1 = await c.startWorker(2);
+      await c.startWorker(2);
+      const data = files(4, 3000);
+      const input = writeEventFiles(data);
+      const out = join(tempDir(), 'out');
+      const checkpoints = join(tempDir(), 'ck');
+      const run = c.submit(keyedSum(input, out, checkpoints, 4, ['--state-backend', backend]));
+      await waitUntil(() => completed(checkpoints) >= 2, 'two completed checkpoints', 60_000);
+      const local = join(home, 'jobs', 'keyed-sum', 'local');
+      // Both worker processes' run directories, each with the stores of its two subtasks.
+      if (backend === 'disk') expect(readdirSync(local).length).toBe(2);
+      const before = await c.status();
+      expect(before.jobs[0]).toMatchObject({ status: 'running', parallelism: 4 });
+      expect(before.workers.map((w) => w.freeSlots)).toEqual([0, 0]);
+      w1.kill('SIGKILL');
+      await c.startWorker(2);
+      const { code } = await run.exited;
+      expect(code, describeRun(run)).toBe(0);
+      // Who notices first varies: the master (w1's control connection closed) or a worker of w2
+      // (its data connection to w1 closed or was reset); either restarts the attempt from a
+      // checkpoint.
+      expect(run.stderr()).toMatch(
+        /job failed: .*(worker process w1 lost|worker \d at 127\.0\.0\.1:\d+: (connection failed|closed the connection))/,
+      );
+      expect(run.stderr()).toMatch(/restarting from checkpoint \d+/);
+      expect(sorted(readParts(out))).toEqual(sorted(referenceSums(data)));
+      const after = await c.status();
+      expect(after.workers.map((w) => w.id).sort()).toEqual(['w2', 'w3']);
+      expect(after.jobs[0]).toMatchObject({ status: 'finished' });
+      expect(after.jobs[0]!.restarts).toBeGreaterThanOrEqual(1);
+      if (backend === 'disk') expect(readdirSync(local)).toEqual([]);
+      else expect(existsSync(local)).toBe(false);
+    },
+  );
 
   it('fails with a clear error when too few slots come within the slot timeout', async () => {
     const c = newCluster(['--slot-timeout', '1500']);

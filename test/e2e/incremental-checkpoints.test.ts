@@ -4,7 +4,8 @@
  * latest incremental checkpoint, and is stopped and resumed from its latest checkpoint at
  * random parallelisms in the same checkpoint directory (so restored chains are added to across
  * rescales). Its output must be exactly the uninterrupted run's, and the checkpoints must
- * really be incremental: deltas on top of shared base blocks.
+ * really be incremental: deltas on top of shared base blocks. With the heap backend and with
+ * the disk backend (its stores in a local directory that must be empty after every run).
  */
 
 import { mkdtempSync, readdirSync } from 'node:fs';
@@ -141,7 +142,13 @@ const expected = (): Row[] => {
 
 const byId = (rows: Row[]) => [...rows].sort((a, b) => a.id - b.id);
 
-describe('incremental checkpoints', () => {
+/** Per backend: the number of runs of the property. */
+const backends: Array<['heap' | 'disk', number]> = [
+  ['heap', 5],
+  ['disk', 5],
+];
+
+describe.each(backends)('incremental checkpoints, %s backend', (backend, numRuns) => {
   it('crashes and rescales through incremental checkpoints give the uninterrupted output', async () => {
     const want = byId(expected());
     let runsWithDeltas = 0;
@@ -159,6 +166,7 @@ describe('incremental checkpoints', () => {
         async (steps, lastParallelism) => {
           const output = join(tmp(), 'out');
           const chk = join(tmp(), 'chk');
+          const local = join(tmp(), 'local');
           const storage = new CheckpointStorage(chk);
           let restore: RestoreSource | undefined;
           let sawDelta = false;
@@ -171,6 +179,8 @@ describe('incremental checkpoints', () => {
               { parallelism: s.parallelism, maxParallelism: MAX_PARALLELISM },
               {
                 restore,
+                stateBackend: backend,
+                localStateDir: local,
                 checkpoint: { intervalMs: 5, dir: chk, mode: 'incremental', retain: 2 },
                 restart: { kind: 'fixed-delay', attempts: 3, delayMs: 0 },
                 log: () => {},
@@ -180,6 +190,7 @@ describe('incremental checkpoints', () => {
                 },
               },
             );
+            if (backend === 'disk') expect(readdirSync(local)).toEqual([]);
             const latest = await storage.latestValid();
             if (latest === undefined) {
               restore = undefined;
@@ -200,7 +211,7 @@ describe('incremental checkpoints', () => {
           if (sawDelta) runsWithDeltas++;
         },
       ),
-      { numRuns: 5, seed: 11 },
+      { numRuns, seed: 11 },
     );
     // The checkpoints were incremental, not a base every time.
     expect(runsWithDeltas).toBeGreaterThan(0);

@@ -4,6 +4,7 @@
  * its committed output must equal the uninterrupted run's. One schedule runs more subtasks
  * than worker threads (p=24 on `--workers 2`, rescaled to 7): task slots.
  */
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sentence } from '../../examples/word-count.js';
@@ -21,8 +22,12 @@ import {
 const cli = (args: string[], env: NodeJS.ProcessEnv) => eddy(args, undefined, env);
 
 /** Runs `args` and rescales the job to each parallelism in turn while it runs. */
-const runWithRescales = async (args: string[], rescales: number[]) => {
-  const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
+const runWithRescales = async (
+  args: string[],
+  rescales: number[],
+  home = tempDir('eddy-home-'),
+) => {
+  const env = { ...process.env, EDDY_HOME: home };
   const job = cli(args, env);
   const id = await runningJobId(env);
   const reports: string[] = [];
@@ -69,44 +74,41 @@ const wordCountExpected = (lines: number): string[] => {
   return expected;
 };
 
+/** keyed-sum at p=`start` with checkpoints, rescaled to each of `rescales`: exact output. */
+const keyedSumRescales = async (start: number, rescales: number[], extra: string[]) => {
+  const input = writeEventFiles(keyedSumData);
+  const output = join(tempDir(), 'out');
+  const args = [
+    'run',
+    'examples/keyed-sum.ts',
+    '-p',
+    String(start),
+    ...extra,
+    '--checkpoint-interval',
+    '200',
+  ];
+  args.push('--checkpoint-dir', join(tempDir(), 'chk'), '--', '--input', input, '--output', output);
+  // Long enough for two rescales, each of which starts its threads before stopping (~1-2 s).
+  args.push('--rate', '4000');
+  const home = tempDir('eddy-home-');
+  const reports = await runWithRescales(args, rescales, home);
+  let from = start;
+  rescales.forEach((to, i) => {
+    expect(reports[i]).toMatch(new RegExp(`^rescaled ${from} -> ${to}: pause \\d+ ms`));
+    // The new worker threads start while the job still runs, before it is stopped.
+    expect(reports[i]).toMatch(/\(new threads started beforehand in \d+ ms while the job ran\)/);
+    from = to;
+  });
+  expect(sorted(readParts(output))).toEqual(sorted(referenceSums(keyedSumData)));
+  // The disk backend's stores (one run directory per generation) are gone with the job.
+  const local = join(home, 'jobs', 'keyed-sum', 'local');
+  if (extra.includes('disk')) expect(readdirSync(local)).toEqual([]);
+};
+
 describe.each(schedules)(
   'golden rescale runs: start at p=%i, rescale to %j %j',
   (start, rescales, extra) => {
-    it('examples/keyed-sum.ts', async () => {
-      const input = writeEventFiles(keyedSumData);
-      const output = join(tempDir(), 'out');
-      const args = [
-        'run',
-        'examples/keyed-sum.ts',
-        '-p',
-        String(start),
-        ...extra,
-        '--checkpoint-interval',
-        '200',
-      ];
-      args.push(
-        '--checkpoint-dir',
-        join(tempDir(), 'chk'),
-        '--',
-        '--input',
-        input,
-        '--output',
-        output,
-      );
-      // Long enough for two rescales, each of which starts its threads before stopping (~1-2 s).
-      args.push('--rate', '4000');
-      const reports = await runWithRescales(args, rescales);
-      let from = start;
-      rescales.forEach((to, i) => {
-        expect(reports[i]).toMatch(new RegExp(`^rescaled ${from} -> ${to}: pause \\d+ ms`));
-        // The new worker threads start while the job still runs, before it is stopped.
-        expect(reports[i]).toMatch(
-          /\(new threads started beforehand in \d+ ms while the job ran\)/,
-        );
-        from = to;
-      });
-      expect(sorted(readParts(output))).toEqual(sorted(referenceSums(keyedSumData)));
-    });
+    it('examples/keyed-sum.ts', () => keyedSumRescales(start, rescales, extra));
 
     it('examples/word-count.ts', async () => {
       const lines = 6000;
@@ -127,3 +129,10 @@ describe.each(schedules)(
     });
   },
 );
+
+// The disk backend: stores closed and opened again at each new parallelism, restored from
+// the rescale savepoints (Arroyo's shape; the word-count job is not repeated).
+describe('golden rescale runs, disk backend', () => {
+  it('examples/keyed-sum.ts: p=2, rescaled to 3, then to 1', () =>
+    keyedSumRescales(2, [3, 1], ['--state-backend', 'disk']));
+});

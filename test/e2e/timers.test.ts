@@ -165,44 +165,63 @@ describe('event-time timers through the CLI', () => {
     expect(sorted(readParts(output))).toEqual(expected);
   });
 
-  it('stop with a savepoint at p=2, restore at p=3: pending timers fire once, after the restore', async () => {
-    const env = { ...process.env, EDDY_HOME: tempDir('eddy-home-') };
-    const input = writeFiles(data);
-    const output = join(tempDir(), 'out');
-    const chk = ['--checkpoint-interval', '200', '--checkpoint-dir', join(tempDir(), 'chk')];
-    const job = spawn(process.execPath, [EDDY, ...runArgs(input, output, 2, chk, 8000)], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    job.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const exited = new Promise<number | null>((r) => job.on('exit', r));
-    const id = await runningJobId(env);
-    // Stop once some timers fired and their output is committed, whatever the machine's speed.
-    await waitUntil(() => committedParts(output).length > 0, 'committed output');
-    const stop = await eddy(
-      ['stop', id, '--savepoint', '--dir', tempDir('eddy-sp-')],
-      undefined,
-      env,
-    );
-    expect(stop.code, stop.stderr).toBe(0);
-    expect(await exited, stderr).toBe(0);
-    const savepoint = stop.stdout.trim().split('\n').pop()!;
-    const partial = readParts(output);
-    expect(partial.length).toBeGreaterThan(0);
-    expect(partial.length).toBeLessThan(expected.length);
-
-    const restored = await eddy(
-      runArgs(input, output, 3, [
-        '--from-savepoint',
-        savepoint,
+  // With the disk backend too: timers in its stores, written to and restored from savepoints.
+  it.each([['heap'], ['disk']])(
+    'stop with a savepoint at p=2, restore at p=3 (%s backend): pending timers fire once, after the restore',
+    async (backend) => {
+      const home = tempDir('eddy-home-');
+      const env = { ...process.env, EDDY_HOME: home };
+      const input = writeFiles(data);
+      const output = join(tempDir(), 'out');
+      const chk = [
+        '--state-backend',
+        backend,
+        '--checkpoint-interval',
+        '200',
         '--checkpoint-dir',
-        join(tempDir(), 'chk2'),
-      ]),
-    );
-    expect(restored.code, restored.stderr).toBe(0);
-    expect(sorted(readParts(output))).toEqual(expected);
-  });
+        join(tempDir(), 'chk'),
+      ];
+      const job = spawn(process.execPath, [EDDY, ...runArgs(input, output, 2, chk, 8000)], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      job.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      const exited = new Promise<number | null>((r) => job.on('exit', r));
+      const id = await runningJobId(env);
+      // Stop once some timers fired and their output is committed, whatever the machine's speed.
+      await waitUntil(() => committedParts(output).length > 0, 'committed output');
+      const stop = await eddy(
+        ['stop', id, '--savepoint', '--dir', tempDir('eddy-sp-')],
+        undefined,
+        env,
+      );
+      expect(stop.code, stop.stderr).toBe(0);
+      expect(await exited, stderr).toBe(0);
+      const savepoint = stop.stdout.trim().split('\n').pop()!;
+      const partial = readParts(output);
+      expect(partial.length).toBeGreaterThan(0);
+      expect(partial.length).toBeLessThan(expected.length);
+
+      const restored = await eddy(
+        runArgs(input, output, 3, [
+          '--state-backend',
+          backend,
+          '--from-savepoint',
+          savepoint,
+          '--checkpoint-dir',
+          join(tempDir(), 'chk2'),
+        ]),
+        undefined,
+        env,
+      );
+      expect(restored.code, restored.stderr).toBe(0);
+      expect(sorted(readParts(output))).toEqual(expected);
+      const local = join(home, 'jobs', 'timer-job', 'local');
+      if (backend === 'disk') expect(readdirSync(local)).toEqual([]);
+      else expect(existsSync(local)).toBe(false);
+    },
+  );
 });
