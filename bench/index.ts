@@ -25,6 +25,11 @@ const BENCHES: Record<string, Bench> = {
       'keyed state of 1M and 10M keys restored at a new parallelism: eddy vs read-all, per-key index, floor; eddy rescale pause vs state size (100k-5M keys), full vs incremental',
     run: async (args) => (await import('./rescale.js')).main(args),
   },
+  'state-backends': {
+    description:
+      'count per key over 1M, 10M and 100M keys at -p 2: heap vs on-disk keyed state backend, throughput, peak RSS (anonymous / file-backed), checkpoint and restore time',
+    run: async (args) => (await import('./state-backends.js')).main(args),
+  },
   'many-subtasks': {
     description:
       'keyed-sum on a small input at p=2 and p=128 on the same worker threads: time to running, peak RSS, exact output',
