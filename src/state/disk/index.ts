@@ -29,7 +29,12 @@
  *   restore onto existing state recounts its key group): views, sizes and the delta view's
  *   compaction rule never scan.
  * - Snapshot view: flush, then a read transaction held until release; `keyGroups` from the
- *   counts (O(key groups)); `read` scans one key group's range in the transaction.
+ *   counts (O(key groups), and per state, O(key groups × states)); `read` scans one key
+ *   group's range in the transaction; `readMaps` hands the checkpoint writer each state as a
+ *   map-like object streaming from the store, so a large key group is encoded in slices
+ *   (the job runs between them) without an array of its entries. Its iterators have no
+ *   `return()` (a `for...of` that stops after a slice must not close them); the view closes
+ *   any left open when it is released, so no cursor pins the transaction.
  * - Delta view: changed keys tracked in memory per state and key group (Sets) between delta
  *   views; the view captures them, the live counts and a read transaction; the `whole` rule is
  *   asked at view time, as the heap asks it; `readDelta` reads the captured keys in the
