@@ -22,7 +22,7 @@ import type {
 } from '../types.js';
 import { createDiskState } from './disk-states.js';
 import { KeyWriter, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
-import { countKeyGroup, readKeyGroup, sameKey, scanKeyGroup } from './scan.js';
+import { countByState, readKeyGroup, sameKey, scanKeyGroup } from './scan.js';
 import { Store } from './store.js';
 import {
   DELETED,
@@ -196,11 +196,14 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const keyGroups = this.nonEmpty(); // from the entry counts: O(key groups), no seek
     const txn = this.store.db.useReadTransaction();
     this.openViews++;
+    const counts = new Map<number, Float64Array>();
+    for (const t of this.tables.values()) counts.set(t.id, t.counts.slice());
     return new DiskSnapshotView(
       this.store.db,
       this.keyGroupRange,
       keyGroups,
       this.images(),
+      counts,
       txn,
       () => this.viewReleased(),
     );
@@ -304,9 +307,11 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const append = last === undefined || Buffer.compare(last, first) < 0;
     const puts: Array<[Buffer, Buffer]> = [];
     const ops: Array<() => void> = [];
-    let entries = 0; // (state, key) entries written, for the bulk path's count
+    // (state, key) entries written per state, for the bulk path's counts.
+    const writtenBy = new Map<DiskTable, Set<NormalizedKey>>();
     for (const { table, state } of plan) {
-      const written = new Set<NormalizedKey>();
+      const written = writtenBy.get(table) ?? new Set<NormalizedKey>();
+      writtenBy.set(table, written);
       const kind = table.kind;
       const deleted = (state as KeyGroupChanges['states'][number]).deleted;
       if (!append && deleted !== undefined) {
@@ -334,7 +339,6 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
           puts.push([w.header(kg, table.id).key(key).copy(), Buffer.from(packValue(live))]);
         }
       }
-      entries += written.size;
     }
     if (append) {
       // Stable sort: for a key written twice the later put wins, as in a Map.
@@ -353,8 +357,14 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       }
     });
     // The bulk path wrote into an empty key group; otherwise count what the store holds now.
-    if (append) this.counts[index] = entries;
-    else this.recount(index);
+    if (append) {
+      let n = 0;
+      for (const [table, written] of writtenBy) {
+        table.counts[index] = written.size;
+        n += written.size;
+      }
+      this.counts[index] = n;
+    } else this.recount(index);
   }
 
   /**
@@ -627,14 +637,16 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     this.store.check();
     const db = this.store.db;
     const w = this.w;
-    // Entry-count changes per slot, applied once the transaction committed.
-    const delta = new Map<number, number>();
+    // Entry-count changes per (table, slot), applied once the transaction committed.
+    const delta: Array<[DiskTable, number, number]> = [];
+    let current: DiskTable | undefined;
     const note = (index: number, d: number) => {
-      if (d !== 0) delta.set(index, (delta.get(index) ?? 0) + d);
+      if (d !== 0) delta.push([current!, index, d]);
     };
     this.write(() => {
       for (const t of this.tables.values()) {
         const map = layoutOf(t) === 'map';
+        current = t;
         t.overlay.forEach((slot, index) => {
           if (slot === undefined) return;
           const kg = this.start + index;
@@ -670,7 +682,10 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       t.overlay.fill(undefined);
       t.known.fill(undefined);
     }
-    for (const [index, d] of delta) this.counts[index]! += d;
+    for (const [t, index, d] of delta) {
+      t.counts[index]! += d;
+      this.counts[index]! += d;
+    }
     this.pending = 0;
     this.lastRead = undefined;
   }
@@ -687,7 +702,14 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 
   /** Recounts slot `index`'s entries by a scan (after a restore onto existing state). */
   private recount(index: number, images = this.images()): void {
-    this.counts[index] = countKeyGroup(this.store.db, this.start + index, images, undefined);
+    const byId = countByState(this.store.db, this.start + index, images, undefined);
+    let n = 0;
+    for (const t of this.tables.values()) {
+      const c = byId.get(t.id) ?? 0;
+      t.counts[index] = c;
+      n += c;
+    }
+    this.counts[index] = n;
   }
 
   private mapPending(t: DiskTable, key: NormalizedKey): MapPending {
@@ -804,6 +826,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       restoredKind,
       overlay: new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined),
       known: new Array<Map<NormalizedKey, boolean> | undefined>(this.size).fill(undefined),
+      counts: new Float64Array(this.size),
       changed: this.trackChanges ? this.noChanges() : undefined,
     };
     this.tables.set(name, table);

@@ -22,14 +22,24 @@
  *   descriptor registers them (lists drop empties, maps are split per user key).
  * - Writes go to a bounded write-back overlay (per state and key group, decoded values) that
  *   reads check first; it is written in one transaction when it holds `writeBatch` pending
- *   writes (default 16,384: measured 4,096-262,144, throughput flat from 32,768, dirty pages
- *   grow with it), and before every view, snapshot, restore or scan. Heap: O(writeBatch).
+ *   writes (default 16,384), and before every view, snapshot, restore or scan. Heap:
+ *   O(writeBatch). Cost model: a flush copies and rewrites every B-tree leaf page its keys
+ *   touch (lmdb is copy-on-write), about min(writeBatch, leaf pages) pages of 4 KiB, so random
+ *   updates cost up to a page written per record once the store has more leaf pages than the
+ *   batch (keyed sum, 1M updates: ~150-220k records/s at 1M keys, ~75k at 3M keys). A larger
+ *   batch amortises pages over more records but its dirty pages (anonymous memory, kept by
+ *   lmdb for reuse) grow with it: 16,384 bounds them near 64 MiB per store.
  * - Per key group the number of (state, key) entries is kept exact in memory (each flush
  *   learns whether a put created an entry and a delete removed one, in its transaction; a
  *   restore onto existing state recounts its key group): views, sizes and the delta view's
  *   compaction rule never scan.
  * - Snapshot view: flush, then a read transaction held until release; `keyGroups` from the
- *   counts (O(key groups)); `read` scans one key group's range in the transaction.
+ *   counts (O(key groups), and per state, O(key groups × states)); `read` scans one key
+ *   group's range in the transaction; `readMaps` hands the checkpoint writer each state as a
+ *   map-like object streaming from the store, so a large key group is encoded in slices
+ *   (the job runs between them) without an array of its entries. Its iterators have no
+ *   `return()` (a `for...of` that stops after a slice must not close them); the view closes
+ *   any left open when it is released, so no cursor pins the transaction.
  * - Delta view: changed keys tracked in memory per state and key group (Sets) between delta
  *   views; the view captures them, the live counts and a read transaction; the `whole` rule is
  *   asked at view time, as the heap asks it; `readDelta` reads the captured keys in the

@@ -116,18 +116,18 @@ export const readKeyGroup = (
   return { keyGroup: kg, states };
 };
 
-/** (state, key) entries of key group `kg`. */
-export const countKeyGroup = (
+/** Entries (keys) of key group `kg` per state id. */
+export const countByState = (
   db: Db,
   kg: number,
   images: ReadonlyMap<number, TableImage>,
   txn: Transaction | undefined,
-): number => {
-  let n = 0;
-  scanKeyGroup(db, kg, images, txn, () => {
-    n++;
+): Map<number, number> => {
+  const out = new Map<number, number>();
+  scanKeyGroup(db, kg, images, txn, (image) => {
+    out.set(image.id, (out.get(image.id) ?? 0) + 1);
   });
-  return n;
+  return out;
 };
 
 /** The snapshot value of one key of one state, or undefined if it has no entry. */

@@ -42,6 +42,8 @@ export interface DiskTable {
    * entries (the usual read-modify-write). Cleared with the overlay.
    */
   readonly known: Array<Map<NormalizedKey, boolean> | undefined>;
+  /** Per slot, the state's entries (keys) in the store; exact (see the backend's counts). */
+  readonly counts: Float64Array;
   /** Keys written since the last delta view, per slot; undefined when not tracking. */
   changed: Array<Set<NormalizedKey> | undefined> | undefined;
 }

@@ -9,10 +9,11 @@ import { EddyError } from '../../core/errors.js';
 import type { KeyedStateDeltaView, KeyGroupDeltaRead } from '../backend.js';
 import type { KeyGroupRange } from '../state-table.js';
 import type { KeyedStateSnapshotView, KeyGroupSnapshot, NormalizedKey } from '../types.js';
-import { KeyWriter } from './key-codec.js';
-import { readKeyGroup, readOne } from './scan.js';
+import { cursor, HEADER_BYTES, KeyWriter, prefixEnd, readKey, readUserKey } from './key-codec.js';
+import { readKeyGroup, readOne, sameKey } from './scan.js';
 import type { Db } from './store.js';
 import type { TableImage } from './table.js';
+import { unpackValue } from './value-codec.js';
 
 const viewError = (message: string) => new EddyError('EDDY_STATE', message, { domain: 'internal' });
 
@@ -24,36 +25,197 @@ const checkRange = (range: KeyGroupRange, keyGroup: number, what: string): void 
   }
 };
 
+/**
+ * One key group's states for a checkpoint writer to encode straight from the store
+ * (`KeyGroupMaps` of checkpoint/keyed-block.ts; declared here, as the heap backend does, since
+ * the state layer does not import the checkpoint layer).
+ */
+interface StoredKeyGroup {
+  readonly keyGroup: number;
+  readonly states: ReadonlyArray<{
+    readonly name: string;
+    readonly kind: KeyGroupSnapshot['states'][number]['kind'];
+    readonly mapValues: boolean;
+    readonly entries: ReadonlyMap<NormalizedKey, unknown>;
+    readonly count: number;
+  }>;
+}
+
 /** {@link KeyedStateSnapshotView} of the disk backend. */
 export class DiskSnapshotView implements KeyedStateSnapshotView {
   private txn: Transaction | undefined;
+  /** Iterators over the store still open (a writer paused inside a state): closed on release. */
+  private readonly open = new Set<StoredIterator>();
+  private readonly sorted: readonly TableImage[];
 
+  /** `counts`: per state id, per key-group slot, its entries at the view. */
   constructor(
     private readonly db: Db,
     private readonly range: KeyGroupRange,
     readonly keyGroups: readonly number[],
     private readonly images: ReadonlyMap<number, TableImage>,
+    private readonly counts: ReadonlyMap<number, Float64Array>,
     txn: Transaction,
     private readonly onRelease: () => void,
   ) {
     this.txn = txn;
+    this.sorted = [...images.values()].sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
   }
 
   read(keyGroup: number): KeyGroupSnapshot {
-    const txn = this.txn;
-    if (txn === undefined) {
-      throw viewError(`cannot read key group ${keyGroup} of a released snapshot view`);
+    return readKeyGroup(this.db, keyGroup, this.images, this.check(keyGroup));
+  }
+
+  /**
+   * The key group's states as the store holds them at the view, each a map-like object whose
+   * entries stream from the store in the view's transaction (a checkpoint writer encodes them
+   * in slices, pausing inside a large state, without an array of the key group's entries):
+   * values in live form (map state's a `Map`). The same entries in the same order as
+   * {@link read}. Readable until the view is released (which closes iterators left open).
+   */
+  readMaps(keyGroup: number): StoredKeyGroup {
+    const txn = this.check(keyGroup);
+    const index = keyGroup - this.range.start;
+    const states: Array<StoredKeyGroup['states'][number]> = [];
+    for (const image of this.sorted) {
+      const count = this.counts.get(image.id)?.[index] ?? 0;
+      if (count === 0) continue;
+      const entries = new StoredEntries(count, () => this.iterate(keyGroup, image, txn));
+      states.push({
+        name: image.name,
+        kind: image.kind,
+        mapValues: image.layout === 'map',
+        entries: entries as unknown as ReadonlyMap<NormalizedKey, unknown>,
+        count,
+      });
     }
-    checkRange(this.range, keyGroup, 'snapshot view');
-    return readKeyGroup(this.db, keyGroup, this.images, txn);
+    return { keyGroup, states };
   }
 
   release(): void {
     const txn = this.txn;
     if (txn === undefined) return;
     this.txn = undefined;
+    // An open cursor keeps the transaction (and its pages) alive: close them first.
+    for (const it of [...this.open]) it.close();
     txn.done();
     this.onRelease();
+  }
+
+  private check(keyGroup: number): Transaction {
+    const txn = this.txn;
+    if (txn === undefined) {
+      throw viewError(`cannot read key group ${keyGroup} of a released snapshot view`);
+    }
+    checkRange(this.range, keyGroup, 'snapshot view');
+    return txn;
+  }
+
+  /**
+   * One state's entries of one key group, in store order, live form; tracked while open.
+   * Hazard: the iterator has no `return()`, like a `Map`'s: a writer's `for...of` that stops
+   * after a slice must not close it (a generator's would be closed, and the next slice would
+   * find it exhausted). It closes itself at its end, or the view closes it on release.
+   */
+  private iterate(keyGroup: number, image: TableImage, txn: Transaction): StoredIterator {
+    const it = new StoredIterator(storedEntries(this.db, keyGroup, image, txn), (done) =>
+      this.open.delete(done),
+    );
+    this.open.add(it);
+    return it;
+  }
+}
+
+/** An iterator over a generator that a `for...of` leaving early does not close. */
+class StoredIterator implements IterableIterator<[NormalizedKey, unknown]> {
+  private finished = false;
+
+  constructor(
+    private readonly inner: Generator<[NormalizedKey, unknown]>,
+    private readonly onEnd: (it: StoredIterator) => void,
+  ) {}
+
+  next(): IteratorResult<[NormalizedKey, unknown]> {
+    if (this.finished) return { done: true, value: undefined };
+    const r = this.inner.next();
+    if (r.done === true) this.end();
+    return r;
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+
+  /** Closes the store cursor (idempotent). */
+  close(): void {
+    if (this.finished) return;
+    this.inner.return(undefined);
+    this.end();
+  }
+
+  private end(): void {
+    this.finished = true;
+    this.onEnd(this);
+  }
+}
+
+/** Entries of one state of one key group in the store, in store order, values in live form. */
+function* storedEntries(
+  db: Db,
+  keyGroup: number,
+  image: TableImage,
+  txn: Transaction,
+): Generator<[NormalizedKey, unknown]> {
+  const start = new KeyWriter().header(keyGroup, image.id).copy();
+  const range = { start, end: prefixEnd(start), transaction: txn };
+  if (image.layout === 'plain') {
+    for (const { key, value } of db.getRange(range)) {
+      yield [readKey(key, HEADER_BYTES), unpackValue(value)];
+    }
+    return;
+  }
+  let current: NormalizedKey | undefined;
+  let map: Map<unknown, unknown> | undefined;
+  for (const { key, value } of db.getRange(range)) {
+    const k = readKey(key, HEADER_BYTES);
+    const uk = readUserKey(key, cursor.pos);
+    if (map === undefined || !sameKey(current, k)) {
+      if (map !== undefined) yield [current!, map];
+      current = k;
+      map = new Map();
+    }
+    map.set(uk, unpackValue(value));
+  }
+  if (map !== undefined) yield [current!, map];
+}
+
+/**
+ * The part of `ReadonlyMap` a checkpoint writer uses (`size`, `forEach`, `entries`), over a
+ * state's entries streamed from the store.
+ */
+class StoredEntries {
+  constructor(
+    readonly size: number,
+    private readonly open: () => StoredIterator,
+  ) {}
+
+  entries(): StoredIterator {
+    return this.open();
+  }
+
+  [Symbol.iterator](): StoredIterator {
+    return this.open();
+  }
+
+  forEach(fn: (value: unknown, key: NormalizedKey) => void): void {
+    const it = this.open();
+    try {
+      for (let r = it.next(); r.done !== true; r = it.next()) fn(r.value[1], r.value[0]);
+    } finally {
+      it.close();
+    }
   }
 }
 
