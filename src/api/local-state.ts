@@ -9,9 +9,10 @@
  * `eddy-run-*` directory whose process is gone. Nothing else in the directory is touched.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { EddyError } from '../core/errors.js';
+import { makeDirs } from '../core/fs.js';
 
 const RUN_PREFIX = 'eddy-run-';
 const RUN_DIR = /^eddy-run-(\d+)-[0-9a-f-]+$/;
@@ -57,26 +58,6 @@ const reasonOf = (e: unknown): string => {
 };
 
 /**
- * `mkdir -p`, by hand. Hazard: Node's `mkdirSync(path, { recursive: true })` never returns for
- * a path under /proc (it retries ENOENT forever, Node 20); here a parent that exists but in
- * which nothing can be created fails with the error of the second attempt.
- */
-const makeDir = (path: string): void => {
-  try {
-    mkdirSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') {
-      if (statSync(path).isDirectory()) return;
-      throw Object.assign(new Error(`${path} exists and is not a directory`), { code: 'ENOTDIR' });
-    }
-    if (code !== 'ENOENT' || dirname(path) === path) throw e;
-    makeDir(dirname(path));
-    mkdirSync(path);
-  }
-};
-
-/**
  * Creates `dir` if missing and checks that files can be created in it (a real write: access
  * checks pass for root whatever the mode). `what` names where the directory came from (e.g.
  * the option that set it), for the error.
@@ -90,7 +71,7 @@ export const checkLocalStateDir = (dir: string, what = 'the local state director
       { domain: 'user', retriable: false, cause: e },
     );
   try {
-    makeDir(path);
+    makeDirs(path);
   } catch (e) {
     throw fail('creating the directory', e);
   }

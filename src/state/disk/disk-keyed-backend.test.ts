@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -767,16 +767,12 @@ describe('store errors name the path and the subtask', () => {
     expect(e.message).toContain("operator 'sum' subtask 1");
   });
 
-  it.skipIf(process.getuid?.() === 0)('a directory that is not writable', () => {
-    const parent = tempRoot();
-    chmodSync(parent, 0o500);
-    try {
-      const e = catchError(() => disk({ dir: join(parent, 'store') }));
-      expect(e.message).toContain(join(parent, 'store'));
-      expect(e.retriable).toBe(false);
-    } finally {
-      chmodSync(parent, 0o700);
-    }
+  it('a directory that cannot be created, even as root (under /sys)', () => {
+    const dir = '/sys/eddy-disk-backend-test/store';
+    const e = catchError(() => disk({ dir }));
+    expect([e.code, e.domain, e.retriable]).toEqual(['EDDY_STATE', 'external', false]);
+    expect(e.message).toContain(dir);
+    expect(e.message).toContain('cannot create the directory');
   });
 
   it('files deleted under a running job: the next flush or view fails, retriable', () => {

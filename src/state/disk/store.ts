@@ -7,10 +7,11 @@
  * `noMemInit`, no cache, no compression, no `useWritemap` (writes go through lmdb's own pages,
  * so a stray write cannot corrupt the map, and the page cache bounds RSS).
  */
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { EddyError } from '../../core/errors.js';
+import { makeDirs } from '../../core/fs.js';
 
 /** Who owns a store, for error messages. */
 export interface StoreOwner {
@@ -58,7 +59,7 @@ export class Store {
     private readonly owner: StoreOwner,
   ) {
     try {
-      mkdirSync(dir, { recursive: true });
+      makeDirs(dir);
       // The store never outlives its backend: files left in the directory (a process that
       // died before disposing) are stale and must not be read as state.
       for (const f of ['data.mdb', 'lock.mdb']) rmSync(join(dir, f), { force: true });
