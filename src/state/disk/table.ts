@@ -35,13 +35,13 @@ export interface DiskTable {
    * The write-back overlay, per key-group slot: key → live value, {@link DELETED}, or (map
    * layout) a {@link MapPending}. Flushed to the store in one transaction.
    */
-  readonly overlay: Array<Map<NormalizedKey, unknown> | undefined>;
+  overlay: Array<Map<NormalizedKey, unknown> | undefined>;
   /**
    * Per slot, for keys of the overlay whose value was read from the store just before their
    * first write: whether the store had them. Lets a flush skip its own lookup when it counts
    * entries (the usual read-modify-write). Cleared with the overlay.
    */
-  readonly known: Array<Map<NormalizedKey, boolean> | undefined>;
+  known: Array<Map<NormalizedKey, boolean> | undefined>;
   /** Per slot, the state's entries (keys) in the store; exact (see the backend's counts). */
   readonly counts: Float64Array;
   /** Keys written since the last delta view, per slot; undefined when not tracking. */
