@@ -480,7 +480,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     } else this.frozen.length = 0;
     for (const t of this.tables.values()) {
       t.overlay.fill(undefined);
-      t.known.fill(undefined);
+      this.resetTracking(t);
     }
     this.pending = 0;
     this.lastRead = undefined;
@@ -554,9 +554,11 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   /** @internal Sets (undefined: deletes) the current key's value of a plain-layout state. */
   writePlain(t: DiskTable, key: NormalizedKey, value: unknown): void {
     const slot = this.slot(t);
-    if (!slot.has(key)) {
+    const index = this.ctx.index;
+    const now = value === undefined ? DELETED : value;
+    const prev = slot.get(key);
+    if (prev === undefined) {
       this.pending++;
-      const index = this.ctx.index;
       if (this.lastRead === t && this.lastReadIndex === index && sameKey(this.lastReadKey, key)) {
         let known = t.known[index];
         if (known === undefined) {
@@ -564,10 +566,20 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
           t.known[index] = known;
         }
         known.set(key, this.lastReadFound);
+        t.knownDelta[index]! += Number(now !== DELETED) - Number(this.lastReadFound);
+      } else {
+        let unknown = t.unknown[index];
+        if (unknown === undefined) {
+          unknown = new Set();
+          t.unknown[index] = unknown;
+        }
+        unknown.add(key);
       }
+    } else if (t.known[index]?.has(key) === true) {
+      t.knownDelta[index]! += Number(now !== DELETED) - Number(prev !== DELETED);
     }
     this.lastRead = undefined;
-    slot.set(key, value === undefined ? DELETED : value);
+    slot.set(key, now);
     if (this.pending >= this.writeBatch) this.flush();
   }
 
@@ -682,7 +694,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     });
     for (const t of this.tables.values()) {
       t.overlay.fill(undefined);
-      t.known.fill(undefined);
+      this.resetTracking(t);
     }
     for (const [t, index, d] of delta) {
       t.counts[index]! += d;
@@ -745,9 +757,9 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   }
 
   /**
-   * Freezes the overlay for a view, without writing it (a view's synchronous part is O(overlay)
-   * in memory, no store write): its entry-count changes are applied now (from `known`, else one
-   * read per key), it moves to {@link frozen} and a new empty overlay starts. Live reads see
+   * Freezes the overlay for a view, without writing it (a view's synchronous part: O(key groups
+   * × states), no store write): its entry-count changes are applied now (kept as written for
+   * keys read first, `knownDelta`; one read per other key, and per map-state key), it moves to {@link frozen} and a new empty overlay starts. Live reads see
    * it (current overlay, then frozen ones newest first, then the store); the next flush, or
    * the first read of a view waiting for it, writes it and opens those views' transactions.
    */
@@ -757,25 +769,33 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const overlays = new Map<DiskTable, Overlay>();
     const w = new KeyWriter();
     for (const t of this.tables.values()) {
-      const map = layoutOf(t) === 'map';
+      if (layoutOf(t) === 'plain') {
+        // Kept as written for keys read first (the usual read-modify-write); others read now.
+        for (let index = 0; index < this.size; index++) {
+          let d = t.knownDelta[index]!;
+          const unknown = t.unknown[index];
+          if (unknown !== undefined) {
+            const slot = t.overlay[index]!;
+            for (const key of unknown) {
+              const had = this.storedBelow(t, index, key, w);
+              d += Number(slot.get(key) !== DELETED) - Number(had);
+            }
+          }
+          if (d !== 0) delta.push([t, index, d]);
+        }
+        continue;
+      }
       t.overlay.forEach((slot, index) => {
         if (slot === undefined) return;
         for (const [key, value] of slot) {
-          let d: number;
-          if (!map) {
-            const had = t.known[index]?.get(key) ?? this.storedBelow(t, index, key, w);
-            d = Number(value !== DELETED) - Number(had);
-          } else {
-            const prefix = w
-              .header(this.start + index, t.id)
-              .key(key)
-              .copy();
-            const after = this.mapLayers(t, index, key, value as MapPending);
-            const before = this.mapLayers(t, index, key, undefined);
-            d =
-              Number(!this.mapEmptyWith(after, prefix)) -
-              Number(!this.mapEmptyWith(before, prefix));
-          }
+          const prefix = w
+            .header(this.start + index, t.id)
+            .key(key)
+            .copy();
+          const after = this.mapLayers(t, index, key, value as MapPending);
+          const before = this.mapLayers(t, index, key, undefined);
+          const d =
+            Number(!this.mapEmptyWith(after, prefix)) - Number(!this.mapEmptyWith(before, prefix));
           if (d !== 0) delta.push([t, index, d]);
         }
       });
@@ -783,7 +803,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     for (const t of this.tables.values()) {
       overlays.set(t, t.overlay);
       t.overlay = new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined);
-      t.known = new Array<Map<NormalizedKey, boolean> | undefined>(this.size).fill(undefined);
+      this.resetTracking(t);
     }
     for (const [t, index, d] of delta) {
       t.counts[index]! += d;
@@ -792,6 +812,13 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     this.frozen.push({ overlays, views: new Set() });
     this.pending = 0;
     this.lastRead = undefined;
+  }
+
+  /** Forgets what the overlay's keys were before their writes (the overlay was emptied). */
+  private resetTracking(t: DiskTable): void {
+    t.known.fill(undefined);
+    t.unknown.fill(undefined);
+    t.knownDelta.fill(0);
   }
 
   /** Whether key `key` of plain-layout `t` has an entry in the frozen overlays or the store. */
@@ -1015,6 +1042,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       restoredKind,
       overlay: new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined),
       known: new Array<Map<NormalizedKey, boolean> | undefined>(this.size).fill(undefined),
+      unknown: new Array<Set<NormalizedKey> | undefined>(this.size).fill(undefined),
+      knownDelta: new Float64Array(this.size),
       counts: new Float64Array(this.size),
       changed: this.trackChanges ? this.noChanges() : undefined,
     };

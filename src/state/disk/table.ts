@@ -42,6 +42,13 @@ export interface DiskTable {
    * entries (the usual read-modify-write). Cleared with the overlay.
    */
   known: Array<Map<NormalizedKey, boolean> | undefined>;
+  /** Per slot, the overlay's keys not in `known` (plain layout): a freeze reads them. */
+  unknown: Array<Set<NormalizedKey> | undefined>;
+  /**
+   * Per slot, the change of the entry count the overlay's `known` keys make (each key: whether
+   * its pending value is an entry, minus whether the store had it), kept at every write.
+   */
+  readonly knownDelta: Float64Array;
   /** Per slot, the state's entries (keys) in the store; exact (see the backend's counts). */
   readonly counts: Float64Array;
   /** Keys written since the last delta view, per slot; undefined when not tracking. */
