@@ -22,7 +22,7 @@ import type {
   StateKind,
 } from '../types.js';
 import { createDiskState } from './disk-states.js';
-import { KeyWriter, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
+import { KeyWriter, MAX_KEY_BYTES, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
 import { countByState, readKeyGroup, sameKey, scanKeyGroup } from './scan.js';
 import { Store } from './store.js';
 import {
@@ -317,7 +317,10 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const last = this.lastKey();
     const first = w.keyGroupOnly(kg).copy();
     const append = last === undefined || Buffer.compare(last, first) < 0;
-    const puts: Array<[Buffer, Buffer]> = [];
+    // Store keys as latin1 strings (one char per byte: string order is byte order, and V8
+    // compares and sorts them natively) and their values, packed at the put.
+    const keys: string[] = [];
+    const vals: unknown[] = [];
     const ops: Array<() => void> = [];
     // (state, key) entries written per state, for the bulk path's counts.
     const writtenBy = new Map<DiskTable, Set<NormalizedKey>>();
@@ -325,6 +328,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       const written = writtenBy.get(table) ?? new Set<NormalizedKey>();
       writtenBy.set(table, written);
       const kind = table.kind;
+      const map = layoutOf(table) === 'map';
       const deleted = (state as KeyGroupChanges['states'][number]).deleted;
       if (!append && deleted !== undefined) {
         for (const key of deleted) ops.push(this.removeOp(table, kg, key));
@@ -340,32 +344,34 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
           continue;
         }
         written.add(key);
-        if (layoutOf(table) === 'map') {
+        if (map) {
           for (const [uk, v] of live as Map<unknown, unknown>) {
-            puts.push([
-              w.header(kg, table.id).key(key).userKey(uk).copy(),
-              Buffer.from(packValue(v)),
-            ]);
+            keys.push(w.header(kg, table.id).key(key).userKey(uk).latin1());
+            vals.push(v);
           }
         } else {
-          puts.push([w.header(kg, table.id).key(key).copy(), Buffer.from(packValue(live))]);
+          keys.push(w.header(kg, table.id).key(key).latin1());
+          vals.push(live);
         }
       }
     }
-    if (append) {
-      // Stable sort: for a key written twice the later put wins, as in a Map.
-      puts.sort((a, b) => Buffer.compare(a[0], b[0]));
-    }
+    const order = append ? sortedOrder(keys) : undefined;
+    const scratch = Buffer.allocUnsafe(MAX_KEY_BYTES);
+    const n = keys.length;
     this.write(() => {
       for (const op of ops) op();
-      for (let i = 0; i < puts.length; i++) {
-        const [k, v] = puts[i]!;
-        if (append) {
-          if (i + 1 < puts.length && puts[i + 1]![0].equals(k)) continue;
-          db.putSync(k, v, { append: true });
-        } else {
-          db.putSync(k, v);
+      for (let j = 0; j < n; j++) {
+        const i = order === undefined ? j : order[j]!;
+        const key = keys[i]!;
+        const value = packValue(vals[i]) as Buffer; // lmdb copies it: no copy of msgpack's buffer
+        const k = scratch.subarray(0, scratch.write(key, 0, 'latin1'));
+        if (order === undefined) {
+          db.putSync(k, value);
+          continue;
         }
+        // Written twice (not in one snapshot, but cheap to honour): the later put wins.
+        if (j + 1 < n && keys[order[j + 1]!] === key) continue;
+        db.putSync(k, value, APPEND);
       }
     });
     // The bulk path wrote into an empty key group; otherwise count what the store holds now.
@@ -1170,6 +1176,29 @@ interface Frozen {
   /** Views whose transaction opens once this (and every older one) is stored. */
   readonly views: Set<Waiting>;
 }
+
+const APPEND = Object.freeze({ append: true });
+
+/**
+ * The indices of `keys` in ascending order, equal keys in index order. A restore's keys are
+ * usually sorted already (the disk backend checkpoints in store order),
+ * checked in one pass before sorting (a heap checkpoint is in insertion order).
+ */
+const sortedOrder = (keys: readonly string[]): Uint32Array => {
+  const n = keys.length;
+  const order = new Uint32Array(n);
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    order[i] = i;
+    if (i > 0 && !(keys[i - 1]! < keys[i]!)) sorted = false;
+  }
+  if (sorted) return order;
+  return order.sort((a, b) => {
+    const x = keys[a]!;
+    const y = keys[b]!;
+    return x < y ? -1 : x > y ? 1 : a - b;
+  });
+};
 
 /** A value as a store read would return it: a copy by the store's codec. */
 const copyValue = (value: unknown): unknown => unpackValue(packValue(value));
