@@ -13,7 +13,13 @@ import {
 } from '../descriptors.js';
 import { HeapKeyedStateBackend } from '../heap-keyed-backend.js';
 import type { KeyGroupSnapshot, LazyKeyGroup, NormalizedKey } from '../types.js';
-import { DiskKeyedStateBackend, diskBackendFactory } from './index.js';
+import { adaptiveBatch } from './disk-keyed-backend.js';
+import {
+  DEFAULT_WRITE_BATCH,
+  DiskKeyedStateBackend,
+  diskBackendFactory,
+  MAX_WRITE_BATCH,
+} from './index.js';
 
 const roots: string[] = [];
 afterEach(() => {
@@ -268,6 +274,32 @@ describe('the write-back overlay', () => {
     expect(stored()).toBe(3);
     expect(b.snapshot()[0]!.states.find((s) => s.name === 'v')!.entries).toEqual([['a', 3]]);
     b.dispose();
+  });
+});
+
+describe('the adaptive write batch', () => {
+  it('grows with the store from DEFAULT_WRITE_BATCH to MAX_WRITE_BATCH; a fixed one stays', () => {
+    expect(adaptiveBatch(0)).toBe(DEFAULT_WRITE_BATCH);
+    expect(adaptiveBatch(16 * DEFAULT_WRITE_BATCH)).toBe(DEFAULT_WRITE_BATCH);
+    expect(adaptiveBatch(16 * 50_000 + 15)).toBe(50_000);
+    expect(adaptiveBatch(16 * MAX_WRITE_BATCH)).toBe(MAX_WRITE_BATCH);
+    expect(adaptiveBatch(1e9)).toBe(MAX_WRITE_BATCH);
+    const adaptive = new DiskKeyedStateBackend({
+      keyGroupRange: { start: 0, end: 0 },
+      maxParallelism: 1,
+      dir: join(tempRoot(), 'adaptive'),
+    });
+    expect(adaptive.currentWriteBatch).toBe(DEFAULT_WRITE_BATCH);
+    const entries = Array.from(
+      { length: 16 * DEFAULT_WRITE_BATCH + 32 },
+      (_, i) => [i, 1] as const,
+    );
+    adaptive.restoreKeyGroup({ keyGroup: 0, states: [{ name: 'v', kind: 'value', entries }] });
+    expect(adaptive.currentWriteBatch).toBe(DEFAULT_WRITE_BATCH + 2);
+    adaptive.dispose();
+    const fixed = disk({ batch: 4 });
+    expect(fixed.currentWriteBatch).toBe(4);
+    fixed.dispose();
   });
 });
 

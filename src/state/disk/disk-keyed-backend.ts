@@ -42,13 +42,22 @@ export interface DiskKeyedStateBackendOptions extends KeyedStateBackendOptions {
   readonly dir: string;
   /**
    * Pending writes (entries, and user keys of map state) held in memory before they are
-   * written to the store in one transaction. Default {@link DEFAULT_WRITE_BATCH}.
+   * written to the store in one transaction: a fixed number. Default: adaptive, the store's
+   * entries / 16 within [{@link DEFAULT_WRITE_BATCH}, {@link MAX_WRITE_BATCH}] (see index.ts,
+   * the cost model).
    */
   readonly writeBatch?: number;
 }
 
-/** Default {@link DiskKeyedStateBackendOptions.writeBatch}. */
+/** The smallest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store up to 256k entries). */
 export const DEFAULT_WRITE_BATCH = 16_384;
+
+/** The largest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store from 2M entries). */
+export const MAX_WRITE_BATCH = 131_072;
+
+/** @internal The adaptive write batch of a store of `entries` entries. */
+export const adaptiveBatch = (entries: number): number =>
+  Math.min(MAX_WRITE_BATCH, Math.max(DEFAULT_WRITE_BATCH, Math.floor(entries / 16)));
 
 type SnapshotState = KeyGroupSnapshot['states'][number];
 
@@ -105,7 +114,9 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
    * own transaction, and opens the read transactions of the views waiting for it.
    */
   private readonly frozen: Frozen[] = [];
-  private readonly writeBatch: number;
+  private writeBatch: number;
+  /** Whether {@link writeBatch} follows the store's size (no `writeBatch` option). */
+  private readonly adaptive: boolean;
   /**
    * The last store read of `readPlain` (table, key, slot) and whether the store had the key.
    * Valid until the store changes: every flush, restore and registration forgets it.
@@ -141,6 +152,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     this.counts = new Float64Array(this.size);
     this.trackChanges = options.trackChanges === true;
     this.writeBatch = batch;
+    this.adaptive = options.writeBatch === undefined;
     this.store = new Store(options.dir, options);
   }
 
@@ -281,6 +293,11 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     return this.openDelta !== undefined;
   }
 
+  /** The pending writes that make a flush now (adaptive unless the option fixed it). */
+  get currentWriteBatch(): number {
+    return this.writeBatch;
+  }
+
   /** Number of snapshot and delta views not yet released. */
   get openSnapshotViews(): number {
     return this.openViews;
@@ -383,6 +400,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       }
       this.counts[index] = n;
     } else this.recount(index);
+    this.adapt();
   }
 
   /**
@@ -708,6 +726,15 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     }
     this.pending = 0;
     this.lastRead = undefined;
+    this.adapt();
+  }
+
+  /** Sets the adaptive write batch from the store's entries (O(key groups)). */
+  private adapt(): void {
+    if (!this.adaptive) return;
+    let n = 0;
+    for (let i = 0; i < this.size; i++) n += this.counts[i]!;
+    this.writeBatch = adaptiveBatch(n);
   }
 
   /**

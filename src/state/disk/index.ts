@@ -62,6 +62,7 @@ export {
   DEFAULT_WRITE_BATCH,
   DiskKeyedStateBackend,
   type DiskKeyedStateBackendOptions,
+  MAX_WRITE_BATCH,
 } from './disk-keyed-backend.js';
 
 let storeCounter = 0;
