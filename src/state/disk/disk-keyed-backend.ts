@@ -567,7 +567,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       found = bytes !== undefined;
       value = found ? unpackValue(bytes!) : undefined;
     }
-    // Remembered for a write of the same key that follows (see `known`).
+    // Remembered for a write of the same key that follows (see `knownDelta`).
     this.lastRead = t;
     this.lastReadKey = key;
     this.lastReadIndex = index;
@@ -584,12 +584,6 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     if (prev === undefined) {
       this.pending++;
       if (this.lastRead === t && this.lastReadIndex === index && sameKey(this.lastReadKey, key)) {
-        let known = t.known[index];
-        if (known === undefined) {
-          known = new Map();
-          t.known[index] = known;
-        }
-        known.set(key, this.lastReadFound);
         t.knownDelta[index]! += Number(now !== DELETED) - Number(this.lastReadFound);
       } else {
         let unknown = t.unknown[index];
@@ -599,7 +593,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
         }
         unknown.add(key);
       }
-    } else if (t.known[index]?.has(key) === true) {
+    } else if (t.unknown[index]?.has(key) !== true) {
       t.knownDelta[index]! += Number(now !== DELETED) - Number(prev !== DELETED);
     }
     this.lastRead = undefined;
@@ -755,18 +749,18 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
         overlay.forEach((slot, index) => {
           if (slot === undefined) return;
           const kg = start + index;
+          // Keys read before their write are counted already (`knownDelta`); others are read
+          // in the write transaction (the page is the one the put rewrites).
+          const unknown = map || note === undefined ? undefined : t.unknown[index];
+          if (!map && note !== undefined) note(t, index, t.knownDelta[index]!);
           for (const [key, value] of slot) {
             if (!map) {
               w.header(kg, t.id).key(key);
+              const count = unknown?.has(key) === true;
               if (value === DELETED) {
-                if (db.removeSync(w.view()) && note !== undefined) note(t, index, -1);
+                if (db.removeSync(w.view()) && count) note!(t, index, -1);
               } else {
-                if (note !== undefined) {
-                  // Known from the read before the write, or read in the write transaction
-                  // (the page is the one the put rewrites).
-                  const had = t.known[index]?.get(key) ?? db.getBinaryFast(w.view()) !== undefined;
-                  if (!had) note(t, index, 1);
-                }
+                if (count && db.getBinaryFast(w.view()) === undefined) note!(t, index, 1);
                 db.putSync(w.view(), encodeValue(t.name, key, value));
               }
               continue;
@@ -849,7 +843,6 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 
   /** Forgets what the overlay's keys were before their writes (the overlay was emptied). */
   private resetTracking(t: DiskTable): void {
-    t.known.fill(undefined);
     t.unknown.fill(undefined);
     t.knownDelta.fill(0);
   }
@@ -1074,7 +1067,6 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       kind,
       restoredKind,
       overlay: new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined),
-      known: new Array<Map<NormalizedKey, boolean> | undefined>(this.size).fill(undefined),
       unknown: new Array<Set<NormalizedKey> | undefined>(this.size).fill(undefined),
       knownDelta: new Float64Array(this.size),
       counts: new Float64Array(this.size),

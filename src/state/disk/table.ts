@@ -37,16 +37,15 @@ export interface DiskTable {
    */
   overlay: Array<Map<NormalizedKey, unknown> | undefined>;
   /**
-   * Per slot, for keys of the overlay whose value was read from the store just before their
-   * first write: whether the store had them. Lets a flush skip its own lookup when it counts
-   * entries (the usual read-modify-write). Cleared with the overlay.
+   * Per slot, the overlay's keys whose first write did not follow a read of them (plain
+   * layout): whether the store had them is not known, so a flush or a freeze reads them.
    */
-  known: Array<Map<NormalizedKey, boolean> | undefined>;
-  /** Per slot, the overlay's keys not in `known` (plain layout): a freeze reads them. */
   unknown: Array<Set<NormalizedKey> | undefined>;
   /**
-   * Per slot, the change of the entry count the overlay's `known` keys make (each key: whether
-   * its pending value is an entry, minus whether the store had it), kept at every write.
+   * Per slot, the change of the entry count made by the overlay's other keys, those read just
+   * before their first write (the usual read-modify-write): for each, whether its pending value
+   * is an entry minus whether the store had it; kept at every write, so neither a flush nor a
+   * freeze looks them up, and no per-key record is held.
    */
   readonly knownDelta: Float64Array;
   /** Per slot, the state's entries (keys) in the store; exact (see the backend's counts). */
