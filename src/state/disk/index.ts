@@ -30,15 +30,18 @@
  *   costs a 4 KiB page copy and the file grows by the pages a held reader pins (below). Hence
  *   the batch adapts: the store's entries / 16 within [16,384, 131,072] (B ≈ 4P: ~4 records
  *   per page). 4M keys: fixed 16,384 37.7k records/s, 103 s cpu, file 1,531 MiB; adaptive
- *   90.6k records/s, 46 s cpu, file 476 MiB. Memory: the overlay (< 200 B per pending write)
- *   and the flush's dirty pages (malloc'd by lmdb, at most min(B, P) × 4 KiB, reused): anon
- *   peak 141 MiB at 16,384, 238 MiB at 131,072 (one store, whole process). Measured and not
+ *   90.6k records/s, 46 s cpu, file 476 MiB. Memory: the overlay holds one Map entry per
+ *   pending write (the key and its decoded value; reads before writes leave no per-key record:
+ *   `knownDelta`), plus the flush's dirty pages (malloc'd by lmdb, at most min(B, P) × 4 KiB):
+ *   anon peak of the whole process 141 MiB at a fixed 16,384, 195 MiB adaptive (V8 heap 85
+ *   MiB; a fixed 131,072 from the start: 240 MiB, heap 112 MiB). Measured and not
  *   kept: flushes sorted by key (slower: 54 vs 46 s cpu, the sort costs more than the locality
  *   gains), `useWritemap` (no change in time or anonymous memory).
- * - Per key group the number of (state, key) entries is kept exact in memory (each flush
- *   learns whether a put created an entry and a delete removed one, in its transaction; a
- *   restore onto existing state recounts its key group): views, sizes and the delta view's
- *   compaction rule never scan.
+ * - Per key group the number of (state, key) entries is kept exact in memory (for keys read
+ *   just before their write, at the write, `knownDelta`; for others the flush learns whether a
+ *   put created an entry and a delete removed one, in its transaction, or a view's freeze reads
+ *   them; a restore onto existing state recounts its key group): views, sizes and the delta
+ *   view's compaction rule never scan.
  * - Views do not write (their synchronous part is O(key groups × states), measured < 1.2 ms
  *   at 4M keys where a flush in it took up to 1 s): the view freezes the overlay (its
  *   entry-count changes applied at once, kept as written for keys read before their write,
