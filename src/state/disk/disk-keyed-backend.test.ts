@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EddyError } from '../../core/errors.js';
-import type { KeyedStateBackend } from '../backend.js';
+import type { KeyedStateBackend, KeyedStateDeltaView } from '../backend.js';
 import {
   AggregatingStateDescriptor,
   ListStateDescriptor,
@@ -13,7 +13,13 @@ import {
 } from '../descriptors.js';
 import { HeapKeyedStateBackend } from '../heap-keyed-backend.js';
 import type { KeyGroupSnapshot, LazyKeyGroup, NormalizedKey } from '../types.js';
-import { DiskKeyedStateBackend, diskBackendFactory } from './index.js';
+import { adaptiveBatch } from './disk-keyed-backend.js';
+import {
+  DEFAULT_WRITE_BATCH,
+  DiskKeyedStateBackend,
+  diskBackendFactory,
+  MAX_WRITE_BATCH,
+} from './index.js';
 
 const roots: string[] = [];
 afterEach(() => {
@@ -271,6 +277,32 @@ describe('the write-back overlay', () => {
   });
 });
 
+describe('the adaptive write batch', () => {
+  it('grows with the store from DEFAULT_WRITE_BATCH to MAX_WRITE_BATCH; a fixed one stays', () => {
+    expect(adaptiveBatch(0)).toBe(DEFAULT_WRITE_BATCH);
+    expect(adaptiveBatch(16 * DEFAULT_WRITE_BATCH)).toBe(DEFAULT_WRITE_BATCH);
+    expect(adaptiveBatch(16 * 50_000 + 15)).toBe(50_000);
+    expect(adaptiveBatch(16 * MAX_WRITE_BATCH)).toBe(MAX_WRITE_BATCH);
+    expect(adaptiveBatch(1e9)).toBe(MAX_WRITE_BATCH);
+    const adaptive = new DiskKeyedStateBackend({
+      keyGroupRange: { start: 0, end: 0 },
+      maxParallelism: 1,
+      dir: join(tempRoot(), 'adaptive'),
+    });
+    expect(adaptive.currentWriteBatch).toBe(DEFAULT_WRITE_BATCH);
+    const entries = Array.from(
+      { length: 16 * DEFAULT_WRITE_BATCH + 32 },
+      (_, i) => [i, 1] as const,
+    );
+    adaptive.restoreKeyGroup({ keyGroup: 0, states: [{ name: 'v', kind: 'value', entries }] });
+    expect(adaptive.currentWriteBatch).toBe(DEFAULT_WRITE_BATCH + 2);
+    adaptive.dispose();
+    const fixed = disk({ batch: 4 });
+    expect(fixed.currentWriteBatch).toBe(4);
+    fixed.dispose();
+  });
+});
+
 /** Per key group, the entries a snapshot holds (a scan): what the kept counts must say. */
 const sizesOf = (snaps: readonly KeyGroupSnapshot[]) =>
   new Map(snaps.map((g) => [g.keyGroup, g.states.reduce((n, s) => n + s.entries.length, 0)]));
@@ -338,6 +370,83 @@ describe('snapshot views', () => {
     expect(view.read(6)).toEqual({ keyGroup: 6, states: [] });
     view.release();
     b.dispose();
+  });
+});
+
+/** A delta view's reads, order-free (entry order may differ between backends). */
+const canonicalDelta = (view: KeyedStateDeltaView) =>
+  view.keyGroups.map((kg) => {
+    const d = view.readDelta(kg);
+    return JSON.stringify({
+      kg,
+      whole: d.whole,
+      states: d.states.map((s) => ({
+        name: s.name,
+        entries: canonical([
+          { keyGroup: kg, states: [{ name: s.name, kind: s.kind, entries: s.entries }] },
+        ]),
+        deleted: s.deleted.map(String).sort(),
+      })),
+    });
+  });
+
+describe('views taken with writes pending: the overlay is frozen, not written', () => {
+  it.each([3, 1000])(
+    'read exactly the state at the view; live reads and counts see it (batch %i)',
+    (batch) => {
+      const b = disk({ batch, track: true });
+      const heap = new HeapKeyedStateBackend({
+        keyGroupRange: { start: 0, end: 15 },
+        maxParallelism: 16,
+        trackChanges: true,
+      });
+      const stored = () => [...b.store.db.getKeys({})].length;
+      workload(b, 300, 1);
+      workload(heap, 300, 1);
+      const expected = canonical(heap.snapshot());
+      const inStore = stored();
+      const delta = b.deltaView()!;
+      const heapDelta = heap.deltaView()!;
+      const view = b.snapshotView();
+      const twice = b.snapshotView(); // no write between: the same frozen overlay
+      if (batch === 1000) expect(stored()).toBe(inStore); // the views wrote nothing
+      expect(view.keyGroups).toEqual(heap.keyGroupsWithState());
+      for (const kg of view.keyGroups) {
+        expect(delta.liveEntries(kg)).toBe(heapDelta.liveEntries(kg));
+      }
+      // Live reads and writes go through the frozen overlay (read-modify-write of lists,
+      // reductions, maps) until a flush or a view's first read stores it.
+      workload(b, 300, 7);
+      workload(heap, 300, 7);
+      const third = b.snapshotView();
+      workload(b, 200, 5);
+      workload(heap, 200, 5);
+      expect(canonical(view.keyGroups.map((kg) => view.read(kg)))).toEqual(expected);
+      expect(canonical(twice.keyGroups.map((kg) => twice.read(kg)))).toEqual(expected);
+      expect(canonicalDelta(delta)).toEqual(canonicalDelta(heapDelta));
+      third.release(); // never read
+      workload(b, 200, 9);
+      workload(heap, 200, 9);
+      expect(b.keyGroupSizes()).toEqual(heap.keyGroupSizes());
+      expect(canonical(b.snapshot())).toEqual(canonical(heap.snapshot()));
+      for (const v of [view, twice, delta]) v.release();
+      expect(b.openSnapshotViews).toBe(0);
+      b.dispose();
+    },
+  );
+
+  it('a view still waiting for its frozen overlay when the backend is disposed is readable', () => {
+    const b = disk({ batch: 1000 });
+    const { v } = allStates(b);
+    b.setCurrentKey('a', 3);
+    v.update(1);
+    const view = b.snapshotView();
+    b.setCurrentKey('a', 3);
+    v.update(2);
+    b.dispose();
+    expect(view.read(3).states).toEqual([{ name: 'v', kind: 'value', entries: [['a', 1]] }]);
+    view.release();
+    expect(existsSync(b.dir)).toBe(false);
   });
 });
 

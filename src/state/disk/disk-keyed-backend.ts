@@ -3,6 +3,7 @@
  * (heap-keyed-backend.ts), state held in an lmdb store in its own directory. See index.ts for
  * the design notes.
  */
+import type { Transaction } from 'lmdb';
 import { EddyError, InvalidArgumentError } from '../../core/errors.js';
 import type {
   KeyedStateBackend,
@@ -21,7 +22,7 @@ import type {
   StateKind,
 } from '../types.js';
 import { createDiskState } from './disk-states.js';
-import { KeyWriter, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
+import { KeyWriter, MAX_KEY_BYTES, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
 import { countByState, readKeyGroup, sameKey, scanKeyGroup } from './scan.js';
 import { Store } from './store.js';
 import {
@@ -41,13 +42,22 @@ export interface DiskKeyedStateBackendOptions extends KeyedStateBackendOptions {
   readonly dir: string;
   /**
    * Pending writes (entries, and user keys of map state) held in memory before they are
-   * written to the store in one transaction. Default {@link DEFAULT_WRITE_BATCH}.
+   * written to the store in one transaction: a fixed number. Default: adaptive, the store's
+   * entries / 16 within [{@link DEFAULT_WRITE_BATCH}, {@link MAX_WRITE_BATCH}] (see index.ts,
+   * the cost model).
    */
   readonly writeBatch?: number;
 }
 
-/** Default {@link DiskKeyedStateBackendOptions.writeBatch}. */
+/** The smallest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store up to 256k entries). */
 export const DEFAULT_WRITE_BATCH = 16_384;
+
+/** The largest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store from 2M entries). */
+export const MAX_WRITE_BATCH = 131_072;
+
+/** @internal The adaptive write batch of a store of `entries` entries. */
+export const adaptiveBatch = (entries: number): number =>
+  Math.min(MAX_WRITE_BATCH, Math.max(DEFAULT_WRITE_BATCH, Math.floor(entries / 16)));
 
 type SnapshotState = KeyGroupSnapshot['states'][number];
 
@@ -98,7 +108,15 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   private openViews = 0;
   /** Pending overlay entries (entries, and user keys of map state). */
   private pending = 0;
-  private readonly writeBatch: number;
+  /**
+   * Overlays frozen by views and not yet in the store, oldest first (see {@link freeze}): live
+   * reads see them under the current overlay; the next flush writes them first, each in its
+   * own transaction, and opens the read transactions of the views waiting for it.
+   */
+  private readonly frozen: Frozen[] = [];
+  private writeBatch: number;
+  /** Whether {@link writeBatch} follows the store's size (no `writeBatch` option). */
+  private readonly adaptive: boolean;
   /**
    * The last store read of `readPlain` (table, key, slot) and whether the store had the key.
    * Valid until the store changes: every flush, restore and registration forgets it.
@@ -134,6 +152,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     this.counts = new Float64Array(this.size);
     this.trackChanges = options.trackChanges === true;
     this.writeBatch = batch;
+    this.adaptive = options.writeBatch === undefined;
     this.store = new Store(options.dir, options);
   }
 
@@ -191,22 +210,26 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 
   snapshotView(): KeyedStateSnapshotView {
     this.checkLive('snapshot');
-    this.flush();
     this.store.check();
+    this.freeze(); // no write: the view's transaction opens once the frozen overlay is stored
     const keyGroups = this.nonEmpty(); // from the entry counts: O(key groups), no seek
-    const txn = this.store.db.useReadTransaction();
     this.openViews++;
     const counts = new Map<number, Float64Array>();
     for (const t of this.tables.values()) counts.set(t.id, t.counts.slice());
-    return new DiskSnapshotView(
+    const view = new DiskSnapshotView(
       this.store.db,
       this.keyGroupRange,
       keyGroups,
       this.images(),
       counts,
-      txn,
-      () => this.viewReleased(),
+      () => this.storeFrozen(),
+      () => {
+        this.unwait(view);
+        this.viewReleased();
+      },
     );
+    this.await(view);
+    return view;
   }
 
   deltaView(whole?: WholeKeyGroupRule): KeyedStateDeltaView | undefined {
@@ -215,8 +238,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       throw stateError('cannot take a delta view: this backend does not track changes', 'internal');
     }
     if (this.openDelta !== undefined) return undefined;
-    this.flush();
     this.store.check();
+    this.freeze();
     const tables = this.names().map((n) => this.tables.get(n)!);
     const captured = new Map<number, Array<Set<NormalizedKey> | undefined>>();
     for (const t of tables) {
@@ -237,7 +260,6 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       live.set(keyGroup, n);
       if (whole?.(keyGroup, changed, n) === true) wholeGroups.add(keyGroup);
     }
-    const txn = this.store.db.useReadTransaction();
     this.openViews++;
     const view = new DiskDeltaView(
       this.store.db,
@@ -245,15 +267,17 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       keyGroups,
       tables.map(imageOf),
       captured,
-      txn,
       live,
       wholeGroups,
+      () => this.storeFrozen(),
       (completed) => {
+        this.unwait(view);
         if (this.openDelta === view) this.openDelta = undefined;
         if (!completed && !this.disposed) this.giveBack(tables, captured);
         this.viewReleased();
       },
     );
+    this.await(view);
     this.openDelta = view;
     return view;
   }
@@ -267,6 +291,11 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   /** Whether a delta view is open (diagnostics, tests). */
   get deltaViewOpen(): boolean {
     return this.openDelta !== undefined;
+  }
+
+  /** The pending writes that make a flush now (adaptive unless the option fixed it). */
+  get currentWriteBatch(): number {
+    return this.writeBatch;
   }
 
   /** Number of snapshot and delta views not yet released. */
@@ -305,7 +334,10 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const last = this.lastKey();
     const first = w.keyGroupOnly(kg).copy();
     const append = last === undefined || Buffer.compare(last, first) < 0;
-    const puts: Array<[Buffer, Buffer]> = [];
+    // Store keys as latin1 strings (one char per byte: string order is byte order, and V8
+    // compares and sorts them natively) and their values, packed at the put.
+    const keys: string[] = [];
+    const vals: unknown[] = [];
     const ops: Array<() => void> = [];
     // (state, key) entries written per state, for the bulk path's counts.
     const writtenBy = new Map<DiskTable, Set<NormalizedKey>>();
@@ -313,6 +345,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       const written = writtenBy.get(table) ?? new Set<NormalizedKey>();
       writtenBy.set(table, written);
       const kind = table.kind;
+      const map = layoutOf(table) === 'map';
       const deleted = (state as KeyGroupChanges['states'][number]).deleted;
       if (!append && deleted !== undefined) {
         for (const key of deleted) ops.push(this.removeOp(table, kg, key));
@@ -328,32 +361,34 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
           continue;
         }
         written.add(key);
-        if (layoutOf(table) === 'map') {
+        if (map) {
           for (const [uk, v] of live as Map<unknown, unknown>) {
-            puts.push([
-              w.header(kg, table.id).key(key).userKey(uk).copy(),
-              Buffer.from(packValue(v)),
-            ]);
+            keys.push(w.header(kg, table.id).key(key).userKey(uk).latin1());
+            vals.push(v);
           }
         } else {
-          puts.push([w.header(kg, table.id).key(key).copy(), Buffer.from(packValue(live))]);
+          keys.push(w.header(kg, table.id).key(key).latin1());
+          vals.push(live);
         }
       }
     }
-    if (append) {
-      // Stable sort: for a key written twice the later put wins, as in a Map.
-      puts.sort((a, b) => Buffer.compare(a[0], b[0]));
-    }
+    const order = append ? sortedOrder(keys) : undefined;
+    const scratch = Buffer.allocUnsafe(MAX_KEY_BYTES);
+    const n = keys.length;
     this.write(() => {
       for (const op of ops) op();
-      for (let i = 0; i < puts.length; i++) {
-        const [k, v] = puts[i]!;
-        if (append) {
-          if (i + 1 < puts.length && puts[i + 1]![0].equals(k)) continue;
-          db.putSync(k, v, { append: true });
-        } else {
-          db.putSync(k, v);
+      for (let j = 0; j < n; j++) {
+        const i = order === undefined ? j : order[j]!;
+        const key = keys[i]!;
+        const value = packValue(vals[i]) as Buffer; // lmdb copies it: no copy of msgpack's buffer
+        const k = scratch.subarray(0, scratch.write(key, 0, 'latin1'));
+        if (order === undefined) {
+          db.putSync(k, value);
+          continue;
         }
+        // Written twice (not in one snapshot, but cheap to honour): the later put wins.
+        if (j + 1 < n && keys[order[j + 1]!] === key) continue;
+        db.putSync(k, value, APPEND);
       }
     });
     // The bulk path wrote into an empty key group; otherwise count what the store holds now.
@@ -365,6 +400,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       }
       this.counts[index] = n;
     } else this.recount(index);
+    this.adapt();
   }
 
   /**
@@ -459,9 +495,16 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.frozen.some((f) => f.views.size > 0)) {
+      try {
+        this.storeFrozen(); // views waiting for them are still to be read
+      } catch {
+        // the views' reads try again and report the store's error
+      }
+    } else this.frozen.length = 0;
     for (const t of this.tables.values()) {
       t.overlay.fill(undefined);
-      t.known.fill(undefined);
+      this.resetTracking(t);
     }
     this.pending = 0;
     this.lastRead = undefined;
@@ -507,43 +550,63 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 
   /** @internal The current key's live value of a plain-layout state, or undefined. */
   readPlain(t: DiskTable, key: NormalizedKey): unknown {
-    const pending = t.overlay[this.ctx.index]?.get(key);
+    const index = this.ctx.index;
+    const pending = t.overlay[index]?.get(key);
     if (pending !== undefined) return pending === DELETED ? undefined : pending;
-    const bytes = this.store.db.getBinaryFast(
-      this.w.header(this.ctx.keyGroup, t.id).key(key).view(),
-    );
-    // Remembered for a write of the same key that follows (see `known`).
+    let found: boolean;
+    let value: unknown;
+    const frozen = this.frozen.length === 0 ? undefined : this.frozenPlain(t, index, key);
+    if (frozen !== undefined) {
+      found = frozen !== DELETED;
+      // A copy, as from the store: a frozen value must not change under its view.
+      value = found ? copyValue(frozen) : undefined;
+    } else {
+      const bytes = this.store.db.getBinaryFast(
+        this.w.header(this.ctx.keyGroup, t.id).key(key).view(),
+      );
+      found = bytes !== undefined;
+      value = found ? unpackValue(bytes!) : undefined;
+    }
+    // Remembered for a write of the same key that follows (see `knownDelta`).
     this.lastRead = t;
     this.lastReadKey = key;
-    this.lastReadIndex = this.ctx.index;
-    this.lastReadFound = bytes !== undefined;
-    return bytes === undefined ? undefined : unpackValue(bytes);
+    this.lastReadIndex = index;
+    this.lastReadFound = found;
+    return value;
   }
 
   /** @internal Sets (undefined: deletes) the current key's value of a plain-layout state. */
   writePlain(t: DiskTable, key: NormalizedKey, value: unknown): void {
     const slot = this.slot(t);
-    if (!slot.has(key)) {
+    const index = this.ctx.index;
+    const now = value === undefined ? DELETED : value;
+    const prev = slot.get(key);
+    if (prev === undefined) {
       this.pending++;
-      const index = this.ctx.index;
       if (this.lastRead === t && this.lastReadIndex === index && sameKey(this.lastReadKey, key)) {
-        let known = t.known[index];
-        if (known === undefined) {
-          known = new Map();
-          t.known[index] = known;
+        t.knownDelta[index]! += Number(now !== DELETED) - Number(this.lastReadFound);
+      } else {
+        let unknown = t.unknown[index];
+        if (unknown === undefined) {
+          unknown = new Set();
+          t.unknown[index] = unknown;
         }
-        known.set(key, this.lastReadFound);
+        unknown.add(key);
       }
+    } else if (t.unknown[index]?.has(key) !== true) {
+      t.knownDelta[index]! += Number(now !== DELETED) - Number(prev !== DELETED);
     }
     this.lastRead = undefined;
-    slot.set(key, value === undefined ? DELETED : value);
+    slot.set(key, now);
     if (this.pending >= this.writeBatch) this.flush();
   }
 
   /** @internal Whether the current key has an entry in `t` (no value is decoded). */
   exists(t: DiskTable, key: NormalizedKey): boolean {
     if (layoutOf(t) === 'map') return !this.mapIsEmpty(t, key);
-    const pending = t.overlay[this.ctx.index]?.get(key);
+    const pending =
+      t.overlay[this.ctx.index]?.get(key) ??
+      (this.frozen.length === 0 ? undefined : this.frozenPlain(t, this.ctx.index, key));
     if (pending !== undefined) return pending !== DELETED;
     const w = this.w.header(this.ctx.keyGroup, t.id).key(key);
     return this.store.db.getBinaryFast(w.view()) !== undefined;
@@ -552,7 +615,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   /** @internal Map state: the value of user key `uk`, with `found` telling absence apart. */
   mapGet(t: DiskTable, key: NormalizedKey, uk: unknown): { found: boolean; value: unknown } {
     const w = this.w.header(this.ctx.keyGroup, t.id).key(key).userKey(uk);
-    const pend = t.overlay[this.ctx.index]?.get(key) as MapPending | undefined;
+    const pend = this.mapLayers(t, this.ctx.index, key, this.currentPend(t, key));
     if (pend !== undefined) {
       const p = pend.puts.get(w.latin1());
       if (p !== undefined) return p.v === DELETED ? NOT_FOUND : { found: true, value: p.v };
@@ -584,7 +647,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 
   /** @internal Map state: the current key's entries, merged, in key byte order. */
   mapEntries(t: DiskTable, key: NormalizedKey): Array<[unknown, unknown]> {
-    const pend = t.overlay[this.ctx.index]?.get(key) as MapPending | undefined;
+    const pend = this.mapLayers(t, this.ctx.index, key, this.currentPend(t, key));
     const prefix = this.w.header(this.ctx.keyGroup, t.id).key(key).copy();
     const merged = new Map<string, [unknown, unknown]>();
     if (pend?.cleared !== true) {
@@ -613,12 +676,16 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 
   /** @internal Map state: whether the current key's map is empty. */
   mapIsEmpty(t: DiskTable, key: NormalizedKey): boolean {
-    const pend = t.overlay[this.ctx.index]?.get(key) as MapPending | undefined;
+    const pend = this.mapLayers(t, this.ctx.index, key, this.currentPend(t, key));
+    return this.mapEmptyWith(pend, this.w.header(this.ctx.keyGroup, t.id).key(key).copy());
+  }
+
+  /** Whether a map entry with `pend` over the store's entries under `prefix` is empty. */
+  private mapEmptyWith(pend: MapPending | undefined, prefix: Buffer): boolean {
     if (pend !== undefined) {
       for (const { v } of pend.puts.values()) if (v !== DELETED) return false;
     }
     if (pend?.cleared === true) return true;
-    const prefix = this.w.header(this.ctx.keyGroup, t.id).key(key).copy();
     for (const k of this.store.db.getKeys({ start: prefix, end: prefixEnd(prefix) })) {
       const kb = k as Buffer;
       if (pend === undefined) return false;
@@ -633,54 +700,19 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
    * @throws EddyError `EDDY_STATE` (retriable) if the write fails or the store's files vanished.
    */
   flush(): void {
+    if (this.frozen.length > 0) this.storeFrozen();
     if (this.pending === 0) return;
     this.store.check();
-    const db = this.store.db;
-    const w = this.w;
     // Entry-count changes per (table, slot), applied once the transaction committed.
     const delta: Array<[DiskTable, number, number]> = [];
-    let current: DiskTable | undefined;
-    const note = (index: number, d: number) => {
-      if (d !== 0) delta.push([current!, index, d]);
-    };
-    this.write(() => {
-      for (const t of this.tables.values()) {
-        const map = layoutOf(t) === 'map';
-        current = t;
-        t.overlay.forEach((slot, index) => {
-          if (slot === undefined) return;
-          const kg = this.start + index;
-          for (const [key, value] of slot) {
-            if (!map) {
-              w.header(kg, t.id).key(key);
-              if (value === DELETED) {
-                if (db.removeSync(w.view())) note(index, -1);
-              } else {
-                // Known from the read before the write, or read in the write transaction (the
-                // page is the one the put rewrites).
-                const had = t.known[index]?.get(key) ?? db.getBinaryFast(w.view()) !== undefined;
-                if (!had) note(index, 1);
-                db.putSync(w.view(), encodeValue(t.name, key, value));
-              }
-              continue;
-            }
-            const pend = value as MapPending;
-            const prefix = w.header(kg, t.id).key(key).copy();
-            const before = this.anyWithPrefix(prefix);
-            if (pend.cleared) this.removePrefix(prefix);
-            for (const [encoded, { v }] of pend.puts) {
-              const k = Buffer.from(encoded, 'latin1');
-              if (v === DELETED) db.removeSync(k);
-              else db.putSync(k, encodeValue(t.name, key, v));
-            }
-            note(index, Number(this.anyWithPrefix(prefix)) - Number(before));
-          }
-        });
-      }
+    const overlays = new Map<DiskTable, Overlay>();
+    for (const t of this.tables.values()) overlays.set(t, t.overlay);
+    this.writeOverlays(overlays, (t, index, d) => {
+      if (d !== 0) delta.push([t, index, d]);
     });
     for (const t of this.tables.values()) {
       t.overlay.fill(undefined);
-      t.known.fill(undefined);
+      this.resetTracking(t);
     }
     for (const [t, index, d] of delta) {
       t.counts[index]! += d;
@@ -688,6 +720,216 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     }
     this.pending = 0;
     this.lastRead = undefined;
+    this.adapt();
+  }
+
+  /** Sets the adaptive write batch from the store's entries (O(key groups)). */
+  private adapt(): void {
+    if (!this.adaptive) return;
+    let n = 0;
+    for (let i = 0; i < this.size; i++) n += this.counts[i]!;
+    this.writeBatch = adaptiveBatch(n);
+  }
+
+  /**
+   * Writes `overlays` in one transaction. With `note`, reports each entry's change of the
+   * entry counts (learnt in the transaction); without, the counts already include them (a
+   * frozen overlay: see {@link freeze}).
+   */
+  private writeOverlays(
+    overlays: ReadonlyMap<DiskTable, Overlay>,
+    note: ((t: DiskTable, index: number, d: number) => void) | undefined,
+  ): void {
+    const db = this.store.db;
+    const w = this.w;
+    const start = this.keyGroupRange.start;
+    this.write(() => {
+      for (const [t, overlay] of overlays) {
+        const map = layoutOf(t) === 'map';
+        overlay.forEach((slot, index) => {
+          if (slot === undefined) return;
+          const kg = start + index;
+          // Keys read before their write are counted already (`knownDelta`); others are read
+          // in the write transaction (the page is the one the put rewrites).
+          const unknown = map || note === undefined ? undefined : t.unknown[index];
+          if (!map && note !== undefined) note(t, index, t.knownDelta[index]!);
+          for (const [key, value] of slot) {
+            if (!map) {
+              w.header(kg, t.id).key(key);
+              const count = unknown?.has(key) === true;
+              if (value === DELETED) {
+                if (db.removeSync(w.view()) && count) note!(t, index, -1);
+              } else {
+                if (count && db.getBinaryFast(w.view()) === undefined) note!(t, index, 1);
+                db.putSync(w.view(), encodeValue(t.name, key, value));
+              }
+              continue;
+            }
+            const pend = value as MapPending;
+            const prefix = w.header(kg, t.id).key(key).copy();
+            const before = note !== undefined && this.anyWithPrefix(prefix);
+            if (pend.cleared) this.removePrefix(prefix);
+            for (const [encoded, { v }] of pend.puts) {
+              const k = Buffer.from(encoded, 'latin1');
+              if (v === DELETED) db.removeSync(k);
+              else db.putSync(k, encodeValue(t.name, key, v));
+            }
+            if (note !== undefined) {
+              note(t, index, Number(this.anyWithPrefix(prefix)) - Number(before));
+            }
+          }
+        });
+      }
+    });
+  }
+
+  /**
+   * Freezes the overlay for a view, without writing it (a view's synchronous part: O(key groups
+   * × states), no store write): its entry-count changes are applied now (kept as written for
+   * keys read first, `knownDelta`; one read per other key, and per map-state key), it moves to {@link frozen} and a new empty overlay starts. Live reads see
+   * it (current overlay, then frozen ones newest first, then the store); the next flush, or
+   * the first read of a view waiting for it, writes it and opens those views' transactions.
+   */
+  private freeze(): void {
+    if (this.pending === 0) return;
+    const delta: Array<[DiskTable, number, number]> = [];
+    const overlays = new Map<DiskTable, Overlay>();
+    const w = new KeyWriter();
+    for (const t of this.tables.values()) {
+      if (layoutOf(t) === 'plain') {
+        // Kept as written for keys read first (the usual read-modify-write); others read now.
+        for (let index = 0; index < this.size; index++) {
+          let d = t.knownDelta[index]!;
+          const unknown = t.unknown[index];
+          if (unknown !== undefined) {
+            const slot = t.overlay[index]!;
+            for (const key of unknown) {
+              const had = this.storedBelow(t, index, key, w);
+              d += Number(slot.get(key) !== DELETED) - Number(had);
+            }
+          }
+          if (d !== 0) delta.push([t, index, d]);
+        }
+        continue;
+      }
+      t.overlay.forEach((slot, index) => {
+        if (slot === undefined) return;
+        for (const [key, value] of slot) {
+          const prefix = w
+            .header(this.start + index, t.id)
+            .key(key)
+            .copy();
+          const after = this.mapLayers(t, index, key, value as MapPending);
+          const before = this.mapLayers(t, index, key, undefined);
+          const d =
+            Number(!this.mapEmptyWith(after, prefix)) - Number(!this.mapEmptyWith(before, prefix));
+          if (d !== 0) delta.push([t, index, d]);
+        }
+      });
+    }
+    for (const t of this.tables.values()) {
+      overlays.set(t, t.overlay);
+      t.overlay = new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined);
+      this.resetTracking(t);
+    }
+    for (const [t, index, d] of delta) {
+      t.counts[index]! += d;
+      this.counts[index]! += d;
+    }
+    this.frozen.push({ overlays, views: new Set() });
+    this.pending = 0;
+    this.lastRead = undefined;
+  }
+
+  /** Forgets what the overlay's keys were before their writes (the overlay was emptied). */
+  private resetTracking(t: DiskTable): void {
+    t.unknown.fill(undefined);
+    t.knownDelta.fill(0);
+  }
+
+  /** Whether key `key` of plain-layout `t` has an entry in the frozen overlays or the store. */
+  private storedBelow(t: DiskTable, index: number, key: NormalizedKey, w: KeyWriter): boolean {
+    const frozen = this.frozen.length === 0 ? undefined : this.frozenPlain(t, index, key);
+    if (frozen !== undefined) return frozen !== DELETED;
+    return (
+      this.store.db.getBinaryFast(
+        w
+          .header(this.start + index, t.id)
+          .key(key)
+          .view(),
+      ) !== undefined
+    );
+  }
+
+  /** The newest frozen overlay's pending value of a plain-layout key, or undefined. */
+  private frozenPlain(t: DiskTable, index: number, key: NormalizedKey): unknown {
+    for (let i = this.frozen.length - 1; i >= 0; i--) {
+      const v = this.frozen[i]!.overlays.get(t)?.[index]?.get(key);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  private currentPend(t: DiskTable, key: NormalizedKey): MapPending | undefined {
+    return t.overlay[this.ctx.index]?.get(key) as MapPending | undefined;
+  }
+
+  /**
+   * A map entry's pending writes over the store: `top` (the current overlay's) over the frozen
+   * overlays', merged (values of frozen ones copied: they must not change under their view).
+   * With no frozen overlay, `top` itself.
+   */
+  private mapLayers(
+    t: DiskTable,
+    index: number,
+    key: NormalizedKey,
+    top: MapPending | undefined,
+  ): MapPending | undefined {
+    if (this.frozen.length === 0 || top?.cleared === true) return top;
+    const layers: MapPending[] = [];
+    for (let i = this.frozen.length - 1; i >= 0; i--) {
+      const p = this.frozen[i]!.overlays.get(t)?.[index]?.get(key) as MapPending | undefined;
+      if (p === undefined) continue;
+      layers.push(p);
+      if (p.cleared) break; // older layers are hidden
+    }
+    if (layers.length === 0) return top;
+    const merged: MapPending = { cleared: false, puts: new Map() };
+    for (let i = layers.length - 1; i >= 0; i--) {
+      const p = layers[i]!;
+      if (p.cleared) {
+        merged.cleared = true;
+        merged.puts.clear();
+      }
+      for (const [e, { k, v }] of p.puts) {
+        merged.puts.set(e, { k, v: v === DELETED ? DELETED : copyValue(v) });
+      }
+    }
+    if (top !== undefined) for (const [e, x] of top.puts) merged.puts.set(e, x);
+    return merged;
+  }
+
+  /** Writes the frozen overlays, oldest first, and opens the read transactions waiting for each. */
+  private storeFrozen(): void {
+    while (this.frozen.length > 0) {
+      const f = this.frozen[0]!;
+      this.store.check();
+      this.writeOverlays(f.overlays, undefined);
+      this.frozen.shift();
+      this.lastRead = undefined;
+      for (const v of f.views) v.attach(this.store.db.useReadTransaction());
+    }
+  }
+
+  /** A new view: its transaction now, or once the newest frozen overlay is stored. */
+  private await(view: Waiting): void {
+    const last = this.frozen.at(-1);
+    if (last === undefined) view.attach(this.store.db.useReadTransaction());
+    else last.views.add(view);
+  }
+
+  private unwait(view: Waiting): void {
+    for (const f of this.frozen) f.views.delete(view);
   }
 
   // ---- internal --------------------------------------------------------------------------
@@ -825,7 +1067,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       kind,
       restoredKind,
       overlay: new Array<Map<NormalizedKey, unknown> | undefined>(this.size).fill(undefined),
-      known: new Array<Map<NormalizedKey, boolean> | undefined>(this.size).fill(undefined),
+      unknown: new Array<Set<NormalizedKey> | undefined>(this.size).fill(undefined),
+      knownDelta: new Float64Array(this.size),
       counts: new Float64Array(this.size),
       changed: this.trackChanges ? this.noChanges() : undefined,
     };
@@ -938,6 +1181,46 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 }
 
 const NOT_FOUND = Object.freeze({ found: false, value: undefined });
+
+type Overlay = DiskTable['overlay'];
+
+/** A view waiting for its read transaction. */
+interface Waiting {
+  attach(txn: Transaction): void;
+}
+
+/** An overlay frozen by a view and not yet stored (see `freeze`). */
+interface Frozen {
+  readonly overlays: ReadonlyMap<DiskTable, Overlay>;
+  /** Views whose transaction opens once this (and every older one) is stored. */
+  readonly views: Set<Waiting>;
+}
+
+const APPEND = Object.freeze({ append: true });
+
+/**
+ * The indices of `keys` in ascending order, equal keys in index order. A restore's keys are
+ * usually sorted already (the disk backend checkpoints in store order),
+ * checked in one pass before sorting (a heap checkpoint is in insertion order).
+ */
+const sortedOrder = (keys: readonly string[]): Uint32Array => {
+  const n = keys.length;
+  const order = new Uint32Array(n);
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    order[i] = i;
+    if (i > 0 && !(keys[i - 1]! < keys[i]!)) sorted = false;
+  }
+  if (sorted) return order;
+  return order.sort((a, b) => {
+    const x = keys[a]!;
+    const y = keys[b]!;
+    return x < y ? -1 : x > y ? 1 : a - b;
+  });
+};
+
+/** A value as a store read would return it: a copy by the store's codec. */
+const copyValue = (value: unknown): unknown => unpackValue(packValue(value));
 
 /**
  * A value's bytes for the store. A value msgpack cannot encode (a symbol, a function) is the

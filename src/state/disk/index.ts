@@ -6,9 +6,8 @@
  * Design notes:
  * - Store: one lmdb environment per backend at `options.dir` (`store.ts`), a local working copy:
  *   no fsync, deleted on dispose; durability comes from checkpoints. Memory: the store's pages
- *   are file-backed (counted in RSS while resident, reclaimable), a flush's dirty pages are
- *   anonymous: at most about `writeBatch` pages of 4 KiB (each pending write may touch its own
- *   leaf page), kept by lmdb for reuse.
+ *   are file-backed (counted in RSS while resident, reclaimable); the overlay and a flush's
+ *   dirty pages are anonymous (see the write batch below).
  * - Keys (`key-codec.ts`): [key group u16 BE][state id u16 BE][key, tagged and prefix-free]
  *   and, for map state, [user key]. One key group is one contiguous range. State ids are
  *   assigned per backend instance (the store never outlives it). Map state user keys are
@@ -22,32 +21,65 @@
  *   descriptor registers them (lists drop empties, maps are split per user key).
  * - Writes go to a bounded write-back overlay (per state and key group, decoded values) that
  *   reads check first; it is written in one transaction when it holds `writeBatch` pending
- *   writes (default 16,384), and before every view, snapshot, restore or scan. Heap:
- *   O(writeBatch). Cost model: a flush copies and rewrites every B-tree leaf page its keys
- *   touch (lmdb is copy-on-write), about min(writeBatch, leaf pages) pages of 4 KiB, so random
- *   updates cost up to a page written per record once the store has more leaf pages than the
- *   batch (keyed sum, 1M updates: ~150-220k records/s at 1M keys, ~75k at 3M keys). A larger
- *   batch amortises pages over more records but its dirty pages (anonymous memory, kept by
- *   lmdb for reuse) grow with it: 16,384 bounds them near 64 MiB per store.
- * - Per key group the number of (state, key) entries is kept exact in memory (each flush
- *   learns whether a put created an entry and a delete removed one, in its transaction; a
- *   restore onto existing state recounts its key group): views, sizes and the delta view's
- *   compaction rule never scan.
- * - Snapshot view: flush, then a read transaction held until release; `keyGroups` from the
- *   counts (O(key groups), and per state, O(key groups × states)); `read` scans one key
+ *   writes, and before every restore or scan (not before a view: see below). Cost model
+ *   (measured 2026-11-27 with a scratch driver of the bench's job, a count per key, get +
+ *   update of new keys, one store): a random get costs ~2.7 us (a B-tree descent, mostly cache
+ *   misses) and is paid per record whatever the batch; a flush copies and rewrites every
+ *   B-tree leaf page its keys touch (lmdb is copy-on-write): P·(1 - e^(-B/P)) pages for a batch
+ *   of B random keys over P leaf pages (P ≈ entries / 70 here), so once P outgrows B a record
+ *   costs a 4 KiB page copy and the file grows by the pages a held reader pins (below). Hence
+ *   the batch adapts: the store's entries / 16 within [16,384, 131,072] (B ≈ 4P: ~4 records
+ *   per page). 4M keys: fixed 16,384 37.7k records/s, 103 s cpu, file 1,531 MiB; adaptive
+ *   90.6k records/s, 46 s cpu, file 476 MiB. Memory: the overlay holds one Map entry per
+ *   pending write (the key and its decoded value; reads before writes leave no per-key record:
+ *   `knownDelta`), plus the flush's dirty pages (malloc'd by lmdb, at most min(B, P) × 4 KiB):
+ *   anon peak of the whole process 141 MiB at a fixed 16,384, 195 MiB adaptive (V8 heap 85
+ *   MiB; a fixed 131,072 from the start: 240 MiB, heap 112 MiB). Measured and not
+ *   kept: flushes sorted by key (slower: 54 vs 46 s cpu, the sort costs more than the locality
+ *   gains), `useWritemap` (no change in time or anonymous memory).
+ * - Per key group the number of (state, key) entries is kept exact in memory (for keys read
+ *   just before their write, at the write, `knownDelta`; for others the flush learns whether a
+ *   put created an entry and a delete removed one, in its transaction, or a view's freeze reads
+ *   them; a restore onto existing state recounts its key group): views, sizes and the delta
+ *   view's compaction rule never scan.
+ * - Views do not write (their synchronous part is O(key groups × states), measured < 1.2 ms
+ *   at 4M keys where a flush in it took up to 1 s): the view freezes the overlay (its
+ *   entry-count changes applied at once, kept as written for keys read before their write,
+ *   `knownDelta`; other keys and map keys read now), a new empty overlay starts; live reads
+ *   see frozen overlays under the current one (their values copied: a frozen value must not
+ *   change under its view). The next flush, or the view's first read, writes them, oldest
+ *   first, each in its own transaction, and opens each waiting view's read transaction right
+ *   after the overlay it froze: the view sees exactly the state at the view, the work moves to
+ *   the asynchronous part. A view released unread leaves nothing behind; dispose writes what
+ *   waiting views still need.
+ * - Snapshot view: a read transaction held until release; `keyGroups` from the counts
+ *   (O(key groups), and per state, O(key groups × states)); `read` scans one key
  *   group's range in the transaction; `readMaps` hands the checkpoint writer each state as a
  *   map-like object streaming from the store, so a large key group is encoded in slices
  *   (the job runs between them) without an array of its entries. Its iterators have no
  *   `return()` (a `for...of` that stops after a slice must not close them); the view closes
  *   any left open when it is released, so no cursor pins the transaction.
+ * - File growth: a reader pins the pages of its snapshot, so while a view is open lmdb cannot
+ *   reuse the pages later flushes free: the file grows by the pages each flush dirties,
+ *   (records written during the view / B) × P·(1 - e^(-B/P)) × 4 KiB, and stops growing when
+ *   the view is released (the space is reused; the file never shrinks). Not without bound:
+ *   bounded by the longest checkpoint's asynchronous part. Reading a key group per fresh
+ *   transaction would not be a consistent snapshot, so the levers are fewer pages per record
+ *   (the adaptive batch: 4M keys, views every 1M records held 500k: 1,531 -> 476 MiB; without
+ *   views ~190 MiB at 2M keys, held readers then add ~2%) and shorter checkpoints.
  * - Delta view: changed keys tracked in memory per state and key group (Sets) between delta
- *   views; the view captures them, the live counts and a read transaction; the `whole` rule is
- *   asked at view time, as the heap asks it; `readDelta` reads the captured keys in the
- *   transaction (absent: deleted). Released without `complete()`: the keys are given back.
+ *   views; the view captures them, the live counts (frozen overlay included) and, later, its
+ *   read transaction as above; the `whole` rule is asked at view time, as the heap asks it;
+ *   `readDelta` reads the captured keys in the transaction (absent: deleted). Released without
+ *   `complete()`: the keys are given back.
  * - Restore: `restoreKeyGroup` writes a key group in one transaction, sorted puts with
  *   MDB_APPEND when nothing in the store is at or above it (the usual case); a chain block's
- *   deletions first. `restoreKeyGroupLazily` decodes and writes at once (no pending state, no
- *   `encoded` pass-through of untouched key groups).
+ *   deletions first. Keys are kept as latin1 strings (string order is byte order), sorted only
+ *   if a one-pass check finds them unsorted (a disk checkpoint is in store order, a heap one in
+ *   insertion order); values are packed at the put. Cost ~2 us per entry (470k entries/s
+ *   unloaded), of which lmdb's append is ~0.6 us: the rest is decoding the snapshot value,
+ *   encoding key and value and lmdb-js's call overhead. `restoreKeyGroupLazily` decodes and
+ *   writes at once (no pending state, no `encoded` pass-through of untouched key groups).
  * - Errors: `EDDY_STATE` naming the path and the operator subtask; a store that cannot be
  *   opened is not retriable, a failed write or vanished files (checked by the data file's
  *   inode at every flush and view) are, so the job restarts from its last checkpoint. A value
@@ -62,6 +94,7 @@ export {
   DEFAULT_WRITE_BATCH,
   DiskKeyedStateBackend,
   type DiskKeyedStateBackendOptions,
+  MAX_WRITE_BATCH,
 } from './disk-keyed-backend.js';
 
 let storeCounter = 0;

@@ -35,13 +35,19 @@ export interface DiskTable {
    * The write-back overlay, per key-group slot: key → live value, {@link DELETED}, or (map
    * layout) a {@link MapPending}. Flushed to the store in one transaction.
    */
-  readonly overlay: Array<Map<NormalizedKey, unknown> | undefined>;
+  overlay: Array<Map<NormalizedKey, unknown> | undefined>;
   /**
-   * Per slot, for keys of the overlay whose value was read from the store just before their
-   * first write: whether the store had them. Lets a flush skip its own lookup when it counts
-   * entries (the usual read-modify-write). Cleared with the overlay.
+   * Per slot, the overlay's keys whose first write did not follow a read of them (plain
+   * layout): whether the store had them is not known, so a flush or a freeze reads them.
    */
-  readonly known: Array<Map<NormalizedKey, boolean> | undefined>;
+  unknown: Array<Set<NormalizedKey> | undefined>;
+  /**
+   * Per slot, the change of the entry count made by the overlay's other keys, those read just
+   * before their first write (the usual read-modify-write): for each, whether its pending value
+   * is an entry minus whether the store had it; kept at every write, so neither a flush nor a
+   * freeze looks them up, and no per-key record is held.
+   */
+  readonly knownDelta: Float64Array;
   /** Per slot, the state's entries (keys) in the store; exact (see the backend's counts). */
   readonly counts: Float64Array;
   /** Keys written since the last delta view, per slot; undefined when not tracking. */

@@ -1,6 +1,7 @@
 /**
  * Snapshot and delta views of the disk backend: each holds an lmdb read transaction, a
- * consistent image of the store at the moment it was taken, until it is released, and reads
+ * consistent image of the store as of the view (opened once the overlay the view froze is
+ * stored: at the view's first read or the backend's next flush), until it is released, and reads
  * key groups from it while the job keeps writing (lmdb keeps the pages the transaction sees;
  * the file grows by what is rewritten meanwhile).
  */
@@ -44,6 +45,7 @@ interface StoredKeyGroup {
 /** {@link KeyedStateSnapshotView} of the disk backend. */
 export class DiskSnapshotView implements KeyedStateSnapshotView {
   private txn: Transaction | undefined;
+  private released = false;
   /** Iterators over the store still open (a writer paused inside a state): closed on release. */
   private readonly open = new Set<StoredIterator>();
   private readonly sorted: readonly TableImage[];
@@ -55,10 +57,9 @@ export class DiskSnapshotView implements KeyedStateSnapshotView {
     readonly keyGroups: readonly number[],
     private readonly images: ReadonlyMap<number, TableImage>,
     private readonly counts: ReadonlyMap<number, Float64Array>,
-    txn: Transaction,
+    private readonly storeFrozen: () => void,
     private readonly onRelease: () => void,
   ) {
-    this.txn = txn;
     this.sorted = [...images.values()].sort((a, b) =>
       a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
     );
@@ -94,23 +95,29 @@ export class DiskSnapshotView implements KeyedStateSnapshotView {
     return { keyGroup, states };
   }
 
+  /** @internal The backend opens the view's transaction once the state it shows is stored. */
+  attach(txn: Transaction): void {
+    this.txn = txn;
+  }
+
   release(): void {
+    if (this.released) return;
+    this.released = true;
     const txn = this.txn;
-    if (txn === undefined) return;
     this.txn = undefined;
     // An open cursor keeps the transaction (and its pages) alive: close them first.
     for (const it of [...this.open]) it.close();
-    txn.done();
+    txn?.done();
     this.onRelease();
   }
 
   private check(keyGroup: number): Transaction {
-    const txn = this.txn;
-    if (txn === undefined) {
+    if (this.released) {
       throw viewError(`cannot read key group ${keyGroup} of a released snapshot view`);
     }
     checkRange(this.range, keyGroup, 'snapshot view');
-    return txn;
+    if (this.txn === undefined) this.storeFrozen(); // attaches the transaction
+    return this.txn!;
   }
 
   /**
@@ -224,6 +231,7 @@ type StateDelta = KeyGroupDeltaRead['states'][number];
 /** {@link KeyedStateDeltaView} of the disk backend: captured change sets read in its transaction. */
 export class DiskDeltaView implements KeyedStateDeltaView {
   private txn: Transaction | undefined;
+  private released = false;
   private completed = false;
   private readonly byId: ReadonlyMap<number, TableImage>;
   private readonly w = new KeyWriter();
@@ -238,17 +246,16 @@ export class DiskDeltaView implements KeyedStateDeltaView {
     readonly keyGroups: readonly number[],
     private readonly tables: readonly TableImage[],
     private readonly captured: ReadonlyMap<number, ReadonlyArray<Set<NormalizedKey> | undefined>>,
-    txn: Transaction,
     private readonly live: ReadonlyMap<number, number>,
     private readonly whole: ReadonlySet<number>,
+    private readonly storeFrozen: () => void,
     private readonly onRelease: (completed: boolean) => void,
   ) {
-    this.txn = txn;
     this.byId = new Map(tables.map((t) => [t.id, t]));
   }
 
   liveEntries(keyGroup: number): number {
-    this.check(keyGroup);
+    this.checkLive(keyGroup);
     return this.live.get(keyGroup) ?? 0;
   }
 
@@ -287,20 +294,30 @@ export class DiskDeltaView implements KeyedStateDeltaView {
     this.completed = true;
   }
 
+  /** @internal The backend opens the view's transaction once the state it shows is stored. */
+  attach(txn: Transaction): void {
+    this.txn = txn;
+  }
+
   release(): void {
+    if (this.released) return;
+    this.released = true;
     const txn = this.txn;
-    if (txn === undefined) return;
     this.txn = undefined;
-    txn.done();
+    txn?.done();
     this.onRelease(this.completed);
   }
 
-  private check(keyGroup: number): Transaction {
-    const txn = this.txn;
-    if (txn === undefined || !Number.isInteger(keyGroup)) {
+  private checkLive(keyGroup: number): void {
+    if (this.released || !Number.isInteger(keyGroup)) {
       throw viewError(`cannot read key group ${keyGroup} of this delta view`);
     }
     checkRange(this.range, keyGroup, 'delta view');
-    return txn;
+  }
+
+  private check(keyGroup: number): Transaction {
+    this.checkLive(keyGroup);
+    if (this.txn === undefined) this.storeFrozen(); // attaches the transaction
+    return this.txn!;
   }
 }
