@@ -52,8 +52,8 @@ export interface DiskKeyedStateBackendOptions extends KeyedStateBackendOptions {
 /** The smallest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store up to 256k entries). */
 export const DEFAULT_WRITE_BATCH = 16_384;
 
-/** The largest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store from 2M entries). */
-export const MAX_WRITE_BATCH = 131_072;
+/** The largest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store from 1M entries). */
+export const MAX_WRITE_BATCH = 65_536;
 
 /** @internal The adaptive write batch of a store of `entries` entries. */
 export const adaptiveBatch = (entries: number): number =>

@@ -28,13 +28,16 @@
  *   B-tree leaf page its keys touch (lmdb is copy-on-write): P·(1 - e^(-B/P)) pages for a batch
  *   of B random keys over P leaf pages (P ≈ entries / 70 here), so once P outgrows B a record
  *   costs a 4 KiB page copy and the file grows by the pages a held reader pins (below). Hence
- *   the batch adapts: the store's entries / 16 within [16,384, 131,072] (B ≈ 4P: ~4 records
- *   per page). 4M keys: fixed 16,384 37.7k records/s, 103 s cpu, file 1,531 MiB; adaptive
- *   90.6k records/s, 46 s cpu, file 476 MiB. Memory: the overlay holds one Map entry per
- *   pending write (the key and its decoded value; reads before writes leave no per-key record:
- *   `knownDelta`), plus the flush's dirty pages (malloc'd by lmdb, at most min(B, P) × 4 KiB):
- *   anon peak of the whole process 141 MiB at a fixed 16,384, 195 MiB adaptive (V8 heap 85
- *   MiB; a fixed 131,072 from the start: 240 MiB, heap 112 MiB). Measured and not
+ *   the batch adapts: the store's entries / 16 within [16,384, 65,536] (B ≈ 4P while the
+ *   store is small). One store, 4M keys, views every 1M records held 500k: fixed 16,384 37.7k
+ *   records/s, 103 s cpu, file 1,531 MiB; fixed 65,536 72k/s, 57 s, 768 MiB; fixed 131,072
+ *   85-98k/s, 42-48 s, 473 MiB. The cap is memory's: the whole bench (10M keys, -p 2,
+ *   2026-11-27) with the cap at 16,384 / 65,536 / 131,072: 40.3k / 87.4k / 94.3k events/s,
+ *   peak anon 360 / 562 / 639 MiB (peak file-backed ~1,040 MiB in all three). The overlay
+ *   holds one Map entry per pending write (the key and its decoded value; reads before
+ *   writes leave no per-key record: `knownDelta`), the flush's dirty pages are malloc'd by
+ *   lmdb (at most min(B, P) × 4 KiB); the rest of the anon growth comes with the throughput
+ *   (not broken down). Measured and not
  *   kept: flushes sorted by key (slower: 54 vs 46 s cpu, the sort costs more than the locality
  *   gains), `useWritemap` (no change in time or anonymous memory).
  * - Per key group the number of (state, key) entries is kept exact in memory (for keys read
@@ -65,8 +68,9 @@
  *   the view is released (the space is reused; the file never shrinks). Not without bound:
  *   bounded by the longest checkpoint's asynchronous part. Reading a key group per fresh
  *   transaction would not be a consistent snapshot, so the levers are fewer pages per record
- *   (the adaptive batch: 4M keys, views every 1M records held 500k: 1,531 -> 476 MiB; without
- *   views ~190 MiB at 2M keys, held readers then add ~2%) and shorter checkpoints.
+ *   (the adaptive batch, above: 4M keys, views every 1M records held 500k: 1,531 MiB at 16,384,
+ *   768 at 65,536, 473 at 131,072; without views ~190 MiB at 2M keys and 131,072, where held
+ *   readers add ~2%) and shorter checkpoints.
  * - Delta view: changed keys tracked in memory per state and key group (Sets) between delta
  *   views; the view captures them, the live counts (frozen overlay included) and, later, its
  *   read transaction as above; the `whole` rule is asked at view time, as the heap asks it;
