@@ -24,13 +24,23 @@
  * (once per view and key), so a saved or held container never changes. Any number of views may
  * be open at once; each reads exactly the state at the moment it was taken.
  */
-import { EddyError, InvalidArgumentError } from '../core/errors.js';
+
+import { type EddyError, InvalidArgumentError } from '../core/errors.js';
 import type {
   KeyedStateBackend,
   KeyedStateBackendOptions,
   KeyedStateDeltaView,
   WholeKeyGroupRule,
 } from './backend.js';
+import {
+  disposedError,
+  kindConflictError,
+  misdecodedError,
+  outOfRangeError,
+  restoredKindError,
+  restoreKindError,
+  stateError,
+} from './backend-errors.js';
 import type { StateDescriptor, StateFor } from './descriptors.js';
 import { createKeyedState } from './keyed-states.js';
 import {
@@ -79,9 +89,6 @@ interface TableImage {
 type PendingSlots = ReadonlyArray<LazyKeyGroup | undefined>;
 
 const isInt = (n: unknown): n is number => Number.isSafeInteger(n);
-
-const stateError = (message: string, domain: 'user' | 'internal') =>
-  new EddyError('EDDY_STATE', message, { domain });
 
 /** Heap keyed-state backend of one subtask of one keyed operator. */
 export class HeapKeyedStateBackend implements KeyedStateBackend {
@@ -177,11 +184,7 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     const table = this.tables.get(name);
     if (table?.kind !== undefined) {
       if (table.kind !== kind) {
-        throw stateError(
-          `state '${name}' is already registered as ${table.kind} state and cannot also be ` +
-            `registered as ${kind} state; use a different name for each state`,
-          'user',
-        );
+        throw kindConflictError(name, table.kind, kind);
       }
       return this.states.get(name) as StateFor<D>;
     }
@@ -518,10 +521,7 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   }
 
   private misdecoded(group: LazyKeyGroup, found: number): EddyError {
-    return stateError(
-      `lazily restored key group ${group.keyGroup} decoded as key group ${found}`,
-      'internal',
-    );
+    return misdecodedError(group.keyGroup, found);
   }
 
   private hasEntries(index: number): boolean {
@@ -570,11 +570,7 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   private materialise(table: StateTable, kind: StateKind): StateTable {
     const restored = table.restoredKind;
     if (restored !== undefined && restored !== kind) {
-      throw stateError(
-        `state '${table.name}' was restored as ${restored} state but is now registered as ` +
-          `${kind} state; keep the kind or give the new state another name`,
-        'user',
-      );
+      throw restoredKindError(table.name, restored, kind);
     }
     const container = kind === 'list' || kind === 'map';
     for (let index = 0; index < table.groups.length; index++) {
@@ -600,12 +596,7 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     if (kind !== undefined && known !== undefined && kind !== known) {
       // Registered as another kind: the job changed the state's kind. Only restored: the
       // snapshots themselves disagree, which is eddy's fault.
-      const registered = table.kind !== undefined;
-      throw stateError(
-        `cannot restore state '${name}' as ${kind} state: it is ` +
-          `${registered ? 'registered' : 'already restored'} as ${known} state`,
-        registered ? 'user' : 'internal',
-      );
+      throw restoreKindError(name, kind, known, table.kind !== undefined);
     }
     table.restoredKind ??= kind;
     return table;
@@ -619,18 +610,12 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   }
 
   private outOfRange(keyGroup: number, what: string): EddyError {
-    if (this.disposed) return stateError(`cannot ${what} a disposed state backend`, 'internal');
-    const { start, end } = this.keyGroupRange;
-    const hint = what === 'set key in' ? '; the key was routed to the wrong subtask' : '';
-    return stateError(
-      `cannot ${what} key group ${keyGroup}: outside this backend's key-group range ` +
-        `[${start}, ${end}] (maxParallelism ${this.maxParallelism})${hint}`,
-      'internal',
-    );
+    if (this.disposed) return disposedError(what);
+    return outOfRangeError(keyGroup, what, this.keyGroupRange, this.maxParallelism);
   }
 
   private checkLive(what: string): void {
-    if (this.disposed) throw stateError(`cannot ${what} a disposed state backend`, 'internal');
+    if (this.disposed) throw disposedError(what);
   }
 }
 

@@ -11,6 +11,15 @@ import type {
   KeyedStateDeltaView,
   WholeKeyGroupRule,
 } from '../backend.js';
+import {
+  disposedError,
+  kindConflictError,
+  misdecodedError,
+  outOfRangeError,
+  restoredKindError,
+  restoreKindError,
+  stateError,
+} from '../backend-errors.js';
 import type { StateDescriptor, StateFor } from '../descriptors.js';
 import { fromSnapshotValue, type KeyGroupRange } from '../state-table.js';
 import type {
@@ -62,9 +71,6 @@ export const adaptiveBatch = (entries: number): number =>
 type SnapshotState = KeyGroupSnapshot['states'][number];
 
 const isInt = (n: unknown): n is number => Number.isSafeInteger(n);
-
-const stateError = (message: string, domain: 'user' | 'internal') =>
-  new EddyError('EDDY_STATE', message, { domain });
 
 /** The current key, shared with the state objects (they read it on every call). */
 export interface DiskKeyContext {
@@ -185,11 +191,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const table = this.tables.get(name);
     if (table?.kind !== undefined) {
       if (table.kind !== kind) {
-        throw stateError(
-          `state '${name}' is already registered as ${table.kind} state and cannot also be ` +
-            `registered as ${kind} state; use a different name for each state`,
-          'user',
-        );
+        throw kindConflictError(name, table.kind, kind);
       }
       return this.states.get(name) as StateFor<D>;
     }
@@ -1086,11 +1088,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   private materialise(table: DiskTable, kind: StateKind): DiskTable {
     const restored = table.restoredKind;
     if (restored !== undefined && restored !== kind) {
-      throw stateError(
-        `state '${table.name}' was restored as ${restored} state but is now registered as ` +
-          `${kind} state; keep the kind or give the new state another name`,
-        'user',
-      );
+      throw restoredKindError(table.name, restored, kind);
     }
     if (kind === 'list' || kind === 'map') {
       this.flush();
@@ -1140,22 +1138,14 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     if (table === undefined) return this.addTable(name, undefined, kind);
     const known = table.kind ?? table.restoredKind;
     if (kind !== undefined && known !== undefined && kind !== known) {
-      const registered = table.kind !== undefined;
-      throw stateError(
-        `cannot restore state '${name}' as ${kind} state: it is ` +
-          `${registered ? 'registered' : 'already restored'} as ${known} state`,
-        registered ? 'user' : 'internal',
-      );
+      throw restoreKindError(name, kind, known, table.kind !== undefined);
     }
     table.restoredKind ??= kind;
     return table;
   }
 
   private misdecoded(group: LazyKeyGroup, found: number): EddyError {
-    return stateError(
-      `lazily restored key group ${group.keyGroup} decoded as key group ${found}`,
-      'internal',
-    );
+    return misdecodedError(group.keyGroup, found);
   }
 
   private indexOf(keyGroup: number, what: string): number {
@@ -1165,18 +1155,12 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   }
 
   private outOfRange(keyGroup: number, what: string): EddyError {
-    if (this.disposed) return stateError(`cannot ${what} a disposed state backend`, 'internal');
-    const { start, end } = this.keyGroupRange;
-    const hint = what === 'set key in' ? '; the key was routed to the wrong subtask' : '';
-    return stateError(
-      `cannot ${what} key group ${keyGroup}: outside this backend's key-group range ` +
-        `[${start}, ${end}] (maxParallelism ${this.maxParallelism})${hint}`,
-      'internal',
-    );
+    if (this.disposed) return disposedError(what);
+    return outOfRangeError(keyGroup, what, this.keyGroupRange, this.maxParallelism);
   }
 
   private checkLive(what: string): void {
-    if (this.disposed) throw stateError(`cannot ${what} a disposed state backend`, 'internal');
+    if (this.disposed) throw disposedError(what);
   }
 }
 
