@@ -233,26 +233,6 @@ describe('HeapKeyedStateBackend snapshot views (copy-on-write)', () => {
     again.release();
   });
 
-  it('keep restored, not yet registered state in snapshot form when it is registered later', () => {
-    const a = backend();
-    fill(a, 'p', 40);
-    const snaps = a.snapshot();
-    const b = backend();
-    for (const s of snaps) b.restoreKeyGroup(s);
-    const view = b.snapshotView();
-    fill(b, 'p', 40); // registers every state (converting the restored values) and writes
-    expect(view.read(40)).toEqual(snaps[0]);
-    b.setCurrentKey('p', 40);
-    expect(b.getState(new ListStateDescriptor<number>('l')).get()).toEqual([1, 2, 1, 2]);
-    // Restoring while a view is open does not reach the view either.
-    b.restoreKeyGroup({
-      keyGroup: 40,
-      states: [{ name: 'v', kind: 'value', entries: [['p', 9]] }],
-    });
-    expect(view.read(40)).toEqual(snaps[0]);
-    view.release();
-  });
-
   it('reject reads after release and outside the range; stay readable after dispose', () => {
     const b = backend(10, 19, 20);
     fill(b, 'p', 12);
