@@ -80,11 +80,32 @@ export const HEAP: TestBackend = {
  */
 export const DISK_WRITE_BATCH = 3;
 
+/**
+ * The disk store's tunables in the suites: tiny, so that a few writes already go through
+ * every layer of the store (memtables frozen by views, run files, merges of runs, deletions
+ * hiding older runs, Bloom filters with false positives, blocks of a few entries).
+ */
+export const DISK_STORE_TUNING = {
+  memtableEntries: 4,
+  maxMemtables: 2,
+  fanIn: 2,
+  blockBytes: 64,
+  bitsPerKey: 4,
+} as const;
+
 export const DISK: TestBackend = {
   name: 'disk',
   create: (options) => {
     const dir = freshDir();
-    return track(new DiskKeyedStateBackend({ ...options, dir, writeBatch: DISK_WRITE_BATCH }), dir);
+    return track(
+      new DiskKeyedStateBackend({
+        ...options,
+        dir,
+        writeBatch: DISK_WRITE_BATCH,
+        storeTuning: DISK_STORE_TUNING,
+      }),
+      dir,
+    );
   },
 };
 

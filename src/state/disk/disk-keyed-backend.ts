@@ -3,7 +3,7 @@
  * (heap-keyed-backend.ts), state held in an lmdb store in its own directory. See index.ts for
  * the design notes.
  */
-import type { Transaction } from 'lmdb';
+
 import { EddyError, InvalidArgumentError } from '../../core/errors.js';
 import type {
   KeyedStateBackend,
@@ -32,8 +32,9 @@ import type {
 } from '../types.js';
 import { createDiskState } from './disk-states.js';
 import { KeyWriter, MAX_KEY_BYTES, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
+import type { LsmSnapshot as Transaction } from './lsm/index.js';
 import { countByState, readKeyGroup, sameKey, scanKeyGroup } from './scan.js';
-import { Store } from './store.js';
+import { Store, type StoreTuning } from './store.js';
 import {
   DELETED,
   type DiskTable,
@@ -56,6 +57,8 @@ export interface DiskKeyedStateBackendOptions extends KeyedStateBackendOptions {
    * the cost model).
    */
   readonly writeBatch?: number;
+  /** The store's tunables (memtable size, merge fan-in, block size, filter bits): tests only. */
+  readonly storeTuning?: StoreTuning;
 }
 
 /** The smallest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store up to 256k entries). */
@@ -159,7 +162,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     this.trackChanges = options.trackChanges === true;
     this.writeBatch = batch;
     this.adaptive = options.writeBatch === undefined;
-    this.store = new Store(options.dir, options);
+    this.store = new Store(options.dir, options, options.storeTuning);
   }
 
   /** The store's directory. */
@@ -382,15 +385,15 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       for (let j = 0; j < n; j++) {
         const i = order === undefined ? j : order[j]!;
         const key = keys[i]!;
-        const value = packValue(vals[i]) as Buffer; // lmdb copies it: no copy of msgpack's buffer
+        const value = packValue(vals[i]) as Buffer; // the store copies it
         const k = scratch.subarray(0, scratch.write(key, 0, 'latin1'));
         if (order === undefined) {
-          db.putSync(k, value);
+          db.put(k, value);
           continue;
         }
         // Written twice (not in one snapshot, but cheap to honour): the later put wins.
         if (j + 1 < n && keys[order[j + 1]!] === key) continue;
-        db.putSync(k, value, APPEND);
+        db.put(k, value);
       }
     });
     // The bulk path wrote into an empty key group; otherwise count what the store holds now.
@@ -563,9 +566,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       // A copy, as from the store: a frozen value must not change under its view.
       value = found ? copyValue(frozen) : undefined;
     } else {
-      const bytes = this.store.db.getBinaryFast(
-        this.w.header(this.ctx.keyGroup, t.id).key(key).view(),
-      );
+      const bytes = this.store.db.getFast(this.w.header(this.ctx.keyGroup, t.id).key(key).view());
       found = bytes !== undefined;
       value = found ? unpackValue(bytes!) : undefined;
     }
@@ -611,7 +612,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       (this.frozen.length === 0 ? undefined : this.frozenPlain(t, this.ctx.index, key));
     if (pending !== undefined) return pending !== DELETED;
     const w = this.w.header(this.ctx.keyGroup, t.id).key(key);
-    return this.store.db.getBinaryFast(w.view()) !== undefined;
+    return this.store.db.getFast(w.view()) !== undefined;
   }
 
   /** @internal Map state: the value of user key `uk`, with `found` telling absence apart. */
@@ -623,7 +624,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       if (p !== undefined) return p.v === DELETED ? NOT_FOUND : { found: true, value: p.v };
       if (pend.cleared) return NOT_FOUND;
     }
-    const bytes = this.store.db.getBinaryFast(w.view());
+    const bytes = this.store.db.getFast(w.view());
     return bytes === undefined ? NOT_FOUND : { found: true, value: unpackValue(bytes) };
   }
 
@@ -653,10 +654,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const prefix = this.w.header(this.ctx.keyGroup, t.id).key(key).copy();
     const merged = new Map<string, [unknown, unknown]>();
     if (pend?.cleared !== true) {
-      for (const { key: k, value } of this.store.db.getRange({
-        start: prefix,
-        end: prefixEnd(prefix),
-      })) {
+      for (const { key: k, value } of this.store.db.range(prefix, prefixEnd(prefix))) {
         const kb = k as Buffer;
         merged.set(kb.toString('latin1', 0, kb.length), [
           readUserKey(kb, prefix.length),
@@ -688,8 +686,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       for (const { v } of pend.puts.values()) if (v !== DELETED) return false;
     }
     if (pend?.cleared === true) return true;
-    for (const k of this.store.db.getKeys({ start: prefix, end: prefixEnd(prefix) })) {
-      const kb = k as Buffer;
+    for (const { key: kb } of this.store.db.range(prefix, prefixEnd(prefix))) {
       if (pend === undefined) return false;
       const p = pend.puts.get(kb.toString('latin1', 0, kb.length));
       if (p === undefined || p.v !== DELETED) return false;
@@ -760,10 +757,11 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
               w.header(kg, t.id).key(key);
               const count = unknown?.has(key) === true;
               if (value === DELETED) {
-                if (db.removeSync(w.view()) && count) note!(t, index, -1);
+                if (count && db.getFast(w.view()) !== undefined) note!(t, index, -1);
+                db.del(w.view());
               } else {
-                if (count && db.getBinaryFast(w.view()) === undefined) note!(t, index, 1);
-                db.putSync(w.view(), encodeValue(t.name, key, value));
+                if (count && db.getFast(w.view()) === undefined) note!(t, index, 1);
+                db.put(w.view(), encodeValue(t.name, key, value));
               }
               continue;
             }
@@ -773,8 +771,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
             if (pend.cleared) this.removePrefix(prefix);
             for (const [encoded, { v }] of pend.puts) {
               const k = Buffer.from(encoded, 'latin1');
-              if (v === DELETED) db.removeSync(k);
-              else db.putSync(k, encodeValue(t.name, key, v));
+              if (v === DELETED) db.del(k);
+              else db.put(k, encodeValue(t.name, key, v));
             }
             if (note !== undefined) {
               note(t, index, Number(this.anyWithPrefix(prefix)) - Number(before));
@@ -854,7 +852,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const frozen = this.frozen.length === 0 ? undefined : this.frozenPlain(t, index, key);
     if (frozen !== undefined) return frozen !== DELETED;
     return (
-      this.store.db.getBinaryFast(
+      this.store.db.getFast(
         w
           .header(this.start + index, t.id)
           .key(key)
@@ -919,14 +917,14 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
       this.writeOverlays(f.overlays, undefined);
       this.frozen.shift();
       this.lastRead = undefined;
-      for (const v of f.views) v.attach(this.store.db.useReadTransaction());
+      for (const v of f.views) v.attach(this.store.db.snapshot());
     }
   }
 
   /** A new view: its transaction now, or once the newest frozen overlay is stored. */
   private await(view: Waiting): void {
     const last = this.frozen.at(-1);
-    if (last === undefined) view.attach(this.store.db.useReadTransaction());
+    if (last === undefined) view.attach(this.store.db.snapshot());
     else last.views.add(view);
   }
 
@@ -938,10 +936,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 
   /** Whether the store has a key starting with `prefix` (in the write transaction if one is open). */
   private anyWithPrefix(prefix: Buffer): boolean {
-    for (const _ of this.store.db.getKeys({ start: prefix, end: prefixEnd(prefix), limit: 1 })) {
-      return true;
-    }
-    return false;
+    return this.store.db.any(prefix, prefixEnd(prefix));
   }
 
   /** Recounts slot `index`'s entries by a scan (after a restore onto existing state). */
@@ -979,7 +974,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   /** Runs `fn` in one write transaction; failures become retriable store errors. */
   private write(fn: () => void): void {
     try {
-      this.store.db.transactionSync(fn);
+      fn();
+      this.store.db.commit();
     } catch (error) {
       throw this.store.writeFailed(error);
     }
@@ -989,9 +985,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   private removePrefix(prefix: Buffer): void {
     const db = this.store.db;
     const keys: Buffer[] = [];
-    for (const k of db.getKeys({ start: prefix, end: prefixEnd(prefix) }))
-      keys.push(Buffer.from(k as Buffer));
-    for (const k of keys) db.removeSync(k);
+    for (const { key } of db.range(prefix, prefixEnd(prefix))) keys.push(Buffer.from(key));
+    for (const k of keys) db.del(k);
   }
 
   /** A restore's removal of `key`'s entry (in the write transaction). */
@@ -999,14 +994,12 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const prefix = new KeyWriter().header(kg, table.id).key(key).copy();
     if (layoutOf(table) === 'map') return () => this.removePrefix(prefix);
     return () => {
-      this.store.db.removeSync(prefix);
+      this.store.db.del(prefix);
     };
   }
 
   private lastKey(): Buffer | undefined {
-    for (const k of this.store.db.getKeys({ reverse: true, limit: 1 }))
-      return Buffer.from(k as Buffer);
-    return undefined;
+    return this.store.db.lastKey();
   }
 
   /** The key groups of `range` holding entries, ascending: from the counts, no store access. */
@@ -1115,13 +1108,10 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
         this.write(() => {
           for (const [key, live] of entries) {
             const k = w.header(kg, table.id).key(key).copy();
-            if (live === undefined || kind === 'map') db.removeSync(k);
+            if (live === undefined || kind === 'map') db.del(k);
             if (live === undefined || kind === 'list') continue;
             for (const [uk, v] of live as Map<unknown, unknown>) {
-              db.putSync(
-                w.header(kg, table.id).key(key).userKey(uk).copy(),
-                packValue(v) as Buffer,
-              );
+              db.put(w.header(kg, table.id).key(key).userKey(uk).copy(), packValue(v) as Buffer);
             }
           }
         });
@@ -1179,8 +1169,6 @@ interface Frozen {
   /** Views whose transaction opens once this (and every older one) is stored. */
   readonly views: Set<Waiting>;
 }
-
-const APPEND = Object.freeze({ append: true });
 
 /**
  * The indices of `keys` in ascending order, equal keys in index order. A restore's keys are

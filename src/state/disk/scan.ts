@@ -1,9 +1,9 @@
 /**
  * Reads of the store by key group, in a given read transaction (a view's) or the current one:
  * a key group's snapshot in snapshot form, one key's snapshot value, entry counts, and the key
- * groups holding state. Every read decodes at once: lmdb may reuse the bytes it hands out.
+ * groups holding state. Every read decodes at once: the store may reuse the bytes it hands out.
  */
-import type { Transaction } from 'lmdb';
+
 import type { KeyGroupSnapshot, NormalizedKey } from '../types.js';
 import {
   cursor,
@@ -14,17 +14,14 @@ import {
   readUserKey,
   stateIdOf,
 } from './key-codec.js';
+import type { LsmSnapshot as Transaction } from './lsm/index.js';
 import type { Db } from './store.js';
 import type { TableImage } from './table.js';
 import { unpackValue } from './value-codec.js';
 
-/** `getBinaryFast` in a given transaction (lmdb-js takes the option; its typings omit it). */
+/** A point read in a given snapshot (undefined: the live store). */
 export const getFast = (db: Db, key: Buffer, txn: Transaction | undefined): Buffer | undefined =>
-  (db.getBinaryFast as (k: Buffer, o?: { transaction: Transaction }) => Buffer | undefined).call(
-    db,
-    key,
-    txn === undefined ? undefined : { transaction: txn },
-  );
+  db.getFast(key, txn);
 
 type Entry = readonly [NormalizedKey, unknown];
 type SnapshotState = KeyGroupSnapshot['states'][number];
@@ -35,13 +32,6 @@ export const sameKey = (a: unknown, b: unknown): boolean =>
 
 const kgStart = (kg: number): Buffer => Buffer.from([kg >> 8, kg & 0xff]);
 const kgEnd = (kg: number): Buffer | undefined => (kg + 1 > 0xffff ? undefined : kgStart(kg + 1));
-
-const range = (start: Buffer, end: Buffer | undefined, txn: Transaction | undefined) => {
-  const options: { start: Buffer; end?: Buffer; transaction?: Transaction } = { start };
-  if (end !== undefined) options.end = end;
-  if (txn !== undefined) options.transaction = txn;
-  return options;
-};
 
 /**
  * Calls `fn` per (state, key) entry of key group `kg` in store order, with its value in
@@ -69,7 +59,7 @@ export const scanKeyGroup = (
     if (pendingImage !== undefined) fn(pendingImage, pendingKey!, pairs);
     pendingImage = undefined;
   };
-  for (const { key, value } of db.getRange(range(start, end, txn))) {
+  for (const { key, value } of db.range(start, end, txn)) {
     const id = stateIdOf(key);
     const image = images.get(id);
     if (image === undefined) continue; // a state created after the view: not in its transaction
@@ -146,7 +136,7 @@ export const readOne = (
   }
   const start = w.copy();
   const pairs: Array<[unknown, unknown]> = [];
-  for (const { key: k, value } of db.getRange(range(start, prefixEnd(start), txn))) {
+  for (const { key: k, value } of db.range(start, prefixEnd(start), txn)) {
     pairs.push([readUserKey(k, start.length), unpackValue(value)]);
   }
   return pairs.length === 0 ? undefined : pairs;

@@ -1,17 +1,14 @@
 /**
- * The lmdb environment of one disk backend: opening it in its own directory, the checks that
+ * The store of one disk backend (`lsm/`): opening it in its own directory, the checks that
  * its files are still the ones it opened, typed errors naming the path and the subtask, and
- * closing and deleting it.
- *
- * It is a local working copy (durability comes from checkpoints): `noSync` (no fsync at all),
- * `noMemInit`, no cache, no compression, no `useWritemap` (writes go through lmdb's own pages,
- * so a stray write cannot corrupt the map, and the page cache bounds RSS).
+ * closing and deleting it. It is a local working copy: nothing is synced to disk, durability
+ * comes from checkpoints.
  */
-import { rmSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { open, type RootDatabase } from 'lmdb';
 import { EddyError } from '../../core/errors.js';
 import { makeDirs } from '../../core/fs.js';
+import { type LsmOptions, LsmStore } from './lsm/index.js';
 
 /** Who owns a store, for error messages. */
 export interface StoreOwner {
@@ -45,7 +42,15 @@ export const storeError = (
     { domain: 'external', retriable, cause },
   );
 
-export type Db = RootDatabase<Buffer, Buffer>;
+export type Db = LsmStore;
+
+/** Tunables of the store (tests use small ones to reach every path). */
+export type StoreTuning = Omit<LsmOptions, 'dir'>;
+
+/** A file made at open whose inode identifies the directory the store writes to. */
+const MARKER = 'STORE';
+/** Files of a store: its marker, its runs, and an older version's lmdb files. */
+const STORE_FILE = /^(STORE|run-\d+\.dat|data\.mdb|lock\.mdb)$/;
 
 /** One opened environment and what identifies its data file. */
 export class Store {
@@ -57,44 +62,32 @@ export class Store {
   constructor(
     readonly dir: string,
     private readonly owner: StoreOwner,
+    tuning: StoreTuning = {},
   ) {
     try {
-      makeDirs(dir);
       // The store never outlives its backend: files left in the directory (a process that
       // died before disposing) are stale and must not be read as state.
-      for (const f of ['data.mdb', 'lock.mdb']) rmSync(join(dir, f), { force: true });
+      makeDirs(dir);
+      for (const f of readdirSync(dir)) {
+        if (STORE_FILE.test(f)) rmSync(join(dir, f), { force: true });
+      }
     } catch (error) {
       throw storeError('cannot create the directory', dir, owner, error, false);
     }
+    this.dataFile = join(dir, MARKER);
     try {
-      this.db = open<Buffer, Buffer>({
-        path: dir,
-        keyEncoding: 'binary',
-        encoding: 'binary',
-        noSync: true,
-        noMemInit: true,
-        overlappingSync: false,
-        cache: false,
-        compression: false,
-        // Maps the file in chunks as it grows: without it, lmdb-js grows the map by doubling
-        // and the old maps stay resident (measured: RSS of the file's pages 2.4x its size).
-        remapChunks: true,
-      });
-    } catch (error) {
-      throw storeError('cannot open the store', dir, owner, error, false);
-    }
-    this.dataFile = join(dir, 'data.mdb');
-    try {
+      closeSync(openSync(this.dataFile, 'w'));
       this.ino = statSync(this.dataFile).ino;
     } catch (error) {
-      this.closeQuietly();
       throw storeError('cannot open the store', dir, owner, error, false);
     }
+    this.db = new LsmStore({ ...tuning, dir });
   }
 
   /**
-   * Throws if the store's data file is gone or replaced (its directory deleted under a running
-   * job): lmdb would keep working on the unlinked file and lose it at the end. One stat.
+   * Throws if the store's directory is gone or replaced (deleted under a running job): open
+   * run files would stay readable, but new ones could not be written, or would be lost. One
+   * stat.
    */
   check(): void {
     let ino: number | undefined;
@@ -133,10 +126,6 @@ export class Store {
 
   private closeQuietly(): void {
     this.closed = true;
-    try {
-      void this.db.close().catch(() => {});
-    } catch {
-      // closing a store that failed is best effort
-    }
+    this.db.close();
   }
 }

@@ -5,12 +5,13 @@
  * key groups from it while the job keeps writing (lmdb keeps the pages the transaction sees;
  * the file grows by what is rewritten meanwhile).
  */
-import type { Transaction } from 'lmdb';
+
 import { EddyError } from '../../core/errors.js';
 import type { KeyedStateDeltaView, KeyGroupDeltaRead } from '../backend.js';
 import type { KeyGroupRange } from '../state-table.js';
 import type { KeyedStateSnapshotView, KeyGroupSnapshot, NormalizedKey } from '../types.js';
 import { cursor, HEADER_BYTES, KeyWriter, prefixEnd, readKey, readUserKey } from './key-codec.js';
+import type { LsmSnapshot as Transaction } from './lsm/index.js';
 import { readKeyGroup, readOne, sameKey } from './scan.js';
 import type { Db } from './store.js';
 import type { TableImage } from './table.js';
@@ -107,7 +108,7 @@ export class DiskSnapshotView implements KeyedStateSnapshotView {
     this.txn = undefined;
     // An open cursor keeps the transaction (and its pages) alive: close them first.
     for (const it of [...this.open]) it.close();
-    txn?.done();
+    txn?.release();
     this.onRelease();
   }
 
@@ -176,16 +177,16 @@ function* storedEntries(
   txn: Transaction,
 ): Generator<[NormalizedKey, unknown]> {
   const start = new KeyWriter().header(keyGroup, image.id).copy();
-  const range = { start, end: prefixEnd(start), transaction: txn };
+  const end = prefixEnd(start);
   if (image.layout === 'plain') {
-    for (const { key, value } of db.getRange(range)) {
+    for (const { key, value } of db.range(start, end, txn)) {
       yield [readKey(key, HEADER_BYTES), unpackValue(value)];
     }
     return;
   }
   let current: NormalizedKey | undefined;
   let map: Map<unknown, unknown> | undefined;
-  for (const { key, value } of db.getRange(range)) {
+  for (const { key, value } of db.range(start, end, txn)) {
     const k = readKey(key, HEADER_BYTES);
     const uk = readUserKey(key, cursor.pos);
     if (map === undefined || !sameKey(current, k)) {
@@ -304,7 +305,7 @@ export class DiskDeltaView implements KeyedStateDeltaView {
     this.released = true;
     const txn = this.txn;
     this.txn = undefined;
-    txn?.done();
+    txn?.release();
     this.onRelease(this.completed);
   }
 

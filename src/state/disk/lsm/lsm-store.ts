@@ -99,14 +99,15 @@ export class LsmStore {
   getFast(key: Uint8Array, snapshot?: LsmSnapshot): Buffer | undefined {
     const bytes = Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.length);
     const str = bytes.toString('latin1', 0, bytes.length);
-    const mems = snapshot === undefined ? undefined : this.live(snapshot).mems;
-    if (mems === undefined) {
-      const v = this.mem.get(str) ?? this.fromMems(this.immutables, str);
-      if (v !== undefined) return v === null ? undefined : Buffer.from(v, 'latin1');
+    let v: MemValue | undefined;
+    if (snapshot === undefined) {
+      // Hazard: `null` is a deletion, not an absence: no `??` here.
+      v = this.mem.get(str);
+      if (v === undefined) v = this.fromMems(this.immutables, str);
     } else {
-      const v = this.fromMems(mems, str);
-      if (v !== undefined) return v === null ? undefined : Buffer.from(v, 'latin1');
+      v = this.fromMems(this.live(snapshot).mems, str);
     }
+    if (v !== undefined) return v === null ? undefined : Buffer.from(v, 'latin1');
     const runs = snapshot === undefined ? this.runs : snapshot.runs;
     if (runs.length === 0) return undefined;
     const hash = hashKey(str);
