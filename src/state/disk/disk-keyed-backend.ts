@@ -31,7 +31,7 @@ import type {
   StateKind,
 } from '../types.js';
 import { createDiskState } from './disk-states.js';
-import { KeyWriter, MAX_KEY_BYTES, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
+import { KeyWriter, MAX_STATE_ID, prefixEnd, readUserKey } from './key-codec.js';
 import type { LsmSnapshot as Transaction } from './lsm/index.js';
 import { countByState, readKeyGroup, sameKey, scanKeyGroup } from './scan.js';
 import { Store, type StoreTuning } from './store.js';
@@ -377,24 +377,19 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
         }
       }
     }
-    const order = append ? sortedOrder(keys) : undefined;
-    const scratch = Buffer.allocUnsafe(MAX_KEY_BYTES);
+    // Sorted (stably: of a key written twice, the later put wins) and written as one run,
+    // after the removals, which land first and are older.
+    const order = sortedOrder(keys);
     const n = keys.length;
     this.write(() => {
       for (const op of ops) op();
-      for (let j = 0; j < n; j++) {
-        const i = order === undefined ? j : order[j]!;
-        const key = keys[i]!;
-        const value = packValue(vals[i]) as Buffer; // the store copies it
-        const k = scratch.subarray(0, scratch.write(key, 0, 'latin1'));
-        if (order === undefined) {
-          db.put(k, value);
-          continue;
+      db.ingest(n, (sink) => {
+        for (let j = 0; j < n; j++) {
+          const i = order[j]!;
+          if (j + 1 < n && keys[order[j + 1]!] === keys[i]) continue;
+          sink.add(keys[i]!, packValue(vals[i]) as Buffer);
         }
-        // Written twice (not in one snapshot, but cheap to honour): the later put wins.
-        if (j + 1 < n && keys[order[j + 1]!] === key) continue;
-        db.put(k, value);
-      }
+      });
     });
     // The bulk path wrote into an empty key group; otherwise count what the store holds now.
     if (append) {
@@ -742,6 +737,11 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const db = this.store.db;
     const w = this.w;
     const start = this.keyGroupRange.start;
+    // Plain-layout entries go to the store as one sorted run (`ingest`): gathered first, with
+    // the entry counts of keys not read before their write learnt now, before the batch lands.
+    const keys: string[] = [];
+    const values: unknown[] = [];
+    const owners: Array<[DiskTable, NormalizedKey]> = [];
     this.write(() => {
       for (const [t, overlay] of overlays) {
         const map = layoutOf(t) === 'map';
@@ -749,20 +749,20 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
           if (slot === undefined) return;
           const kg = start + index;
           // Keys read before their write are counted already (`knownDelta`); others are read
-          // in the write transaction (the page is the one the put rewrites).
+          // here, before the batch is written.
           const unknown = map || note === undefined ? undefined : t.unknown[index];
           if (!map && note !== undefined) note(t, index, t.knownDelta[index]!);
           for (const [key, value] of slot) {
             if (!map) {
               w.header(kg, t.id).key(key);
-              const count = unknown?.has(key) === true;
-              if (value === DELETED) {
-                if (count && db.getFast(w.view()) !== undefined) note!(t, index, -1);
-                db.del(w.view());
-              } else {
-                if (count && db.getFast(w.view()) === undefined) note!(t, index, 1);
-                db.put(w.view(), encodeValue(t.name, key, value));
+              if (unknown?.has(key) === true) {
+                const had = db.getFast(w.view()) !== undefined;
+                const d = Number(value !== DELETED) - Number(had);
+                if (d !== 0) note!(t, index, d);
               }
+              keys.push(w.latin1());
+              values.push(value);
+              owners.push([t, key]);
               continue;
             }
             const pend = value as MapPending;
@@ -780,6 +780,15 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
           }
         });
       }
+      const order = sortedOrder(keys);
+      db.ingest(keys.length, (sink) => {
+        for (let j = 0; j < order.length; j++) {
+          const i = order[j]!;
+          const v = values[i];
+          if (v === DELETED) sink.add(keys[i]!, null);
+          else sink.add(keys[i]!, encodeValue(owners[i]![0].name, owners[i]![1], v));
+        }
+      });
     });
   }
 

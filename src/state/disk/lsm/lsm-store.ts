@@ -68,6 +68,12 @@ export class LsmSnapshot {
   }
 }
 
+/** Where {@link LsmStore.ingest} takes entries: keys as latin1 strings, ascending. */
+export interface IngestSink {
+  /** An entry; `null` deletes the key. */
+  add(key: string, value: Uint8Array | null): void;
+}
+
 export interface LsmEntry {
   readonly key: Buffer;
   readonly value: Buffer;
@@ -148,6 +154,32 @@ export class LsmStore {
       this.writeMemtables();
       this.compact();
     }
+  }
+
+  /**
+   * Writes a batch as a new run, the newest, past the memtable (which is written out first:
+   * it is older). `fill` hands each entry to the sink in strictly ascending key order; value
+   * bytes are copied at once, so they may be a reused buffer. Throws if a file write fails
+   * (or what `fill` throws; the batch is then not written).
+   */
+  ingest(expected: number, fill: (sink: IngestSink) => void): void {
+    if (expected === 0) return;
+    if (this.mem.size > 0) this.freeze();
+    if (this.immutables.length > 0) this.writeMemtables();
+    const writer = this.newWriter(expected);
+    try {
+      fill(writer);
+    } catch (error) {
+      writer.abandon();
+      throw error;
+    }
+    const run = writer.finish();
+    if (run.entries === 0) {
+      run.release();
+      return;
+    }
+    this.runs.unshift(run);
+    this.compact();
   }
 
   /** A consistent view of everything written so far (see the file's comment). */

@@ -56,8 +56,8 @@ export class RunWriter {
     this.bloom = new BloomFilter(expectedKeys, bitsPerKey);
   }
 
-  /** Appends one entry (`null`: a deletion). Keys must ascend strictly. */
-  add(key: string, value: MemValue): void {
+  /** Appends one entry (`null`: a deletion; bytes are copied). Keys must ascend strictly. */
+  add(key: string, value: MemValue | Uint8Array): void {
     if (this.last !== undefined && !(this.last < key)) {
       throw new Error(`internal: run keys out of order (${JSON.stringify(key)})`);
     }
@@ -78,10 +78,15 @@ export class RunWriter {
     if (value === null) {
       c.writeUInt32LE(TOMBSTONE_LEN, p);
       p += 4;
-    } else {
+    } else if (typeof value === 'string') {
       c.writeUInt32LE(value.length, p);
       p += 4;
       p += c.write(value, p, 'latin1');
+    } else {
+      c.writeUInt32LE(value.length, p);
+      p += 4;
+      c.set(value, p);
+      p += value.length;
     }
     this.used = p;
     this.bloom.add(hashKey(key));
