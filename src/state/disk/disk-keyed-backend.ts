@@ -61,11 +61,11 @@ export interface DiskKeyedStateBackendOptions extends KeyedStateBackendOptions {
   readonly storeTuning?: StoreTuning;
 }
 
-/** The smallest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store up to 256k entries). */
-export const DEFAULT_WRITE_BATCH = 16_384;
+/** The smallest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store up to 512k entries). */
+export const DEFAULT_WRITE_BATCH = 32_768;
 
-/** The largest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store from 1M entries). */
-export const MAX_WRITE_BATCH = 65_536;
+/** The largest adaptive {@link DiskKeyedStateBackendOptions.writeBatch} (a store from 4M entries). */
+export const MAX_WRITE_BATCH = 262_144;
 
 /** @internal The adaptive write batch of a store of `entries` entries. */
 export const adaptiveBatch = (entries: number): number =>

@@ -19,9 +19,12 @@ export const hashKey = (key: string): number => {
 };
 
 /** {@link hashKey} of the latin1 string of `bytes`, without making the string. */
-export const hashBytes = (bytes: Uint8Array): number => {
+export const hashBytes = (bytes: Uint8Array): number => hashRange(bytes, 0, bytes.length);
+
+/** {@link hashBytes} of `bytes[start, end)`. */
+export const hashRange = (bytes: Uint8Array, start: number, end: number): number => {
   let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) {
+  for (let i = start; i < end; i++) {
     h ^= bytes[i]!;
     h = Math.imul(h, 0x01000193);
   }

@@ -37,6 +37,8 @@ export interface LsmOptions {
   readonly maxMemtables?: number | undefined;
   /** Runs of one size class that are merged into one (default 4). */
   readonly fanIn?: number | undefined;
+  /** Entries of the smallest size class of runs (default 16,384: a small flush). */
+  readonly tierBase?: number | undefined;
   /** Target size of a data block (default 4096). */
   readonly blockBytes?: number | undefined;
   /** Bloom filter bits per entry (default 10: about 1% false positives). */
@@ -92,6 +94,7 @@ export class LsmStore {
   private readonly fanIn: number;
   private readonly blockBytes: number;
   private readonly bitsPerKey: number;
+  private readonly tierBase: number;
 
   constructor(private readonly options: LsmOptions) {
     this.memtableEntries = options.memtableEntries ?? 262_144;
@@ -99,6 +102,7 @@ export class LsmStore {
     this.fanIn = Math.max(2, options.fanIn ?? 4);
     this.blockBytes = options.blockBytes ?? 4096;
     this.bitsPerKey = options.bitsPerKey ?? 10;
+    this.tierBase = Math.max(1, options.tierBase ?? 16_384);
   }
 
   /** The value of `key` (a view: see the hazard), or undefined. */
@@ -195,15 +199,17 @@ export class LsmStore {
     end: Uint8Array | undefined,
     snapshot?: LsmSnapshot,
   ): Generator<LsmEntry> {
-    const s = latin1(start);
     const e = end === undefined ? undefined : Buffer.from(end);
-    const merged = this.merged(s, snapshot);
+    const merged = this.merged(latin1(start), snapshot);
     for (;;) {
       merged.next();
-      const key = merged.key;
-      if (key === undefined || (e !== undefined && key.compare(e) >= 0)) return;
-      if (merged.value === null) continue;
-      yield { key, value: merged.value };
+      const c = merged.current;
+      if (c === undefined) return;
+      const buf = c.buf!;
+      const kEnd = c.kOff + c.kLen;
+      if (e !== undefined && buf.compare(e, 0, e.length, c.kOff, kEnd) >= 0) return;
+      if (c.vLen < 0) continue;
+      yield { key: buf.subarray(c.kOff, kEnd), value: buf.subarray(c.vOff, c.vOff + c.vLen) };
       if (snapshot !== undefined) this.live(snapshot);
     }
   }
@@ -328,8 +334,9 @@ export class LsmStore {
     }
   }
 
+  /** A run's size class: runs of up to `tierBase` entries are class 0, then ×`fanIn` each. */
   private tier(run: Run): number {
-    const ratio = Math.max(1, run.entries / this.memtableEntries);
+    const ratio = Math.max(1, run.entries / this.tierBase);
     return Math.floor(Math.log(ratio) / Math.log(this.fanIn) + 1e-9);
   }
 
@@ -344,9 +351,10 @@ export class LsmStore {
       const merged = new MergeCursor(inputs.map((r) => r.cursor(undefined)));
       for (;;) {
         merged.next();
-        if (merged.key === undefined) break;
-        if (merged.value === null && dropDeletions) continue;
-        writer.addBytes(merged.key, merged.value);
+        const c = merged.current;
+        if (c === undefined) break;
+        if (c.vLen < 0 && dropDeletions) continue;
+        writer.addRaw(c.buf!, c.kOff, c.kLen, c.vOff, c.vLen);
       }
     } catch (error) {
       writer.abandon();
@@ -377,16 +385,25 @@ const latin1 = (bytes: Uint8Array): string =>
     ? bytes.toString('latin1', 0, bytes.length)
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1', 0, bytes.length);
 
-/** A position in sorted entries; `key` undefined once past the end. */
+/**
+ * A position in sorted entries: the current one is `buf` at `kOff` (`kLen` bytes) and `vOff`
+ * (`vLen` bytes, -1: a deletion); `buf` is undefined once past the end.
+ */
 interface Cursor {
-  readonly key: Buffer | undefined;
-  readonly value: Buffer | null;
+  readonly buf: Buffer | undefined;
+  readonly kOff: number;
+  readonly kLen: number;
+  readonly vOff: number;
+  readonly vLen: number;
   next(): void;
 }
 
 class MemCursor implements Cursor {
-  key: Buffer | undefined;
-  value: Buffer | null = null;
+  buf: Buffer | undefined;
+  readonly kOff = 0;
+  kLen = 0;
+  vOff = 0;
+  vLen = 0;
   private readonly keys: readonly string[];
   private at: number;
 
@@ -407,47 +424,56 @@ class MemCursor implements Cursor {
   private load(): void {
     const k = this.keys[this.at];
     if (k === undefined) {
-      this.key = undefined;
+      this.buf = undefined;
       return;
     }
-    this.key = Buffer.from(k, 'latin1');
     const v = this.m.get(k)!;
-    this.value = v === null ? null : Buffer.from(v, 'latin1');
+    // One buffer per entry (key, then value): it stays valid while a caller holds it.
+    const buf = Buffer.allocUnsafe(k.length + (v === null ? 0 : v.length));
+    buf.write(k, 0, 'latin1');
+    if (v !== null) buf.write(v, k.length, 'latin1');
+    this.buf = buf;
+    this.kLen = k.length;
+    this.vOff = k.length;
+    this.vLen = v === null ? -1 : v.length;
   }
 }
 
+/** Compares the current keys of two cursors (both not past the end). */
+const compareCurrent = (a: Cursor, b: Cursor): number =>
+  a.buf!.compare(b.buf!, b.kOff, b.kOff + b.kLen, a.kOff, a.kOff + a.kLen);
+
 /**
- * The union of cursors (newest first): each key once, with the newest cursor's value. Starts
- * before the first entry: call {@link next} first. Sources tied with the winner advance at the
- * next step, so the winner's views stay valid until then.
+ * The union of cursors (newest first): each key once, with the newest cursor's entry as
+ * `current`. Starts before the first entry: call {@link next} first. Sources tied with the
+ * winner advance at the next step, so the winner's entry stays valid until then.
  */
-class MergeCursor implements Cursor {
-  key: Buffer | undefined;
-  value: Buffer | null = null;
+class MergeCursor {
+  current: Cursor | undefined;
   private advance: Cursor[] = [];
 
   constructor(private readonly cursors: readonly Cursor[]) {}
 
   next(): void {
     for (const c of this.advance) c.next();
-    this.advance = [];
+    this.advance.length = 0;
     let min: Cursor | undefined;
     for (const c of this.cursors) {
-      if (c.key === undefined) continue;
+      if (c.buf === undefined) continue;
       if (min === undefined) {
         min = c;
         this.advance.push(c);
         continue;
       }
-      const cmp = c.key.compare(min.key!);
+      const cmp = compareCurrent(c, min);
       if (cmp < 0) {
         min = c;
-        this.advance = [c];
+        this.advance.length = 0;
+        this.advance.push(c);
       } else if (cmp === 0) {
         this.advance.push(c);
       }
     }
-    this.key = min?.key;
-    this.value = min === undefined ? null : min.value;
+    this.current = min;
   }
 }

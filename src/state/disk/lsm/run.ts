@@ -13,7 +13,7 @@
  * of the same run (point reads) or the next step of the same cursor. Callers decode at once.
  */
 import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
-import { BloomFilter, hashBytes, hashKey } from './bloom.js';
+import { BloomFilter, hashKey, hashRange } from './bloom.js';
 import type { MemValue } from './memtable.js';
 
 const TOMBSTONE_LEN = 0xffffffff;
@@ -44,7 +44,9 @@ export class RunWriter {
   private entries = 0;
   private maxBlock = 0;
   private last: string | undefined;
-  private lastBytes: Buffer | undefined;
+  /** The last key of {@link addRaw} (its first `lastLen` bytes; -1: none yet). */
+  private lastKey = Buffer.allocUnsafe(64);
+  private lastLen = -1;
 
   constructor(
     private readonly path: string,
@@ -94,37 +96,47 @@ export class RunWriter {
     if (this.written + this.used - this.blockStart >= this.blockBytes) this.endBlock();
   }
 
-  /** {@link add} from bytes (a compaction's input): copies them. */
+  /** {@link add} from bytes: copies them. */
   addBytes(key: Buffer, value: Buffer | null): void {
-    if (this.lastBytes !== undefined && this.lastBytes.compare(key) >= 0) {
+    if (value === null) this.addRaw(key, 0, key.length, 0, -1);
+    else this.addRaw(key, 0, key.length, 0, value.length, value);
+  }
+
+  /**
+   * {@link add} from a buffer holding the key at `kOff` (`kLen` bytes) and the value at `vOff`
+   * (`vLen` bytes, -1: a deletion) of `vBuf` (default: the same buffer): a merge's input,
+   * copied with no allocation.
+   */
+  addRaw(buf: Buffer, kOff: number, kLen: number, vOff: number, vLen: number, vBuf = buf): void {
+    const kEnd = kOff + kLen;
+    if (this.lastLen >= 0 && buf.compare(this.lastKey, 0, this.lastLen, kOff, kEnd) <= 0) {
       throw new Error('internal: run keys out of order');
     }
-    const need = 6 + key.length + (value === null ? 0 : value.length) + 4;
-    this.reserve(need);
+    if (kLen > this.lastKey.length) this.lastKey = Buffer.allocUnsafe(kLen * 2);
+    buf.copy(this.lastKey, 0, kOff, kEnd);
+    this.lastLen = kLen;
+    this.reserve(6 + kLen + Math.max(0, vLen) + 4);
     const pos = this.written + this.used;
     if (this.blockFirst === undefined) {
-      this.blockFirst = key.toString('latin1');
+      this.blockFirst = buf.toString('latin1', kOff, kEnd);
       this.blockStart = pos;
     }
     this.blockOffsets.push(pos - this.blockStart);
     const c = this.chunk;
     let p = this.used;
-    c.writeUInt16LE(key.length, p);
+    c.writeUInt16LE(kLen, p);
     p += 2;
-    const keyAt = p;
-    p += key.copy(c, p);
-    // The last key, for the order check, as a view of the chunk until it is written out.
-    this.lastBytes = Buffer.from(c.subarray(keyAt, p));
-    if (value === null) {
+    p += buf.copy(c, p, kOff, kEnd);
+    if (vLen < 0) {
       c.writeUInt32LE(TOMBSTONE_LEN, p);
       p += 4;
     } else {
-      c.writeUInt32LE(value.length, p);
+      c.writeUInt32LE(vLen, p);
       p += 4;
-      p += value.copy(c, p);
+      p += vBuf.copy(c, p, vOff, vOff + vLen);
     }
     this.used = p;
-    this.bloom.add(hashBytes(key));
+    this.bloom.add(hashRange(buf, kOff, kEnd));
     this.entries++;
     if (this.written + this.used - this.blockStart >= this.blockBytes) this.endBlock();
   }
@@ -141,7 +153,9 @@ export class RunWriter {
       entries: this.entries,
       bytes: this.written,
       maxBlock: this.maxBlock,
-      lastKey: this.last ?? this.lastBytes?.toString('latin1'),
+      lastKey:
+        this.last ??
+        (this.lastLen < 0 ? undefined : this.lastKey.toString('latin1', 0, this.lastLen)),
     });
   }
 
@@ -307,15 +321,19 @@ const readFully = (fd: number, buf: Buffer, len: number, pos: number): void => {
 };
 
 /**
- * Walks a run in key order, reading spans of consecutive blocks at a time. `key` and `value`
- * are views of its buffer, valid until the next {@link next}.
+ * Walks a run in key order, reading spans of consecutive blocks at a time. The current entry
+ * is `buf` at `kOff` (`kLen` bytes) and `vOff` (`vLen` bytes, -1: a deletion), valid until the
+ * next {@link next}; `buf` is undefined past the end.
  */
 export class RunCursor {
-  key: Buffer | undefined;
-  value: Buffer | null = null;
-  private buf: Buffer = Buffer.allocUnsafe(0);
+  buf: Buffer | undefined;
+  kOff = 0;
+  kLen = 0;
+  vOff = 0;
+  vLen = 0;
+  private span: Buffer = Buffer.allocUnsafe(0);
   private block = -1;
-  /** Blocks [spanFirst, spanEnd) are in `buf`, block `spanFirst` at 0. */
+  /** Blocks [spanFirst, spanEnd) are in `span`, block `spanFirst` at 0. */
   private spanFirst = 0;
   private spanEnd = 0;
   private blockBase = 0;
@@ -331,9 +349,14 @@ export class RunCursor {
     if (index.firstKeys.length === 0) return;
     const b = start === undefined ? 0 : Math.max(0, blockFor(index.firstKeys, start));
     this.enter(b);
-    if (start !== undefined) {
+    if (start !== undefined && start.length > 0) {
       const s = Buffer.from(start, 'latin1');
-      while (this.key !== undefined && this.key.compare(s) < 0) this.next();
+      while (
+        this.buf !== undefined &&
+        this.buf.compare(s, 0, s.length, this.kOff, this.kOff + this.kLen) < 0
+      ) {
+        this.next();
+      }
     }
   }
 
@@ -344,7 +367,7 @@ export class RunCursor {
       return;
     }
     if (this.block + 1 < this.index.firstKeys.length) this.enter(this.block + 1);
-    else this.key = undefined;
+    else this.buf = undefined;
   }
 
   private enter(b: number): void {
@@ -352,20 +375,22 @@ export class RunCursor {
     this.block = b;
     this.blockBase = this.index.offsets[b]! - this.index.offsets[this.spanFirst]!;
     const len = this.index.lengths[b]!;
-    this.count = this.buf.readUInt32LE(this.blockBase + len - 4);
+    this.count = this.span.readUInt32LE(this.blockBase + len - 4);
     this.offsBase = this.blockBase + len - 4 - 4 * this.count;
     this.entry = 0;
     this.load();
   }
 
   private load(): void {
-    const buf = this.buf;
+    const buf = this.span;
     const off = this.blockBase + buf.readUInt32LE(this.offsBase + 4 * this.entry);
     const klen = buf.readUInt16LE(off);
-    this.key = buf.subarray(off + 2, off + 2 + klen);
+    this.buf = buf;
+    this.kOff = off + 2;
+    this.kLen = klen;
     const vlen = buf.readUInt32LE(off + 2 + klen);
-    const v = off + 6 + klen;
-    this.value = vlen === TOMBSTONE_LEN ? null : buf.subarray(v, v + vlen);
+    this.vOff = off + 6 + klen;
+    this.vLen = vlen === TOMBSTONE_LEN ? -1 : vlen;
   }
 
   /** Reads block `b` and the blocks after it, up to READ_SPAN bytes (at least one block). */
@@ -374,9 +399,9 @@ export class RunCursor {
     let end = b + 1;
     let bytes = lengths[b]!;
     while (end < offsets.length && bytes + lengths[end]! <= READ_SPAN) bytes += lengths[end++]!;
-    // A new buffer per span: views handed out from the old one stay valid for their caller.
-    this.buf = Buffer.allocUnsafe(bytes);
-    readFully(this.fd, this.buf, bytes, offsets[b]!);
+    // A new buffer per span: entries handed out from the old one stay valid for their caller.
+    this.span = Buffer.allocUnsafe(bytes);
+    readFully(this.fd, this.span, bytes, offsets[b]!);
     this.spanFirst = b;
     this.spanEnd = end;
   }
