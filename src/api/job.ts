@@ -116,8 +116,8 @@ export interface RunOptions {
   /** Enables checkpoints: exactly-once sinks, recovery from failures. */
   readonly checkpoint?: CheckpointConfig | undefined;
   /**
-   * Where keyed state lives while the job runs: `'heap'` (default: in memory) or `'disk'` (an
-   * lmdb store per keyed operator subtask in {@link RunOptions.localStateDir}; bounded memory
+   * Where keyed state lives while the job runs: `'heap'` (default: in memory) or `'disk'` (a
+   * log-structured store per keyed operator subtask in {@link RunOptions.localStateDir}; bounded memory
    * for state larger than the heap). Checkpoints and savepoints have the same format with
    * both: a savepoint taken with one backend restores into the other, at any parallelism.
    */

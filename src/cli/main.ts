@@ -79,7 +79,7 @@ export const buildProgram = (): Command => {
     .addOption(
       new Option(
         '--state-backend <kind>',
-        "where keyed state lives while the job runs: 'heap' (in memory, default) or 'disk' (an lmdb store per keyed subtask in the local state dir; savepoints restore into either)",
+        "where keyed state lives while the job runs: 'heap' (in memory, default) or 'disk' (a log-structured store on disk per keyed subtask in the local state dir; savepoints restore into either)",
       ).choices(['heap', 'disk']),
     )
     .option(

@@ -2,8 +2,7 @@
  * The state layer's public face: the state contract, descriptors and the heap backends.
  * `KeyGroupRange` is deliberately not re-exported: the keygroups layer owns that name, and the
  * backends accept it structurally. The on-disk backend is imported from `./disk/index.js`
- * only: its declarations refer to lmdb's types, whose `export =` fails to type-check in an ESM
- * consumer (test/e2e/package.test.ts), so the package's declarations must not reach them.
+ * only: jobs choose it by name (`RunOptions.stateBackend`), they never construct it.
  */
 export type * from './backend.js';
 export * from './descriptors.js';

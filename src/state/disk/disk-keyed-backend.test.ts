@@ -21,6 +21,7 @@ import {
   diskBackendFactory,
   MAX_WRITE_BATCH,
 } from './index.js';
+import { MAX_KEY_BYTES } from './key-codec.js';
 import type { StoreTuning } from './store.js';
 
 const roots: string[] = [];
@@ -222,16 +223,19 @@ describe('DiskKeyedStateBackend state kinds', () => {
     b.dispose();
   });
 
-  it('rejects keys longer than lmdb allows at the call, not at a later flush', () => {
+  it('rejects keys longer than the store allows at the call, not at a later flush', () => {
     const b = disk({ batch: 1000 });
     const { v, m } = allStates(b);
-    b.setCurrentKey('x'.repeat(1972), 0); // header 4, tag 1, length 2, 1972: 1979 bytes
+    // header 4, tag 1, length 2 (3 bytes from 16,384 on): the key one byte too long
+    b.setCurrentKey('x'.repeat(MAX_KEY_BYTES - 6), 0);
     const e = catchError(() => v.value());
     expect([e.code, e.domain]).toEqual(['EDDY_STATE', 'user']);
-    expect(e.message).toMatch(/1979 bytes is too long.*1978/);
+    expect(e.message).toMatch(
+      new RegExp(`${MAX_KEY_BYTES + 1} bytes is too long.*${MAX_KEY_BYTES}`),
+    );
     b.setCurrentKey('k', 0);
-    expect(() => m.put('y'.repeat(2000), 1)).toThrow(/too long/);
-    b.setCurrentKey('x'.repeat(1971), 0); // 1978 bytes: the largest key
+    expect(() => m.put('y'.repeat(MAX_KEY_BYTES), 1)).toThrow(/too long/);
+    b.setCurrentKey('x'.repeat(MAX_KEY_BYTES - 7), 0); // MAX_KEY_BYTES: the largest key
     v.update(1);
     expect(b.snapshot()[0]!.states[0]!.entries[0]![1]).toBe(1);
     b.dispose();

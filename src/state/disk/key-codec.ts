@@ -38,8 +38,11 @@ const T_NULL = 0x09;
 
 /** Bytes of the key-group and state-id header. */
 export const HEADER_BYTES = 4;
-/** lmdb-js's key size limit: a longer key fails to write and silently misses on reads. */
-export const MAX_KEY_BYTES = 1978;
+/**
+ * The disk store's key size limit (its run files give a key 16 bits of length; a key a
+ * fraction of that keeps a data block to a few keys at worst).
+ */
+export const MAX_KEY_BYTES = 16_384;
 
 /** Largest state id (u16): a backend holds at most this many named states. */
 export const MAX_STATE_ID = 0xffff;
@@ -51,7 +54,7 @@ const f64 = new DataView(new ArrayBuffer(8));
 
 /**
  * Writes keys into one reusable buffer (grown as needed): {@link bytes} is a view valid until
- * the next write; copy it (`Buffer.from`) to keep it. lmdb-js copies keys it is given.
+ * the next write; copy it (`Buffer.from`) to keep it. The store copies keys it is given.
  */
 export class KeyWriter {
   buf: Buffer = Buffer.allocUnsafe(256);
@@ -132,7 +135,7 @@ export class KeyWriter {
 
   /**
    * The key written so far: a view into the reused buffer.
-   * @throws EddyError `EDDY_STATE` (user) if it is longer than lmdb allows.
+   * @throws EddyError `EDDY_STATE` (user) if it is longer than {@link MAX_KEY_BYTES}.
    */
   view(): Buffer {
     if (this.pos > MAX_KEY_BYTES) throw tooLong(this.pos);
@@ -217,7 +220,7 @@ export class KeyWriter {
 const tooLong = (bytes: number) =>
   new EddyError(
     'EDDY_STATE',
-    `a state key of ${bytes} bytes is too long for the disk state backend: lmdb keys hold at ` +
+    `a state key of ${bytes} bytes is too long for the disk state backend: its keys hold at ` +
       `most ${MAX_KEY_BYTES} bytes (the key, and for map state the map key, encoded); use ` +
       'shorter keys or the heap state backend',
     { domain: 'user' },

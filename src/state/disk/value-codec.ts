@@ -11,14 +11,14 @@ const packr = new Packr({ moreTypes: true, copyBuffers: true });
 
 /**
  * Encodes a value. Hazard: the result is a view into msgpackr's shared output buffer, valid
- * until the next pack; write it (lmdb-js copies it) or copy it before packing again.
+ * until the next pack; write it (the store copies it) or copy it before packing again.
  */
 export const packValue = (value: unknown): Uint8Array => packr.pack(value);
 
 const view = new DataView(new ArrayBuffer(8));
 
 /**
- * Decodes a value; copies binary values out of `bytes` (which lmdb may reuse). Hot path: a
+ * Decodes a value; copies binary values out of `bytes` (which the store may reuse). Hot path: a
  * lone number, boolean or null (the common value of a sum or a count) is decoded here, as
  * msgpackr writes and reads it (0x40–0x7f are record references, never integers); anything
  * else by msgpackr. Tested against Packr.
