@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -906,6 +906,24 @@ describe('store errors name the path and the subtask', () => {
     expect(e.message).toContain(b.dir);
     b.setCurrentKey('j', 0);
     expect(() => v.update(2)).toThrow(/deleted or replaced/); // the overlay is full: flush
+    b.dispose();
+  });
+
+  it('a full disk (ENOSPC from the kernel): the flush fails, retriable, naming the path', () => {
+    const b = disk({ batch: 2 });
+    const { v } = allStates(b);
+    // The store's next run files are /dev/full, where every write fails with ENOSPC.
+    for (let i = 1; i <= 4; i++) {
+      symlinkSync('/dev/full', join(b.dir, `run-${String(i).padStart(8, '0')}.dat`));
+    }
+    b.setCurrentKey('k', 0);
+    v.update(1);
+    b.setCurrentKey('j', 0);
+    const e = catchError(() => v.update(2)); // the overlay is full: flush
+    expect([e.code, e.domain, e.retriable]).toEqual(['EDDY_STATE', 'external', true]);
+    expect(e.message).toMatch(/a write failed.*ENOSPC/);
+    expect(e.message).toContain(b.dir);
+    expect(e.message).toContain("operator 'sum' subtask");
     b.dispose();
   });
 });

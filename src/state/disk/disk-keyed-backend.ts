@@ -1,6 +1,6 @@
 /**
  * The on-disk keyed state backend: the same contract and semantics as the heap backend
- * (heap-keyed-backend.ts), state held in an lmdb store in its own directory. See index.ts for
+ * (heap-keyed-backend.ts), state held in a log-structured store (`lsm/`) in its own directory. See index.ts for
  * the design notes.
  */
 
@@ -52,7 +52,7 @@ export interface DiskKeyedStateBackendOptions extends KeyedStateBackendOptions {
   readonly dir: string;
   /**
    * Pending writes (entries, and user keys of map state) held in memory before they are
-   * written to the store in one transaction: a fixed number. Default: adaptive, the store's
+   * written to the store in one batch: a fixed number. Default: adaptive, the store's
    * entries / 16 within [{@link DEFAULT_WRITE_BATCH}, {@link MAX_WRITE_BATCH}] (see index.ts,
    * the cost model).
    */
@@ -120,7 +120,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   /**
    * Overlays frozen by views and not yet in the store, oldest first (see {@link freeze}): live
    * reads see them under the current overlay; the next flush writes them first, each in its
-   * own transaction, and opens the read transactions of the views waiting for it.
+   * own batch, and takes the store snapshots of the views waiting for it.
    */
   private readonly frozen: Frozen[] = [];
   private writeBatch: number;
@@ -216,7 +216,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   snapshotView(): KeyedStateSnapshotView {
     this.checkLive('snapshot');
     this.store.check();
-    this.freeze(); // no write: the view's transaction opens once the frozen overlay is stored
+    this.freeze(); // no write: the view's store snapshot is taken once the frozen overlay is stored
     const keyGroups = this.nonEmpty(); // from the entry counts: O(key groups), no seek
     this.openViews++;
     const counts = new Map<number, Float64Array>();
@@ -690,14 +690,14 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   }
 
   /**
-   * Writes the overlay to the store in one transaction and empties it.
+   * Writes the overlay to the store in one batch and empties it.
    * @throws EddyError `EDDY_STATE` (retriable) if the write fails or the store's files vanished.
    */
   flush(): void {
     if (this.frozen.length > 0) this.storeFrozen();
     if (this.pending === 0) return;
     this.store.check();
-    // Entry-count changes per (table, slot), applied once the transaction committed.
+    // Entry-count changes per (table, slot), applied once the batch is written.
     const delta: Array<[DiskTable, number, number]> = [];
     const overlays = new Map<DiskTable, Overlay>();
     for (const t of this.tables.values()) overlays.set(t, t.overlay);
@@ -726,8 +726,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   }
 
   /**
-   * Writes `overlays` in one transaction. With `note`, reports each entry's change of the
-   * entry counts (learnt in the transaction); without, the counts already include them (a
+   * Writes `overlays` in one batch. With `note`, reports each entry's change of the
+   * entry counts (learnt before the batch lands); without, the counts already include them (a
    * frozen overlay: see {@link freeze}).
    */
   private writeOverlays(
@@ -797,7 +797,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
    * × states), no store write): its entry-count changes are applied now (kept as written for
    * keys read first, `knownDelta`; one read per other key, and per map-state key), it moves to {@link frozen} and a new empty overlay starts. Live reads see
    * it (current overlay, then frozen ones newest first, then the store); the next flush, or
-   * the first read of a view waiting for it, writes it and opens those views' transactions.
+   * the first read of a view waiting for it, writes it and takes those views' store snapshots.
    */
   private freeze(): void {
     if (this.pending === 0) return;
@@ -918,7 +918,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     return merged;
   }
 
-  /** Writes the frozen overlays, oldest first, and opens the read transactions waiting for each. */
+  /** Writes the frozen overlays, oldest first, and takes the store snapshots waiting for each. */
   private storeFrozen(): void {
     while (this.frozen.length > 0) {
       const f = this.frozen[0]!;
@@ -930,7 +930,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     }
   }
 
-  /** A new view: its transaction now, or once the newest frozen overlay is stored. */
+  /** A new view: its store snapshot now, or once the newest frozen overlay is stored. */
   private await(view: Waiting): void {
     const last = this.frozen.at(-1);
     if (last === undefined) view.attach(this.store.db.snapshot());
@@ -943,7 +943,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
 
   // ---- internal --------------------------------------------------------------------------
 
-  /** Whether the store has a key starting with `prefix` (in the write transaction if one is open). */
+  /** Whether the store has a key starting with `prefix` (writes made so far included). */
   private anyWithPrefix(prefix: Buffer): boolean {
     return this.store.db.any(prefix, prefixEnd(prefix));
   }
@@ -980,7 +980,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     return slot;
   }
 
-  /** Runs `fn` in one write transaction; failures become retriable store errors. */
+  /** Runs `fn` (writes), then lets the store write runs and merge; failures become retriable store errors. */
   private write(fn: () => void): void {
     try {
       fn();
@@ -990,7 +990,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     }
   }
 
-  /** In a write transaction: removes every store key starting with `prefix`. */
+  /** Removes every store key starting with `prefix`. */
   private removePrefix(prefix: Buffer): void {
     const db = this.store.db;
     const keys: Buffer[] = [];
@@ -998,7 +998,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     for (const k of keys) db.del(k);
   }
 
-  /** A restore's removal of `key`'s entry (in the write transaction). */
+  /** A restore's removal of `key`'s entry. */
   private removeOp(table: DiskTable, kg: number, key: NormalizedKey): () => void {
     const prefix = new KeyWriter().header(kg, table.id).key(key).copy();
     if (layoutOf(table) === 'map') return () => this.removePrefix(prefix);
@@ -1085,7 +1085,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
   /**
    * Registers a restored, unregistered table as `kind`: its entries were stored in snapshot
    * form; list state drops empty lists (and checks they are arrays), map state is split into
-   * one store entry per user key. One transaction per key group (memory bounded by one).
+   * one store entry per user key. One batch per key group (memory bounded by one).
    */
   private materialise(table: DiskTable, kind: StateKind): DiskTable {
     const restored = table.restoredKind;
@@ -1167,7 +1167,7 @@ const NOT_FOUND = Object.freeze({ found: false, value: undefined });
 
 type Overlay = DiskTable['overlay'];
 
-/** A view waiting for its read transaction. */
+/** A view waiting for its store snapshot. */
 interface Waiting {
   attach(txn: Transaction): void;
 }
@@ -1175,7 +1175,7 @@ interface Waiting {
 /** An overlay frozen by a view and not yet stored (see `freeze`). */
 interface Frozen {
   readonly overlays: ReadonlyMap<DiskTable, Overlay>;
-  /** Views whose transaction opens once this (and every older one) is stored. */
+  /** Views whose store snapshot is taken once this (and every older one) is stored. */
   readonly views: Set<Waiting>;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Reads of the store by key group, in a given read transaction (a view's) or the current one:
+ * Reads of the store by key group, in a given store snapshot (a view's) or the live store:
  * a key group's snapshot in snapshot form, one key's snapshot value, entry counts, and the key
  * groups holding state. Every read decodes at once: the store may reuse the bytes it hands out.
  */
@@ -62,7 +62,7 @@ export const scanKeyGroup = (
   for (const { key, value } of db.range(start, end, txn)) {
     const id = stateIdOf(key);
     const image = images.get(id);
-    if (image === undefined) continue; // a state created after the view: not in its transaction
+    if (image === undefined) continue; // a state created after the view: not in its snapshot
     const k = readKey(key, HEADER_BYTES);
     if (image.layout === 'plain') {
       emit();

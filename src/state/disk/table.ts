@@ -33,7 +33,7 @@ export interface DiskTable {
   restoredKind: StateKind | undefined;
   /**
    * The write-back overlay, per key-group slot: key → live value, {@link DELETED}, or (map
-   * layout) a {@link MapPending}. Flushed to the store in one transaction.
+   * layout) a {@link MapPending}. Flushed to the store in one batch.
    */
   overlay: Array<Map<NormalizedKey, unknown> | undefined>;
   /**

@@ -1,9 +1,9 @@
 /**
- * Snapshot and delta views of the disk backend: each holds an lmdb read transaction, a
- * consistent image of the store as of the view (opened once the overlay the view froze is
- * stored: at the view's first read or the backend's next flush), until it is released, and reads
- * key groups from it while the job keeps writing (lmdb keeps the pages the transaction sees;
- * the file grows by what is rewritten meanwhile).
+ * Snapshot and delta views of the disk backend: each holds a store snapshot, a consistent
+ * image of the store as of the view (taken once the overlay the view froze is stored: at the
+ * view's first read or the backend's next flush), until it is released, and reads key groups
+ * from it while the job keeps writing (the snapshot holds the run files it saw: merges meanwhile
+ * write new ones and the held ones are deleted at release).
  */
 
 import { EddyError } from '../../core/errors.js';
@@ -72,7 +72,7 @@ export class DiskSnapshotView implements KeyedStateSnapshotView {
 
   /**
    * The key group's states as the store holds them at the view, each a map-like object whose
-   * entries stream from the store in the view's transaction (a checkpoint writer encodes them
+   * entries stream from the store in the view's snapshot (a checkpoint writer encodes them
    * in slices, pausing inside a large state, without an array of the key group's entries):
    * values in live form (map state's a `Map`). The same entries in the same order as
    * {@link read}. Readable until the view is released (which closes iterators left open).
@@ -96,7 +96,7 @@ export class DiskSnapshotView implements KeyedStateSnapshotView {
     return { keyGroup, states };
   }
 
-  /** @internal The backend opens the view's transaction once the state it shows is stored. */
+  /** @internal The backend takes the view's store snapshot once the state it shows is stored. */
   attach(txn: Transaction): void {
     this.txn = txn;
   }
@@ -106,7 +106,7 @@ export class DiskSnapshotView implements KeyedStateSnapshotView {
     this.released = true;
     const txn = this.txn;
     this.txn = undefined;
-    // An open cursor keeps the transaction (and its pages) alive: close them first.
+    // Open cursors read the snapshot's runs: close them first.
     for (const it of [...this.open]) it.close();
     txn?.release();
     this.onRelease();
@@ -117,7 +117,7 @@ export class DiskSnapshotView implements KeyedStateSnapshotView {
       throw viewError(`cannot read key group ${keyGroup} of a released snapshot view`);
     }
     checkRange(this.range, keyGroup, 'snapshot view');
-    if (this.txn === undefined) this.storeFrozen(); // attaches the transaction
+    if (this.txn === undefined) this.storeFrozen(); // attaches the snapshot
     return this.txn!;
   }
 
@@ -229,7 +229,7 @@ class StoredEntries {
 
 type StateDelta = KeyGroupDeltaRead['states'][number];
 
-/** {@link KeyedStateDeltaView} of the disk backend: captured change sets read in its transaction. */
+/** {@link KeyedStateDeltaView} of the disk backend: captured change sets read in its snapshot. */
 export class DiskDeltaView implements KeyedStateDeltaView {
   private txn: Transaction | undefined;
   private released = false;
@@ -295,7 +295,7 @@ export class DiskDeltaView implements KeyedStateDeltaView {
     this.completed = true;
   }
 
-  /** @internal The backend opens the view's transaction once the state it shows is stored. */
+  /** @internal The backend takes the view's store snapshot once the state it shows is stored. */
   attach(txn: Transaction): void {
     this.txn = txn;
   }
@@ -318,7 +318,7 @@ export class DiskDeltaView implements KeyedStateDeltaView {
 
   private check(keyGroup: number): Transaction {
     this.checkLive(keyGroup);
-    if (this.txn === undefined) this.storeFrozen(); // attaches the transaction
+    if (this.txn === undefined) this.storeFrozen(); // attaches the snapshot
     return this.txn!;
   }
 }
