@@ -741,7 +741,9 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     // the entry counts of keys not read before their write learnt now, before the batch lands.
     const keys: string[] = [];
     const values: unknown[] = [];
-    const owners: Array<[DiskTable, NormalizedKey]> = [];
+    // Whose entry each is (for a value's encoding error): parallel arrays, no tuple per entry.
+    const ownerTables: DiskTable[] = [];
+    const ownerKeys: NormalizedKey[] = [];
     this.write(() => {
       for (const [t, overlay] of overlays) {
         const map = layoutOf(t) === 'map';
@@ -762,7 +764,8 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
               }
               keys.push(w.latin1());
               values.push(value);
-              owners.push([t, key]);
+              ownerTables.push(t);
+              ownerKeys.push(key);
               continue;
             }
             const pend = value as MapPending;
@@ -786,7 +789,7 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
           const i = order[j]!;
           const v = values[i];
           if (v === DELETED) sink.add(keys[i]!, null);
-          else sink.add(keys[i]!, encodeValue(owners[i]![0].name, owners[i]![1], v));
+          else sink.add(keys[i]!, encodeValue(ownerTables[i]!.name, ownerKeys[i]!, v));
         }
       });
     });

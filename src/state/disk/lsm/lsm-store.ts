@@ -25,6 +25,7 @@
  */
 import { join } from 'node:path';
 import { hashKey } from './bloom.js';
+import { compareBytes } from './bytes.js';
 import { lowerBound, Memtable, type MemValue } from './memtable.js';
 import { ABSENT, type Run, RunWriter } from './run.js';
 
@@ -207,7 +208,7 @@ export class LsmStore {
       if (c === undefined) return;
       const buf = c.buf!;
       const kEnd = c.kOff + c.kLen;
-      if (e !== undefined && buf.compare(e, 0, e.length, c.kOff, kEnd) >= 0) return;
+      if (e !== undefined && compareBytes(buf, c.kOff, kEnd, e, 0, e.length) >= 0) return;
       if (c.vLen < 0) continue;
       yield { key: buf.subarray(c.kOff, kEnd), value: buf.subarray(c.vOff, c.vOff + c.vLen) };
       if (snapshot !== undefined) this.live(snapshot);
@@ -441,7 +442,7 @@ class MemCursor implements Cursor {
 
 /** Compares the current keys of two cursors (both not past the end). */
 const compareCurrent = (a: Cursor, b: Cursor): number =>
-  a.buf!.compare(b.buf!, b.kOff, b.kOff + b.kLen, a.kOff, a.kOff + a.kLen);
+  compareBytes(a.buf!, a.kOff, a.kOff + a.kLen, b.buf!, b.kOff, b.kOff + b.kLen);
 
 /**
  * The union of cursors (newest first): each key once, with the newest cursor's entry as
@@ -450,30 +451,31 @@ const compareCurrent = (a: Cursor, b: Cursor): number =>
  */
 class MergeCursor {
   current: Cursor | undefined;
-  private advance: Cursor[] = [];
+  /** Cursors at the current key: advanced at the next step (`advanceN` of them). */
+  private readonly advance: Cursor[];
+  private advanceN = 0;
 
-  constructor(private readonly cursors: readonly Cursor[]) {}
+  constructor(private readonly cursors: readonly Cursor[]) {
+    this.advance = new Array<Cursor>(cursors.length);
+  }
 
   next(): void {
-    for (const c of this.advance) c.next();
-    this.advance.length = 0;
+    const adv = this.advance;
+    for (let i = 0; i < this.advanceN; i++) adv[i]!.next();
+    let n = 0;
     let min: Cursor | undefined;
     for (const c of this.cursors) {
       if (c.buf === undefined) continue;
-      if (min === undefined) {
-        min = c;
-        this.advance.push(c);
-        continue;
-      }
-      const cmp = compareCurrent(c, min);
+      const cmp = min === undefined ? -1 : compareCurrent(c, min);
       if (cmp < 0) {
         min = c;
-        this.advance.length = 0;
-        this.advance.push(c);
+        n = 0;
+        adv[n++] = c;
       } else if (cmp === 0) {
-        this.advance.push(c);
+        adv[n++] = c;
       }
     }
+    this.advanceN = n;
     this.current = min;
   }
 }

@@ -14,6 +14,7 @@
  */
 import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { BloomFilter, hashKey, hashRange } from './bloom.js';
+import { compareBytes, copyBytes } from './bytes.js';
 import type { MemValue } from './memtable.js';
 
 const TOMBSTONE_LEN = 0xffffffff;
@@ -109,11 +110,11 @@ export class RunWriter {
    */
   addRaw(buf: Buffer, kOff: number, kLen: number, vOff: number, vLen: number, vBuf = buf): void {
     const kEnd = kOff + kLen;
-    if (this.lastLen >= 0 && buf.compare(this.lastKey, 0, this.lastLen, kOff, kEnd) <= 0) {
+    if (this.lastLen >= 0 && compareBytes(buf, kOff, kEnd, this.lastKey, 0, this.lastLen) <= 0) {
       throw new Error('internal: run keys out of order');
     }
     if (kLen > this.lastKey.length) this.lastKey = Buffer.allocUnsafe(kLen * 2);
-    buf.copy(this.lastKey, 0, kOff, kEnd);
+    copyBytes(buf, kOff, kEnd, this.lastKey, 0);
     this.lastLen = kLen;
     this.reserve(6 + kLen + Math.max(0, vLen) + 4);
     const pos = this.written + this.used;
@@ -126,14 +127,14 @@ export class RunWriter {
     let p = this.used;
     c.writeUInt16LE(kLen, p);
     p += 2;
-    p += buf.copy(c, p, kOff, kEnd);
+    p += copyBytes(buf, kOff, kEnd, c, p);
     if (vLen < 0) {
       c.writeUInt32LE(TOMBSTONE_LEN, p);
       p += 4;
     } else {
       c.writeUInt32LE(vLen, p);
       p += 4;
-      p += vBuf.copy(c, p, vOff, vOff + vLen);
+      p += copyBytes(vBuf, vOff, vOff + vLen, c, p);
     }
     this.used = p;
     this.bloom.add(hashRange(buf, kOff, kEnd));
@@ -259,7 +260,7 @@ export class Run implements RunStats {
       const mid = (lo + hi) >>> 1;
       const off = block.readUInt32LE(base + 4 * mid);
       const klen = block.readUInt16LE(off);
-      const cmp = keyBytes.compare(block, off + 2, off + 2 + klen);
+      const cmp = compareBytes(keyBytes, 0, keyBytes.length, block, off + 2, off + 2 + klen);
       if (cmp === 0) {
         const vlen = block.readUInt32LE(off + 2 + klen);
         if (vlen === TOMBSTONE_LEN) return null;
@@ -353,7 +354,7 @@ export class RunCursor {
       const s = Buffer.from(start, 'latin1');
       while (
         this.buf !== undefined &&
-        this.buf.compare(s, 0, s.length, this.kOff, this.kOff + this.kLen) < 0
+        compareBytes(this.buf, this.kOff, this.kOff + this.kLen, s, 0, s.length) < 0
       ) {
         this.next();
       }
