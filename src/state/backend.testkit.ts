@@ -88,6 +88,7 @@ export const DISK_WRITE_BATCH = 3;
 export const DISK_STORE_TUNING = {
   memtableEntries: 4,
   tierBase: 2,
+  syncMergeEntries: 6,
   maxMemtables: 2,
   fanIn: 2,
   blockBytes: 64,

@@ -40,6 +40,11 @@ export interface LsmOptions {
   readonly fanIn?: number | undefined;
   /** Entries of the smallest size class of runs (default 16,384: a small flush). */
   readonly tierBase?: number | undefined;
+  /**
+   * A merge of up to this many entries runs at once; a larger one runs a slice at each write
+   * batch, so the subtask never stalls for a whole large merge (default 1,048,576).
+   */
+  readonly syncMergeEntries?: number | undefined;
   /** Target size of a data block (default 4096). */
   readonly blockBytes?: number | undefined;
   /** Bloom filter bits per entry (default 10: about 1% false positives). */
@@ -77,6 +82,17 @@ export interface IngestSink {
   add(key: string, value: Uint8Array | null): void;
 }
 
+/** Merge work per entry written: enough for the merges a write causes to keep pace. */
+const PACE = 4;
+
+/** A merge of `inputs` (contiguous runs) into `writer`, done in steps. */
+interface PacedMerge {
+  readonly inputs: readonly Run[];
+  readonly cursor: MergeCursor;
+  readonly writer: RunWriter;
+  readonly dropDeletions: boolean;
+}
+
 export interface LsmEntry {
   readonly key: Buffer;
   readonly value: Buffer;
@@ -96,6 +112,9 @@ export class LsmStore {
   private readonly blockBytes: number;
   private readonly bitsPerKey: number;
   private readonly tierBase: number;
+  private readonly syncMergeEntries: number;
+  /** The large merge in progress, if any (see {@link LsmOptions.syncMergeEntries}). */
+  private paced: PacedMerge | undefined;
 
   constructor(private readonly options: LsmOptions) {
     this.memtableEntries = options.memtableEntries ?? 262_144;
@@ -104,6 +123,7 @@ export class LsmStore {
     this.blockBytes = options.blockBytes ?? 4096;
     this.bitsPerKey = options.bitsPerKey ?? 10;
     this.tierBase = Math.max(1, options.tierBase ?? 16_384);
+    this.syncMergeEntries = options.syncMergeEntries ?? 1_048_576;
   }
 
   /** The value of `key` (a view: see the hazard), or undefined. */
@@ -156,8 +176,7 @@ export class LsmStore {
       this.immutables.length > 0 &&
       (frozen >= this.memtableEntries || this.immutables.length >= this.maxMemtables)
     ) {
-      this.writeMemtables();
-      this.compact();
+      this.compact(PACE * this.writeMemtables());
     }
   }
 
@@ -184,7 +203,7 @@ export class LsmStore {
       return;
     }
     this.runs.unshift(run);
-    this.compact();
+    this.compact(PACE * run.entries);
   }
 
   /** A consistent view of everything written so far (see the file's comment). */
@@ -239,6 +258,11 @@ export class LsmStore {
     return last === undefined ? undefined : Buffer.from(last, 'latin1');
   }
 
+  /** Whether a large merge is in progress (tests). */
+  get merging(): boolean {
+    return this.paced !== undefined;
+  }
+
   stats(): LsmStats {
     let runEntries = 0;
     let runBytes = 0;
@@ -257,6 +281,8 @@ export class LsmStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.paced?.writer.abandon();
+    this.paced = undefined;
     for (const r of this.runs) r.release();
     this.runs = [];
     this.immutables = [];
@@ -284,8 +310,8 @@ export class LsmStore {
     this.mem = new Memtable();
   }
 
-  /** Writes the frozen memtables as one run (newest value per key wins). */
-  private writeMemtables(): void {
+  /** Writes the frozen memtables as one run (newest value per key wins); returns its entries. */
+  private writeMemtables(): number {
     const mems = this.immutables;
     let total = 0;
     for (const m of mems) total += m.size;
@@ -313,26 +339,48 @@ export class LsmStore {
       writer.abandon();
       throw error;
     }
-    this.runs.unshift(writer.finish());
+    const run = writer.finish();
+    this.runs.unshift(run);
     this.immutables = [];
+    return run.entries;
   }
 
-  /** Merges runs of one size class while some class has `fanIn` of them. */
-  private compact(): void {
+  /**
+   * Merges runs of one size class while some class has `fanIn` of them: small merges at once,
+   * a large one a slice at a time (`budget` entries now, the rest at later calls), one large
+   * merge at a time. While it runs, only runs newer than its inputs are merged.
+   */
+  private compact(budget: number): void {
     for (;;) {
-      const tiers = this.runs.map((r) => this.tier(r));
-      let pick = -1;
-      for (let t = 0; t <= Math.max(0, ...tiers); t++) {
-        if (tiers.filter((x) => x === t).length >= this.fanIn) {
-          pick = t;
-          break;
-        }
+      const limit =
+        this.paced === undefined ? this.runs.length : this.runs.indexOf(this.paced.inputs[0]!);
+      const seg = this.pickMerge(limit);
+      if (seg === undefined) break;
+      let total = 0;
+      for (let i = seg[0]; i < seg[1]; i++) total += this.runs[i]!.entries;
+      if (total <= this.syncMergeEntries) {
+        this.mergeNow(seg[0], seg[1]);
+        continue;
       }
-      if (pick < 0) return;
-      const from = tiers.indexOf(pick);
-      const to = tiers.lastIndexOf(pick) + 1;
-      this.mergeRuns(from, to);
+      if (this.paced !== undefined) break;
+      this.paced = this.startMerge(seg[0], seg[1], total);
+      break;
     }
+    if (this.paced !== undefined && this.stepMerge(this.paced, Math.max(budget, this.tierBase))) {
+      this.paced = undefined;
+      this.compact(0);
+    }
+  }
+
+  /** The runs [from, to) to merge among the newest `limit`: the smallest class with `fanIn`. */
+  private pickMerge(limit: number): [number, number] | undefined {
+    const tiers = this.runs.slice(0, limit).map((r) => this.tier(r));
+    const count = new Map<number, number>();
+    for (const t of tiers) count.set(t, (count.get(t) ?? 0) + 1);
+    let pick: number | undefined;
+    for (const [t, n] of count) if (n >= this.fanIn && (pick === undefined || t < pick)) pick = t;
+    if (pick === undefined) return undefined;
+    return [tiers.indexOf(pick), tiers.lastIndexOf(pick) + 1];
   }
 
   /** A run's size class: runs of up to `tierBase` entries are class 0, then ×`fanIn` each. */
@@ -341,29 +389,51 @@ export class LsmStore {
     return Math.floor(Math.log(ratio) / Math.log(this.fanIn) + 1e-9);
   }
 
-  /** Replaces runs [from, to) (contiguous in age) by one. */
-  private mergeRuns(from: number, to: number): void {
-    const inputs = this.runs.slice(from, to);
-    const dropDeletions = to === this.runs.length;
+  /** Replaces runs [from, to) (contiguous in age) by one, now. */
+  private mergeNow(from: number, to: number): void {
     let total = 0;
-    for (const r of inputs) total += r.entries;
-    const writer = this.newWriter(total);
+    for (let i = from; i < to; i++) total += this.runs[i]!.entries;
+    const merge = this.startMerge(from, to, total);
+    this.stepMerge(merge, Number.POSITIVE_INFINITY);
+  }
+
+  private startMerge(from: number, to: number, total: number): PacedMerge {
+    const inputs = this.runs.slice(from, to);
+    return {
+      inputs,
+      cursor: new MergeCursor(inputs.map((r) => r.cursor(undefined))),
+      writer: this.newWriter(total),
+      // Nothing older than the oldest run: deletions have nothing left to hide.
+      dropDeletions: to === this.runs.length,
+    };
+  }
+
+  /**
+   * Copies up to `budget` entries of `merge`; at its end, puts its run in its inputs' place
+   * (they are still contiguous: only newer runs came or merged since) and returns true.
+   */
+  private stepMerge(merge: PacedMerge, budget: number): boolean {
+    const { cursor, writer } = merge;
     try {
-      const merged = new MergeCursor(inputs.map((r) => r.cursor(undefined)));
-      for (;;) {
-        merged.next();
-        const c = merged.current;
-        if (c === undefined) break;
-        if (c.vLen < 0 && dropDeletions) continue;
+      for (let n = 0; n < budget; n++) {
+        cursor.next();
+        const c = cursor.current;
+        if (c === undefined) {
+          const run = writer.finish();
+          const at = this.runs.indexOf(merge.inputs[0]!);
+          this.runs.splice(at, merge.inputs.length, run);
+          for (const r of merge.inputs) r.release();
+          return true;
+        }
+        if (c.vLen < 0 && merge.dropDeletions) continue;
         writer.addRaw(c.buf!, c.kOff, c.kLen, c.vOff, c.vLen);
       }
     } catch (error) {
       writer.abandon();
+      if (this.paced === merge) this.paced = undefined;
       throw error;
     }
-    const run = writer.finish();
-    this.runs.splice(from, to - from, run);
-    for (const r of inputs) r.release();
+    return false;
   }
 
   private newWriter(expected: number): RunWriter {
