@@ -177,7 +177,7 @@ describe('Run: 10,000 entries', () => {
 
 describe('Run: shapes', () => {
   it('holds a value larger than the write chunk (1 MiB) next to small ones', () => {
-    const big = 'x'.repeat(1.5 * 1024 * 1024 - 3) + '\xff\x00\x80';
+    const big = `${'x'.repeat(1.5 * 1024 * 1024 - 3)}\xff\x00\x80`;
     const entries: Entry[] = [
       ['a', 'small'],
       ['b', big],
