@@ -101,7 +101,9 @@ export class LsmStore {
     const str = bytes.toString('latin1', 0, bytes.length);
     const mems = snapshot === undefined ? undefined : this.live(snapshot).mems;
     if (mems === undefined) {
-      const v = this.mem.get(str) ?? this.fromMems(this.immutables, str);
+      // Not `??`: a deletion (null) in the live memtable must hide older values.
+      const own = this.mem.get(str);
+      const v = own !== undefined ? own : this.fromMems(this.immutables, str);
       if (v !== undefined) return v === null ? undefined : Buffer.from(v, 'latin1');
     } else {
       const v = this.fromMems(mems, str);
