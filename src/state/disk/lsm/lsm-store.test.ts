@@ -257,7 +257,7 @@ const runModel = (opts: Opts, ops: readonly Op[]): void =>
 describe('LsmStore against a model', () => {
   it('answers every read like a Map, live and through held snapshots (property)', () => {
     fc.assert(fc.property(optionsArb, fc.array(opArb, { maxLength: 300, size: 'max' }), runModel), {
-      numRuns: 80,
+      numRuns: 50,
     });
   });
 
@@ -265,10 +265,10 @@ describe('LsmStore against a model', () => {
     fc.assert(
       fc.property(
         optionsArb,
-        fc.array(opArb, { minLength: 1000, maxLength: 1500, size: 'max' }),
+        fc.array(opArb, { minLength: 800, maxLength: 1200, size: 'max' }),
         (opts, ops) => runModel(opts, [{ t: 'snapshot' }, ...ops]),
       ),
-      { numRuns: 6 },
+      { numRuns: 4 },
     );
   });
 });
