@@ -55,8 +55,9 @@ const get = (run: Run, key: string): string | null | typeof ABSENT => {
 const scan = (run: Run, start: string | undefined): Entry[] => {
   const out: Entry[] = [];
   const c = run.cursor(start);
-  while (c.key !== undefined) {
-    out.push([c.key.toString('latin1'), c.value === null ? null : c.value.toString('latin1')]);
+  while (c.buf !== undefined) {
+    const key = c.buf.toString('latin1', c.kOff, c.kOff + c.kLen);
+    out.push([key, c.vLen < 0 ? null : c.buf.toString('latin1', c.vOff, c.vOff + c.vLen)]);
     c.next();
   }
   return out;
@@ -204,8 +205,8 @@ describe('Run: shapes', () => {
       expect(run.lastKey).toBeUndefined();
       expect(get(run, '')).toBe(ABSENT);
       expect(get(run, 'a')).toBe(ABSENT);
-      expect(run.cursor(undefined).key).toBeUndefined();
-      expect(run.cursor('a').key).toBeUndefined();
+      expect(run.cursor(undefined).buf).toBeUndefined();
+      expect(run.cursor('a').buf).toBeUndefined();
     } finally {
       run.release();
     }
