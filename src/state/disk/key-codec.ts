@@ -232,6 +232,10 @@ export const keyGroupOf = (key: Uint8Array): number => (key[0]! << 8) | key[1]!;
 /** The state id of a store key. */
 export const stateIdOf = (key: Uint8Array): number => (key[2]! << 8) | key[3]!;
 
+/** {@link stateIdOf} of the key at `at` in `bytes`. */
+export const stateIdAt = (bytes: Uint8Array, at: number): number =>
+  (bytes[at + 2]! << 8) | bytes[at + 3]!;
+
 /** Where decoding stopped: set by {@link readKey} and {@link readUserKey}. */
 export const cursor = { pos: 0 };
 

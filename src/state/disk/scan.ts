@@ -12,12 +12,12 @@ import {
   prefixEnd,
   readKey,
   readUserKey,
-  stateIdOf,
+  stateIdAt,
 } from './key-codec.js';
 import type { LsmSnapshot as Transaction } from './lsm/index.js';
 import type { Db } from './store.js';
 import type { TableImage } from './table.js';
-import { unpackValue } from './value-codec.js';
+import { unpackValue, unpackValueAt } from './value-codec.js';
 
 /** A point read in a given snapshot (undefined: the live store). */
 export const getFast = (db: Db, key: Buffer, txn: Transaction | undefined): Buffer | undefined =>
@@ -59,24 +59,27 @@ export const scanKeyGroup = (
     if (pendingImage !== undefined) fn(pendingImage, pendingKey!, pairs);
     pendingImage = undefined;
   };
-  for (const { key, value } of db.range(start, end, txn)) {
-    const id = stateIdOf(key);
-    const image = images.get(id);
+  // Entries decoded where the store holds them (offsets, no view or object per entry).
+  const sc = db.scan(start, end, txn);
+  while (sc.next()) {
+    const { buf, kOff, vOff } = sc;
+    const image = images.get(stateIdAt(buf, kOff));
     if (image === undefined) continue; // a state created after the view: not in its snapshot
-    const k = readKey(key, HEADER_BYTES);
+    const k = readKey(buf, kOff + HEADER_BYTES);
+    const value = unpackValueAt(buf, vOff, vOff + sc.vLen);
     if (image.layout === 'plain') {
       emit();
-      fn(image, k, unpackValue(value));
+      fn(image, k, value);
       continue;
     }
-    const uk = readUserKey(key, cursor.pos);
+    const uk = readUserKey(buf, cursor.pos);
     if (pendingImage !== image || !sameKey(pendingKey, k)) {
       emit();
       pendingImage = image;
       pendingKey = k;
       pairs = [];
     }
-    pairs.push([uk, unpackValue(value)]);
+    pairs.push([uk, value]);
   }
   emit();
 };

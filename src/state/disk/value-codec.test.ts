@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { packValue, unpackValue } from './value-codec.js';
+import { packValue, unpackValue, unpackValueAt } from './value-codec.js';
 
 const reference = new Packr({ moreTypes: true });
 
@@ -34,5 +34,24 @@ describe('disk value codec', () => {
     );
     const m = new Map<unknown, unknown>([[1, { a: [1n, 'x'] }]]);
     expect(unpackValue(packValue(m).slice())).toEqual(m);
+  });
+
+  it('decodes a value inside a larger buffer by offsets as it decodes it alone', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.integer(), fc.double(), fc.anything({ withMap: true })),
+        fc.uint8Array({ maxLength: 5 }),
+        fc.uint8Array({ maxLength: 5 }),
+        (v, before, after) => {
+          const bytes = packValue(v).slice();
+          const buf = Buffer.concat([before, bytes, after]);
+          const at = before.length;
+          const got = unpackValueAt(buf, at, at + bytes.length);
+          const alone = unpackValue(bytes);
+          if (typeof alone === 'object' && alone !== null) expect(got).toEqual(alone);
+          else expect(Object.is(got, alone)).toBe(true);
+        },
+      ),
+    );
   });
 });

@@ -23,9 +23,12 @@ const view = new DataView(new ArrayBuffer(8));
  * msgpackr writes and reads it (0x40–0x7f are record references, never integers); anything
  * else by msgpackr. Tested against Packr.
  */
-export const unpackValue = (bytes: Uint8Array): unknown => {
-  const n = bytes.length;
-  const t = bytes[0]!;
+export const unpackValue = (bytes: Uint8Array): unknown => unpackValueAt(bytes, 0, bytes.length);
+
+/** {@link unpackValue} of `bytes[start, end)`, without a view for the common small values. */
+export const unpackValueAt = (bytes: Uint8Array, start: number, end: number): unknown => {
+  const n = end - start;
+  const t = bytes[start]!;
   if (n === 1) {
     if (t < 0x40) return t;
     if (t >= 0xe0) return t - 0x100;
@@ -33,17 +36,21 @@ export const unpackValue = (bytes: Uint8Array): unknown => {
     if (t === 0xc2) return false;
     if (t === 0xc3) return true;
   } else if (n === 9 && t === 0xcb) {
-    for (let i = 0; i < 8; i++) view.setUint8(i, bytes[1 + i]!);
+    for (let i = 0; i < 8; i++) view.setUint8(i, bytes[start + 1 + i]!);
     return view.getFloat64(0);
   } else if (n === 2) {
-    if (t === 0xcc) return bytes[1]!;
-    if (t === 0xd0) return (bytes[1]! << 24) >> 24;
+    if (t === 0xcc) return bytes[start + 1]!;
+    if (t === 0xd0) return (bytes[start + 1]! << 24) >> 24;
   } else if (n === 3) {
-    if (t === 0xcd) return (bytes[1]! << 8) | bytes[2]!;
-    if (t === 0xd1) return (((bytes[1]! << 8) | bytes[2]!) << 16) >> 16;
+    if (t === 0xcd) return (bytes[start + 1]! << 8) | bytes[start + 2]!;
+    if (t === 0xd1) return (((bytes[start + 1]! << 8) | bytes[start + 2]!) << 16) >> 16;
   } else if (n === 5 && (t === 0xce || t === 0xd2)) {
-    const x = (bytes[1]! << 24) | (bytes[2]! << 16) | (bytes[3]! << 8) | bytes[4]!;
+    const x =
+      (bytes[start + 1]! << 24) |
+      (bytes[start + 2]! << 16) |
+      (bytes[start + 3]! << 8) |
+      bytes[start + 4]!;
     return t === 0xce ? x >>> 0 : x;
   }
-  return packr.unpack(bytes);
+  return packr.unpack(bytes.subarray(start, end));
 };

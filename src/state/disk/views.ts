@@ -15,7 +15,7 @@ import type { LsmSnapshot as Transaction } from './lsm/index.js';
 import { readKeyGroup, readOne, sameKey } from './scan.js';
 import type { Db } from './store.js';
 import type { TableImage } from './table.js';
-import { unpackValue } from './value-codec.js';
+import { unpackValueAt } from './value-codec.js';
 
 const viewError = (message: string) => new EddyError('EDDY_STATE', message, { domain: 'internal' });
 
@@ -177,24 +177,26 @@ function* storedEntries(
   txn: Transaction,
 ): Generator<[NormalizedKey, unknown]> {
   const start = new KeyWriter().header(keyGroup, image.id).copy();
-  const end = prefixEnd(start);
+  const sc = db.scan(start, prefixEnd(start), txn);
   if (image.layout === 'plain') {
-    for (const { key, value } of db.range(start, end, txn)) {
-      yield [readKey(key, HEADER_BYTES), unpackValue(value)];
+    while (sc.next()) {
+      const { buf, vOff } = sc;
+      yield [readKey(buf, sc.kOff + HEADER_BYTES), unpackValueAt(buf, vOff, vOff + sc.vLen)];
     }
     return;
   }
   let current: NormalizedKey | undefined;
   let map: Map<unknown, unknown> | undefined;
-  for (const { key, value } of db.range(start, end, txn)) {
-    const k = readKey(key, HEADER_BYTES);
-    const uk = readUserKey(key, cursor.pos);
+  while (sc.next()) {
+    const { buf, vOff } = sc;
+    const k = readKey(buf, sc.kOff + HEADER_BYTES);
+    const uk = readUserKey(buf, cursor.pos);
     if (map === undefined || !sameKey(current, k)) {
       if (map !== undefined) yield [current!, map];
       current = k;
       map = new Map();
     }
-    map.set(uk, unpackValue(value));
+    map.set(uk, unpackValueAt(buf, vOff, vOff + sc.vLen));
   }
   if (map !== undefined) yield [current!, map];
 }

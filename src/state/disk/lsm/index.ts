@@ -5,4 +5,5 @@ export {
   LsmSnapshot,
   type LsmStats,
   LsmStore,
+  ScanCursor,
 } from './lsm-store.js';

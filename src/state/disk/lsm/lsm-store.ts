@@ -82,6 +82,50 @@ export interface IngestSink {
   add(key: string, value: Uint8Array | null): void;
 }
 
+/**
+ * A scan's position: after {@link next} returns true, the entry is `buf` at `kOff` (`kLen`
+ * bytes) and `vOff` (`vLen` bytes), valid until the next call. Deletions are skipped.
+ */
+export class ScanCursor {
+  buf: Buffer = EMPTY;
+  kOff = 0;
+  kLen = 0;
+  vOff = 0;
+  vLen = 0;
+
+  constructor(
+    private readonly merged: MergeCursor,
+    private readonly end: Buffer | undefined,
+    private readonly check: (() => void) | undefined,
+  ) {}
+
+  next(): boolean {
+    const end = this.end;
+    for (;;) {
+      this.merged.next();
+      const c = this.merged.current;
+      if (c === undefined) return false;
+      const buf = c.buf!;
+      if (
+        end !== undefined &&
+        compareBytes(buf, c.kOff, c.kOff + c.kLen, end, 0, end.length) >= 0
+      ) {
+        return false;
+      }
+      if (c.vLen < 0) continue;
+      this.check?.();
+      this.buf = buf;
+      this.kOff = c.kOff;
+      this.kLen = c.kLen;
+      this.vOff = c.vOff;
+      this.vLen = c.vLen;
+      return true;
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
 /** Merge work per entry written: enough for the merges a write causes to keep pace. */
 const PACE = 4;
 
@@ -219,19 +263,24 @@ export class LsmStore {
     end: Uint8Array | undefined,
     snapshot?: LsmSnapshot,
   ): Generator<LsmEntry> {
-    const e = end === undefined ? undefined : Buffer.from(end);
-    const merged = this.merged(latin1(start), snapshot);
-    for (;;) {
-      merged.next();
-      const c = merged.current;
-      if (c === undefined) return;
-      const buf = c.buf!;
-      const kEnd = c.kOff + c.kLen;
-      if (e !== undefined && compareBytes(buf, c.kOff, kEnd, e, 0, e.length) >= 0) return;
-      if (c.vLen < 0) continue;
-      yield { key: buf.subarray(c.kOff, kEnd), value: buf.subarray(c.vOff, c.vOff + c.vLen) };
-      if (snapshot !== undefined) this.live(snapshot);
+    const sc = this.scan(start, end, snapshot);
+    while (sc.next()) {
+      const { buf, kOff, vOff } = sc;
+      yield { key: buf.subarray(kOff, kOff + sc.kLen), value: buf.subarray(vOff, vOff + sc.vLen) };
     }
+  }
+
+  /**
+   * {@link range} without an object per entry: a cursor whose {@link ScanCursor.next} moves to
+   * the next live entry and exposes it by offsets (the hot path of checkpoints and scans).
+   */
+  scan(start: Uint8Array, end: Uint8Array | undefined, snapshot?: LsmSnapshot): ScanCursor {
+    const check = snapshot === undefined ? undefined : () => this.live(snapshot);
+    return new ScanCursor(
+      this.merged(latin1(start), snapshot),
+      end === undefined ? undefined : Buffer.from(end),
+      check,
+    );
   }
 
   /** Whether some key k has `start` ≤ k < `end`. */
