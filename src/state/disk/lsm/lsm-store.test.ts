@@ -7,7 +7,7 @@
  * snapshot still holds its runs. No run file may outlive its last holder, and merges keep the
  * number of runs within (fanIn − 1) per size class.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -460,6 +460,51 @@ describe('LsmStore: merges', () => {
           expect(s.runEntries).toBeLessThanOrEqual(16 * s.runs);
         }
         expect(store.any(b(''), undefined)).toBe(false);
+      } finally {
+        store.close();
+      }
+    }));
+});
+
+describe('LsmStore: edges', () => {
+  it('a key longer than the file format holds fails at the call; the store goes on', () =>
+    withDir((dir) => {
+      const store = new LsmStore({ dir, memtableEntries: 1 });
+      try {
+        expect(() => store.put(Buffer.alloc(0x10000, 1), b('v'))).toThrow(/65536 bytes.*65535/);
+        expect(() => store.del(Buffer.alloc(0x10000, 1))).toThrow(RangeError);
+        store.put(Buffer.alloc(0xffff, 1), b('v')); // the largest key
+        store.commit();
+        store.commit();
+        expect(hex(store.getFast(Buffer.alloc(0xffff, 1)))).toBe(hex(b('v')));
+      } finally {
+        store.close();
+      }
+    }));
+
+  it('runs that merge into nothing leave no run and no file', () =>
+    withDir((dir) => {
+      const store = new LsmStore({
+        dir,
+        memtableEntries: 2,
+        maxMemtables: 1,
+        fanIn: 2,
+        tierBase: 2,
+      });
+      try {
+        for (let i = 0; i < 40; i++) {
+          store.put(b(`k${i}`), b('v'));
+          store.commit();
+        }
+        for (let i = 0; i < 40; i++) {
+          store.del(b(`k${i}`));
+          store.commit();
+        }
+        for (let i = 0; i < 8; i++) store.commit(); // let paced and pending merges finish
+        expect([...store.range(b(''), undefined)]).toEqual([]);
+        const { runs } = store.stats();
+        expect(readdirSync(dir).length).toBe(runs);
+        for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).size).toBeGreaterThan(0);
       } finally {
         store.close();
       }

@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { hashKey } from './bloom.js';
 import { compareBytes } from './bytes.js';
 import { lowerBound, Memtable, type MemValue } from './memtable.js';
-import { ABSENT, type Run, RunWriter } from './run.js';
+import { ABSENT, MAX_KEY, type Run, RunWriter } from './run.js';
 
 export interface LsmOptions {
   /** Existing directory for the run files. */
@@ -193,12 +193,15 @@ export class LsmStore {
     return undefined;
   }
 
+  /** @throws RangeError for a key over {@link MAX_KEY} bytes (at the call, not at a commit). */
   put(key: Uint8Array, value: Uint8Array): void {
+    checkKey(key);
     this.mem.set(latin1(key), latin1(value));
   }
 
   /** Deletes `key` (a no-op if it has no entry). */
   del(key: Uint8Array): void {
+    checkKey(key);
     const str = latin1(key);
     if (this.immutables.length === 0 && this.runs.length === 0) {
       // Nothing older to hide: no tombstone needed.
@@ -291,7 +294,8 @@ export class LsmStore {
 
   /**
    * An upper bound of the largest key: the largest key written and not yet merged away,
-   * deletions included (undefined: the store has never held a key).
+   * deletions included (undefined: the store holds no key: none written, or all deleted and
+   * merged away).
    */
   lastKey(): Buffer | undefined {
     let last: string | undefined;
@@ -389,8 +393,10 @@ export class LsmStore {
       throw error;
     }
     const run = writer.finish();
-    this.runs.unshift(run);
     this.immutables = [];
+    // Every entry a deletion of nothing: no run (its empty file goes with it).
+    if (run.entries === 0) run.release();
+    else this.runs.unshift(run);
     return run.entries;
   }
 
@@ -470,7 +476,11 @@ export class LsmStore {
         if (c === undefined) {
           const run = writer.finish();
           const at = this.runs.indexOf(merge.inputs[0]!);
-          this.runs.splice(at, merge.inputs.length, run);
+          // Merged into nothing (deletions met what they deleted): the inputs just go.
+          if (run.entries === 0) {
+            run.release();
+            this.runs.splice(at, merge.inputs.length);
+          } else this.runs.splice(at, merge.inputs.length, run);
           for (const r of merge.inputs) r.release();
           return true;
         }
@@ -499,6 +509,14 @@ export class LsmStore {
     return new MergeCursor(cursors);
   }
 }
+
+const checkKey = (key: Uint8Array): void => {
+  if (key.length > MAX_KEY) {
+    throw new RangeError(
+      `a key of ${key.length} bytes: the store holds keys of up to ${MAX_KEY} bytes`,
+    );
+  }
+};
 
 const latin1 = (bytes: Uint8Array): string =>
   Buffer.isBuffer(bytes)

@@ -18,6 +18,11 @@ import { compareBytes, copyBytes } from './bytes.js';
 import type { MemValue } from './memtable.js';
 
 const TOMBSTONE_LEN = 0xffffffff;
+/** A key's length is 16 bits in the file. */
+export const MAX_KEY = 0xffff;
+
+const keyTooLong = (bytes: number): RangeError =>
+  new RangeError(`a key of ${bytes} bytes: the store holds keys of up to ${MAX_KEY} bytes`);
 const WRITE_CHUNK = 1 << 20;
 const READ_SPAN = 256 * 1024;
 
@@ -61,6 +66,7 @@ export class RunWriter {
 
   /** Appends one entry (`null`: a deletion; bytes are copied). Keys must ascend strictly. */
   add(key: string, value: MemValue | Uint8Array): void {
+    if (key.length > MAX_KEY) throw keyTooLong(key.length);
     if (this.last !== undefined && !(this.last < key)) {
       throw new Error(`internal: run keys out of order (${JSON.stringify(key)})`);
     }
@@ -110,6 +116,7 @@ export class RunWriter {
    */
   addRaw(buf: Buffer, kOff: number, kLen: number, vOff: number, vLen: number, vBuf = buf): void {
     const kEnd = kOff + kLen;
+    if (kLen > MAX_KEY) throw keyTooLong(kLen);
     if (this.lastLen >= 0 && compareBytes(buf, kOff, kEnd, this.lastKey, 0, this.lastLen) <= 0) {
       throw new Error('internal: run keys out of order');
     }
