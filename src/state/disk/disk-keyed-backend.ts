@@ -383,13 +383,20 @@ export class DiskKeyedStateBackend implements KeyedStateBackend {
     const n = keys.length;
     this.write(() => {
       for (const op of ops) op();
-      db.ingest(n, (sink) => {
-        for (let j = 0; j < n; j++) {
-          const i = order[j]!;
-          if (j + 1 < n && keys[order[j + 1]!] === keys[i]) continue;
-          sink.add(keys[i]!, packValue(vals[i]) as Buffer);
-        }
-      });
+      // Appended to the previous key group's run when it follows it (a restore of key groups
+      // ascending into an empty store writes one run, and nothing to merge).
+      const first = n === 0 ? undefined : { first: keys[order[0]!]! };
+      db.ingest(
+        n,
+        (sink) => {
+          for (let j = 0; j < n; j++) {
+            const i = order[j]!;
+            if (j + 1 < n && keys[order[j + 1]!] === keys[i]) continue;
+            sink.add(keys[i]!, packValue(vals[i]) as Buffer);
+          }
+        },
+        first,
+      );
     });
     // The bulk path wrote into an empty key group; otherwise count what the store holds now.
     if (append) {

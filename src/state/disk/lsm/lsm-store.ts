@@ -157,6 +157,8 @@ export class LsmStore {
   private readonly bitsPerKey: number;
   private readonly tierBase: number;
   private readonly syncMergeEntries: number;
+  /** A run being appended to by a bulk load (see {@link ingest}): not readable until sealed. */
+  private appending: RunWriter | undefined;
   /** The large merge in progress, if any (see {@link LsmOptions.syncMergeEntries}). */
   private paced: PacedMerge | undefined;
 
@@ -172,6 +174,7 @@ export class LsmStore {
 
   /** The value of `key` (a view: see the hazard), or undefined. */
   getFast(key: Uint8Array, snapshot?: LsmSnapshot): Buffer | undefined {
+    if (this.appending !== undefined) this.seal();
     const bytes = Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.length);
     const str = bytes.toString('latin1', 0, bytes.length);
     let v: MemValue | undefined;
@@ -195,12 +198,14 @@ export class LsmStore {
 
   /** @throws RangeError for a key over {@link MAX_KEY} bytes (at the call, not at a commit). */
   put(key: Uint8Array, value: Uint8Array): void {
+    if (this.appending !== undefined) this.seal();
     checkKey(key);
     this.mem.set(latin1(key), latin1(value));
   }
 
   /** Deletes `key` (a no-op if it has no entry). */
   del(key: Uint8Array): void {
+    if (this.appending !== undefined) this.seal();
     checkKey(key);
     const str = latin1(key);
     if (this.immutables.length === 0 && this.runs.length === 0) {
@@ -216,6 +221,7 @@ export class LsmStore {
    * written as a run, and runs are merged as needed. Throws if a file write fails.
    */
   commit(): void {
+    // An open appended run stays open: the memtable is empty while it is (writes close it).
     if (this.mem.size >= this.memtableEntries) this.freeze();
     let frozen = 0;
     for (const m of this.immutables) frozen += m.size;
@@ -232,9 +238,27 @@ export class LsmStore {
    * it is older). `fill` hands each entry to the sink in strictly ascending key order; value
    * bytes are copied at once, so they may be a reused buffer. Throws if a file write fails
    * (or what `fill` throws; the batch is then not written).
+   *
+   * `append` (a bulk load, key ranges ascending: a restore): the run stays open, and the next
+   * ingest whose keys all come after it (`append.first` is its smallest key) continues it, so
+   * a restore of many key groups makes one run and no merges. Any other call closes it first.
+   * Hazard: a failure while it is open loses the whole open run (the caller discards the
+   * store: its errors restart the job from a checkpoint).
    */
-  ingest(expected: number, fill: (sink: IngestSink) => void): void {
+  ingest(expected: number, fill: (sink: IngestSink) => void, append?: { first: string }): void {
     if (expected === 0) return;
+    const open = this.appending;
+    if (open !== undefined && append !== undefined && !(append.first <= (open.lastAdded ?? ''))) {
+      try {
+        fill(open);
+      } catch (error) {
+        this.appending = undefined;
+        open.abandon();
+        throw error;
+      }
+      return;
+    }
+    this.seal();
     if (this.mem.size > 0) this.freeze();
     if (this.immutables.length > 0) this.writeMemtables();
     const writer = this.newWriter(expected);
@@ -244,17 +268,16 @@ export class LsmStore {
       writer.abandon();
       throw error;
     }
-    const run = writer.finish();
-    if (run.entries === 0) {
-      run.release();
+    if (append !== undefined) {
+      this.appending = writer;
       return;
     }
-    this.runs.unshift(run);
-    this.compact(PACE * run.entries);
+    this.install(writer);
   }
 
   /** A consistent view of everything written so far (see the file's comment). */
   snapshot(): LsmSnapshot {
+    if (this.appending !== undefined) this.seal();
     if (this.mem.size > 0) this.freeze();
     for (const r of this.runs) r.retain();
     return new LsmSnapshot(this.immutables.slice(), this.runs.slice());
@@ -278,6 +301,7 @@ export class LsmStore {
    * the next live entry and exposes it by offsets (the hot path of checkpoints and scans).
    */
   scan(start: Uint8Array, end: Uint8Array | undefined, snapshot?: LsmSnapshot): ScanCursor {
+    if (this.appending !== undefined) this.seal();
     const check = snapshot === undefined ? undefined : () => this.live(snapshot);
     return new ScanCursor(
       this.merged(latin1(start), snapshot),
@@ -298,7 +322,7 @@ export class LsmStore {
    * merged away).
    */
   lastKey(): Buffer | undefined {
-    let last: string | undefined;
+    let last = this.appending?.lastAdded;
     for (const m of [this.mem, ...this.immutables]) {
       const keys = m.keys();
       const k = keys[keys.length - 1];
@@ -311,12 +335,18 @@ export class LsmStore {
     return last === undefined ? undefined : Buffer.from(last, 'latin1');
   }
 
+  /** Run files being written and not yet runs: a paced merge's, an open appended run (tests). */
+  get filesInProgress(): number {
+    return (this.paced === undefined ? 0 : 1) + (this.appending === undefined ? 0 : 1);
+  }
+
   /** Whether a large merge is in progress (tests). */
   get merging(): boolean {
     return this.paced !== undefined;
   }
 
   stats(): LsmStats {
+    if (this.appending !== undefined) this.seal();
     let runEntries = 0;
     let runBytes = 0;
     let indexBytes = 0;
@@ -334,6 +364,8 @@ export class LsmStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.appending?.abandon();
+    this.appending = undefined;
     this.paced?.writer.abandon();
     this.paced = undefined;
     for (const r of this.runs) r.release();
@@ -398,6 +430,25 @@ export class LsmStore {
     if (run.entries === 0) run.release();
     else this.runs.unshift(run);
     return run.entries;
+  }
+
+  /** Closes the open appended run (see {@link ingest}), if any, and installs it. */
+  private seal(): void {
+    const writer = this.appending;
+    if (writer === undefined) return;
+    this.appending = undefined;
+    this.install(writer);
+  }
+
+  /** Finishes `writer` as the newest run (none if empty) and merges as needed. */
+  private install(writer: RunWriter): void {
+    const run = writer.finish();
+    if (run.entries === 0) {
+      run.release();
+      return;
+    }
+    this.runs.unshift(run);
+    this.compact(PACE * run.entries);
   }
 
   /**

@@ -46,7 +46,8 @@ export class RunWriter {
   private readonly firstKeys: string[] = [];
   private readonly offsets: number[] = [];
   private readonly lengths: number[] = [];
-  private readonly bloom: BloomFilter;
+  /** Key hashes, for the Bloom filter built at {@link finish} with the exact count. */
+  private hashes: Uint32Array;
   private entries = 0;
   private maxBlock = 0;
   private last: string | undefined;
@@ -58,10 +59,10 @@ export class RunWriter {
     private readonly path: string,
     expectedKeys: number,
     private readonly blockBytes: number,
-    bitsPerKey: number,
+    private readonly bitsPerKey: number,
   ) {
     this.fd = openSync(path, 'w+');
-    this.bloom = new BloomFilter(expectedKeys, bitsPerKey);
+    this.hashes = new Uint32Array(Math.max(16, Math.min(expectedKeys, 1 << 20)));
   }
 
   /** Appends one entry (`null`: a deletion; bytes are copied). Keys must ascend strictly. */
@@ -98,7 +99,7 @@ export class RunWriter {
       p += value.length;
     }
     this.used = p;
-    this.bloom.add(hashKey(key));
+    this.hash(hashKey(key));
     this.entries++;
     if (this.written + this.used - this.blockStart >= this.blockBytes) this.endBlock();
   }
@@ -144,7 +145,7 @@ export class RunWriter {
       p += copyBytes(vBuf, vOff, vOff + vLen, c, p);
     }
     this.used = p;
-    this.bloom.add(hashRange(buf, kOff, kEnd));
+    this.hash(hashRange(buf, kOff, kEnd));
     this.entries++;
     if (this.written + this.used - this.blockStart >= this.blockBytes) this.endBlock();
   }
@@ -157,7 +158,7 @@ export class RunWriter {
       firstKeys: this.firstKeys,
       offsets: this.offsets,
       lengths: this.lengths,
-      bloom: this.bloom,
+      bloom: this.filter(),
       entries: this.entries,
       bytes: this.written,
       maxBlock: this.maxBlock,
@@ -175,6 +176,34 @@ export class RunWriter {
     try {
       unlinkSync(this.path);
     } catch {}
+  }
+
+  /** Entries added so far. */
+  get count(): number {
+    return this.entries;
+  }
+
+  /** The largest key added so far (undefined: none). */
+  get lastAdded(): string | undefined {
+    return (
+      this.last ?? (this.lastLen < 0 ? undefined : this.lastKey.toString('latin1', 0, this.lastLen))
+    );
+  }
+
+  private hash(h: number): void {
+    if (this.entries === this.hashes.length) {
+      const grown = new Uint32Array(this.hashes.length * 2);
+      grown.set(this.hashes);
+      this.hashes = grown;
+    }
+    this.hashes[this.entries] = h;
+  }
+
+  private filter(): BloomFilter {
+    const bloom = new BloomFilter(this.entries, this.bitsPerKey);
+    for (let i = 0; i < this.entries; i++) bloom.add(this.hashes[i]!);
+    this.hashes = new Uint32Array(0);
+    return bloom;
   }
 
   private endBlock(): void {
