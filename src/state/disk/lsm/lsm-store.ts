@@ -261,7 +261,8 @@ export class LsmStore {
     this.seal();
     if (this.mem.size > 0) this.freeze();
     if (this.immutables.length > 0) this.writeMemtables();
-    const writer = this.newWriter(expected);
+    // An appended run's size is not known: its filter is sized when it is sealed.
+    const writer = this.newWriter(append === undefined ? expected : undefined);
     try {
       fill(writer);
     } catch (error) {
@@ -546,7 +547,7 @@ export class LsmStore {
     return false;
   }
 
-  private newWriter(expected: number): RunWriter {
+  private newWriter(expected: number | undefined): RunWriter {
     const path = join(this.options.dir, `run-${String(++this.seq).padStart(8, '0')}.dat`);
     return new RunWriter(path, expected, this.blockBytes, this.bitsPerKey);
   }

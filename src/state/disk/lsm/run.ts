@@ -46,7 +46,12 @@ export class RunWriter {
   private readonly firstKeys: string[] = [];
   private readonly offsets: number[] = [];
   private readonly lengths: number[] = [];
-  /** Key hashes, for the Bloom filter built at {@link finish} with the exact count. */
+  /**
+   * The Bloom filter, sized for `expectedKeys` (an upper bound); or, when that is not known
+   * (`expectedKeys` undefined: an appended run), the key hashes, for a filter built at
+   * {@link finish} with the exact count (4 bytes a key meanwhile).
+   */
+  private bloom: BloomFilter | undefined;
   private hashes: Uint32Array;
   private entries = 0;
   private maxBlock = 0;
@@ -57,12 +62,17 @@ export class RunWriter {
 
   constructor(
     private readonly path: string,
-    expectedKeys: number,
+    expectedKeys: number | undefined,
     private readonly blockBytes: number,
     private readonly bitsPerKey: number,
   ) {
     this.fd = openSync(path, 'w+');
-    this.hashes = new Uint32Array(Math.max(16, Math.min(expectedKeys, 1 << 20)));
+    if (expectedKeys === undefined) {
+      this.hashes = new Uint32Array(1024);
+    } else {
+      this.bloom = new BloomFilter(expectedKeys, bitsPerKey);
+      this.hashes = new Uint32Array(0);
+    }
   }
 
   /** Appends one entry (`null`: a deletion; bytes are copied). Keys must ascend strictly. */
@@ -191,6 +201,10 @@ export class RunWriter {
   }
 
   private hash(h: number): void {
+    if (this.bloom !== undefined) {
+      this.bloom.add(h);
+      return;
+    }
     if (this.entries === this.hashes.length) {
       const grown = new Uint32Array(this.hashes.length * 2);
       grown.set(this.hashes);
@@ -200,6 +214,7 @@ export class RunWriter {
   }
 
   private filter(): BloomFilter {
+    if (this.bloom !== undefined) return this.bloom;
     const bloom = new BloomFilter(this.entries, this.bitsPerKey);
     for (let i = 0; i < this.entries; i++) bloom.add(this.hashes[i]!);
     this.hashes = new Uint32Array(0);
