@@ -17,6 +17,17 @@ import type {
   ReducingState,
   ValueState,
 } from '../types.js';
+import {
+  exists,
+  mapClear,
+  mapEntries,
+  mapGet,
+  mapIsEmpty,
+  mapPut,
+  noteChange,
+  readPlain,
+  writePlain,
+} from './access.js';
 import type { DiskKeyedStateBackend } from './disk-keyed-backend.js';
 import { DELETED, type DiskTable } from './table.js';
 
@@ -32,20 +43,20 @@ abstract class DiskState {
 
   /** The current key's live value (plain layout), or undefined. */
   protected read(): unknown {
-    return this.b.readPlain(this.t, this.key());
+    return readPlain(this.b, this.t, this.key());
   }
 
   /** Notes the change and stores `value` (undefined: deletes). */
   protected store(key: NormalizedKey, value: unknown): void {
-    this.b.writePlain(this.t, key, value);
+    writePlain(this.b, this.t, key, value);
   }
 
   /** Removes the current key's entry; a change only if it had one (as the heap's). */
   clear(): void {
     const key = this.key();
-    if (!this.b.exists(this.t, key)) return;
-    this.b.noteChange(this.t, key);
-    this.b.writePlain(this.t, key, undefined);
+    if (!exists(this.b, this.t, key)) return;
+    noteChange(this.b, this.t, key);
+    writePlain(this.b, this.t, key, undefined);
   }
 }
 
@@ -65,7 +76,7 @@ class DiskValueState<T> extends DiskState implements ValueState<T> {
 
   update(value: T): void {
     const key = this.key();
-    this.b.noteChange(this.t, key);
+    noteChange(this.b, this.t, key);
     this.store(key, value);
   }
 }
@@ -82,8 +93,8 @@ class DiskListState<T> extends DiskState implements ListState<T> {
    */
   add(value: T): void {
     const key = this.key();
-    this.b.noteChange(this.t, key);
-    const list = this.b.readPlain(this.t, key) as T[] | undefined;
+    noteChange(this.b, this.t, key);
+    const list = readPlain(this.b, this.t, key) as T[] | undefined;
     if (list === undefined) this.store(key, [value]);
     else {
       list.push(value); // the overlay's own array, or a freshly decoded one
@@ -94,8 +105,8 @@ class DiskListState<T> extends DiskState implements ListState<T> {
   addAll(values: readonly T[]): void {
     const key = this.key();
     if (values.length === 0) return;
-    this.b.noteChange(this.t, key);
-    const list = this.b.readPlain(this.t, key) as T[] | undefined;
+    noteChange(this.b, this.t, key);
+    const list = readPlain(this.b, this.t, key) as T[] | undefined;
     if (list === undefined) {
       this.store(key, values.slice());
       return;
@@ -110,70 +121,68 @@ class DiskListState<T> extends DiskState implements ListState<T> {
       return;
     }
     const key = this.key();
-    this.b.noteChange(this.t, key);
+    noteChange(this.b, this.t, key);
     this.store(key, values.slice());
   }
 }
 
 class DiskMapState<K, V> extends DiskState implements MapState<K, V> {
   get(key: K): V | undefined {
-    return this.b.mapGet(this.t, this.key(), key).value as V | undefined;
+    return mapGet(this.b, this.t, this.key(), key).value as V | undefined;
   }
 
   put(key: K, value: V): void {
     const stateKey = this.key();
-    this.b.noteChange(this.t, stateKey);
-    this.b.mapPut(this.t, stateKey, key, value);
+    noteChange(this.b, this.t, stateKey);
+    mapPut(this.b, this.t, stateKey, key, value);
   }
 
   putAll(entries: Iterable<readonly [K, V]>): void {
     const stateKey = this.key();
     let noted = false;
     for (const [k, v] of entries) {
-      if (!noted) this.b.noteChange(this.t, stateKey);
+      if (!noted) noteChange(this.b, this.t, stateKey);
       noted = true;
-      this.b.mapPut(this.t, stateKey, k, v);
+      mapPut(this.b, this.t, stateKey, k, v);
     }
   }
 
   has(key: K): boolean {
-    return this.b.mapGet(this.t, this.key(), key).found;
+    return mapGet(this.b, this.t, this.key(), key).found;
   }
 
   delete(key: K): void {
     const stateKey = this.key();
-    if (!this.b.mapGet(this.t, stateKey, key).found) return;
-    this.b.noteChange(this.t, stateKey);
-    this.b.mapPut(this.t, stateKey, key, DELETED);
+    if (!mapGet(this.b, this.t, stateKey, key).found) return;
+    noteChange(this.b, this.t, stateKey);
+    mapPut(this.b, this.t, stateKey, key, DELETED);
   }
 
   entries(): IterableIterator<[K, V]> {
-    return (this.b.mapEntries(this.t, this.key()) as Array<[K, V]>)[Symbol.iterator]();
+    return (mapEntries(this.b, this.t, this.key()) as Array<[K, V]>)[Symbol.iterator]();
   }
 
   keys(): IterableIterator<K> {
-    return this.b
-      .mapEntries(this.t, this.key())
+    return mapEntries(this.b, this.t, this.key())
       .map((e) => e[0] as K)
       [Symbol.iterator]();
   }
 
   values(): IterableIterator<V> {
-    return this.b
-      .mapEntries(this.t, this.key())
+    return mapEntries(this.b, this.t, this.key())
       .map((e) => e[1] as V)
       [Symbol.iterator]();
   }
 
   isEmpty(): boolean {
-    return this.b.mapIsEmpty(this.t, this.key());
+    return mapIsEmpty(this.b, this.t, this.key());
   }
 
   override clear(): void {
     const key = this.key();
-    if (this.b.mapIsEmpty(this.t, key)) return;
-    this.b.noteChange(this.t, key);
-    this.b.mapClear(this.t, key);
+    if (mapIsEmpty(this.b, this.t, key)) return;
+    noteChange(this.b, this.t, key);
+    mapClear(this.b, this.t, key);
   }
 }
 
@@ -192,8 +201,8 @@ class DiskReducingState<T> extends DiskState implements ReducingState<T> {
 
   add(value: T): void {
     const key = this.key();
-    this.b.noteChange(this.t, key);
-    const current = this.b.readPlain(this.t, key) as T | undefined;
+    noteChange(this.b, this.t, key);
+    const current = readPlain(this.b, this.t, key) as T | undefined;
     // If reduce throws, the stored value is unchanged.
     this.store(key, current === undefined ? value : this.reduce(current, value));
   }
@@ -215,8 +224,8 @@ class DiskAggregatingState<IN, ACC, OUT> extends DiskState implements Aggregatin
 
   add(value: IN): void {
     const key = this.key();
-    this.b.noteChange(this.t, key);
-    const acc = this.b.readPlain(this.t, key) as ACC | undefined;
+    noteChange(this.b, this.t, key);
+    const acc = readPlain(this.b, this.t, key) as ACC | undefined;
     const fn = this.fn;
     this.store(key, fn.add(value, acc === undefined ? fn.createAccumulator() : acc));
   }

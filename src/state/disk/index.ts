@@ -4,6 +4,13 @@
  * the same backend-independent checkpoint format (docs/ARCHITECTURE.md, "State backends").
  *
  * Design notes:
+ * - Files: `disk-keyed-backend.ts` (the backend: the contract, views, sizes, dispose),
+ *   `access.ts` (the state objects' reads and writes of the current key, `disk-states.ts`
+ *   their objects), `overlay.ts` (the write-back overlay: flush, adaptive batch, overlays
+ *   frozen by views), `restore.ts` (restore; restored-but-unregistered states converted at
+ *   registration), `store-writes.ts` (batches, prefix removal, sorted runs: both write paths),
+ *   `views.ts` (snapshot and delta views), `scan.ts` (key-group scans), `table.ts` (one named
+ *   state), `key-codec.ts`, `value-codec.ts`, `store.ts` and `lsm/` (the store).
  * - Store: `store.ts` opens one `LsmStore` per backend at `options.dir`, a local working copy:
  *   no fsync, deleted on dispose; durability comes from checkpoints. Memory: the overlay, the
  *   store's memtables, and per run file its Bloom filter and block index; run files are read

@@ -71,3 +71,48 @@ export const imageOf = (t: DiskTable): TableImage => ({
   kind: t.kind ?? t.restoredKind,
   layout: layoutOf(t),
 });
+
+/** Per key-group slot of `size`, no changed keys. */
+export const noChanges = (size: number): Array<Set<NormalizedKey> | undefined> =>
+  new Array<Set<NormalizedKey> | undefined>(size).fill(undefined);
+
+/** A new table with `size` key-group slots, nothing in its overlay, counts or changes. */
+export const newTable = (
+  name: string,
+  id: number,
+  kind: StateKind | undefined,
+  restoredKind: StateKind | undefined,
+  size: number,
+  trackChanges: boolean,
+): DiskTable => ({
+  name,
+  id,
+  kind,
+  restoredKind,
+  overlay: new Array<Map<NormalizedKey, unknown> | undefined>(size).fill(undefined),
+  unknown: new Array<Set<NormalizedKey> | undefined>(size).fill(undefined),
+  knownDelta: new Float64Array(size),
+  counts: new Float64Array(size),
+  changed: trackChanges ? noChanges(size) : undefined,
+});
+
+/**
+ * Gives a delta view's captured changed keys back to `tables` (a view released without
+ * `complete()`): merged into the keys changed since.
+ */
+export const giveBack = (
+  tables: readonly DiskTable[],
+  captured: ReadonlyMap<number, Array<Set<NormalizedKey> | undefined>>,
+): void => {
+  for (const t of tables) {
+    const changed = t.changed;
+    const keys = captured.get(t.id);
+    if (changed === undefined || keys === undefined) continue;
+    keys.forEach((set, index) => {
+      if (set === undefined || set.size === 0) return;
+      const now = changed[index];
+      if (now === undefined) changed[index] = set;
+      else for (const k of set) now.add(k);
+    });
+  }
+};
