@@ -12,8 +12,8 @@
  * - throughput: events / the job's own duration (stats file), and the disk/heap ratio;
  * - memory: peak RSS (stats file: the kernel's high-water mark) and, sampled every 200 ms from
  *   /proc/<pid>/status, the peaks of its anonymous part (heaps, buffers: what grows with state
- *   held in memory) and its file-backed part (pages of the store's memory-mapped files, which
- *   the kernel reclaims under pressure);
+ *   held in memory) and its file-backed part (mapped files: the runtime's code; the disk
+ *   store reads its files with pread, so its data is not counted here);
  * - checkpoints: how many completed, the longest synchronous part, the median and longest
  *   asynchronous part, and the size of the last;
  * - restore: the last checkpoint's key groups of subtask 0 of -p 2 (half the key groups) read,
