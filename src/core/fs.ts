@@ -13,14 +13,28 @@ import { dirname } from 'node:path';
 export const makeDirs = (path: string): void => {
   try {
     mkdirSync(path);
+    return;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
-      if (statSync(path).isDirectory()) return;
-      throw Object.assign(new Error(`${path} exists and is not a directory`), { code: 'ENOTDIR' });
+      existingDir(path);
+      return;
     }
     if (code !== 'ENOENT' || dirname(path) === path) throw e;
-    makeDirs(dirname(path));
-    mkdirSync(path);
   }
+  makeDirs(dirname(path));
+  try {
+    mkdirSync(path);
+  } catch (e) {
+    // Hazard: another process may have made it meanwhile (two worker processes sharing one
+    // $EDDY_HOME create the same job directory at once): that is success, not an error.
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    existingDir(path);
+  }
+};
+
+/** Succeeds if `path` is a directory. @throws ENOTDIR otherwise. */
+const existingDir = (path: string): void => {
+  if (statSync(path).isDirectory()) return;
+  throw Object.assign(new Error(`${path} exists and is not a directory`), { code: 'ENOTDIR' });
 };
