@@ -51,9 +51,6 @@ export interface PostgresSinkOptions<T> {
 export const DEFAULT_BATCH_SIZE = 500;
 export const DEFAULT_MAX_OUTAGE_MS = 60_000;
 
-/** The longest `abort` waits for the statement on the wire to finish. */
-const ABORT_WAIT_MS = 10_000;
-
 /** Statements queued on the data connection beyond which `flush` waits (backpressure). */
 const MAX_QUEUED = 2;
 
@@ -160,19 +157,10 @@ export abstract class PostgresWriterBase<T> implements SinkWriter<T> {
     }
   }
 
-  /**
-   * Failure or cancellation: drops buffered rows, lets the statement on the wire (if any)
-   * finish, then closes the connections. Hazard it closes: a statement sent just before the
-   * close still runs on the server, and under load it could run after the replay from the
-   * restored checkpoint had written newer rows, overwriting them with older ones (seen as a
-   * failing replay test on a loaded machine). Waiting is bounded: a statement stuck on a dead
-   * connection must not hold the failover. A process killed outright cannot wait: that case
-   * stays at least once, converging only if the old statement runs before the replay's.
-   */
+  /** Failure or cancellation: drops buffered rows and closes the connections. */
   async abort(): Promise<void> {
     this.closed = true;
     this.rows = [];
-    await this.chain.stop(ABORT_WAIT_MS);
     await this.closeConnections();
   }
 
