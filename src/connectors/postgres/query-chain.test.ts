@@ -68,4 +68,31 @@ describe('QueryChain', () => {
     expect(ran).toEqual([]);
     expect(chain.failed?.error).toBe(boom);
   });
+
+  it('stop: waits for the step running now, skips the rest, and is bounded', async () => {
+    const chain = new QueryChain();
+    const running = deferred();
+    const ran: string[] = [];
+    chain.enqueue(async () => {
+      await running.promise;
+      ran.push('a');
+    });
+    chain.enqueue(async () => {
+      ran.push('b');
+    });
+    await new Promise((r) => setTimeout(r, 0)); // the first step is now running
+    let stopped = false;
+    const stop = chain.stop(60_000).then(() => {
+      stopped = true;
+    });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(stopped).toBe(false); // the running step has not finished
+    running.resolve();
+    await stop;
+    expect(ran).toEqual(['a']); // it finished first; the queued one never ran
+    // A step that never finishes holds stop() only until its bound.
+    const stuck = new QueryChain();
+    stuck.enqueue(() => new Promise<void>(() => {}));
+    await stuck.stop(20);
+  });
 });

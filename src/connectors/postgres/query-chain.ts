@@ -51,6 +51,23 @@ export class QueryChain {
     if (this.failure !== undefined) throw this.failure.error;
   }
 
+  /**
+   * Runs nothing more (steps not started are skipped) and resolves once the step running now,
+   * if any, has finished, or after `maxWaitMs`. Never rejects.
+   */
+  async stop(maxWaitMs: number): Promise<void> {
+    this.failure ??= { error: new Error('the statement chain was stopped') };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, maxWaitMs);
+    });
+    try {
+      await Promise.race([this.tail, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Resolves when every queued step has finished; rejects with the first failure. */
   async drain(): Promise<void> {
     await this.waitBelow(0);

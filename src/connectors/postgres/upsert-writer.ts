@@ -27,6 +27,9 @@ export interface PostgresUpsertOptions<T> extends PostgresSinkOptions<T> {
   key: string[];
 }
 
+/** The longest `abort` waits for the statement on the wire. */
+const ABORT_WAIT_MS = 10_000;
+
 export class UpsertWriter<T> extends PostgresWriterBase<T> {
   private readonly keyIndexes: number[];
   private readonly statements = new Map<number, string>();
@@ -67,6 +70,18 @@ export class UpsertWriter<T> extends PostgresWriterBase<T> {
   /** The checkpoint is acknowledged only once every row before its barrier is written. */
   async snapshotStateAsync(_checkpointId: number): Promise<void> {
     await this.waitQueue(0);
+  }
+
+  /**
+   * Failure or cancellation. Hazard: a statement sent just before the connection closes still
+   * runs on the server, and on a loaded machine it can run after the replay from the restored
+   * checkpoint wrote newer rows, overwriting them with older ones. So the statement on the
+   * wire finishes first (bounded: one stuck on a dead connection must not hold the failover).
+   * A process killed outright cannot wait: that case stays at least once.
+   */
+  override async abort(): Promise<void> {
+    await this.chain.stop(ABORT_WAIT_MS);
+    await super.abort();
   }
 
   async finish(): Promise<void> {
