@@ -39,11 +39,6 @@ export class Memtable {
     }
     return this.sorted;
   }
-
-  /** Index of the first key ≥ `key` in {@link keys}. */
-  lowerBound(key: string): number {
-    return lowerBound(this.keys(), key);
-  }
 }
 
 export const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

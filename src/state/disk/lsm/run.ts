@@ -180,12 +180,7 @@ export class RunWriter {
 
   /** Closes and deletes an unfinished file (after a failure). Never throws. */
   abandon(): void {
-    try {
-      closeSync(this.fd);
-    } catch {}
-    try {
-      unlinkSync(this.path);
-    } catch {}
+    closeAndUnlink(this.fd, this.path);
   }
 
   /** Entries added so far. */
@@ -342,14 +337,19 @@ export class Run implements RunStats {
   /** Drops a holder; the last one closes and deletes the file. */
   release(): void {
     if (--this.refs > 0) return;
-    try {
-      closeSync(this.fd);
-    } catch {}
-    try {
-      unlinkSync(this.path);
-    } catch {}
+    closeAndUnlink(this.fd, this.path);
   }
 }
+
+/** Closes `fd` and deletes `path`; never throws (a leftover file goes with its directory). */
+const closeAndUnlink = (fd: number, path: string): void => {
+  try {
+    closeSync(fd);
+  } catch {}
+  try {
+    unlinkSync(path);
+  } catch {}
+};
 
 /** Index of the block that would hold `key`: the last one whose first key is ≤ it, or -1. */
 const blockFor = (firstKeys: readonly string[], key: string): number => {
