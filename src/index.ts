@@ -51,6 +51,17 @@ export {
   NatsSource,
   type NatsSourceOptions,
 } from './connectors/nats/index.js';
+// The Nexmark benchmark: event model, deterministic generator and source (docs/NEXMARK.md).
+export {
+  type Auction,
+  type Bid,
+  type NexmarkConfig,
+  type NexmarkEvent,
+  NexmarkSource,
+  type NexmarkSourceOptions,
+  nexmarkEvent,
+  type Person,
+} from './connectors/nexmark/index.js';
 // PostgreSQL connectors.
 export {
   type PostgresAppendOptions,

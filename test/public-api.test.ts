@@ -102,4 +102,8 @@ describe('public API', () => {
       expect(api, name).toHaveProperty(name);
     }
   });
+
+  it('exports the Nexmark source and generator', () => {
+    for (const name of ['NexmarkSource', 'nexmarkEvent']) expect(api, name).toHaveProperty(name);
+  });
 });

@@ -213,6 +213,30 @@ export const buildProgram = (): Command => {
     });
   addJobControlCommands(program);
   addClusterCommands(program);
+  program
+    .command('nexmark')
+    .description('the Nexmark benchmark (docs/NEXMARK.md)')
+    .command('generate')
+    .description(
+      'write Nexmark events 0..N-1 as JSON Lines: K files of contiguous event-id ranges, the same events the Nexmark source generates',
+    )
+    .requiredOption('--events <n>', 'number of events', commanderInt('--events', 0))
+    .requiredOption('--out <dir>', 'directory for nexmark-<k>.jsonl')
+    .option('--files <k>', 'number of files (default 1)', commanderInt('--files'))
+    .option(
+      '--events-per-second <n>',
+      'events per second of event time (default 10000)',
+      commanderInt('--events-per-second'),
+    )
+    .option(
+      '--base-time <ms>',
+      'event time of event 0, epoch ms (default 2026-01-01T00:00:00Z)',
+      commanderInt('--base-time', 0),
+    )
+    .action(async (o) => {
+      const { nexmarkGenerateCommand } = await import('./nexmark.js');
+      process.exitCode = await nexmarkGenerateCommand(o);
+    });
   return program;
 };
 
