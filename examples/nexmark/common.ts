@@ -1,0 +1,155 @@
+/**
+ * What every Nexmark query job shares (docs/NEXMARK.md has the contract):
+ *
+ *   eddy run examples/nexmark/q<N>.ts -- --input <dir> --output <dir> [--rate <events/s>]
+ *   eddy run examples/nexmark/q<N>.ts -- --events <n> --output <dir> [--rate <events/s>]
+ *     [--events-per-second <n>]
+ *
+ * `--input` reads the JSON Lines of `eddy nexmark generate` (every file in the directory);
+ * `--events` generates events 0..n-1 with the Nexmark source (the same events). Event time is
+ * `dateTime`; the watermark trails the largest `dateTime` seen by 4 s, per file (per subtask
+ * for the generator). `--rate` limits the events per second in total (for tests that must
+ * catch the job running); `--events-per-second` is the generator's event-time rate (default
+ * 10,000, as `eddy nexmark generate --events-per-second`). Results are JSON Lines with the field names of the Nexmark SQL
+ * queries, written by a file sink into `--output`.
+ */
+import { parseArgs } from 'node:util';
+import {
+  type Auction,
+  type Bid,
+  type Collector,
+  type DataStream,
+  FileSink,
+  FileSource,
+  type KeyedProcessFunction,
+  type KeyedRuntimeContext,
+  type NexmarkEvent,
+  NexmarkSource,
+  type Person,
+  type StreamExecutionEnvironment,
+  type ValueState,
+  ValueStateDescriptor,
+} from 'eddy';
+
+/** The three typed streams of one Nexmark input, and the query's sink. */
+export interface NexmarkJob {
+  readonly persons: DataStream<Person>;
+  readonly auctions: DataStream<Auction>;
+  readonly bids: DataStream<Bid>;
+  /** Writes `results` as JSON Lines into `--output`. */
+  sink<T>(results: DataStream<T>): void;
+}
+
+const positive = (query: string, flag: string, value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new Error(`${query}: --${flag} must be a positive number, got '${value}'`);
+  }
+  return n;
+};
+
+/** Parses the job's arguments and builds its input streams and sink. */
+export const nexmarkJob = (
+  query: string,
+  env: StreamExecutionEnvironment,
+  args: readonly string[],
+): NexmarkJob => {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      input: { type: 'string' },
+      events: { type: 'string' },
+      output: { type: 'string' },
+      rate: { type: 'string' },
+      'events-per-second': { type: 'string' },
+    },
+  });
+  const usage = `${query} needs -- (--input <dir> | --events <n>) --output <dir> [--rate <events/s>]`;
+  if (!values.output || (values.input === undefined) === (values.events === undefined)) {
+    throw new Error(usage);
+  }
+  const rate = values.rate === undefined ? undefined : positive(query, 'rate', values.rate);
+  let source: import('eddy').Source<NexmarkEvent>;
+  if (values.input !== undefined) {
+    source = FileSource.jsonl<NexmarkEvent>({
+      path: values.input,
+      ...(rate === undefined ? {} : { ratePerSecond: rate }),
+    });
+  } else {
+    const events = positive(query, 'events', values.events!);
+    if (!Number.isSafeInteger(events)) throw new Error(`${query}: --events must be an integer`);
+    const perSecond = values['events-per-second'];
+    source = NexmarkSource.of({
+      events,
+      ...(rate === undefined ? {} : { ratePerSecond: rate }),
+      ...(perSecond === undefined
+        ? {}
+        : { config: { eventsPerSecond: positive(query, 'events-per-second', perSecond) } }),
+    });
+  }
+  const events = env.fromSource(source, {
+    uid: 'nexmark-events',
+    name: 'nexmark-events',
+    watermarks: NexmarkSource.watermarks(),
+  });
+  const output = values.output;
+  // filter keeps the record type; the casts narrow it to what the filter let through.
+  return {
+    persons: events.filter((e) => e.type === 'person', { name: 'persons' }) as never,
+    auctions: events.filter((e) => e.type === 'auction', { name: 'auctions' }) as never,
+    bids: events.filter((e) => e.type === 'bid', { name: 'bids' }) as never,
+    sink: (results) =>
+      results.sinkTo(FileSink.jsonl({ path: output }), { uid: `${query}-out`, name: 'out' }),
+  };
+};
+
+interface Best<T> {
+  readonly score: number;
+  readonly items: readonly T[];
+}
+
+/**
+ * The second stage of a parallel "the window's maximum": partial results of one window
+ * (computed per key in parallel, each with the window's start) keyed by the window start;
+ * keeps those with the highest score and emits them when the watermark passes the window's
+ * end. Every partial result of a window arrives before that watermark: the window operator
+ * upstream emits a window's results before forwarding the watermark that fired it, and this
+ * operator's watermark is the minimum over its inputs.
+ */
+export const maxPerWindow = <T, O>(
+  sizeMs: number,
+  startOf: (t: T) => number,
+  scoreOf: (t: T) => number,
+  emit: (t: T, out: Collector<O>) => void,
+): KeyedProcessFunction<number, T, O> => {
+  let best: ValueState<Best<T>>;
+  return {
+    open(ctx: KeyedRuntimeContext) {
+      best = ctx.getState(new ValueStateDescriptor<Best<T>>('best'));
+    },
+    processElement(t, ctx) {
+      const current = best.value();
+      const score = scoreOf(t);
+      if (current === undefined) {
+        ctx.timerService.registerEventTimeTimer(startOf(t) + sizeMs - 1);
+        best.update({ score, items: [t] });
+      } else if (score > current.score) {
+        best.update({ score, items: [t] });
+      } else if (score === current.score) {
+        best.update({ score, items: [...current.items, t] });
+      }
+    },
+    onTimer(_timestamp, _ctx, out) {
+      for (const t of best.value()?.items ?? []) emit(t, out);
+      best.clear();
+    },
+  };
+};
+
+/** A count as an aggregate function (window contents hold one number per key and window). */
+export const countAll = {
+  createAccumulator: () => 0,
+  add: (_v: unknown, n: number) => n + 1,
+  merge: (a: number, b: number) => a + b,
+  getResult: (n: number) => n,
+};
