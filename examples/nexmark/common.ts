@@ -115,6 +115,9 @@ interface Best<T> {
  * end. Every partial result of a window arrives before that watermark: the window operator
  * upstream emits a window's results before forwarding the watermark that fired it, and this
  * operator's watermark is the minimum over its inputs.
+ *
+ * The state handle lives in the returned object: pass a factory (`() => maxPerWindow(...)`)
+ * so that every subtask gets its own.
  */
 export const maxPerWindow = <T, O>(
   sizeMs: number,

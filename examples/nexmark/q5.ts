@@ -46,12 +46,13 @@ export default defineJob({
       counts
         .keyBy((c: HotItem) => c.starttime)
         .process(
-          maxPerWindow<HotItem, HotItem>(
-            SIZE_MS,
-            (c) => c.starttime,
-            (c) => c.num,
-            (c, out) => out.collect(c),
-          ),
+          () =>
+            maxPerWindow<HotItem, HotItem>(
+              SIZE_MS,
+              (c) => c.starttime,
+              (c) => c.num,
+              (c, out) => out.collect(c),
+            ),
           { uid: 'q5-max', name: 'max per window' },
         ),
     );

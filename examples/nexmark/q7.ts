@@ -86,14 +86,15 @@ export default defineJob({
       local
         .keyBy((h: WindowHighest) => h.starttime)
         .process(
-          maxPerWindow<WindowHighest, HighestBid>(
-            SIZE_MS,
-            (h) => h.starttime,
-            (h) => h.price,
-            (h, out) => {
-              for (const b of h.bids) out.collect(b);
-            },
-          ),
+          () =>
+            maxPerWindow<WindowHighest, HighestBid>(
+              SIZE_MS,
+              (h) => h.starttime,
+              (h) => h.price,
+              (h, out) => {
+                for (const b of h.bids) out.collect(b);
+              },
+            ),
           { uid: 'q7-max', name: 'highest per window' },
         ),
     );
