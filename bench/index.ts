@@ -40,6 +40,11 @@ const BENCHES: Record<string, Bench> = {
       'event-time session windows per user over 5M events: hand-written Node baseline vs eddy -p 1 and -p 2, state size',
     run: async (args) => (await import('./sessions.js')).main(args),
   },
+  nexmark: {
+    description:
+      'Nexmark queries (examples/nexmark) on 10M generated events at -p 1 and -p 2: events/s, per core beside Flink 1.13, state size, peak RSS',
+    run: async (args) => (await import('./nexmark.js')).main(args),
+  },
   connectors: {
     description:
       'NATS JetStream -> running total per user -> PostgreSQL: hand-written Node consumer (at least once) vs eddy -p 1 and -p 2 (exactly once)',

@@ -11,7 +11,8 @@
  * for the generator). `--rate` limits the events per second in total (for tests that must
  * catch the job running); `--events-per-second` is the generator's event-time rate (default
  * 10,000, as `eddy nexmark generate --events-per-second`). Results are JSON Lines with the field names of the Nexmark SQL
- * queries, written by a file sink into `--output`.
+ * queries, written by a file sink into `--output` (or dropped with `--blackhole`, for the
+ * benchmark).
  */
 import { parseArgs } from 'node:util';
 import {
@@ -26,6 +27,7 @@ import {
   type NexmarkEvent,
   NexmarkSource,
   type Person,
+  type Sink,
   type StreamExecutionEnvironment,
   type ValueState,
   ValueStateDescriptor,
@@ -62,10 +64,12 @@ export const nexmarkJob = (
       output: { type: 'string' },
       rate: { type: 'string' },
       'events-per-second': { type: 'string' },
+      blackhole: { type: 'boolean' },
     },
   });
-  const usage = `${query} needs -- (--input <dir> | --events <n>) --output <dir> [--rate <events/s>]`;
-  if (!values.output || (values.input === undefined) === (values.events === undefined)) {
+  const usage = `${query} needs -- (--input <dir> | --events <n>) (--output <dir> | --blackhole) [--rate <events/s>]`;
+  const outputs = (values.output === undefined ? 0 : 1) + (values.blackhole ? 1 : 0);
+  if (outputs !== 1 || (values.input === undefined) === (values.events === undefined)) {
     throw new Error(usage);
   }
   const rate = values.rate === undefined ? undefined : positive(query, 'rate', values.rate);
@@ -99,9 +103,27 @@ export const nexmarkJob = (
     auctions: events.filter((e) => e.type === 'auction', { name: 'auctions' }) as never,
     bids: events.filter((e) => e.type === 'bid', { name: 'bids' }) as never,
     sink: (results) =>
-      results.sinkTo(FileSink.jsonl({ path: output }), { uid: `${query}-out`, name: 'out' }),
+      results.sinkTo(output === undefined ? blackhole() : FileSink.jsonl({ path: output }), {
+        uid: `${query}-out`,
+        name: 'out',
+      }),
   };
 };
+
+/**
+ * A sink that drops its records (Flink Nexmark's `blackhole`): for benchmarks, so that
+ * writing results does not dominate the pass-through queries.
+ */
+export const blackhole = <T>(): Sink<T> => ({
+  defaultName: 'blackhole',
+  createWriter: () => ({
+    open: async () => {},
+    write: () => {},
+    flush: () => {},
+    finish: async () => {},
+    abort: async () => {},
+  }),
+});
 
 interface Best<T> {
   readonly score: number;
