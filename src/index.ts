@@ -26,6 +26,14 @@ export {
   runJobModule,
 } from './api/job.js';
 export { WindowedStream } from './api/windowed-stream.js';
+// Two inputs: connect and the broadcast state pattern.
+export {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  ConnectedStreams,
+  KeyedBroadcastConnectedStream,
+  KeyedConnectedStreams,
+} from './api/connected-streams.js';
 
 // Connectors.
 export type { DeadLetter } from './connectors/dead-letters.js';
@@ -118,6 +126,18 @@ export type {
   StateSnapshotContext,
   TaskInfo,
 } from './runtime/functions.js';
+export type {
+  BroadcastContext,
+  BroadcastProcessFunction,
+  CoProcessFunction,
+  KeyedBroadcastContext,
+  KeyedBroadcastProcessFunction,
+  KeyedBroadcastTimerContext,
+  KeyedCoProcessFunction,
+  ReadOnlyBroadcastContext,
+  ReadOnlyKeyedBroadcastContext,
+  ReadOnlyProcessBroadcastContext,
+} from './runtime/two-input-functions.js';
 
 // The connector contract (for writing sources and sinks).
 export type {
@@ -179,10 +199,12 @@ export {
 export type {
   AggregateFunction,
   AggregatingState,
+  BroadcastState,
   ListState,
   MapState,
   OperatorListState,
   OperatorStateStore,
+  ReadOnlyBroadcastState,
   RedistributionMode,
   ReducingState,
   ValueState,
