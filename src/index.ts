@@ -26,6 +26,14 @@ export {
   runJobModule,
 } from './api/job.js';
 export { WindowedStream } from './api/windowed-stream.js';
+// Two inputs: connect and the broadcast state pattern.
+export {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  ConnectedStreams,
+  KeyedBroadcastConnectedStream,
+  KeyedConnectedStreams,
+} from './api/connected-streams.js';
 
 // Connectors.
 export type { DeadLetter } from './connectors/dead-letters.js';
@@ -129,6 +137,18 @@ export type {
   StateSnapshotContext,
   TaskInfo,
 } from './runtime/functions.js';
+export type {
+  BroadcastContext,
+  BroadcastProcessFunction,
+  CoProcessFunction,
+  KeyedBroadcastContext,
+  KeyedBroadcastProcessFunction,
+  KeyedBroadcastTimerContext,
+  KeyedCoProcessFunction,
+  ReadOnlyBroadcastContext,
+  ReadOnlyKeyedBroadcastContext,
+  ReadOnlyProcessBroadcastContext,
+} from './runtime/two-input-functions.js';
 
 // The connector contract (for writing sources and sinks).
 export type {
@@ -190,10 +210,12 @@ export {
 export type {
   AggregateFunction,
   AggregatingState,
+  BroadcastState,
   ListState,
   MapState,
   OperatorListState,
   OperatorStateStore,
+  ReadOnlyBroadcastState,
   RedistributionMode,
   ReducingState,
   ValueState,
