@@ -186,3 +186,78 @@ export const q12Violations = (lines: readonly string[], bids: BidRow[]): string[
   if (sums.size !== bidsPerBidder(bids).size) bad.push('bidders without bids in the output');
   return bad;
 };
+
+interface PersonRow {
+  id: number;
+  name: string;
+  city: string;
+  state: string;
+  dateTime: number;
+}
+interface AuctionRow {
+  id: number;
+  seller: number;
+  category: number;
+  dateTime: number;
+  expires: number;
+}
+const personsOf = (events: Ev[]) =>
+  events.filter((e) => e.type === 'person') as unknown as PersonRow[];
+const auctionsOf = (events: Ev[]) =>
+  events.filter((e) => e.type === 'auction') as unknown as AuctionRow[];
+
+/** Inner join auction ⋈ person on seller = id, category 10, state in OR, ID, CA. */
+export const q3 = (events: Ev[]) => {
+  const byId = new Map(personsOf(events).map((p) => [p.id, p]));
+  const rows: Record<string, unknown>[] = [];
+  for (const a of auctionsOf(events)) {
+    const p = byId.get(a.seller);
+    if (a.category === 10 && p && ['OR', 'ID', 'CA'].includes(p.state)) {
+      rows.push({ name: p.name, city: p.city, state: p.state, id: a.id });
+    }
+  }
+  return done(rows);
+};
+
+/**
+ * The final value per category: MAX(price) of the bids within [dateTime, expires] of each
+ * auction (auctions without one left out), then the average per category, with the count.
+ */
+export const q4Final = (events: Ev[]) => {
+  const auctions = new Map(auctionsOf(events).map((a) => [a.id, a]));
+  const max = new Map<number, number>();
+  for (const b of bidsOf(events)) {
+    const a = auctions.get(b.auction);
+    if (a && b.dateTime >= a.dateTime && b.dateTime <= a.expires) {
+      max.set(a.id, Math.max(max.get(a.id) ?? -1, b.price));
+    }
+  }
+  const totals = new Map<number, [number, number]>();
+  for (const [id, price] of max) {
+    const c = auctions.get(id)!.category;
+    const t = totals.get(c) ?? [0, 0];
+    totals.set(c, [t[0] + price, t[1] + 1]);
+  }
+  return done([...totals].map(([category, [sum, n]]) => ({ category, avg: sum / n, auctions: n })));
+};
+
+/** q4's output reduced to the last update per category (the one with the most auctions). */
+export const q4Last = (lines: readonly string[]) => {
+  const last = new Map<number, { category: number; auctions: number }>();
+  for (const l of lines) {
+    const r = JSON.parse(l) as { category: number; auctions: number };
+    if ((last.get(r.category)?.auctions ?? 0) < r.auctions) last.set(r.category, r);
+  }
+  return [...last.values()].map((r) => JSON.stringify(r));
+};
+
+/** Persons with an auction (as seller) in the same 10 s tumbling window; one line each. */
+export const q8 = (events: Ev[]) => {
+  const win = (t: number) => t - (t % 10_000);
+  const sellerWindows = new Set(auctionsOf(events).map((a) => `${a.seller}@${win(a.dateTime)}`));
+  return done(
+    personsOf(events)
+      .filter((p) => sellerWindows.has(`${p.id}@${win(p.dateTime)}`))
+      .map((p) => ({ id: p.id, name: p.name, starttime: win(p.dateTime) })),
+  );
+};

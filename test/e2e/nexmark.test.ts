@@ -23,6 +23,7 @@ const GEN = ['--events-per-second', String(EVENTS_PER_SECOND)];
 
 let input: string;
 let bids: oracle.BidRow[];
+let events: ReturnType<typeof oracle.readEvents>;
 
 const generate = async (files: number): Promise<string> => {
   const out = join(tempDir('eddy-nexmark-'), 'in');
@@ -43,7 +44,8 @@ const generate = async (files: number): Promise<string> => {
 
 beforeAll(async () => {
   input = await generate(3);
-  bids = oracle.bidsOf(oracle.readEvents(input));
+  events = oracle.readEvents(input);
+  bids = oracle.bidsOf(events);
 }, 30_000);
 
 const job = (q: string) => `examples/nexmark/${q}.ts`;
@@ -79,6 +81,8 @@ const reference: Record<string, () => string[]> = {
   q5: () => oracle.q5(bids),
   q7: () => oracle.q7(bids),
   q11: () => oracle.q11(bids),
+  q3: () => oracle.q3(events),
+  q8: () => oracle.q8(events),
 };
 
 describe('eddy nexmark generate', () => {
@@ -106,6 +110,23 @@ describe.each(Object.keys(reference))('nexmark %s', (q) => {
     const [p1, p3] = await Promise.all([run(q, 1), run(q, 3)]);
     expectSame(p1, expected, `${q} p=1`);
     expectSame(p3, expected, `${q} p=3`);
+  });
+});
+
+describe('nexmark q4 (an updating result)', () => {
+  it('ends with the reference average per category at p=1 and p=3', async () => {
+    const expected = oracle.q4Final(events);
+    expect(expected.length).toBe(5);
+    const [p1, p3] = await Promise.all([run('q4', 1), run('q4', 3)]);
+    expectSame(oracle.q4Last(p1), expected, 'q4 p=1');
+    expectSame(oracle.q4Last(p3), expected, 'q4 p=3');
+    // One update per auction closed with a bid.
+    const closed = expected.reduce(
+      (n, l) => n + (JSON.parse(l) as [string, number][]).find(([k]) => k === 'auctions')![1],
+      0,
+    );
+    expect(p1.length).toBe(closed);
+    expect(p3.length).toBe(closed);
   });
 });
 
