@@ -97,11 +97,10 @@ export const nexmarkJob = (
     watermarks: NexmarkSource.watermarks(),
   });
   const output = values.output;
-  // filter keeps the record type; the casts narrow it to what the filter let through.
   return {
-    persons: events.filter((e) => e.type === 'person', { name: 'persons' }) as never,
-    auctions: events.filter((e) => e.type === 'auction', { name: 'auctions' }) as never,
-    bids: events.filter((e) => e.type === 'bid', { name: 'bids' }) as never,
+    persons: events.filter((e): e is Person => e.type === 'person', { name: 'persons' }),
+    auctions: events.filter((e): e is Auction => e.type === 'auction', { name: 'auctions' }),
+    bids: events.filter((e): e is Bid => e.type === 'bid', { name: 'bids' }),
     sink: (results) =>
       results.sinkTo(output === undefined ? blackhole() : FileSink.jsonl({ path: output }), {
         uid: `${query}-out`,

@@ -261,3 +261,10 @@ export const q8 = (events: Ev[]) => {
       .map((p) => ({ id: p.id, name: p.name, starttime: win(p.dateTime) })),
   );
 };
+
+/** How many auctions closed with a bid, from q4's expected final lines. */
+export const q4Closed = (finalLines: readonly string[]): number =>
+  finalLines.reduce((n, l) => {
+    const fields = JSON.parse(l) as [string, number][];
+    return n + fields.find(([k]) => k === 'auctions')![1];
+  }, 0);
