@@ -28,6 +28,7 @@ import {
   NexmarkSource,
   type Person,
   type Sink,
+  type Source,
   type StreamExecutionEnvironment,
   type ValueState,
   ValueStateDescriptor,
@@ -38,7 +39,7 @@ export interface NexmarkJob {
   readonly persons: DataStream<Person>;
   readonly auctions: DataStream<Auction>;
   readonly bids: DataStream<Bid>;
-  /** Writes `results` as JSON Lines into `--output`. */
+  /** Writes `results` as JSON Lines into `--output` (or drops them with `--blackhole`). */
   sink<T>(results: DataStream<T>): void;
 }
 
@@ -73,7 +74,7 @@ export const nexmarkJob = (
     throw new Error(usage);
   }
   const rate = values.rate === undefined ? undefined : positive(query, 'rate', values.rate);
-  let source: import('eddy').Source<NexmarkEvent>;
+  let source: Source<NexmarkEvent>;
   if (values.input !== undefined) {
     source = FileSource.jsonl<NexmarkEvent>({
       path: values.input,
