@@ -113,6 +113,10 @@ describe('eddy nexmark generate', () => {
     expect(first.length - 1).toBe(EVENTS / 3);
     // The data set spans several windows and sessions.
     expect(bids.at(-1)!.dateTime - bids[0]!.dateTime).toBeGreaterThan(39_000);
+    // It does not write over a data set.
+    const again = await eddy(['nexmark', 'generate', '--events', '10', '--out', one]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already holds nexmark-\*\.jsonl files/);
   });
 });
 
