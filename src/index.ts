@@ -25,6 +25,19 @@ export {
   runJobInThread,
   runJobModule,
 } from './api/job.js';
+// Window join and coGroup of two streams.
+export {
+  CoGroupEqualTo,
+  CoGroupedStreams,
+  type CoGroupFunction,
+  CoGroupWhere,
+  JoinEqualTo,
+  JoinedStreams,
+  type JoinFunction,
+  JoinWhere,
+  WindowedCoGroup,
+  WindowedJoin,
+} from './api/joined-streams.js';
 export { WindowedStream } from './api/windowed-stream.js';
 
 // Connectors.

@@ -84,6 +84,23 @@ describe('public API', () => {
     }
   });
 
+  it('exports the window join and coGroup builders', () => {
+    for (const name of [
+      'JoinedStreams',
+      'JoinWhere',
+      'JoinEqualTo',
+      'WindowedJoin',
+      'CoGroupedStreams',
+      'CoGroupWhere',
+      'CoGroupEqualTo',
+      'WindowedCoGroup',
+    ]) {
+      expect(api, name).toHaveProperty(name);
+    }
+    expect(index).toMatch(/type JoinFunction,/);
+    expect(index).toMatch(/type CoGroupFunction,/);
+  });
+
   it('exports what the README and the examples use', () => {
     for (const name of [
       'defineJob',

@@ -20,6 +20,7 @@ import type { OutputTag } from '../runtime/time.js';
 import type { TimeWindow, WindowAssigner } from '../runtime/windows/assigners.js';
 import { ValueStateDescriptor } from '../state/descriptors.js';
 import type { InputSpec, OperatorOptions, StreamExecutionEnvironment } from './environment.js';
+import { CoGroupedStreams, JoinedStreams } from './joined-streams.js';
 import { WindowedStream } from './windowed-stream.js';
 
 /** A stream of records of type `T`: apply operations to build the job graph. */
@@ -233,6 +234,36 @@ export class DataStream<T> {
       this.inputs.map((i) => ({ ...i, partitioning: p })),
       this.timestampOf,
     );
+  }
+
+  // Window join and coGroup (issue 17).
+
+  /**
+   * A window join with `other`, as Flink's: `a.join(b).where(f).equalTo(g).window(assigner)
+   * .apply((left, right) => out)` emits one result per pair of left and right records with
+   * equal keys in the same window (inner join).
+   */
+  join<U>(other: DataStream<U>): JoinedStreams<T, U> {
+    return new JoinedStreams<T, U>({
+      env: this.env,
+      left: this,
+      right: other,
+      kind: 'join',
+    });
+  }
+
+  /**
+   * A window coGroup with `other`, as Flink's: `a.coGroup(b).where(f).equalTo(g)
+   * .window(assigner).apply((lefts, rights, out) => ...)` is called once per window and key
+   * with the records of both sides (at least one on either side).
+   */
+  coGroup<U>(other: DataStream<U>): CoGroupedStreams<T, U> {
+    return new CoGroupedStreams<T, U>({
+      env: this.env,
+      left: this,
+      right: other,
+      kind: 'coGroup',
+    });
   }
 }
 
