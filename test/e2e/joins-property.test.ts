@@ -1,0 +1,247 @@
+/**
+ * Window join and coGroup under random parallelism and random rescale schedules, in one thread
+ * (as rescale-property.test.ts): run, stop with a savepoint at a random moment, restore at a
+ * random parallelism (sometimes with a crash and restart in between), repeat; the final output
+ * must equal a straightforward model (nested loops per key and window) of the whole input.
+ */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { defineJob, runJobInThread } from '../../src/api/job.js';
+import { CheckpointStorage } from '../../src/checkpoint/index.js';
+import { FileSink, GeneratorSource, hashToUnit } from '../../src/connectors/index.js';
+import type { RestoreSource } from '../../src/runtime/protocol.js';
+import { WatermarkStrategy } from '../../src/runtime/watermarks.js';
+import {
+  EventTimeSessionWindows,
+  SlidingEventTimeWindows,
+  TumblingEventTimeWindows,
+} from '../../src/runtime/windows/index.js';
+import { readParts } from './helpers.js';
+
+interface Ev {
+  id: number;
+  key: string;
+  ts: number;
+}
+
+const LEFTS = 1500;
+const RIGHTS = 1200;
+const KEYS = 9;
+/** Each record is at most this late relative to its split's order: never late for windows. */
+const JITTER = 6;
+const MAX_PARALLELISM = 8;
+
+const left = (i: number): Ev => ({
+  id: i,
+  key: `k${Math.floor(hashToUnit(i, 1) * KEYS)}`,
+  ts: i * 3 + Math.floor(hashToUnit(i, 2) * JITTER),
+});
+// Right keys include three the left never has: windows with only right records.
+const right = (i: number): Ev => ({
+  id: i,
+  key: `k${Math.floor(hashToUnit(i, 3) * (KEYS + 3))}`,
+  ts: i * 4 + Math.floor(hashToUnit(i, 4) * JITTER),
+});
+
+type Windows =
+  | { kind: 'tumbling'; size: number }
+  | { kind: 'sliding'; size: number; slide: number }
+  | { kind: 'session'; gap: number };
+
+const assignerOf = (w: Windows) =>
+  w.kind === 'tumbling'
+    ? TumblingEventTimeWindows.of(w.size)
+    : w.kind === 'sliding'
+      ? SlidingEventTimeWindows.of(w.size, w.slide)
+      : EventTimeSessionWindows.withGap(w.gap);
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'eddy-jp-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const timed = () =>
+  WatermarkStrategy.forBoundedOutOfOrderness<Ev>(JITTER).withTimestampAssigner((e) => e.ts);
+
+const job = (windows: Windows, out: string, fault: { at: number } | undefined) => {
+  let seen = 0;
+  return defineJob({
+    name: 'joins-property',
+    build(env) {
+      const ls = env.fromSource(
+        GeneratorSource.of({ count: LEFTS, generate: left, ratePerSecond: 10_000 }),
+        { uid: 'lefts', watermarks: timed() },
+      );
+      const rs = env.fromSource(
+        GeneratorSource.of({ count: RIGHTS, generate: right, ratePerSecond: 10_000 }),
+        { uid: 'rights', watermarks: timed() },
+      );
+      ls.join(rs)
+        .where((l) => l.key)
+        .equalTo((r) => r.key)
+        .window(assignerOf(windows))
+        .apply(
+          (l, r) => {
+            if (fault && ++seen === fault.at) throw new Error('injected crash');
+            return `${l.id}:${r.id}`;
+          },
+          { uid: 'join' },
+        )
+        .sinkTo(FileSink.jsonl({ path: join(out, 'join') }), { uid: 'join-out' });
+      ls.coGroup(rs)
+        .where((l) => l.key)
+        .equalTo((r) => r.key)
+        .window(assignerOf(windows))
+        .apply(
+          (lefts, rights, o) => {
+            const key = (lefts[0] ?? rights[0])!.key;
+            o.collect(`${key}|${ids(lefts)}|${ids(rights)}`);
+          },
+          { uid: 'cogroup' },
+        )
+        .sinkTo(FileSink.jsonl({ path: join(out, 'cogroup') }), { uid: 'cogroup-out' });
+    },
+  });
+};
+
+/** Ids in ascending order: after a restore the arrival order within a window may differ. */
+const ids = (es: readonly Ev[]) =>
+  es
+    .map((e) => e.id)
+    .sort((a, b) => a - b)
+    .join(',');
+
+// The model: windows computed directly, then nested loops per key and window.
+
+/** [start, end) of every window holding `ts`, for the non-merging kinds. */
+const windowsOf = (w: Windows, ts: number): [number, number][] => {
+  if (w.kind === 'tumbling') {
+    const start = Math.floor(ts / w.size) * w.size;
+    return [[start, start + w.size]];
+  }
+  if (w.kind !== 'sliding') throw new Error('sessions merge');
+  const out: [number, number][] = [];
+  for (let s = Math.floor(ts / w.slide) * w.slide; s > ts - w.size; s -= w.slide) {
+    out.push([s, s + w.size]);
+  }
+  return out;
+};
+
+/** Per key, the groups of records (both sides) that share a window. */
+const groups = (w: Windows, ls: Ev[], rs: Ev[]): { lefts: Ev[]; rights: Ev[] }[] => {
+  const tagged = [
+    ...ls.map((e) => ({ e, side: 0 as const })),
+    ...rs.map((e) => ({ e, side: 1 as const })),
+  ];
+  const byWindow = new Map<string, { lefts: Ev[]; rights: Ev[] }>();
+  const add = (id: string, t: (typeof tagged)[number]) => {
+    const g = byWindow.get(id) ?? { lefts: [], rights: [] };
+    (t.side === 0 ? g.lefts : g.rights).push(t.e);
+    byWindow.set(id, g);
+  };
+  if (w.kind === 'session') {
+    // A session: records of a key sorted by time, a new one where the gap to the session's
+    // end (its latest timestamp + gap) is exceeded; [a, a+g) and [b, b+g) merge when b <= a+g.
+    const byKey = new Map<string, typeof tagged>();
+    for (const t of tagged) byKey.set(t.e.key, [...(byKey.get(t.e.key) ?? []), t]);
+    for (const [key, ts] of byKey) {
+      ts.sort((a, b) => a.e.ts - b.e.ts);
+      let session = 0;
+      let end = Number.NEGATIVE_INFINITY;
+      for (const t of ts) {
+        if (t.e.ts > end) session++;
+        end = Math.max(end, t.e.ts + w.gap);
+        add(`${key}@${session}`, t);
+      }
+    }
+  } else {
+    for (const t of tagged) {
+      for (const [s] of windowsOf(w, t.e.ts)) add(`${t.e.key}@${s}`, t);
+    }
+  }
+  return [...byWindow.values()];
+};
+
+const model = (w: Windows) => {
+  const ls = Array.from({ length: LEFTS }, (_, i) => left(i));
+  const rs = Array.from({ length: RIGHTS }, (_, i) => right(i));
+  const joined: string[] = [];
+  const grouped: string[] = [];
+  for (const g of groups(w, ls, rs)) {
+    for (const l of g.lefts) for (const r of g.rights) joined.push(`${l.id}:${r.id}`);
+    const key = (g.lefts[0] ?? g.rights[0])!.key;
+    grouped.push(`${key}|${ids(g.lefts)}|${ids(g.rights)}`);
+  }
+  return { joined: joined.sort(), grouped: grouped.sort() };
+};
+
+const lines = (dir: string) => readParts(dir).map((l) => JSON.parse(l) as string);
+
+const windowsArb: fc.Arbitrary<Windows> = fc.oneof(
+  fc.record({ kind: fc.constant('tumbling' as const), size: fc.integer({ min: 10, max: 200 }) }),
+  fc
+    .record({ slide: fc.integer({ min: 10, max: 60 }), times: fc.integer({ min: 1, max: 4 }) })
+    .map(({ slide, times }) => ({ kind: 'sliding' as const, size: slide * times, slide })),
+  fc.record({ kind: fc.constant('session' as const), gap: fc.integer({ min: 4, max: 20 }) }),
+);
+
+describe('window join and coGroup under random rescale schedules', () => {
+  it('equal the nested-loop model at random parallelism, across stops, restores and crashes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        windowsArb,
+        fc.array(
+          fc.record({
+            stopAfterMs: fc.integer({ min: 20, max: 120 }),
+            parallelism: fc.integer({ min: 1, max: 6 }),
+            crashAt: fc.option(fc.integer({ min: 1, max: 3000 }), { nil: undefined }),
+          }),
+          { minLength: 0, maxLength: 3 },
+        ),
+        fc.integer({ min: 1, max: 6 }),
+        async (windows, steps, lastParallelism) => {
+          const out = join(tmp(), 'out');
+          const savepoints = tmp();
+          let restore: RestoreSource | undefined;
+          for (const step of [
+            ...steps,
+            { stopAfterMs: undefined, parallelism: lastParallelism, crashAt: undefined },
+          ]) {
+            const result = await runJobInThread(
+              job(windows, out, step.crashAt === undefined ? undefined : { at: step.crashAt }),
+              { parallelism: step.parallelism, maxParallelism: MAX_PARALLELISM },
+              {
+                restore,
+                checkpoint: { intervalMs: 10, dir: join(tmp(), 'chk') },
+                restart: { kind: 'fixed-delay', attempts: 3, delayMs: 0 },
+                log: () => {},
+                onMaster: (m) => {
+                  if (step.stopAfterMs !== undefined)
+                    setTimeout(() => m.stop(savepoints), step.stopAfterMs);
+                },
+              },
+            );
+            if (!result.savepoint) break;
+            const metadata = await new CheckpointStorage(result.savepoint).loadMetadata(
+              result.savepoint,
+            );
+            restore = { dir: result.savepoint, metadata };
+          }
+          const expected = model(windows);
+          expect(lines(join(out, 'join')).sort()).toEqual(expected.joined);
+          expect(lines(join(out, 'cogroup')).sort()).toEqual(expected.grouped);
+        },
+      ),
+      { numRuns: 8, seed: 17 },
+    );
+  });
+});
