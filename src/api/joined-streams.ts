@@ -247,13 +247,17 @@ const split = <T, U>(elements: readonly Tagged<T, U>[]): [T[], U[]] => {
  * types; this checks the values, on the first record of each side that passes through the key
  * selector in this thread (one instance per graph build, so per worker thread).
  */
-class KeyKindCheck {
+export class KeyKindCheck {
   /** False once both sides' kinds were seen and compared. */
   pending = true;
   private readonly kinds: [string | undefined, string | undefined] = [undefined, undefined];
   private readonly keys: [unknown, unknown] = [undefined, undefined];
 
-  constructor(private readonly operator: string) {}
+  constructor(
+    private readonly operator: string,
+    /** What gave each side's key, for the message. */
+    private readonly selectors: readonly [string, string] = ['where(...)', 'equalTo(...)'],
+  ) {}
 
   check(side: 0 | 1, key: unknown): void {
     if (this.kinds[side] !== undefined) return;
@@ -265,7 +269,7 @@ class KeyKindCheck {
     if (left !== right) {
       throw new EddyError(
         'EDDY_INVALID_JOB',
-        `${this.operator}: the two inputs' keys differ in kind: where(...) gave ${left} key ${show(this.keys[0])}, equalTo(...) gave ${right} key ${show(this.keys[1])}; keys of different kinds never match: make both key selectors return the same type`,
+        `${this.operator}: the two inputs' keys differ in kind: ${this.selectors[0]} gave ${left} key ${show(this.keys[0])}, ${this.selectors[1]} gave ${right} key ${show(this.keys[1])}; keys of different kinds never match: make both key selectors return the same type`,
         { domain: 'user' },
       );
     }
