@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { DataStream } from '../../src/api/datastream.js';
 import { defineJob, runJobInThread } from '../../src/api/job.js';
 import { CheckpointStorage } from '../../src/checkpoint/index.js';
 import { FileSink, GeneratorSource, hashToUnit } from '../../src/connectors/index.js';
@@ -72,7 +73,23 @@ afterAll(() => {
 const timed = () =>
   WatermarkStrategy.forBoundedOutOfOrderness<Ev>(JITTER).withTimestampAssigner((e) => e.ts);
 
-const job = (windows: Windows, out: string, fault: { at: number } | undefined) => {
+/** A fault: the `at`-th call of the crashing function throws (once per graph build). */
+type Fault = { at: number } | undefined;
+
+/**
+ * A job over the two generated inputs; `wire` adds the operators under test and their sinks
+ * (under `out`), calling `crash()` once per call of a user function it wants crashable.
+ */
+const job = (
+  out: string,
+  fault: Fault,
+  wire: (
+    ls: DataStream<Ev>,
+    rs: DataStream<Ev>,
+    crash: () => void,
+    sink: (name: string) => FileSinkOf,
+  ) => void,
+) => {
   let seen = 0;
   return defineJob({
     name: 'joins-property',
@@ -85,32 +102,93 @@ const job = (windows: Windows, out: string, fault: { at: number } | undefined) =
         GeneratorSource.of({ count: RIGHTS, generate: right, ratePerSecond: 10_000 }),
         { uid: 'rights', watermarks: timed() },
       );
-      ls.join(rs)
-        .where((l) => l.key)
-        .equalTo((r) => r.key)
-        .window(assignerOf(windows))
-        .apply(
-          (l, r) => {
-            if (fault && ++seen === fault.at) throw new Error('injected crash');
-            return `${l.id}:${r.id}`;
-          },
-          { uid: 'join' },
-        )
-        .sinkTo(FileSink.jsonl({ path: join(out, 'join') }), { uid: 'join-out' });
-      ls.coGroup(rs)
-        .where((l) => l.key)
-        .equalTo((r) => r.key)
-        .window(assignerOf(windows))
-        .apply(
-          (lefts, rights, o) => {
-            const key = (lefts[0] ?? rights[0])!.key;
-            o.collect(`${key}|${ids(lefts)}|${ids(rights)}`);
-          },
-          { uid: 'cogroup' },
-        )
-        .sinkTo(FileSink.jsonl({ path: join(out, 'cogroup') }), { uid: 'cogroup-out' });
+      const crash = () => {
+        if (fault && ++seen === fault.at) throw new Error('injected crash');
+      };
+      wire(ls, rs, crash, (name) => FileSink.jsonl<string>({ path: join(out, name) }));
     },
   });
+};
+type FileSinkOf = ReturnType<typeof FileSink.jsonl<string>>;
+
+const windowJobs = (windows: Windows) => (out: string, fault: Fault) =>
+  job(out, fault, (ls, rs, crash, sink) => {
+    ls.join(rs)
+      .where((l) => l.key)
+      .equalTo((r) => r.key)
+      .window(assignerOf(windows))
+      .apply(
+        (l, r) => {
+          crash();
+          return `${l.id}:${r.id}`;
+        },
+        { uid: 'join' },
+      )
+      .sinkTo(sink('join'), { uid: 'join-out' });
+    ls.coGroup(rs)
+      .where((l) => l.key)
+      .equalTo((r) => r.key)
+      .window(assignerOf(windows))
+      .apply(
+        (lefts, rights, o) => {
+          const key = (lefts[0] ?? rights[0])!.key;
+          o.collect(`${key}|${ids(lefts)}|${ids(rights)}`);
+        },
+        { uid: 'cogroup' },
+      )
+      .sinkTo(sink('cogroup'), { uid: 'cogroup-out' });
+  });
+
+interface Step {
+  stopAfterMs: number | undefined;
+  parallelism: number;
+  crashAt: number | undefined;
+}
+
+const stepsArb = fc.array(
+  fc.record({
+    stopAfterMs: fc.integer({ min: 20, max: 120 }),
+    parallelism: fc.integer({ min: 1, max: 6 }),
+    crashAt: fc.option(fc.integer({ min: 1, max: 3000 }), { nil: undefined }),
+  }),
+  { minLength: 0, maxLength: 3 },
+);
+
+/**
+ * Runs the steps (each stops with a savepoint after `stopAfterMs`, or ends first), then a last
+ * run at `lastParallelism` to the end of the input; returns the output directory.
+ */
+const runSchedule = async (
+  make: (out: string, fault: Fault) => ReturnType<typeof defineJob>,
+  steps: readonly Step[],
+  lastParallelism: number,
+): Promise<string> => {
+  const out = join(tmp(), 'out');
+  const savepoints = tmp();
+  let restore: RestoreSource | undefined;
+  for (const step of [
+    ...steps,
+    { stopAfterMs: undefined, parallelism: lastParallelism, crashAt: undefined },
+  ]) {
+    const result = await runJobInThread(
+      make(out, step.crashAt === undefined ? undefined : { at: step.crashAt }),
+      { parallelism: step.parallelism, maxParallelism: MAX_PARALLELISM },
+      {
+        restore,
+        checkpoint: { intervalMs: 10, dir: join(tmp(), 'chk') },
+        restart: { kind: 'fixed-delay', attempts: 3, delayMs: 0 },
+        log: () => {},
+        onMaster: (m) => {
+          if (step.stopAfterMs !== undefined)
+            setTimeout(() => m.stop(savepoints), step.stopAfterMs);
+        },
+      },
+    );
+    if (!result.savepoint) break;
+    const metadata = await new CheckpointStorage(result.savepoint).loadMetadata(result.savepoint);
+    restore = { dir: result.savepoint, metadata };
+  }
+  return out;
 };
 
 /** Ids in ascending order: after a restore the arrival order within a window may differ. */
@@ -199,43 +277,10 @@ describe('window join and coGroup under random rescale schedules', () => {
     await fc.assert(
       fc.asyncProperty(
         windowsArb,
-        fc.array(
-          fc.record({
-            stopAfterMs: fc.integer({ min: 20, max: 120 }),
-            parallelism: fc.integer({ min: 1, max: 6 }),
-            crashAt: fc.option(fc.integer({ min: 1, max: 3000 }), { nil: undefined }),
-          }),
-          { minLength: 0, maxLength: 3 },
-        ),
+        stepsArb,
         fc.integer({ min: 1, max: 6 }),
         async (windows, steps, lastParallelism) => {
-          const out = join(tmp(), 'out');
-          const savepoints = tmp();
-          let restore: RestoreSource | undefined;
-          for (const step of [
-            ...steps,
-            { stopAfterMs: undefined, parallelism: lastParallelism, crashAt: undefined },
-          ]) {
-            const result = await runJobInThread(
-              job(windows, out, step.crashAt === undefined ? undefined : { at: step.crashAt }),
-              { parallelism: step.parallelism, maxParallelism: MAX_PARALLELISM },
-              {
-                restore,
-                checkpoint: { intervalMs: 10, dir: join(tmp(), 'chk') },
-                restart: { kind: 'fixed-delay', attempts: 3, delayMs: 0 },
-                log: () => {},
-                onMaster: (m) => {
-                  if (step.stopAfterMs !== undefined)
-                    setTimeout(() => m.stop(savepoints), step.stopAfterMs);
-                },
-              },
-            );
-            if (!result.savepoint) break;
-            const metadata = await new CheckpointStorage(result.savepoint).loadMetadata(
-              result.savepoint,
-            );
-            restore = { dir: result.savepoint, metadata };
-          }
+          const out = await runSchedule(windowJobs(windows), steps, lastParallelism);
           const expected = model(windows);
           expect(lines(join(out, 'join')).sort()).toEqual(expected.joined);
           expect(lines(join(out, 'cogroup')).sort()).toEqual(expected.grouped);
