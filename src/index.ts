@@ -39,6 +39,14 @@ export {
   WindowedJoin,
 } from './api/joined-streams.js';
 export { WindowedStream } from './api/windowed-stream.js';
+// Two inputs: connect and the broadcast state pattern.
+export {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  ConnectedStreams,
+  KeyedBroadcastConnectedStream,
+  KeyedConnectedStreams,
+} from './api/connected-streams.js';
 
 // Connectors.
 export type { DeadLetter } from './connectors/dead-letters.js';
@@ -131,6 +139,18 @@ export type {
   StateSnapshotContext,
   TaskInfo,
 } from './runtime/functions.js';
+export type {
+  BroadcastContext,
+  BroadcastProcessFunction,
+  CoProcessFunction,
+  KeyedBroadcastContext,
+  KeyedBroadcastProcessFunction,
+  KeyedBroadcastTimerContext,
+  KeyedCoProcessFunction,
+  ReadOnlyBroadcastContext,
+  ReadOnlyKeyedBroadcastContext,
+  ReadOnlyProcessBroadcastContext,
+} from './runtime/two-input-functions.js';
 
 // The connector contract (for writing sources and sinks).
 export type {
@@ -192,10 +212,12 @@ export {
 export type {
   AggregateFunction,
   AggregatingState,
+  BroadcastState,
   ListState,
   MapState,
   OperatorListState,
   OperatorStateStore,
+  ReadOnlyBroadcastState,
   RedistributionMode,
   ReducingState,
   ValueState,

@@ -18,7 +18,14 @@ import { FilterOperator, FlatMapOperator, MapOperator } from '../runtime/operato
 import { carriedTimestamp } from '../runtime/record-time.js';
 import type { OutputTag } from '../runtime/time.js';
 import type { TimeWindow, WindowAssigner } from '../runtime/windows/assigners.js';
-import { ValueStateDescriptor } from '../state/descriptors.js';
+import { MapStateDescriptor, ValueStateDescriptor } from '../state/descriptors.js';
+import {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  ConnectedStreams,
+  KeyedBroadcastConnectedStream,
+  KeyedConnectedStreams,
+} from './connected-streams.js';
 import type { InputSpec, OperatorOptions, StreamExecutionEnvironment } from './environment.js';
 import { CoGroupedStreams, JoinedStreams } from './joined-streams.js';
 import { WindowedStream } from './windowed-stream.js';
@@ -110,7 +117,7 @@ export class DataStream<T> {
     fn: ProcessFunction<T, O> | (() => ProcessFunction<T, O>),
     options: OperatorOptions = {},
   ): DataStream<O> {
-    const make = factory(fn, 'process');
+    const make = functionFactory(fn, 'process');
     // Stateful if it declares operator state hooks; a factory may, so it counts as stateful.
     const stateful =
       typeof fn === 'function' ||
@@ -198,8 +205,58 @@ export class DataStream<T> {
   }
 
   /** Every record to every subtask of the next operator. */
-  broadcast(): DataStream<T> {
-    return this.partition({ kind: 'broadcast' });
+  broadcast(): DataStream<T>;
+  /**
+   * A broadcast stream for the broadcast state pattern: every record reaches every subtask of
+   * the operator it is connected to (`events.connect(rules.broadcast(d))`), which keeps the
+   * broadcast states `descriptors` (the same in every subtask; checkpointed; on rescale each
+   * new subtask gets one copy).
+   */
+  broadcast(...descriptors: MapStateDescriptor<unknown, unknown>[]): BroadcastStream<T>;
+  broadcast(
+    ...descriptors: MapStateDescriptor<unknown, unknown>[]
+  ): DataStream<T> | BroadcastStream<T> {
+    const spread = this.partition({ kind: 'broadcast' });
+    if (descriptors.length === 0) return spread;
+    for (const d of descriptors) {
+      if (!(d instanceof MapStateDescriptor)) {
+        throw new InvalidArgumentError(
+          `broadcast(...) takes MapStateDescriptors (one per broadcast state), got ${describe(d)}`,
+        );
+      }
+    }
+    const names = descriptors.map((d) => d.name);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice !== undefined) {
+      throw new InvalidArgumentError(`broadcast(...): two broadcast states are named '${twice}'`);
+    }
+    return new BroadcastStream<T>(spread.inputs, this.timestampOf, descriptors);
+  }
+
+  /**
+   * Connects a second stream: one operator reads both, each with its own method
+   * (`process(CoProcessFunction)`, `map(f1, f2)`, `flatMap(f1, f2)`); or, with a broadcast
+   * stream, the broadcast state pattern (`process(BroadcastProcessFunction)`).
+   */
+  connect<U>(other: BroadcastStream<U>): BroadcastConnectedStream<T, U>;
+  connect<U>(other: DataStream<U>): ConnectedStreams<T, U>;
+  connect<U>(
+    other: DataStream<U> | BroadcastStream<U>,
+  ): ConnectedStreams<T, U> | BroadcastConnectedStream<T, U> {
+    if (other instanceof BroadcastStream) {
+      return new BroadcastConnectedStream<T, U>(this.env, this, other);
+    }
+    if (other instanceof KeyedStream) {
+      throw new InvalidArgumentError(
+        `connect: ${this.env.describeInputs(this.inputs)} is not keyed but the stream it connects (from ${this.env.describeInputs((other as KeyedStream<U, Key>).inputs)}) is; key both: a.keyBy(f).connect(b.keyBy(g))`,
+      );
+    }
+    if (!(other instanceof DataStream)) {
+      throw new InvalidArgumentError(
+        `connect needs a DataStream or a BroadcastStream, got ${describe(other)}`,
+      );
+    }
+    return new ConnectedStreams<T, U>(this.env, this, other);
   }
 
   sinkTo(sink: Sink<T>, options: OperatorOptions = {}): void {
@@ -272,7 +329,8 @@ export class KeyedStream<T, K extends Key> {
   /** @internal */
   constructor(
     private readonly env: StreamExecutionEnvironment,
-    private readonly inputs: readonly InputSpec[],
+    /** @internal The upstream nodes, before the hash partitioning (added per operator). */
+    readonly inputs: readonly InputSpec[],
     /** @internal */
     readonly keySelector: (value: T) => K,
     /** The records' event time, if the stream has timestamps. */
@@ -284,7 +342,7 @@ export class KeyedStream<T, K extends Key> {
     fn: KeyedProcessFunction<K, T, O> | (() => KeyedProcessFunction<K, T, O>),
     options: OperatorOptions = {},
   ): DataStream<O> {
-    const make = factory(fn, 'process');
+    const make = functionFactory(fn, 'process');
     const sel = this.keySelector;
     const ts = this.timestampOf;
     return this.addKeyed<O>(
@@ -301,6 +359,33 @@ export class KeyedStream<T, K extends Key> {
    */
   window<W extends TimeWindow>(assigner: WindowAssigner<W>): WindowedStream<T, K, W> {
     return new WindowedStream<T, K, W>(this, assigner);
+  }
+
+  /**
+   * Connects another keyed stream with the same key type (a compile error otherwise; a
+   * runtime check compares the first keys of both sides): one operator gets both inputs with
+   * one keyed state and timers per key (`process(KeyedCoProcessFunction)`). With a broadcast
+   * stream: the broadcast state pattern (`process(KeyedBroadcastProcessFunction)`).
+   */
+  connect<U>(other: BroadcastStream<U>): KeyedBroadcastConnectedStream<T, U, K>;
+  connect<U>(other: KeyedStream<U, K>): KeyedConnectedStreams<T, U, K>;
+  connect<U>(
+    other: KeyedStream<U, K> | BroadcastStream<U>,
+  ): KeyedConnectedStreams<T, U, K> | KeyedBroadcastConnectedStream<T, U, K> {
+    if (other instanceof BroadcastStream) {
+      return new KeyedBroadcastConnectedStream<T, U, K>(this.env, this, other);
+    }
+    if (!((other as unknown) instanceof KeyedStream)) {
+      const unkeyed = other as unknown;
+      const from =
+        unkeyed instanceof DataStream
+          ? `the non-keyed stream from ${this.env.describeInputs(unkeyed.inputs)}`
+          : describe(other);
+      throw new InvalidArgumentError(
+        `connect: the keyed stream from ${this.env.describeInputs(this.inputs)} can only connect another keyed stream or a broadcast stream, got ${from}; key it with keyBy, or use broadcast(descriptor)`,
+      );
+    }
+    return new KeyedConnectedStreams<T, U, K>(this.env, this, other);
   }
 
   /** Rolling reduce per key: emits the new aggregate after every record. */
@@ -371,16 +456,24 @@ const toKeySelector = <T>(selector: unknown): ((value: T) => Key) => {
   );
 };
 
-const factory = <F extends object>(fn: F | (() => F), what: string): (() => F) => {
+/**
+ * @internal A per-subtask factory of a user function given as an object with `method`, or
+ * as a factory already.
+ */
+export const functionFactory = <F extends object>(
+  fn: F | (() => F),
+  what: string,
+  method = 'processElement',
+): (() => F) => {
   if (typeof fn === 'function') return fn as () => F;
-  if (fn && typeof fn === 'object' && 'processElement' in fn) {
+  if (fn && typeof fn === 'object' && method in fn) {
     // Each subtask gets its own shallow copy (Flink gives each a deserialised copy), so
     // fields set in open() - state handles above all - are never shared between subtasks
     // that run in the same thread.
     return () => Object.assign(Object.create(Object.getPrototypeOf(fn)), fn) as F;
   }
   throw new InvalidArgumentError(
-    `${what} needs a function object with processElement, or a factory returning one; got ${describe(fn)}`,
+    `${what} needs a function object with ${method}, or a factory returning one; got ${describe(fn)}`,
   );
 };
 

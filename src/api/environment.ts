@@ -64,6 +64,8 @@ export interface InputSpec {
    * the stream's timestamps are carried, not a function of its records (see DataStream).
    */
   readonly timestamps?: ((record: unknown) => number) | undefined;
+  /** The new node's second input (a two-input operator); absent for the first. */
+  readonly input?: 2 | undefined;
 }
 
 /** Builds a job's graph: `build(env)` of a {@link JobDefinition} receives one. */
@@ -140,6 +142,7 @@ export class StreamExecutionEnvironment {
         partitioning,
         ...(input.sideOutput === undefined ? {} : { sideOutput: input.sideOutput }),
         ...(input.timestamps === undefined ? {} : { timestamps: input.timestamps }),
+        ...(input.input === undefined ? {} : { input: input.input }),
       });
     }
     return id;
@@ -151,6 +154,16 @@ export class StreamExecutionEnvironment {
    */
   uidWarnings(): readonly string[] {
     return this.derivedUids;
+  }
+
+  /** @internal Names the operators `inputs` come from, for build-time errors. */
+  describeInputs(inputs: readonly InputSpec[]): string {
+    return inputs
+      .map((i) => {
+        const n = this.nodes[i.node]!;
+        return `'${n.name}' (uid ${n.uid})`;
+      })
+      .join(', ');
   }
 
   /** The graph built so far. */

@@ -5,8 +5,9 @@
  */
 export { assignToKeyGroup, keyGroupForHash } from './assign.js';
 export { javaStringHashCode, type Key, keyHashCode } from './hash.js';
+export { keyKind } from './key-kind.js';
 export { murmurHashInt } from './murmur.js';
-export { normalizeKey } from './normalize.js';
+export { denormalizeKey, normalizeKey } from './normalize.js';
 export {
   checkMaxParallelism,
   DEFAULT_LOWER_BOUND_MAX_PARALLELISM,

@@ -11,7 +11,7 @@ import {
   tupleOf,
 } from './arbitraries.testkit.js';
 import { type Key, keyHashCode } from './hash.js';
-import { normalizeKey } from './normalize.js';
+import { denormalizeKey, normalizeKey } from './normalize.js';
 
 describe('normalizeKey', () => {
   it('returns strings, booleans, bigints and numbers as they are', () => {
@@ -98,5 +98,25 @@ describe('normalizeKey', () => {
     const cyclic: unknown[] = [];
     cyclic.push(cyclic);
     expect(() => normalizeKey(cyclic as Key)).toThrow(UnhashableKeyError);
+  });
+});
+
+describe('denormalizeKey', () => {
+  it('gives back the key of every normalized form (any key, nested tuples, escaped strings)', () => {
+    fc.assert(
+      fc.property(keyOf(anyLeaf), (key) => {
+        const back = denormalizeKey(normalizeKey(key));
+        expect(sameKey(back, key)).toBe(true);
+        expect(normalizeKey(back)).toEqual(normalizeKey(key));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('decodes strings that start with U+0000, Dates and tuples of every leaf kind', () => {
+    expect(denormalizeKey(normalizeKey('\u0000x'))).toBe('\u0000x');
+    expect((denormalizeKey(normalizeKey(new Date(5))) as Date).getTime()).toBe(5);
+    const tuple: Key = ['a:b;', 1.5, -2n, true, false, new Date(-1), ['', [7]]];
+    expect(sameKey(denormalizeKey(normalizeKey(tuple)), tuple)).toBe(true);
   });
 });

@@ -77,3 +77,52 @@ const dateMillis = (date: Date): number => {
   if (Number.isNaN(ms)) throw invalidDateKey();
   return ms;
 };
+
+/**
+ * The key a normalized form came from (the inverse of {@link normalizeKey}, which is
+ * injective): for handing keys back to user code that only the state backend kept, e.g.
+ * `applyToKeyedState`. Dates come back as new `Date` objects, tuples as new arrays.
+ */
+export const denormalizeKey = (normalized: NormalizedKey): Key => {
+  if (typeof normalized !== 'string' || normalized.charCodeAt(0) !== 0) return normalized;
+  const tag = normalized[1];
+  const body = normalized.slice(2);
+  if (tag === 'S') return body;
+  if (tag === 'D') return new Date(Number(body));
+  return new TupleDecoder(body).tuple();
+};
+
+class TupleDecoder {
+  private at = 0;
+  constructor(private readonly s: string) {}
+
+  tuple(): Key[] {
+    const colon = this.s.indexOf(':', this.at);
+    const n = Number(this.s.slice(this.at + 1, colon));
+    this.at = colon + 1;
+    const out: Key[] = [];
+    for (let i = 0; i < n; i++) out.push(this.element());
+    return out;
+  }
+
+  private element(): Key {
+    const tag = this.s[this.at]!;
+    if (tag === 'a') return this.tuple();
+    if (tag === 't' || tag === 'f') {
+      this.at++;
+      return tag === 't';
+    }
+    if (tag === 's') {
+      const colon = this.s.indexOf(':', this.at);
+      const len = Number(this.s.slice(this.at + 1, colon));
+      this.at = colon + 1 + len;
+      return this.s.slice(colon + 1, this.at);
+    }
+    const end = this.s.indexOf(';', this.at);
+    const text = this.s.slice(this.at + 1, end);
+    this.at = end + 1;
+    if (tag === 'n') return Number(text);
+    if (tag === 'b') return BigInt(text);
+    return new Date(Number(text));
+  }
+}

@@ -67,12 +67,12 @@ export interface StateSnapshotContext {
   readonly operatorState: OperatorStateStore;
 }
 
-interface Lifecycle<C> {
+export interface Lifecycle<C> {
   open?(ctx: C): void | Promise<void>;
   close?(): void | Promise<void>;
 }
 
-interface OperatorStateHooks {
+export interface OperatorStateHooks {
   /** Called before `open`: register operator list state and read restored elements. */
   initializeState?(ctx: StateInitializationContext): void;
   /** Called before a checkpoint: write operator list state. */

@@ -29,6 +29,11 @@ export interface JobEdge {
    * are not a function of its records, e.g. after map): how to read it at the sender.
    */
   readonly timestamps?: ((record: unknown) => number) | undefined;
+  /**
+   * Set when the edge feeds the target's second input (a two-input operator: connect,
+   * broadcast state, joins); absent for the first (or only) input.
+   */
+  readonly input?: 2 | undefined;
 }
 
 interface NodeBase {
@@ -67,5 +72,5 @@ export const fingerprint = (g: JobGraph): string =>
   JSON.stringify([
     g.name,
     g.nodes.map((n) => [n.id, n.kind, n.uid, n.parallelism, n.maxParallelism]),
-    g.edges.map((e) => [e.source, e.target, e.partitioning.kind, e.sideOutput ?? '']),
+    g.edges.map((e) => [e.source, e.target, e.partitioning.kind, e.sideOutput ?? '', e.input ?? 1]),
   ]);

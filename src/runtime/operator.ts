@@ -77,3 +77,17 @@ export interface StreamOperator<IN = unknown, OUT = unknown> {
   /** Releases resources; `failed` means the job is being torn down after a failure. */
   close?(failed: boolean): void | Promise<void>;
 }
+
+/**
+ * An operator with two inputs (connect, broadcast state, joins). Records of edges marked
+ * `input: 2` arrive through {@link processRecord2}, the others through `processRecord`; the
+ * watermark is the minimum over the channels of both inputs, idle ones left out.
+ */
+export interface TwoInputStreamOperator<IN1 = unknown, IN2 = unknown, OUT = unknown>
+  extends StreamOperator<IN1, OUT> {
+  processRecord2(record: IN2): void;
+}
+
+/** Whether `op` takes a second input; checked once per gate. */
+export const isTwoInput = (op: StreamOperator): op is TwoInputStreamOperator =>
+  typeof (op as Partial<TwoInputStreamOperator>).processRecord2 === 'function';

@@ -31,8 +31,14 @@ import type { JobGraph, JobNode } from './graph.js';
 import { NO_SPLITS, type SourceReader, type SourceSplits } from './io.js';
 import { KeyedCheckpointer, type KeyedSnapshot } from './keyed-checkpointer.js';
 import { SubtaskMetrics, type SubtaskMetricsReport } from './metrics.js';
-import type { OperatorContext, Output, StreamOperator } from './operator.js';
-import { takesKeyGroups, userFailure } from './operators/base.js';
+import {
+  isTwoInput,
+  type OperatorContext,
+  type Output,
+  type StreamOperator,
+  type TwoInputStreamOperator,
+} from './operator.js';
+import { type KeyGroupAware, takesKeyGroups, userFailure } from './operators/base.js';
 import {
   ChainedOutput,
   CountingOutput,
@@ -504,6 +510,10 @@ export class SubtaskRunner {
     const emit = this.sourceEmit();
     let watermark = MIN_WATERMARK;
     let seenFirst = false;
+    // A source without event time never sends a watermark: it says so at once (idle), so it
+    // does not hold back operators that also read an event-time input (rules beside events,
+    // a union). At its end it sends MAX_WATERMARK like any source.
+    if (this.sourceWatermarks === undefined) this.sendStatus(true);
     this.sliceStart = performance.now();
     for (;;) {
       this.runMail();
@@ -542,6 +552,7 @@ export class SubtaskRunner {
   private async runInputs(gate: InputGate): Promise<void> {
     const op = this.head.operator!;
     const keyGroupOp = takesKeyGroups(op) ? op : undefined;
+    const second = this.secondInputChannels(gate, op);
     const aligner = this.aligner!;
     const watermarks = new Map<number, number>(
       gate.channels.map((c) => [c.id, Number.NEGATIVE_INFINITY]),
@@ -569,7 +580,9 @@ export class SubtaskRunner {
           this.head.metrics.recordsIn += rs.length;
           const ts = element.timestamps;
           const kgs = keyGroupOp === undefined ? undefined : element.keyGroups;
-          if (kgs !== undefined) {
+          if (second?.has(channel.id)) {
+            processSecondInput(op as TwoInputStreamOperator, rs, ts, kgs);
+          } else if (kgs !== undefined) {
             // A hash edge's batch into a keyed operator: the sender's key groups, not rehashed.
             for (let i = 0; i < rs.length; i++) {
               if (ts !== undefined) recordTime.value = ts[i]!;
@@ -622,6 +635,23 @@ export class SubtaskRunner {
       await this.afterBatch();
       await this.maybeYield();
     }
+  }
+
+  /**
+   * The channels of the head's second input (edges marked `input: 2`), or undefined when it
+   * has one input.
+   * @throws EddyError `EDDY_INTERNAL` if a second input feeds an operator that has none.
+   */
+  private secondInputChannels(gate: InputGate, op: StreamOperator): Set<number> | undefined {
+    const ids = gate.channels.filter((c) => this.graph.edges[c.edge]!.input === 2).map((c) => c.id);
+    if (ids.length === 0) return undefined;
+    if (!isTwoInput(op)) {
+      throw new EddyError(
+        'EDDY_INTERNAL',
+        `${this.label}: a second input into a one-input operator`,
+      );
+    }
+    return new Set(ids);
   }
 
   /** Frames of blocked channels, in arrival order (see BarrierAligner). */
@@ -887,3 +917,21 @@ export class SubtaskRunner {
     return attributeTo(m.ref, e);
   }
 }
+
+/**
+ * A batch of the second input: with the sender's key groups into a keyed two-input operator,
+ * else plain records; with carried timestamps when the edge has them.
+ */
+const processSecondInput = (
+  op: TwoInputStreamOperator & Partial<KeyGroupAware>,
+  rs: readonly unknown[],
+  ts: readonly number[] | undefined,
+  kgs: readonly number[] | undefined,
+): void => {
+  const grouped = kgs === undefined ? undefined : op.processRecordInGroup2;
+  for (let i = 0; i < rs.length; i++) {
+    if (ts !== undefined) recordTime.value = ts[i]!;
+    if (grouped !== undefined) grouped.call(op, rs[i], kgs![i]!);
+    else op.processRecord2(rs[i]);
+  }
+};

@@ -178,3 +178,28 @@ export interface KeyListState {
   readonly valueAt: (key: NormalizedKey) => unknown;
   readonly tail: ReadonlyArray<readonly [NormalizedKey, unknown]>;
 }
+
+/**
+ * Broadcast state, read-only: what `processElement` of a broadcast process function sees.
+ * Every subtask holds the same copy (written only from the broadcast input).
+ */
+export interface ReadOnlyBroadcastState<K, V> {
+  get(key: K): V | undefined;
+  has(key: K): boolean;
+  entries(): IterableIterator<[K, V]>;
+  keys(): IterableIterator<K>;
+  values(): IterableIterator<V>;
+  isEmpty(): boolean;
+  readonly size: number;
+}
+
+/**
+ * Broadcast state: a map every subtask holds one copy of, written from the broadcast input
+ * (`processBroadcastElement`) with the same updates in every subtask, so the copies stay equal.
+ */
+export interface BroadcastState<K, V> extends ReadOnlyBroadcastState<K, V> {
+  put(key: K, value: V): void;
+  putAll(entries: Iterable<readonly [K, V]>): void;
+  delete(key: K): void;
+  clear(): void;
+}

@@ -57,6 +57,8 @@ export const callHook = async (
  */
 export interface KeyGroupAware<IN = unknown> {
   processRecordInGroup(record: IN, keyGroup: number): void;
+  /** The second input's records, for a keyed two-input operator. */
+  processRecordInGroup2?(record: unknown, keyGroup: number): void;
 }
 
 /** Whether `op` takes carried key groups (see {@link KeyGroupAware}); checked once per gate. */

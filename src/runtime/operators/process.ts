@@ -18,7 +18,7 @@ type Hooks<OUT> = Pick<
   'initializeState' | 'snapshotState' | 'finish' | 'close'
 >;
 
-abstract class FunctionOperator<IN, OUT> implements StreamOperator<IN, OUT> {
+export abstract class FunctionOperator<IN, OUT> implements StreamOperator<IN, OUT> {
   protected ctx!: OperatorContext;
   protected out!: Output<OUT>;
   protected position = 0;
@@ -71,14 +71,16 @@ abstract class FunctionOperator<IN, OUT> implements StreamOperator<IN, OUT> {
 }
 
 export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
-  private readonly context: ProcessContext = {
+  protected context: ProcessContext = {
     output: <X>(tag: OutputTag<X>, value: X) => this.out.collectSide(tag.id, value),
   };
 
   constructor(
-    private readonly fn: ProcessFunction<IN, OUT>,
+    protected readonly fn: ProcessFunction<IN, OUT>,
     /** The input's timestamp assigner, to stamp the outputs (see stateless.ts `Stamp`). */
     private readonly stamp?: ((record: IN) => number) | undefined,
+    /** The user method called per record, as errors name it. */
+    private readonly method = 'processElement',
   ) {
     super(fn);
   }
@@ -95,7 +97,7 @@ export class ProcessOperator<IN, OUT> extends FunctionOperator<IN, OUT> {
       if (this.stamp !== undefined) recordTime.value = this.stamp(record);
       this.fn.processElement(record, this.context, this.out);
     } catch (e) {
-      throw userFailure(this.ctx.subtask, 'processElement', this.position, e, { record });
+      throw userFailure(this.ctx.subtask, this.method, this.position, e, { record });
     }
   }
 }
@@ -110,16 +112,18 @@ export class KeyedProcessOperator<K extends Key, IN, OUT>
   extends FunctionOperator<IN, OUT>
   implements KeyGroupAware<IN>
 {
-  private timers!: KeyedTimers;
+  protected timers!: KeyedTimers;
   /** Event time of the record or timer being processed. */
-  private time: number | undefined;
+  protected time: number | undefined;
   /** One mutable context per operator: no allocation per record. */
-  private readonly keyed: Mutable<OnTimerContext<K>>;
+  protected readonly keyed: Mutable<OnTimerContext<K>>;
 
   constructor(
-    private readonly fn: KeyedProcessFunction<K, IN, OUT>,
+    protected readonly fn: KeyedProcessFunction<K, IN, OUT>,
     private readonly keySelector: (value: IN) => K,
     private readonly timestampOf?: ((value: IN) => number) | undefined,
+    /** The user method called per record, as errors name it. */
+    private readonly method = 'processElement',
   ) {
     super(fn);
     this.keyed = {
@@ -168,20 +172,33 @@ export class KeyedProcessOperator<K extends Key, IN, OUT>
   private process(record: IN, keyGroup: number): void {
     this.position++;
     try {
-      const key = this.keySelector(record);
-      this.keyed.currentKey = key;
-      if (this.timestampOf !== undefined) {
-        // Its outputs carry the input's event time (Flink semantics).
-        const t = this.timestampOf(record);
-        this.time = t;
-        recordTime.value = t;
-      }
-      if (keyGroup < 0) this.timers.setCurrentKey(key);
-      else this.timers.setCurrentKey(key, keyGroup);
+      this.enter(this.keySelector(record), keyGroup, this.timestampOf, record);
       this.fn.processElement(record, this.keyed, this.out);
     } catch (e) {
-      throw userFailure(this.ctx.subtask, 'processElement', this.position, e, { record });
+      throw userFailure(this.ctx.subtask, this.method, this.position, e, { record });
     }
+  }
+
+  /**
+   * Sets the key (state, timers, context) and the record's event time before a call into the
+   * function. A timestamp of NaN means the record has none (one input of a two-input operator
+   * without event time): the context then says undefined.
+   */
+  protected enter<R>(
+    key: K,
+    keyGroup: number,
+    timestampOf: ((value: R) => number) | undefined,
+    record: R,
+  ): void {
+    this.keyed.currentKey = key;
+    if (timestampOf !== undefined) {
+      // Its outputs carry the input's event time (Flink semantics).
+      const t = timestampOf(record);
+      this.time = Number.isNaN(t) ? undefined : t;
+      recordTime.value = t;
+    }
+    if (keyGroup < 0) this.timers.setCurrentKey(key);
+    else this.timers.setCurrentKey(key, keyGroup);
   }
 
   override processWatermark(timestamp: number): void {
@@ -210,7 +227,7 @@ export class KeyedProcessOperator<K extends Key, IN, OUT>
   }
 }
 
-type Mutable<T> = { -readonly [P in keyof T]: T[P] };
+export type Mutable<T> = { -readonly [P in keyof T]: T[P] };
 
 /** The timer service of a function without `onTimer`: registering would fire into nothing. */
 const timersNeedOnTimer = (timers: TimerService): TimerService => {
