@@ -25,7 +25,14 @@ export {
   runJobInThread,
   runJobModule,
 } from './api/job.js';
-// Window join and coGroup of two streams.
+export { WindowedStream } from './api/windowed-stream.js';
+// Joins: window join and coGroup, interval join, the unbounded join of keyed streams.
+export {
+  IntervalJoin,
+  IntervalJoined,
+  type ProcessJoinContext,
+  type ProcessJoinFunction,
+} from './api/interval-join.js';
 export {
   CoGroupEqualTo,
   CoGroupedStreams,
@@ -38,7 +45,7 @@ export {
   WindowedCoGroup,
   WindowedJoin,
 } from './api/joined-streams.js';
-export { WindowedStream } from './api/windowed-stream.js';
+export { KeyedJoin } from './api/keyed-join.js';
 // Two inputs: connect and the broadcast state pattern.
 export {
   BroadcastConnectedStream,

@@ -84,7 +84,7 @@ describe('public API', () => {
     }
   });
 
-  it('exports the window join and coGroup builders', () => {
+  it('exports the join builders', () => {
     for (const name of [
       'JoinedStreams',
       'JoinWhere',
@@ -94,11 +94,16 @@ describe('public API', () => {
       'CoGroupWhere',
       'CoGroupEqualTo',
       'WindowedCoGroup',
+      'IntervalJoin',
+      'IntervalJoined',
+      'KeyedJoin',
     ]) {
       expect(api, name).toHaveProperty(name);
     }
     expect(index).toMatch(/type JoinFunction,/);
     expect(index).toMatch(/type CoGroupFunction,/);
+    expect(index).toMatch(/type ProcessJoinFunction,/);
+    expect(index).toMatch(/type ProcessJoinContext,/);
   });
 
   it('exports what the README and the examples use', () => {

@@ -6,7 +6,7 @@
  * and rescales by key group like any other.
  */
 import { EddyError, InvalidArgumentError } from '../core/errors.js';
-import type { Key } from '../keygroups/index.js';
+import { type Key, keyKind } from '../keygroups/index.js';
 import type { Collector } from '../runtime/functions.js';
 import type { TimeWindow, WindowAssigner } from '../runtime/windows/assigners.js';
 import type { ProcessWindowFunction } from '../runtime/windows/functions.js';
@@ -247,21 +247,17 @@ const split = <T, U>(elements: readonly Tagged<T, U>[]): [T[], U[]] => {
  * types; this checks the values, on the first record of each side that passes through the key
  * selector in this thread (one instance per graph build, so per worker thread).
  */
-export class KeyKindCheck {
+class KeyKindCheck {
   /** False once both sides' kinds were seen and compared. */
   pending = true;
   private readonly kinds: [string | undefined, string | undefined] = [undefined, undefined];
   private readonly keys: [unknown, unknown] = [undefined, undefined];
 
-  constructor(
-    private readonly operator: string,
-    /** What gave each side's key, for the message. */
-    private readonly selectors: readonly [string, string] = ['where(...)', 'equalTo(...)'],
-  ) {}
+  constructor(private readonly operator: string) {}
 
   check(side: 0 | 1, key: unknown): void {
     if (this.kinds[side] !== undefined) return;
-    this.kinds[side] = keyKind(key);
+    this.kinds[side] = keyKind(key as Key);
     this.keys[side] = key;
     const [left, right] = this.kinds;
     if (left === undefined || right === undefined) return;
@@ -269,20 +265,12 @@ export class KeyKindCheck {
     if (left !== right) {
       throw new EddyError(
         'EDDY_INVALID_JOB',
-        `${this.operator}: the two inputs' keys differ in kind: ${this.selectors[0]} gave ${left} key ${show(this.keys[0])}, ${this.selectors[1]} gave ${right} key ${show(this.keys[1])}; keys of different kinds never match: make both key selectors return the same type`,
+        `${this.operator}: the two inputs' keys differ in kind: where(...) gave ${left} key ${show(this.keys[0])}, equalTo(...) gave ${right} key ${show(this.keys[1])}; keys of different kinds never match: make both key selectors return the same type`,
         { domain: 'user' },
       );
     }
   }
 }
-
-/** A key's kind: `typeof`, 'Date', or the kinds of a tuple's elements. */
-export const keyKind = (key: unknown): string =>
-  Array.isArray(key)
-    ? `[${key.map(keyKind).join(', ')}]`
-    : key instanceof Date
-      ? 'Date'
-      : typeof key;
 
 const show = (key: unknown): string => {
   try {
@@ -305,20 +293,10 @@ const requireTimestamps = <T, U>(
   for (const [side, stream] of sides) {
     if (typeof stream.timestampOf !== 'function') {
       throw new InvalidArgumentError(
-        `${spec.kind} '${name}': ${assigner} is an event-time window but the ${side} input (${describeStream(spec.env, stream)}) has no timestamps: give its source a WatermarkStrategy (fromSource(source, { watermarks })) or call assignTimestamps(...) on it before ${spec.kind}`,
+        `${spec.kind} '${name}': ${assigner} is an event-time window but the ${side} input (the stream from ${spec.env.describeInputs(stream.inputs)}) has no timestamps: give its source a WatermarkStrategy (fromSource(source, { watermarks })) or call assignTimestamps(...) on it before ${spec.kind}`,
       );
     }
   }
-};
-
-/** "the stream from 'a'" (or "from 'a', 'b'" after a union), by its upstream operators' names. */
-export const describeStream = (
-  env: StreamExecutionEnvironment,
-  stream: { readonly inputs: readonly { readonly node: number }[] },
-): string => {
-  const nodes = env.buildGraph().nodes;
-  const names = stream.inputs.map((i) => `'${nodes[i.node]?.name ?? `node ${i.node}`}'`);
-  return `the stream from ${[...new Set(names)].join(', ')}`;
 };
 
 /** The other input must be a DataStream; a KeyedStream is refused (where/equalTo give the keys). */

@@ -1,8 +1,9 @@
 /**
- * Window join and coGroup under random parallelism and random rescale schedules, in one thread
- * (as rescale-property.test.ts): run, stop with a savepoint at a random moment, restore at a
- * random parallelism (sometimes with a crash and restart in between), repeat; the final output
- * must equal a straightforward model (nested loops per key and window) of the whole input.
+ * Window join, coGroup, interval join and the unbounded keyed join under random parallelism
+ * and random rescale schedules, in one thread (as rescale-property.test.ts): run, stop with a
+ * savepoint at a random moment, restore at a random parallelism (sometimes with a crash and
+ * restart in between), repeat; the final output must equal a straightforward model (nested
+ * loops per key, and per window or interval) of the whole input.
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -284,6 +285,94 @@ describe('window join and coGroup under random rescale schedules', () => {
           const expected = model(windows);
           expect(lines(join(out, 'join')).sort()).toEqual(expected.joined);
           expect(lines(join(out, 'cogroup')).sort()).toEqual(expected.grouped);
+        },
+      ),
+      { numRuns: 8, seed: 17 },
+    );
+  });
+});
+
+// The keyed joins: interval join and the unbounded regular join.
+
+interface IntervalBounds {
+  lower: number;
+  upper: number;
+  lowerExclusive: boolean;
+  upperExclusive: boolean;
+}
+
+/** The regular join's key: finer than `key`, so the unbounded cross product stays small. */
+const fineKey = (e: Ev) => `${e.key}/${e.id % 20}`;
+
+const keyedJobs = (b: IntervalBounds) => (out: string, fault: Fault) =>
+  job(out, fault, (ls, rs, crash, sink) => {
+    let between = ls
+      .keyBy((l) => l.key)
+      .intervalJoin(rs.keyBy((r) => r.key))
+      .between(b.lower, b.upper);
+    if (b.lowerExclusive) between = between.lowerBoundExclusive();
+    if (b.upperExclusive) between = between.upperBoundExclusive();
+    between
+      .process<string>(
+        {
+          processElement(l, r, _ctx, o) {
+            crash();
+            o.collect(`${l.id}:${r.id}`);
+          },
+        },
+        { uid: 'interval' },
+      )
+      .sinkTo(sink('interval'), { uid: 'interval-out' });
+    ls.keyBy(fineKey)
+      .join(rs.keyBy(fineKey))
+      .apply(
+        (l, r) => {
+          crash();
+          return `${l.id}:${r.id}`;
+        },
+        { uid: 'keyed-join' },
+      )
+      .sinkTo(sink('keyed'), { uid: 'keyed-out' });
+  });
+
+const keyedModel = (b: IntervalBounds) => {
+  const lo = b.lower + (b.lowerExclusive ? 1 : 0);
+  const hi = b.upper - (b.upperExclusive ? 1 : 0);
+  const ls = Array.from({ length: LEFTS }, (_, i) => left(i));
+  const rs = Array.from({ length: RIGHTS }, (_, i) => right(i));
+  const interval: string[] = [];
+  const keyed: string[] = [];
+  for (const l of ls) {
+    for (const r of rs) {
+      if (l.key === r.key && l.ts + lo <= r.ts && r.ts <= l.ts + hi)
+        interval.push(`${l.id}:${r.id}`);
+      if (fineKey(l) === fineKey(r)) keyed.push(`${l.id}:${r.id}`);
+    }
+  }
+  return { interval: interval.sort(), keyed: keyed.sort() };
+};
+
+const boundsArb: fc.Arbitrary<IntervalBounds> = fc
+  .record({
+    lower: fc.integer({ min: -40, max: 20 }),
+    width: fc.integer({ min: 2, max: 60 }),
+    lowerExclusive: fc.boolean(),
+    upperExclusive: fc.boolean(),
+  })
+  .map(({ lower, width, ...flags }) => ({ lower, upper: lower + width, ...flags }));
+
+describe('interval join and keyed join under random rescale schedules', () => {
+  it('equal the nested-loop model at random parallelism, across stops, restores and crashes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        boundsArb,
+        stepsArb,
+        fc.integer({ min: 1, max: 6 }),
+        async (bounds, steps, lastParallelism) => {
+          const out = await runSchedule(keyedJobs(bounds), steps, lastParallelism);
+          const expected = keyedModel(bounds);
+          expect(lines(join(out, 'interval')).sort()).toEqual(expected.interval);
+          expect(lines(join(out, 'keyed')).sort()).toEqual(expected.keyed);
         },
       ),
       { numRuns: 8, seed: 17 },
