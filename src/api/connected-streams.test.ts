@@ -238,7 +238,7 @@ describe('connect', () => {
     const err = await runJobInThread(job, { parallelism: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EddyError);
     expect(String((err as Error).message)).toMatch(
-      /join-ab.*different types \(first input: number, second input: string\)/s,
+      /join-ab.*different types: the first input gave the number key 1, the second input gave the string key "1"/s,
     );
   });
 
