@@ -25,6 +25,8 @@ describe('DataStream types', () => {
       DataStream<string>
     >();
     expectTypeOf(events.union(events)).toEqualTypeOf<DataStream<Event>>();
+    const big = (e: Event): e is Event & { amount: 100 } => e.amount === 100;
+    expectTypeOf(events.filter(big)).toEqualTypeOf<DataStream<Event & { amount: 100 }>>();
   });
 
   it('keys by selector or field, and only by hashable keys', () => {

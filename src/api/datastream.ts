@@ -54,6 +54,9 @@ export class DataStream<T> {
     return this.add<O>('map', options, () => new MapOperator(fn, stamp)).carrying(this.timestampOf);
   }
 
+  /** Keeps the records `fn` accepts; a type guard narrows the stream's type. */
+  filter<S extends T>(fn: (value: T) => value is S, options?: OperatorOptions): DataStream<S>;
+  filter(fn: FilterFunction<T>, options?: OperatorOptions): DataStream<T>;
   filter(fn: FilterFunction<T>, options: OperatorOptions = {}): DataStream<T> {
     requireFunction(fn, 'filter');
     const out = this.add<T>('filter', options, () => new FilterOperator(fn));

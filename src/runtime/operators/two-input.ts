@@ -9,16 +9,17 @@
  * processElement methods, onTimer) runs with that wrapper as `this`, so fields one method
  * sets are the fields the others read.
  */
-import { EddyError } from '../../core/errors.js';
-import { denormalizeKey, type Key, keyKind } from '../../keygroups/index.js';
+import type { SubtaskRef } from '../../core/errors.js';
+import { denormalizeKey, type Key } from '../../keygroups/index.js';
 import { BroadcastStates } from '../../state/broadcast-state.js';
 import type { MapStateDescriptor, StateDescriptor, StateFor } from '../../state/descriptors.js';
 import type { NormalizedKey } from '../../state/types.js';
-import type { KeyedProcessFunction, ProcessFunction } from '../functions.js';
+import type { Collector, KeyedProcessFunction, ProcessFunction } from '../functions.js';
 import type { OperatorContext, Output, TwoInputStreamOperator } from '../operator.js';
 import { recordTime } from '../record-time.js';
 import type { OutputTag } from '../time.js';
 import type {
+  BroadcastContext,
   BroadcastProcessFunction,
   CoProcessFunction,
   KeyedBroadcastContext,
@@ -27,6 +28,7 @@ import type {
   ReadOnlyProcessBroadcastContext,
 } from '../two-input-functions.js';
 import { userFailure } from './base.js';
+import { KeyKindCheck } from './key-kind-check.js';
 import { KeyedProcessOperator, ProcessOperator } from './process.js';
 
 /** A timestamp function for an input without event time beside one with it: none (NaN). */
@@ -69,41 +71,6 @@ export class CoProcessOperator<IN1, IN2, OUT>
       );
     } catch (e) {
       throw userFailure(this.ctx.subtask, 'processElement2', this.position, e, { record });
-    }
-  }
-}
-
-/**
- * Checks, on the first record of each input, that both key selectors give keys of one kind:
- * `1` and `'1'` hash to different key groups, so a join of them would silently never match.
- */
-class KeyKindCheck {
-  private readonly kinds: [string | undefined, string | undefined] = [undefined, undefined];
-
-  constructor(private readonly operator: string) {}
-
-  /** Wraps `selector` so its first key is checked; later keys cost one branch. */
-  wrap<T, K extends Key>(selector: (value: T) => K, input: 0 | 1): (value: T) => K {
-    let checked = false;
-    return (value) => {
-      const key = selector(value);
-      if (!checked) {
-        checked = true;
-        this.note(key, input);
-      }
-      return key;
-    };
-  }
-
-  private note(key: Key, input: 0 | 1): void {
-    this.kinds[input] = keyKind(key);
-    const [a, b] = this.kinds;
-    if (a !== undefined && b !== undefined && a !== b) {
-      throw new EddyError(
-        'EDDY_INVALID_JOB',
-        `operator '${this.operator}': its two inputs' key selectors give keys of different types (first input: ${a}, second input: ${b}); records can only meet when both sides produce the same key type`,
-        { domain: 'user' },
-      );
     }
   }
 }
@@ -157,58 +124,85 @@ export class KeyedCoProcessOperator<K extends Key, IN1, IN2, OUT>
   }
 }
 
-/** `events.connect(rules.broadcast(d)).process(fn)`: broadcast state, no keys. */
-export class BroadcastProcessOperator<IN1, IN2, OUT>
-  extends ProcessOperator<IN1, OUT>
-  implements TwoInputStreamOperator<IN1, IN2, OUT>
-{
-  private states!: BroadcastStates;
-  private readonly broadcastContext;
+/** The broadcast input of both broadcast operators: its states and its records. */
+class BroadcastInput<IN2, OUT, C> {
+  states!: BroadcastStates;
 
   constructor(
-    private readonly bfn: BroadcastProcessFunction<IN1, IN2, OUT>,
+    private readonly fn: {
+      processBroadcastElement(value: IN2, ctx: C, out: Collector<OUT>): void;
+    },
     private readonly descriptors: readonly MapStateDescriptor<unknown, unknown>[],
-    stamp1: Stamp<IN1>,
-    private readonly stamp2: Stamp<IN2>,
-  ) {
-    super(bfn as unknown as ProcessFunction<IN1, OUT>, stamp1);
-    const output = <X>(tag: OutputTag<X>, value: X) => this.out.collectSide(tag.id, value);
-    const context: ReadOnlyProcessBroadcastContext = {
-      output,
-      getBroadcastState: (d) => this.states.getReadOnly(d),
-      timestamp: recordTimestamp,
-    };
-    this.context = context;
-    this.broadcastContext = {
-      output,
-      getBroadcastState: <UK extends Key, UV>(d: MapStateDescriptor<UK, UV>) => this.states.get(d),
-      timestamp: recordTimestamp,
-    };
-  }
+    private readonly stamp: Stamp<IN2>,
+  ) {}
 
-  override async open(ctx: OperatorContext, output: Output<OUT>): Promise<void> {
-    // Before the user's hooks: initializeState and open may already read broadcast state.
+  /** Called before the user's hooks: initializeState and open may already read the states. */
+  open(ctx: OperatorContext): void {
     this.states = new BroadcastStates(
       this.descriptors,
       ctx.operatorState,
       ctx.subtask.operatorName,
     );
+  }
+
+  /** Writes the states into operator state, before the user's snapshotState. */
+  snapshot(): void {
+    this.states.snapshot();
+  }
+
+  process(record: IN2, ctx: C, out: Collector<OUT>, subtask: SubtaskRef, position: number): void {
+    try {
+      if (this.stamp !== undefined) recordTime.value = this.stamp(record);
+      this.fn.processBroadcastElement(record, ctx, out);
+    } catch (e) {
+      throw userFailure(subtask, 'processBroadcastElement', position, e, { record });
+    }
+  }
+}
+
+/** `events.connect(rules.broadcast(d)).process(fn)`: broadcast state, no keys. */
+export class BroadcastProcessOperator<IN1, IN2, OUT>
+  extends ProcessOperator<IN1, OUT>
+  implements TwoInputStreamOperator<IN1, IN2, OUT>
+{
+  private readonly side: BroadcastInput<IN2, OUT, BroadcastContext>;
+  private readonly broadcastContext: BroadcastContext;
+
+  constructor(
+    fn: BroadcastProcessFunction<IN1, IN2, OUT>,
+    descriptors: readonly MapStateDescriptor<unknown, unknown>[],
+    stamp1: Stamp<IN1>,
+    stamp2: Stamp<IN2>,
+  ) {
+    super(fn as unknown as ProcessFunction<IN1, OUT>, stamp1);
+    const side = new BroadcastInput<IN2, OUT, BroadcastContext>(fn, descriptors, stamp2);
+    this.side = side;
+    const output = <X>(tag: OutputTag<X>, value: X) => this.out.collectSide(tag.id, value);
+    const context: ReadOnlyProcessBroadcastContext = {
+      output,
+      getBroadcastState: (d) => side.states.getReadOnly(d),
+      timestamp: recordTimestamp,
+    };
+    this.context = context;
+    this.broadcastContext = {
+      output,
+      getBroadcastState: (d) => side.states.get(d),
+      timestamp: recordTimestamp,
+    };
+  }
+
+  override async open(ctx: OperatorContext, output: Output<OUT>): Promise<void> {
+    this.side.open(ctx);
     await super.open(ctx, output);
   }
 
   override snapshotState(checkpointId: number): void {
-    this.states.snapshot();
+    this.side.snapshot();
     super.snapshotState(checkpointId);
   }
 
   processRecord2(record: IN2): void {
-    this.position++;
-    try {
-      if (this.stamp2 !== undefined) recordTime.value = this.stamp2(record);
-      this.bfn.processBroadcastElement(record, this.broadcastContext, this.out);
-    } catch (e) {
-      throw userFailure(this.ctx.subtask, 'processBroadcastElement', this.position, e, { record });
-    }
+    this.side.process(record, this.broadcastContext, this.out, this.ctx.subtask, ++this.position);
   }
 }
 
@@ -221,52 +215,44 @@ export class KeyedBroadcastProcessOperator<K extends Key, IN1, IN2, OUT>
   extends KeyedProcessOperator<K, IN1, OUT>
   implements TwoInputStreamOperator<IN1, IN2, OUT>
 {
-  private states!: BroadcastStates;
+  private readonly side: BroadcastInput<IN2, OUT, KeyedBroadcastContext>;
   private readonly broadcastContext: KeyedBroadcastContext;
 
   constructor(
-    private readonly bfn: KeyedBroadcastProcessFunction<K, IN1, IN2, OUT>,
-    private readonly descriptors: readonly MapStateDescriptor<unknown, unknown>[],
+    fn: KeyedBroadcastProcessFunction<K, IN1, IN2, OUT>,
+    descriptors: readonly MapStateDescriptor<unknown, unknown>[],
     selector: (value: IN1) => K,
     timestamps1: Stamp<IN1>,
-    private readonly stamp2: Stamp<IN2>,
+    stamp2: Stamp<IN2>,
   ) {
-    super(bfn as unknown as KeyedProcessFunction<K, IN1, OUT>, selector, timestamps1);
+    super(fn as unknown as KeyedProcessFunction<K, IN1, OUT>, selector, timestamps1);
+    const side = new BroadcastInput<IN2, OUT, KeyedBroadcastContext>(fn, descriptors, stamp2);
+    this.side = side;
     // processElement and onTimer get the keyed context, with broadcast state read-only.
     Object.assign(this.keyed, {
-      getBroadcastState: (d: MapStateDescriptor<Key, unknown>) => this.states.getReadOnly(d),
+      getBroadcastState: (d: MapStateDescriptor<Key, unknown>) => side.states.getReadOnly(d),
     });
     this.broadcastContext = {
       output: (tag, value) => this.out.collectSide(tag.id, value),
-      getBroadcastState: (d) => this.states.get(d),
+      getBroadcastState: (d) => side.states.get(d),
       timestamp: recordTimestamp,
       currentWatermark: () => this.timers.currentWatermark(),
-      applyToKeyedState: (d, fn) => this.applyToKeyedState(d, fn),
+      applyToKeyedState: (d, f) => this.applyToKeyedState(d, f),
     };
   }
 
   override async open(ctx: OperatorContext, output: Output<OUT>): Promise<void> {
-    this.states = new BroadcastStates(
-      this.descriptors,
-      ctx.operatorState,
-      ctx.subtask.operatorName,
-    );
+    this.side.open(ctx);
     await super.open(ctx, output);
   }
 
   override snapshotState(checkpointId: number): void {
-    this.states.snapshot();
+    this.side.snapshot();
     super.snapshotState(checkpointId);
   }
 
   processRecord2(record: IN2): void {
-    this.position++;
-    try {
-      if (this.stamp2 !== undefined) recordTime.value = this.stamp2(record);
-      this.bfn.processBroadcastElement(record, this.broadcastContext, this.out);
-    } catch (e) {
-      throw userFailure(this.ctx.subtask, 'processBroadcastElement', this.position, e, { record });
-    }
+    this.side.process(record, this.broadcastContext, this.out, this.ctx.subtask, ++this.position);
   }
 
   /**
