@@ -205,7 +205,7 @@ describe('window join and coGroup in a job', () => {
         .apply((x, y) => `${x.id}-${y.n}`, { name: 'mismatched', uid: 'join' }),
     );
     await expect(failing).rejects.toThrow(
-      /mismatched: the two inputs' keys differ in kind: where\(\.\.\.\) gave string key "a", equalTo\(\.\.\.\) gave number key 1/,
+      /operator 'mismatched': its two inputs' keys are of different types: where\(\.\.\.\) gave the string key "a", equalTo\(\.\.\.\) gave the number key 1/,
     );
   });
 });

@@ -5,9 +5,10 @@
  * user's function. So the result is an ordinary keyed window operator: it checkpoints, restores
  * and rescales by key group like any other.
  */
-import { EddyError, InvalidArgumentError } from '../core/errors.js';
-import { type Key, keyKind } from '../keygroups/index.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import type { Key } from '../keygroups/index.js';
 import type { Collector } from '../runtime/functions.js';
+import { KeyKindCheck } from '../runtime/operators/key-kind-check.js';
 import type { TimeWindow, WindowAssigner } from '../runtime/windows/assigners.js';
 import type { ProcessWindowFunction } from '../runtime/windows/functions.js';
 import type { DataStream } from './datastream.js';
@@ -214,7 +215,9 @@ const build = <T, U, K extends Key, W extends TimeWindow, O>(
   const name = options.name ?? defaultName;
   requireTimestamps(spec, name);
   const { leftKey, rightKey } = spec;
-  const kinds = new KeyKindCheck(name);
+  // Checked where the key is computed (the senders' routing and the window operator), on the
+  // first record of each side per graph build, so per worker thread.
+  const kinds = new KeyKindCheck(name, ['where(...)', 'equalTo(...)']);
   const tagged = spec.left
     .map<Tagged<T, U>>((value) => ({ side: 0, value }), { name: `${name}-left` })
     .union(
@@ -239,45 +242,6 @@ const split = <T, U>(elements: readonly Tagged<T, U>[]): [T[], U[]] => {
     else rights.push(e.value);
   }
   return [lefts, rights];
-};
-
-/**
- * The two key selectors must give keys of the same kind, or records that should match never
- * meet (the string '1' and the number 1 are different keys). TypeScript checks the declared
- * types; this checks the values, on the first record of each side that passes through the key
- * selector in this thread (one instance per graph build, so per worker thread).
- */
-class KeyKindCheck {
-  /** False once both sides' kinds were seen and compared. */
-  pending = true;
-  private readonly kinds: [string | undefined, string | undefined] = [undefined, undefined];
-  private readonly keys: [unknown, unknown] = [undefined, undefined];
-
-  constructor(private readonly operator: string) {}
-
-  check(side: 0 | 1, key: unknown): void {
-    if (this.kinds[side] !== undefined) return;
-    this.kinds[side] = keyKind(key as Key);
-    this.keys[side] = key;
-    const [left, right] = this.kinds;
-    if (left === undefined || right === undefined) return;
-    this.pending = false;
-    if (left !== right) {
-      throw new EddyError(
-        'EDDY_INVALID_JOB',
-        `${this.operator}: the two inputs' keys differ in kind: where(...) gave ${left} key ${show(this.keys[0])}, equalTo(...) gave ${right} key ${show(this.keys[1])}; keys of different kinds never match: make both key selectors return the same type`,
-        { domain: 'user' },
-      );
-    }
-  }
-}
-
-const show = (key: unknown): string => {
-  try {
-    return typeof key === 'bigint' ? `${key}n` : (JSON.stringify(key) ?? String(key));
-  } catch {
-    return String(key);
-  }
 };
 
 const requireTimestamps = <T, U>(
