@@ -140,6 +140,13 @@ const windowJobs = (windows: Windows) => (out: string, fault: Fault) =>
       .sinkTo(sink('cogroup'), { uid: 'cogroup-out' });
   });
 
+type Backend = 'heap' | 'disk';
+/** Runs per state backend: the disk backend is slower, so fewer. */
+const BACKENDS = [
+  { backend: 'heap' as const, runs: 6 },
+  { backend: 'disk' as const, runs: 2 },
+];
+
 interface Step {
   stopAfterMs: number | undefined;
   parallelism: number;
@@ -163,6 +170,7 @@ const runSchedule = async (
   make: (out: string, fault: Fault) => ReturnType<typeof defineJob>,
   steps: readonly Step[],
   lastParallelism: number,
+  backend: Backend,
 ): Promise<string> => {
   const out = join(tmp(), 'out');
   const savepoints = tmp();
@@ -178,6 +186,8 @@ const runSchedule = async (
         restore,
         checkpoint: { intervalMs: 10, dir: join(tmp(), 'chk') },
         restart: { kind: 'fixed-delay', attempts: 3, delayMs: 0 },
+        stateBackend: backend,
+        localStateDir: join(tmp(), 'local'),
         log: () => {},
         onMaster: (m) => {
           if (step.stopAfterMs !== undefined)
@@ -274,22 +284,25 @@ const windowsArb: fc.Arbitrary<Windows> = fc.oneof(
 );
 
 describe('window join and coGroup under random rescale schedules', () => {
-  it('equal the nested-loop model at random parallelism, across stops, restores and crashes', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        windowsArb,
-        stepsArb,
-        fc.integer({ min: 1, max: 6 }),
-        async (windows, steps, lastParallelism) => {
-          const out = await runSchedule(windowJobs(windows), steps, lastParallelism);
-          const expected = model(windows);
-          expect(lines(join(out, 'join')).sort()).toEqual(expected.joined);
-          expect(lines(join(out, 'cogroup')).sort()).toEqual(expected.grouped);
-        },
-      ),
-      { numRuns: 8, seed: 17 },
-    );
-  });
+  it.each(BACKENDS)(
+    '$backend backend: equal the nested-loop model at random parallelism, across stops, restores and crashes',
+    async ({ backend, runs }) => {
+      await fc.assert(
+        fc.asyncProperty(
+          windowsArb,
+          stepsArb,
+          fc.integer({ min: 1, max: 6 }),
+          async (windows, steps, lastParallelism) => {
+            const out = await runSchedule(windowJobs(windows), steps, lastParallelism, backend);
+            const expected = model(windows);
+            expect(lines(join(out, 'join')).sort()).toEqual(expected.joined);
+            expect(lines(join(out, 'cogroup')).sort()).toEqual(expected.grouped);
+          },
+        ),
+        { numRuns: runs, seed: backend === 'heap' ? 17 : 29 },
+      );
+    },
+  );
 });
 
 // The keyed joins: interval join and the unbounded regular join.
@@ -362,20 +375,23 @@ const boundsArb: fc.Arbitrary<IntervalBounds> = fc
   .map(({ lower, width, ...flags }) => ({ lower, upper: lower + width, ...flags }));
 
 describe('interval join and keyed join under random rescale schedules', () => {
-  it('equal the nested-loop model at random parallelism, across stops, restores and crashes', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        boundsArb,
-        stepsArb,
-        fc.integer({ min: 1, max: 6 }),
-        async (bounds, steps, lastParallelism) => {
-          const out = await runSchedule(keyedJobs(bounds), steps, lastParallelism);
-          const expected = keyedModel(bounds);
-          expect(lines(join(out, 'interval')).sort()).toEqual(expected.interval);
-          expect(lines(join(out, 'keyed')).sort()).toEqual(expected.keyed);
-        },
-      ),
-      { numRuns: 8, seed: 17 },
-    );
-  });
+  it.each(BACKENDS)(
+    '$backend backend: equal the nested-loop model at random parallelism, across stops, restores and crashes',
+    async ({ backend, runs }) => {
+      await fc.assert(
+        fc.asyncProperty(
+          boundsArb,
+          stepsArb,
+          fc.integer({ min: 1, max: 6 }),
+          async (bounds, steps, lastParallelism) => {
+            const out = await runSchedule(keyedJobs(bounds), steps, lastParallelism, backend);
+            const expected = keyedModel(bounds);
+            expect(lines(join(out, 'interval')).sort()).toEqual(expected.interval);
+            expect(lines(join(out, 'keyed')).sort()).toEqual(expected.keyed);
+          },
+        ),
+        { numRuns: runs, seed: backend === 'heap' ? 17 : 29 },
+      );
+    },
+  );
 });
