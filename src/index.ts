@@ -8,7 +8,14 @@
  * and may change in any release; see docs/ARCHITECTURE.md ("Public surface").
  */
 
-// The DataStream API and running jobs.
+// The DataStream API (one input, two inputs: connect, broadcast state, joins) and running jobs.
+export {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  ConnectedStreams,
+  KeyedBroadcastConnectedStream,
+  KeyedConnectedStreams,
+} from './api/connected-streams.js';
 export { DataStream, KeyedStream, type KeyFields } from './api/datastream.js';
 export {
   type EnvironmentConfig,
@@ -16,6 +23,12 @@ export {
   type SourceOptions,
   StreamExecutionEnvironment,
 } from './api/environment.js';
+export {
+  IntervalJoin,
+  IntervalJoined,
+  type ProcessJoinContext,
+  type ProcessJoinFunction,
+} from './api/interval-join.js';
 export {
   defineJob,
   type JobControl,
@@ -25,15 +38,20 @@ export {
   runJobInThread,
   runJobModule,
 } from './api/job.js';
-export { WindowedStream } from './api/windowed-stream.js';
-// Two inputs: connect and the broadcast state pattern.
 export {
-  BroadcastConnectedStream,
-  BroadcastStream,
-  ConnectedStreams,
-  KeyedBroadcastConnectedStream,
-  KeyedConnectedStreams,
-} from './api/connected-streams.js';
+  CoGroupEqualTo,
+  CoGroupedStreams,
+  type CoGroupFunction,
+  CoGroupWhere,
+  JoinEqualTo,
+  JoinedStreams,
+  type JoinFunction,
+  JoinWhere,
+  WindowedCoGroup,
+  WindowedJoin,
+} from './api/joined-streams.js';
+export { KeyedJoin } from './api/keyed-join.js';
+export { WindowedStream } from './api/windowed-stream.js';
 
 // Connectors.
 export type { DeadLetter } from './connectors/dead-letters.js';
@@ -137,19 +155,6 @@ export type {
   StateSnapshotContext,
   TaskInfo,
 } from './runtime/functions.js';
-export type {
-  BroadcastContext,
-  BroadcastProcessFunction,
-  CoProcessFunction,
-  KeyedBroadcastContext,
-  KeyedBroadcastProcessFunction,
-  KeyedBroadcastTimerContext,
-  KeyedCoProcessFunction,
-  ReadOnlyBroadcastContext,
-  ReadOnlyKeyedBroadcastContext,
-  ReadOnlyProcessBroadcastContext,
-} from './runtime/two-input-functions.js';
-
 // The connector contract (for writing sources and sinks).
 export type {
   ConnectorContext,
@@ -164,7 +169,6 @@ export type {
   SplitEnumerator,
   SplitEnumeratorContext,
 } from './runtime/io.js';
-
 // What a run reports.
 export type {
   CheckpointConfig,
@@ -173,7 +177,6 @@ export type {
   RestartStrategy,
 } from './runtime/job-master.js';
 export type { SubtaskMetricsReport } from './runtime/metrics.js';
-
 // Event time and windows.
 export {
   MAX_WATERMARK,
@@ -182,6 +185,18 @@ export {
   type TimeDomain,
   type TimerService,
 } from './runtime/time.js';
+export type {
+  BroadcastContext,
+  BroadcastProcessFunction,
+  CoProcessFunction,
+  KeyedBroadcastContext,
+  KeyedBroadcastProcessFunction,
+  KeyedBroadcastTimerContext,
+  KeyedCoProcessFunction,
+  ReadOnlyBroadcastContext,
+  ReadOnlyKeyedBroadcastContext,
+  ReadOnlyProcessBroadcastContext,
+} from './runtime/two-input-functions.js';
 export { WatermarkStrategy, type WatermarkStrategyBuilder } from './runtime/watermarks.js';
 export {
   EventTimeSessionWindows,

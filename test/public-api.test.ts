@@ -84,6 +84,28 @@ describe('public API', () => {
     }
   });
 
+  it('exports the join builders', () => {
+    for (const name of [
+      'JoinedStreams',
+      'JoinWhere',
+      'JoinEqualTo',
+      'WindowedJoin',
+      'CoGroupedStreams',
+      'CoGroupWhere',
+      'CoGroupEqualTo',
+      'WindowedCoGroup',
+      'IntervalJoin',
+      'IntervalJoined',
+      'KeyedJoin',
+    ]) {
+      expect(api, name).toHaveProperty(name);
+    }
+    expect(index).toMatch(/type JoinFunction,/);
+    expect(index).toMatch(/type CoGroupFunction,/);
+    expect(index).toMatch(/type ProcessJoinFunction,/);
+    expect(index).toMatch(/type ProcessJoinContext,/);
+  });
+
   it('exports what the README and the examples use', () => {
     for (const name of [
       'defineJob',

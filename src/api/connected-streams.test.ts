@@ -218,6 +218,54 @@ describe('connect', () => {
     expect(fired.sort((a, b) => a - b)).toEqual(events.map((e) => e.ts));
   });
 
+  it('keeps each input its own event time: a union of two assigners, a map, no timestamps', async () => {
+    type A = { k: string; at: number };
+    type B = { k: string; time: number };
+    const as: A[] = Array.from({ length: 20 }, (_, i) => ({ k: `k${i % 3}`, at: 1000 + i }));
+    const bs: B[] = Array.from({ length: 20 }, (_, i) => ({ k: `k${i % 3}`, time: 5000 + i }));
+    const plain = ['k0', 'k1'];
+    const out: string[] = [];
+    await runJobInThread(
+      defineJob({
+        name: 'stamps',
+        build(env) {
+          const a = env.fromSource(memorySource(as), {
+            watermarks: WatermarkStrategy.forMonotonousTimestamps<A>().withTimestampAssigner(
+              (e) => e.at,
+            ),
+          });
+          const b = env
+            .fromSource(memorySource(bs), {
+              watermarks: WatermarkStrategy.forMonotonousTimestamps<B>().withTimestampAssigner(
+                (e) => e.time,
+              ),
+            })
+            .map((e): A => ({ k: e.k, at: -1 }));
+          a.union(b)
+            .keyBy((e) => e.k)
+            .connect(env.fromSource(memorySource(plain)).keyBy((k) => k))
+            .process<string>({
+              processElement1(e, ctx, o) {
+                o.collect(`1:${e.at}@${ctx.timestamp()}`);
+              },
+              processElement2(k, ctx, o) {
+                o.collect(`2:${k}@${ctx.timestamp()}`);
+              },
+            })
+            .sinkTo(memorySink(out));
+        },
+      }),
+      { parallelism: 2 },
+      { log: () => {} },
+    );
+    const expected = [
+      ...as.map((e) => `1:${e.at}@${e.at}`),
+      ...bs.map((e) => `1:-1@${e.time}`),
+      ...plain.map((k) => `2:${k}@undefined`),
+    ];
+    expect(out.sort()).toEqual(expected.sort());
+  });
+
   it('fails with a clear error when the two key selectors give different key types', async () => {
     const job = defineJob({
       name: 'mismatch',
@@ -238,7 +286,7 @@ describe('connect', () => {
     const err = await runJobInThread(job, { parallelism: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EddyError);
     expect(String((err as Error).message)).toMatch(
-      /join-ab.*different types \(first input: number, second input: string\)/s,
+      /join-ab.*different types: the first input gave the number key 1, the second input gave the string key "1"/s,
     );
   });
 

@@ -53,14 +53,17 @@ const operatorStamp = <T>(own: Timestamps<T>, other: unknown): Timestamps<T> => 
 const keyedStamp = <T>(own: Timestamps<T>, other: unknown): Timestamps<T> =>
   own ?? (other === undefined ? undefined : NO_TIMESTAMP);
 
-/** Edges of `side` as input `input`, carrying timestamps when the side's are carried. */
+/**
+ * Edges of `side` as input `input`. Each keeps the timestamps its stream set on it (carried
+ * after map or process; each input's own assigner after a union of streams with different
+ * ones), as a one-input operator's edges do.
+ */
 const edgesOf = <T>(side: Side<T>, input: 1 | 2, hashBy?: (r: unknown) => Key): InputSpec[] =>
-  side.inputs.map(({ timestamps: _, input: __, ...i }) => ({
+  side.inputs.map(({ input: _, ...i }) => ({
     ...i,
     ...(hashBy === undefined
       ? {}
       : { partitioning: { kind: 'hash', keySelector: hashBy } as const }),
-    ...(side.timestampOf === carriedTimestamp ? { timestamps: carriedTimestamp } : {}),
     ...(input === 2 ? { input: 2 as const } : {}),
   }));
 

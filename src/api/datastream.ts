@@ -27,6 +27,9 @@ import {
   KeyedConnectedStreams,
 } from './connected-streams.js';
 import type { InputSpec, OperatorOptions, StreamExecutionEnvironment } from './environment.js';
+import { IntervalJoin } from './interval-join.js';
+import { CoGroupedStreams, JoinedStreams } from './joined-streams.js';
+import { KeyedJoin } from './keyed-join.js';
 import { WindowedStream } from './windowed-stream.js';
 
 /** A stream of records of type `T`: apply operations to build the job graph. */
@@ -294,6 +297,47 @@ export class DataStream<T> {
       this.timestampOf,
     );
   }
+
+  // Window join and coGroup (issue 17).
+
+  /**
+   * A window join with `other`, as Flink's: `a.join(b).where(f).equalTo(g).window(assigner)
+   * .apply((left, right) => out)` emits one result per pair of left and right records with
+   * equal keys in the same window (inner join).
+   */
+  join<U>(other: DataStream<U>): JoinedStreams<T, U> {
+    return new JoinedStreams<T, U>({
+      env: this.env,
+      left: this,
+      right: other,
+      kind: 'join',
+    });
+  }
+
+  /**
+   * A window coGroup with `other`, as Flink's: `a.coGroup(b).where(f).equalTo(g)
+   * .window(assigner).apply((lefts, rights, out) => ...)` is called once per window and key
+   * with the records of both sides (at least one on either side).
+   */
+  coGroup<U>(other: DataStream<U>): CoGroupedStreams<T, U> {
+    return new CoGroupedStreams<T, U>({
+      env: this.env,
+      left: this,
+      right: other,
+      kind: 'coGroup',
+    });
+  }
+
+  /**
+   * Not on a non-keyed stream: an interval join needs both streams keyed,
+   * `a.keyBy(f).intervalJoin(b.keyBy(g))` (a compile error here; at run time it throws).
+   * @throws InvalidArgumentError always, naming this stream.
+   */
+  intervalJoin(_other: never): never {
+    throw new InvalidArgumentError(
+      `intervalJoin: the stream from ${this.env.describeInputs(this.inputs)} is not keyed; an interval join joins two keyed streams: a.keyBy(f).intervalJoin(b.keyBy(g))`,
+    );
+  }
 }
 
 /** A stream partitioned by key: its operators get keyed state. */
@@ -380,6 +424,30 @@ export class KeyedStream<T, K extends Key> {
     }));
     const id = this.env.addOperator(hashed, name, options, create as never, sel);
     return new DataStream<O>(this.env, [{ node: id, partitioning: undefined }]);
+  }
+
+  // Interval join and unbounded keyed join (issue 17).
+
+  /**
+   * An interval join with the keyed stream `other`, as Flink's: `a.keyBy(f).intervalJoin(
+   * b.keyBy(g)).between(lowerMs, upperMs).process(fn)` calls `fn` for every left record at `l`
+   * and right record of the same key at `r` with `l + lowerMs <= r <= l + upperMs`. Event time
+   * on both inputs; state is pruned as the watermark passes.
+   * @throws InvalidArgumentError when `other` is not keyed or an input has no timestamps.
+   */
+  intervalJoin<U>(other: KeyedStream<U, K>): IntervalJoin<T, U, K> {
+    return new IntervalJoin<T, U, K>({ env: this.env, left: this, right: other });
+  }
+
+  /**
+   * An unbounded inner join with the keyed stream `other`: `a.keyBy(f).join(b.keyBy(g))
+   * .apply((left, right) => out)` emits one result per left and right record with the same
+   * key, whenever the second of the two arrives. Unbounded state: both sides' records are
+   * kept forever. For a window join use `a.join(b).where(f).equalTo(g).window(...)`.
+   * @throws InvalidArgumentError when `other` is not keyed.
+   */
+  join<U>(other: KeyedStream<U, K>): KeyedJoin<T, U, K> {
+    return new KeyedJoin<T, U, K>(this, other, this.env);
   }
 }
 

@@ -13,11 +13,11 @@
  * must move with their key groups.
  */
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { defineJob, runJobInThread } from '../../src/api/job.js';
 import { CheckpointStorage } from '../../src/checkpoint/index.js';
 import { FileSink, GeneratorSource } from '../../src/connectors/index.js';
@@ -194,57 +194,73 @@ const expected = (): Row[] => {
   return rows;
 };
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'eddy-2in-'));
+const dirs: string[] = [];
+const tmp = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'eddy-2in-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 const byId = (a: Row, b: Row) => a.id - b.id;
 
 describe('two-input operators under random rescale schedules', () => {
   const want = expected();
 
-  it('broadcast state and keyed connect: output equals the direct computation', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(
-          fc.record({
-            stopAfterMs: fc.integer({ min: 30, max: 150 }),
-            parallelism: fc.integer({ min: 1, max: MAX_PARALLELISM }),
-            crashAt: fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }),
-          }),
-          { minLength: 1, maxLength: 3 },
-        ),
-        fc.integer({ min: 1, max: MAX_PARALLELISM }),
-        async (steps, lastParallelism) => {
-          const output = join(tmp(), 'out');
-          const savepoints = tmp();
-          let restore: RestoreSource | undefined;
-          for (const step of [
-            ...steps,
-            { stopAfterMs: undefined, parallelism: lastParallelism, crashAt: undefined },
-          ]) {
-            const result = await runJobInThread(
-              job(output, step.crashAt === undefined ? undefined : { at: step.crashAt }),
-              { parallelism: step.parallelism, maxParallelism: MAX_PARALLELISM },
-              {
-                restore,
-                checkpoint: { intervalMs: 10, dir: join(tmp(), 'chk') },
-                restart: { kind: 'fixed-delay', attempts: 3, delayMs: 0 },
-                log: () => {},
-                onMaster: (m) => {
-                  if (step.stopAfterMs !== undefined)
-                    setTimeout(() => m.stop(savepoints), step.stopAfterMs);
+  it.each([
+    { backend: 'heap' as const, runs: 6 },
+    { backend: 'disk' as const, runs: 2 },
+  ])(
+    '$backend backend: broadcast state and keyed connect give the direct computation',
+    async ({ backend, runs }) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.record({
+              stopAfterMs: fc.integer({ min: 30, max: 150 }),
+              parallelism: fc.integer({ min: 1, max: MAX_PARALLELISM }),
+              crashAt: fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }),
+            }),
+            { minLength: 1, maxLength: 3 },
+          ),
+          fc.integer({ min: 1, max: MAX_PARALLELISM }),
+          async (steps, lastParallelism) => {
+            const output = join(tmp(), 'out');
+            const savepoints = tmp();
+            let restore: RestoreSource | undefined;
+            for (const step of [
+              ...steps,
+              { stopAfterMs: undefined, parallelism: lastParallelism, crashAt: undefined },
+            ]) {
+              const result = await runJobInThread(
+                job(output, step.crashAt === undefined ? undefined : { at: step.crashAt }),
+                { parallelism: step.parallelism, maxParallelism: MAX_PARALLELISM },
+                {
+                  restore,
+                  checkpoint: { intervalMs: 10, dir: join(tmp(), 'chk') },
+                  restart: { kind: 'fixed-delay', attempts: 3, delayMs: 0 },
+                  stateBackend: backend,
+                  localStateDir: join(tmp(), 'local'),
+                  log: () => {},
+                  onMaster: (m) => {
+                    if (step.stopAfterMs !== undefined)
+                      setTimeout(() => m.stop(savepoints), step.stopAfterMs);
+                  },
                 },
-              },
-            );
-            if (!result.savepoint) break;
-            const metadata = await new CheckpointStorage(result.savepoint).loadMetadata(
-              result.savepoint,
-            );
-            restore = { dir: result.savepoint, metadata };
-          }
-          const got = readParts(output).map((l) => JSON.parse(l) as Row);
-          expect(got.sort(byId)).toEqual(want);
-        },
-      ),
-      { numRuns: 6, seed: 17 },
-    );
-  });
+              );
+              if (!result.savepoint) break;
+              const metadata = await new CheckpointStorage(result.savepoint).loadMetadata(
+                result.savepoint,
+              );
+              restore = { dir: result.savepoint, metadata };
+            }
+            const got = readParts(output).map((l) => JSON.parse(l) as Row);
+            expect(got.sort(byId)).toEqual(want);
+          },
+        ),
+        { numRuns: runs, seed: 17 },
+      );
+    },
+  );
 });

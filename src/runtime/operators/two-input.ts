@@ -9,8 +9,8 @@
  * processElement methods, onTimer) runs with that wrapper as `this`, so fields one method
  * sets are the fields the others read.
  */
-import { EddyError, type SubtaskRef } from '../../core/errors.js';
-import { denormalizeKey, type Key, keyKind } from '../../keygroups/index.js';
+import type { SubtaskRef } from '../../core/errors.js';
+import { denormalizeKey, type Key } from '../../keygroups/index.js';
 import { BroadcastStates } from '../../state/broadcast-state.js';
 import type { MapStateDescriptor, StateDescriptor, StateFor } from '../../state/descriptors.js';
 import type { NormalizedKey } from '../../state/types.js';
@@ -28,6 +28,7 @@ import type {
   ReadOnlyProcessBroadcastContext,
 } from '../two-input-functions.js';
 import { userFailure } from './base.js';
+import { KeyKindCheck } from './key-kind-check.js';
 import { KeyedProcessOperator, ProcessOperator } from './process.js';
 
 /** A timestamp function for an input without event time beside one with it: none (NaN). */
@@ -70,41 +71,6 @@ export class CoProcessOperator<IN1, IN2, OUT>
       );
     } catch (e) {
       throw userFailure(this.ctx.subtask, 'processElement2', this.position, e, { record });
-    }
-  }
-}
-
-/**
- * Checks, on the first record of each input, that both key selectors give keys of one kind:
- * `1` and `'1'` hash to different key groups, so a join of them would silently never match.
- */
-class KeyKindCheck {
-  private readonly kinds: [string | undefined, string | undefined] = [undefined, undefined];
-
-  constructor(private readonly operator: string) {}
-
-  /** Wraps `selector` so its first key is checked; later keys cost one branch. */
-  wrap<T, K extends Key>(selector: (value: T) => K, input: 0 | 1): (value: T) => K {
-    let checked = false;
-    return (value) => {
-      const key = selector(value);
-      if (!checked) {
-        checked = true;
-        this.note(key, input);
-      }
-      return key;
-    };
-  }
-
-  private note(key: Key, input: 0 | 1): void {
-    this.kinds[input] = keyKind(key);
-    const [a, b] = this.kinds;
-    if (a !== undefined && b !== undefined && a !== b) {
-      throw new EddyError(
-        'EDDY_INVALID_JOB',
-        `operator '${this.operator}': its two inputs' key selectors give keys of different types (first input: ${a}, second input: ${b}); records can only meet when both sides produce the same key type`,
-        { domain: 'user' },
-      );
     }
   }
 }
