@@ -84,6 +84,8 @@ interface RunRecord {
   /** Largest keyed + operator state of one checkpoint (all operators, all subtasks). */
   readonly maxStateBytes: number;
   readonly maxKeyedBytes: number;
+  /** Why the run failed (then its numbers are NaN); the bench goes on with the next one. */
+  readonly failed?: string;
 }
 
 /** Reads every new chk-<n>/_metadata while the run goes on (eddy keeps only the last few). */
@@ -169,11 +171,25 @@ const runOnce = async (
     const watched = watcher.stop();
     const label = `${query} -p ${p} (round ${round})`;
     if (child.code !== 0 || child.timedOut) {
+      // One failed run (e.g. out of memory) must not lose the others: recorded and reported.
       keep = true;
-      throw new BenchFailure(
-        `${label} failed (${child.timedOut ? 'timed out' : `exit ${child.code}`}); kept ${root}\n` +
-          child.stderr.trimEnd().slice(-4000),
+      const why = child.timedOut ? 'timed out' : `exit ${child.code ?? child.signal}`;
+      console.error(
+        `  ${label} FAILED (${why}); kept ${root}\n${child.stderr.trimEnd().slice(-2000)}`,
       );
+      return {
+        query,
+        parallelism: p,
+        round,
+        durationMs: Number.NaN,
+        wallMs: child.wallMs,
+        eventsPerSec: Number.NaN,
+        maxRssBytes: Number.NaN,
+        checkpoints: watched.checkpoints,
+        maxStateBytes: watched.maxState,
+        maxKeyedBytes: watched.maxKeyed,
+        failed: why,
+      };
     }
     const s = readRunStats(stats, label);
     if (s.recordsIn !== events) {
@@ -198,7 +214,7 @@ const runOnce = async (
 
 const fmtBytes = (b: number) =>
   b >= MiB ? `${(b / MiB).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`;
-const fmtK = (n: number) => `${Math.round(n / 1000)}K`;
+const fmtK = (n: number) => (Number.isFinite(n) ? `${Math.round(n / 1000)}K` : 'failed');
 
 const benchmark = async (argv: string[]): Promise<number> => {
   const values = parseBenchArgs(
@@ -250,6 +266,7 @@ const benchmark = async (argv: string[]): Promise<number> => {
       for (const [q, p] of order) {
         const r = await runOnce(q, p, round, events, intervalMs, timeoutMs);
         runs.push(r);
+        if (r.failed) continue;
         console.log(
           `  round ${round}  ${q.padEnd(4)} p=${p}  ${fmtInt(r.eventsPerSec).padStart(11)} ev/s  ` +
             `job ${fmtSec(r.durationMs).padStart(7)} s  peak RSS ${(r.maxRssBytes / MiB).toFixed(0).padStart(5)} MiB  ` +
@@ -263,13 +280,13 @@ const benchmark = async (argv: string[]): Promise<number> => {
   }
   const summary = queries.map((q) => {
     const at = (p: number) => {
-      const rs = runs.filter((r) => r.query === q && r.parallelism === p);
+      const rs = runs.filter((r) => r.query === q && r.parallelism === p && !r.failed);
       return {
         parallelism: p,
         eventsPerSec: median(rs.map((r) => r.eventsPerSec)),
         perCore: median(rs.map((r) => r.eventsPerSec)) / p,
         maxRssBytes: median(rs.map((r) => r.maxRssBytes)),
-        maxStateBytes: Math.max(...rs.map((r) => r.maxStateBytes)),
+        maxStateBytes: Math.max(0, ...rs.map((r) => r.maxStateBytes)),
       };
     };
     return { query: q, flinkPerCore: FLINK_113_PER_CORE[q], byParallelism: parallelisms.map(at) };
@@ -290,7 +307,7 @@ const benchmark = async (argv: string[]): Promise<number> => {
       summary.map((s) => [
         s.query,
         ...s.byParallelism.flatMap((b) => [
-          fmtInt(b.eventsPerSec),
+          Number.isFinite(b.eventsPerSec) ? fmtInt(b.eventsPerSec) : 'failed',
           fmtK(b.perCore),
           fmtBytes(b.maxStateBytes),
           (b.maxRssBytes / MiB).toFixed(0),
@@ -326,7 +343,7 @@ const benchmark = async (argv: string[]): Promise<number> => {
     )}\n`,
   );
   console.log(`\nresults: ${relative(REPO, file)}`);
-  return 0;
+  return runs.some((r) => r.failed) ? 1 : 0;
 };
 
 export const main = benchMain('nexmark', benchmark);
