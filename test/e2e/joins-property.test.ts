@@ -12,10 +12,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DataStream } from '../../src/api/datastream.js';
-import { defineJob, runJobInThread } from '../../src/api/job.js';
-import { CheckpointStorage } from '../../src/checkpoint/index.js';
+import { defineJob, type JobDefinition } from '../../src/api/job.js';
 import { FileSink, GeneratorSource, hashToUnit } from '../../src/connectors/index.js';
-import type { RestoreSource } from '../../src/runtime/protocol.js';
 import { WatermarkStrategy } from '../../src/runtime/watermarks.js';
 import {
   EventTimeSessionWindows,
@@ -23,6 +21,12 @@ import {
   TumblingEventTimeWindows,
 } from '../../src/runtime/windows/index.js';
 import { readParts } from './helpers.js';
+import {
+  type Fault,
+  runSchedule as runSteps,
+  type Step,
+  stepsArb as scheduleSteps,
+} from './schedules.js';
 
 interface Ev {
   id: number;
@@ -73,9 +77,6 @@ afterAll(() => {
 
 const timed = () =>
   WatermarkStrategy.forBoundedOutOfOrderness<Ev>(JITTER).withTimestampAssigner((e) => e.ts);
-
-/** A fault: the `at`-th call of the crashing function throws (once per graph build). */
-type Fault = { at: number } | undefined;
 
 /**
  * A job over the two generated inputs; `wire` adds the operators under test and their sinks
@@ -147,58 +148,26 @@ const BACKENDS = [
   { backend: 'disk' as const, runs: 2 },
 ];
 
-interface Step {
-  stopAfterMs: number | undefined;
-  parallelism: number;
-  crashAt: number | undefined;
-}
+const stepsArb = scheduleSteps({
+  maxParallelism: 6,
+  maxCrashAt: 3000,
+  stopMs: { min: 20, max: 120 },
+  steps: { min: 0, max: 3 },
+});
 
-const stepsArb = fc.array(
-  fc.record({
-    stopAfterMs: fc.integer({ min: 20, max: 120 }),
-    parallelism: fc.integer({ min: 1, max: 6 }),
-    crashAt: fc.option(fc.integer({ min: 1, max: 3000 }), { nil: undefined }),
-  }),
-  { minLength: 0, maxLength: 3 },
-);
-
-/**
- * Runs the steps (each stops with a savepoint after `stopAfterMs`, or ends first), then a last
- * run at `lastParallelism` to the end of the input; returns the output directory.
- */
+/** Runs the schedule (see schedules.ts); returns the output directory. */
 const runSchedule = async (
-  make: (out: string, fault: Fault) => ReturnType<typeof defineJob>,
+  make: (out: string, fault: Fault) => JobDefinition,
   steps: readonly Step[],
   lastParallelism: number,
   backend: Backend,
 ): Promise<string> => {
   const out = join(tmp(), 'out');
-  const savepoints = tmp();
-  let restore: RestoreSource | undefined;
-  for (const step of [
-    ...steps,
-    { stopAfterMs: undefined, parallelism: lastParallelism, crashAt: undefined },
-  ]) {
-    const result = await runJobInThread(
-      make(out, step.crashAt === undefined ? undefined : { at: step.crashAt }),
-      { parallelism: step.parallelism, maxParallelism: MAX_PARALLELISM },
-      {
-        restore,
-        checkpoint: { intervalMs: 10, dir: join(tmp(), 'chk') },
-        restart: { kind: 'fixed-delay', attempts: 3, delayMs: 0 },
-        stateBackend: backend,
-        localStateDir: join(tmp(), 'local'),
-        log: () => {},
-        onMaster: (m) => {
-          if (step.stopAfterMs !== undefined)
-            setTimeout(() => m.stop(savepoints), step.stopAfterMs);
-        },
-      },
-    );
-    if (!result.savepoint) break;
-    const metadata = await new CheckpointStorage(result.savepoint).loadMetadata(result.savepoint);
-    restore = { dir: result.savepoint, metadata };
-  }
+  await runSteps((fault) => make(out, fault), steps, lastParallelism, {
+    maxParallelism: MAX_PARALLELISM,
+    tmp,
+    backend,
+  });
   return out;
 };
 

@@ -11,13 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defineJob, runJobInThread } from '../../src/api/job.js';
-import { CheckpointStorage } from '../../src/checkpoint/index.js';
+import { defineJob } from '../../src/api/job.js';
 import { FileSink, GeneratorSource } from '../../src/connectors/index.js';
-import type { RestoreSource } from '../../src/runtime/protocol.js';
 import { ValueStateDescriptor } from '../../src/state/descriptors.js';
 import type { OperatorListState, ValueState } from '../../src/state/types.js';
 import { readParts } from './helpers.js';
+import { type Fault, runSchedule, stepsArb } from './schedules.js';
 
 interface Event {
   id: number;
@@ -60,7 +59,7 @@ const buffering = () => {
   };
 };
 
-const job = (output: string, fault: { at: number } | undefined) => {
+const job = (output: string, fault: Fault) => {
   let seen = 0;
   return defineJob({
     name: 'rescaled-sum',
@@ -129,43 +128,19 @@ describe('random rescale schedules', () => {
   it('stop with savepoint / restore at random p / crashes: output equals the uninterrupted run', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(
-          fc.record({
-            stopAfterMs: fc.integer({ min: 30, max: 120 }),
-            parallelism: fc.integer({ min: 1, max: MAX_PARALLELISM }),
-            crashAt: fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }),
-          }),
-          { minLength: 1, maxLength: 4 },
-        ),
+        stepsArb({
+          maxParallelism: MAX_PARALLELISM,
+          maxCrashAt: 400,
+          stopMs: { min: 30, max: 120 },
+          steps: { min: 1, max: 4 },
+        }),
         fc.integer({ min: 1, max: MAX_PARALLELISM }),
         async (steps, lastParallelism) => {
           const output = join(tmp(), 'out');
-          const savepoints = tmp();
-          let restore: RestoreSource | undefined;
-          for (const step of [
-            ...steps,
-            { stopAfterMs: undefined, parallelism: lastParallelism, crashAt: undefined },
-          ]) {
-            const result = await runJobInThread(
-              job(output, step.crashAt === undefined ? undefined : { at: step.crashAt }),
-              { parallelism: step.parallelism, maxParallelism: MAX_PARALLELISM },
-              {
-                restore,
-                checkpoint: { intervalMs: 10, dir: join(tmp(), 'chk') },
-                restart: { kind: 'fixed-delay', attempts: 3, delayMs: 0 },
-                log: () => {},
-                onMaster: (m) => {
-                  if (step.stopAfterMs !== undefined)
-                    setTimeout(() => m.stop(savepoints), step.stopAfterMs);
-                },
-              },
-            );
-            if (!result.savepoint) break;
-            const metadata = await new CheckpointStorage(result.savepoint).loadMetadata(
-              result.savepoint,
-            );
-            restore = { dir: result.savepoint, metadata };
-          }
+          await runSchedule((fault) => job(output, fault), steps, lastParallelism, {
+            maxParallelism: MAX_PARALLELISM,
+            tmp,
+          });
           check(readParts(output));
         },
       ),

@@ -18,10 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defineJob, runJobInThread } from '../../src/api/job.js';
-import { CheckpointStorage } from '../../src/checkpoint/index.js';
+import { defineJob } from '../../src/api/job.js';
 import { FileSink, GeneratorSource } from '../../src/connectors/index.js';
-import type { RestoreSource } from '../../src/runtime/protocol.js';
 import { WatermarkStrategy } from '../../src/runtime/watermarks.js';
 import {
   ListStateDescriptor,
@@ -30,6 +28,7 @@ import {
 } from '../../src/state/descriptors.js';
 import type { ListState, MapState, ValueState } from '../../src/state/types.js';
 import { readParts } from './helpers.js';
+import { type Fault, runSchedule, stepsArb } from './schedules.js';
 
 type Input =
   | { kind: 'event'; id: number; ts: number; user: string; amount: number }
@@ -70,7 +69,7 @@ const validAt = <V>(history: Iterable<[number, V]>, ts: number): V | undefined =
 
 const rules = new MapStateDescriptor<number, number>('rules');
 
-const job = (output: string, fault: { at: number } | undefined) => {
+const job = (output: string, fault: Fault) => {
   let seen = 0;
   return defineJob({
     name: 'two-input-rescaled',
@@ -216,45 +215,20 @@ describe('two-input operators under random rescale schedules', () => {
     async ({ backend, runs }) => {
       await fc.assert(
         fc.asyncProperty(
-          fc.array(
-            fc.record({
-              stopAfterMs: fc.integer({ min: 30, max: 150 }),
-              parallelism: fc.integer({ min: 1, max: MAX_PARALLELISM }),
-              crashAt: fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }),
-            }),
-            { minLength: 1, maxLength: 3 },
-          ),
+          stepsArb({
+            maxParallelism: MAX_PARALLELISM,
+            maxCrashAt: 400,
+            stopMs: { min: 30, max: 150 },
+            steps: { min: 1, max: 3 },
+          }),
           fc.integer({ min: 1, max: MAX_PARALLELISM }),
           async (steps, lastParallelism) => {
             const output = join(tmp(), 'out');
-            const savepoints = tmp();
-            let restore: RestoreSource | undefined;
-            for (const step of [
-              ...steps,
-              { stopAfterMs: undefined, parallelism: lastParallelism, crashAt: undefined },
-            ]) {
-              const result = await runJobInThread(
-                job(output, step.crashAt === undefined ? undefined : { at: step.crashAt }),
-                { parallelism: step.parallelism, maxParallelism: MAX_PARALLELISM },
-                {
-                  restore,
-                  checkpoint: { intervalMs: 10, dir: join(tmp(), 'chk') },
-                  restart: { kind: 'fixed-delay', attempts: 3, delayMs: 0 },
-                  stateBackend: backend,
-                  localStateDir: join(tmp(), 'local'),
-                  log: () => {},
-                  onMaster: (m) => {
-                    if (step.stopAfterMs !== undefined)
-                      setTimeout(() => m.stop(savepoints), step.stopAfterMs);
-                  },
-                },
-              );
-              if (!result.savepoint) break;
-              const metadata = await new CheckpointStorage(result.savepoint).loadMetadata(
-                result.savepoint,
-              );
-              restore = { dir: result.savepoint, metadata };
-            }
+            await runSchedule((fault) => job(output, fault), steps, lastParallelism, {
+              maxParallelism: MAX_PARALLELISM,
+              tmp,
+              backend,
+            });
             const got = readParts(output).map((l) => JSON.parse(l) as Row);
             expect(got.sort(byId)).toEqual(want);
           },
