@@ -98,10 +98,24 @@ export const nexmarkJob = (
     watermarks: NexmarkSource.watermarks(),
   });
   const output = values.output;
+  // Each typed stream is made when a query first reads it: a filter nobody reads would still
+  // run over every event (and keep the source from chaining with the one filter a query uses).
+  let persons: DataStream<Person> | undefined;
+  let auctions: DataStream<Auction> | undefined;
+  let bids: DataStream<Bid> | undefined;
   return {
-    persons: events.filter((e): e is Person => e.type === 'person', { name: 'persons' }),
-    auctions: events.filter((e): e is Auction => e.type === 'auction', { name: 'auctions' }),
-    bids: events.filter((e): e is Bid => e.type === 'bid', { name: 'bids' }),
+    get persons() {
+      persons ??= events.filter((e): e is Person => e.type === 'person', { name: 'persons' });
+      return persons;
+    },
+    get auctions() {
+      auctions ??= events.filter((e): e is Auction => e.type === 'auction', { name: 'auctions' });
+      return auctions;
+    },
+    get bids() {
+      bids ??= events.filter((e): e is Bid => e.type === 'bid', { name: 'bids' });
+      return bids;
+    },
     sink: (results) =>
       results.sinkTo(output === undefined ? blackhole() : FileSink.jsonl({ path: output }), {
         uid: `${query}-out`,
