@@ -144,7 +144,7 @@ const windowJobs = (windows: Windows) => (out: string, fault: Fault) =>
 type Backend = 'heap' | 'disk';
 /** Runs per state backend: the disk backend is slower, so fewer. */
 const BACKENDS = [
-  { backend: 'heap' as const, runs: 6 },
+  { backend: 'heap' as const, runs: 4 },
   { backend: 'disk' as const, runs: 2 },
 ];
 
