@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { StreamExecutionEnvironment } from '../api/environment.js';
 import { runGraphInThread } from '../api/job.js';
 import type { PollResult, Sink, Source } from './io.js';
-import type { SubtaskMetricsReport } from './metrics.js';
+import { type SubtaskMetricsReport, totals } from './metrics.js';
 import { WatermarkStrategy } from './watermarks.js';
 
 /** `limit` numbers, at most `perPoll` per poll, each poll after `pollDelayMs`. */
@@ -65,6 +65,16 @@ describe('subtask metrics', () => {
     expect([sum('thirds', 'recordsIn'), sum('thirds', 'recordsOut')]).toEqual([1000, thirds]);
     expect([sum('twice', 'recordsIn'), sum('twice', 'recordsOut')]).toEqual([thirds, 2 * thirds]);
     expect(sum('sink', 'recordsIn')).toBe(2 * thirds);
+  });
+
+  it('count as written by sinks only what sinks took in, not what an unread operator did', async () => {
+    const env = new StreamExecutionEnvironment({ jobName: 'dangling', parallelism: 1 });
+    const all = env.fromSource(numbers(1000));
+    all.filter((n) => n % 2 === 0, { name: 'unread' });
+    all.filter((n) => n % 10 === 0, { name: 'tens' }).sinkTo(sink(0));
+    const result = await runGraphInThread(env.buildGraph());
+    expect(result.metrics.find((r) => r.operatorName === 'unread')?.kind).toBe('operator');
+    expect(totals(result.metrics)).toEqual({ recordsIn: 1000, recordsOut: 100, deadLetters: 0 });
   });
 
   it('count the time a fast source waits for a slow sink as backpressure', async () => {

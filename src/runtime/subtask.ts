@@ -900,8 +900,13 @@ export class SubtaskRunner {
     return { node, ref, metrics, operator, ctx, operatorState, keyGroupRange, checkpointer };
   }
 
+  /**
+   * A sink operator (made by `sinkTo`). An operator whose output nobody reads (a `filter` of a
+   * stream no one uses) has no outgoing edge either, but what it takes in was not written
+   * anywhere: it must not count as written by sinks.
+   */
   private isSink(node: JobNode): boolean {
-    return !this.graph.edges.some((e) => e.source === node.id);
+    return node.kind === 'operator' && node.sink !== undefined;
   }
 
   private async attribute(m: Member, f: () => void | Promise<void>): Promise<void> {

@@ -374,12 +374,9 @@ const ratesOf = (
   };
 };
 
-const kindOf = (graph: JobGraph, node: JobNode): VertexKind =>
-  node.kind === 'source'
-    ? 'source'
-    : graph.edges.some((e) => e.source === node.id)
-      ? 'operator'
-      : 'sink';
+/** Sinks are the operators `sinkTo` made; an operator nobody reads is still an operator. */
+const kindOf = (_graph: JobGraph, node: JobNode): VertexKind =>
+  node.kind === 'source' ? 'source' : node.sink !== undefined ? 'sink' : 'operator';
 
 /** Per key group, the bytes of its chain (base + deltas; one block for a full handle). */
 const keyGroupBytes = (entry: OperatorStateEntry): number[] => {

@@ -30,6 +30,7 @@ export const testGraph = (parallelism = 2, maxParallelism = 8): JobGraph =>
         parallelism,
         maxParallelism,
         keySelector: undefined,
+        sink: { defaultName: 'file-sink' },
       },
     ],
     edges: [
