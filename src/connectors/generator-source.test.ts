@@ -14,6 +14,7 @@ import {
   dealContiguous,
   FakeClock,
   pollAll,
+  pollBatches,
   type TestConnectorContext,
 } from './testing.js';
 
@@ -226,5 +227,37 @@ describe('hashToUnit', () => {
     const buckets = new Array<number>(10).fill(0);
     for (let i = 0; i < 100_000; i++) buckets[Math.floor(hashToUnit(i) * 10)]!++;
     for (const b of buckets) expect(Math.abs(b - 10_000)).toBeLessThan(500);
+  });
+
+  it('with event time, each restored progression is its own split, read in turns', async () => {
+    // Two unbounded progressions restored onto one subtask, one 10,000 records ahead: each
+    // gets its own split handle (so its own watermark), and both advance batch by batch.
+    const source = GeneratorSource.of({ generate: (i) => i });
+    const restoredState = {
+      [GENERATOR_STATE]: [
+        { next: 0, end: null, step: 2, of: 2 },
+        { next: 20_001, end: null, step: 2, of: 2 },
+      ],
+    };
+    const ctx = createTestContext({ restoredState });
+    const reader = await openReader(source as never, ctx);
+    const [batch] = await pollBatches(reader, 6, 1);
+    expect(ctx.splits.ids.length).toBe(2);
+    expect(batch!.records).toEqual([0, 20_001, 2, 20_003, 4, 20_005]);
+    const [a, b] = [batch!.splits[0], batch!.splits[1]];
+    expect(a).not.toBe(b);
+    expect(batch!.splits).toEqual([a, b, a, b, a, b]);
+    // Bounded ranges take turns too, and each is finished when exhausted.
+    const bounded = createTestContext({
+      restoredState: {
+        [GENERATOR_STATE]: [
+          { next: 0, end: 2, step: 1, of: 2 },
+          { next: 10, end: 13, step: 1, of: 2 },
+        ],
+      },
+    });
+    const r2 = await openReader(GeneratorSource.of({ count: 13, generate: (i) => i }), bounded);
+    expect(await pollAll(r2, 10)).toEqual([0, 10, 1, 11, 12]);
+    expect(bounded.splits.finished.length).toBe(2);
   });
 });

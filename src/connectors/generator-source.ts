@@ -132,6 +132,10 @@ class GeneratorReader<T> implements SourceReader<T> {
   /** All progressions (snapshotted); `live` is the subset not yet exhausted. */
   private splits: GeneratorSplitState[] = [];
   private live: GeneratorSplitState[] = [];
+  /** The `ctx.splits` handle of each `live` progression (same index); empty: the implicit split. */
+  private liveHandles: number[] = [];
+  /** With event time, progressions are read in turns, record by record, bounded ones too. */
+  private interleave = false;
   private cursor = 0;
   private readonly limiter: RateLimiter | undefined;
   /** How many progressions the source has in all (the splits' `of`), if known. */
@@ -151,6 +155,14 @@ class GeneratorReader<T> implements SourceReader<T> {
       ? this.state.get().map(restoreSplit)
       : initialGeneratorSplits(this.options.count, subtaskIndex, parallelism);
     this.live = this.splits.filter((s) => !exhausted(s));
+    // One watermark per progression: after a restore a subtask may hold several, and one that
+    // is behind in event time must not have its records made late by one that is ahead.
+    if (this.ctx.splits.watermarked) {
+      this.interleave = true;
+      this.liveHandles = this.live.map((s, i) =>
+        this.ctx.splits.add(`generator-${i}:${s.next}/${s.step}`),
+      );
+    }
     for (const s of this.splits) if (s.of !== undefined) this.splitsInAll = s.of;
     this.updateRate();
   }
@@ -170,7 +182,7 @@ class GeneratorReader<T> implements SourceReader<T> {
    * returns at once (unbounded too). With a rate it may sleep until the next permit, which is
    * at most one record's worth of time per poll (the limiter's burst is at least one record).
    */
-  async poll(emit: (record: T) => void, maxRecords: number): Promise<PollResult> {
+  async poll(emit: (record: T, split?: number) => void, maxRecords: number): Promise<PollResult> {
     const stop = this.ctx.stopSignal;
     if (stop.aborted || this.live.length === 0) return 'end';
     let budget = maxRecords;
@@ -188,27 +200,37 @@ class GeneratorReader<T> implements SourceReader<T> {
 
   /**
    * Bounded ranges are read one after another; unbounded progressions take turns record by
-   * record, so every restored progression keeps advancing.
+   * record, so every restored progression keeps advancing. With event time (per-progression
+   * watermarks), bounded ranges take turns too, so that none holds the watermark back unread.
    */
-  private emitUpTo(emit: (record: T) => void, budget: number): number {
+  private emitUpTo(emit: (record: T, split?: number) => void, budget: number): number {
     const generate = this.options.generate;
     const live = this.live;
+    const handles = this.liveHandles;
     let n = 0;
     while (n < budget && live.length > 0) {
       if (this.cursor >= live.length) this.cursor = 0;
       const s = live[this.cursor]!;
       if (exhausted(s)) {
-        live.splice(this.cursor, 1);
+        this.drop(this.cursor);
         continue;
       }
       const record = generate(s.next);
       s.next += s.step;
-      emit(record);
+      emit(record, handles[this.cursor]);
       n++;
-      if (s.end === null) this.cursor++;
-      else if (s.next >= s.end) live.splice(this.cursor, 1);
+      if (s.end !== null && s.next >= s.end) this.drop(this.cursor);
+      else if (s.end === null || this.interleave) this.cursor++;
     }
     return n;
+  }
+
+  /** Removes exhausted progression `i` from `live` (and finishes its split). */
+  private drop(i: number): void {
+    this.live.splice(i, 1);
+    if (this.liveHandles.length === 0) return;
+    this.ctx.splits.finish(this.liveHandles[i]!);
+    this.liveHandles.splice(i, 1);
   }
 
   snapshotState(_checkpointId: number): void {
