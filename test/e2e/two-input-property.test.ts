@@ -208,7 +208,7 @@ describe('two-input operators under random rescale schedules', () => {
   const want = expected();
 
   it.each([
-    { backend: 'heap' as const, runs: 6 },
+    { backend: 'heap' as const, runs: 4 },
     { backend: 'disk' as const, runs: 2 },
   ])(
     '$backend backend: broadcast state and keyed connect give the direct computation',
