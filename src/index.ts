@@ -77,7 +77,7 @@ export {
   NatsSource,
   type NatsSourceOptions,
 } from './connectors/nats/index.js';
-// The Nexmark benchmark: event model, deterministic generator and source (docs/NEXMARK.md).
+// The Nexmark benchmark: event model, deterministic generator and source (docs/NEXMARK-QUERIES.md).
 export {
   type Auction,
   type Bid,

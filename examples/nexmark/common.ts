@@ -1,5 +1,5 @@
 /**
- * What every Nexmark query job shares (docs/NEXMARK.md has the contract):
+ * What every Nexmark query job shares (docs/NEXMARK-QUERIES.md has the contract):
  *
  *   eddy run examples/nexmark/q<N>.ts -- --input <dir> --output <dir> [--rate <events/s>]
  *   eddy run examples/nexmark/q<N>.ts -- --events <n> --output <dir> [--rate <events/s>]

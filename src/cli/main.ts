@@ -215,7 +215,7 @@ export const buildProgram = (): Command => {
   addClusterCommands(program);
   program
     .command('nexmark')
-    .description('the Nexmark benchmark (docs/NEXMARK.md)')
+    .description('the Nexmark benchmark (docs/NEXMARK-QUERIES.md)')
     .command('generate')
     .description(
       'write Nexmark events 0..N-1 as JSON Lines: K files of contiguous event-id ranges, the same events the Nexmark source generates',

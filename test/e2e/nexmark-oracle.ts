@@ -1,6 +1,6 @@
 /**
  * The Nexmark queries computed straightforwardly over the generated JSON Lines, with plain
- * loops and Maps following the SQL semantics (docs/NEXMARK.md), independent of the engine:
+ * loops and Maps following the SQL semantics (docs/NEXMARK-QUERIES.md), independent of the engine:
  * the reference the e2e tests compare eddy's output with. Every function returns the expected
  * output lines in canonical form ({@link canonical}), sorted.
  */

@@ -1,5 +1,5 @@
 /**
- * The deterministic Nexmark event generator, after Apache Beam's (docs/NEXMARK.md has the
+ * The deterministic Nexmark event generator, after Apache Beam's (docs/NEXMARK-QUERIES.md has the
  * whole contract). `nexmarkEvent(eventId, config)` is a pure function of its arguments: every
  * field comes from a PRNG seeded by the event id alone, so an event is the same whichever
  * subtask, file or id range produces it, and results can be checked outside eddy.

@@ -35,7 +35,7 @@ export interface NexmarkSourceOptions {
 
 /**
  * Factory for Nexmark sources: the deterministic Nexmark event stream (persons, auctions and
- * bids; docs/NEXMARK.md), the same events whatever the parallelism, rescales or restarts.
+ * bids; docs/NEXMARK-QUERIES.md), the same events whatever the parallelism, rescales or restarts.
  *
  * @example
  * const events = env.fromSource(NexmarkSource.of({ events: 1_000_000 }), {
