@@ -2,11 +2,12 @@
  * Helpers shared by the benchmarks: child processes, medians, tables, machine info.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { arch, availableParallelism, cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type CheckpointMetadata, decodeMetadata } from '../src/checkpoint/index.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const EDDY = join(REPO, 'bin', 'eddy.mjs');
@@ -226,4 +227,44 @@ export const readRunStats = (file: string, config: string): RunStats & Record<st
     }
   }
   return stats as RunStats & Record<string, unknown>;
+};
+
+/**
+ * Watches a checkpoint directory while a run goes on: eddy keeps only its last few
+ * checkpoints, so every new `chk-<n>/_metadata` is read as soon as it appears (every 100 ms)
+ * and handed to `onMetadata`; `stop()` reads once more and returns how many were read.
+ */
+export const watchCheckpoints = (
+  dir: string,
+  onMetadata: (meta: CheckpointMetadata) => void,
+): { stop(): number } => {
+  const seen = new Set<string>();
+  const scan = () => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!/^chk-\d+$/.test(name) || seen.has(name)) continue;
+      const path = join(dir, name);
+      let meta: CheckpointMetadata;
+      try {
+        meta = decodeMetadata(readFileSync(join(path, '_metadata')), path);
+      } catch {
+        continue; // not complete yet (no _metadata), or already deleted
+      }
+      seen.add(name);
+      onMetadata(meta);
+    }
+  };
+  const timer = setInterval(scan, 100);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      scan();
+      return seen.size;
+    },
+  };
 };

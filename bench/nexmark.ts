@@ -14,18 +14,9 @@
  * threads); per core = events/s / parallelism. Configurations are interleaved: each round runs
  * every (query, parallelism) once, in an order rotated per round.
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { decodeMetadata } from '../src/checkpoint/index.js';
 import {
   BenchFailure,
   benchMain,
@@ -42,6 +33,7 @@ import {
   readRunStats,
   runChild,
   table,
+  watchCheckpoints,
 } from './common.js';
 import { DATA_ROOT } from './data.js';
 
@@ -88,47 +80,23 @@ interface RunRecord {
   readonly failed?: string;
 }
 
-/** Reads every new chk-<n>/_metadata while the run goes on (eddy keeps only the last few). */
-const watchCheckpoints = (dir: string) => {
-  const seen = new Set<string>();
+/** The largest checkpoint's state (keyed + operator, all operators) and keyed state. */
+const watchStateSize = (dir: string) => {
   let maxState = 0;
   let maxKeyed = 0;
-  const scan = () => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      if (!/^chk-\d+$/.test(name) || seen.has(name)) continue;
-      const path = join(dir, name);
-      try {
-        const meta = decodeMetadata(readFileSync(join(path, '_metadata')), path);
-        seen.add(name);
-        let keyed = 0;
-        let operator = 0;
-        for (const op of meta.operators) {
-          for (const t of op.subtasks) {
-            keyed += t.keyed?.bytes ?? 0;
-            operator += t.operatorState?.bytes ?? 0;
-          }
-        }
-        maxKeyed = Math.max(maxKeyed, keyed);
-        maxState = Math.max(maxState, keyed + operator);
-      } catch {
-        // not complete yet (no _metadata), or already deleted
+  const watcher = watchCheckpoints(dir, (meta) => {
+    let keyed = 0;
+    let operator = 0;
+    for (const op of meta.operators) {
+      for (const t of op.subtasks) {
+        keyed += t.keyed?.bytes ?? 0;
+        operator += t.operatorState?.bytes ?? 0;
       }
     }
-  };
-  const timer = setInterval(scan, 100);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      scan();
-      return { checkpoints: seen.size, maxState, maxKeyed };
-    },
-  };
+    maxKeyed = Math.max(maxKeyed, keyed);
+    maxState = Math.max(maxState, keyed + operator);
+  });
+  return { stop: () => ({ checkpoints: watcher.stop(), maxState, maxKeyed }) };
 };
 
 const runOnce = async (
@@ -145,7 +113,7 @@ const runOnce = async (
   const env = join(root, 'home');
   let keep = false;
   try {
-    const watcher = watchCheckpoints(chk);
+    const watcher = watchStateSize(chk);
     process.env.EDDY_HOME = env;
     const child = await runChild(
       [

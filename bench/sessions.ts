@@ -10,10 +10,9 @@
  * interleaved round by round (the starting one rotates). Every run's output is checked against
  * the baseline's with an order-independent digest of its lines (data.ts).
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { decodeMetadata } from '../src/checkpoint/index.js';
 import { parseCheckpointLog } from './checkpoint-parse.js';
 import {
   BenchFailure,
@@ -32,6 +31,7 @@ import {
   readRunStats,
   runChild,
   table,
+  watchCheckpoints,
 } from './common.js';
 import {
   DATA_ROOT,
@@ -256,43 +256,15 @@ const configs = (parallelisms: readonly number[], gapMs: number, intervalMs: num
   ];
 };
 
-/**
- * Watches a checkpoint directory while a run goes on: eddy keeps only the last 3 checkpoints,
- * so every new `chk-<n>/_metadata` is read as soon as it appears (every 100 ms) and the
- * largest keyed state of the `sessions` operator is kept.
- */
-const watchCheckpoints = (dir: string) => {
-  const seen = new Set<string>();
+/** The largest keyed state of the `sessions` operator over the run's checkpoints. */
+const watchSessionsState = (dir: string) => {
   let maxKeyed = 0;
-  const scan = () => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      if (!/^chk-\d+$/.test(name) || seen.has(name)) continue;
-      const path = join(dir, name);
-      try {
-        const meta = decodeMetadata(readFileSync(join(path, '_metadata')), path);
-        seen.add(name);
-        const op = meta.operators.find((o) => o.uid === 'sessions');
-        const keyed = op?.subtasks.reduce((s, t) => s + (t.keyed?.bytes ?? 0), 0) ?? 0;
-        maxKeyed = Math.max(maxKeyed, keyed);
-      } catch {
-        // not complete yet (no _metadata), or already deleted
-      }
-    }
-  };
-  const timer = setInterval(scan, 100);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      scan();
-      return { checkpoints: seen.size, maxKeyed };
-    },
-  };
+  const watcher = watchCheckpoints(dir, (meta) => {
+    const op = meta.operators.find((o) => o.uid === 'sessions');
+    const keyed = op?.subtasks.reduce((s, t) => s + (t.keyed?.bytes ?? 0), 0) ?? 0;
+    maxKeyed = Math.max(maxKeyed, keyed);
+  });
+  return { stop: () => ({ checkpoints: watcher.stop(), maxKeyed }) };
 };
 
 interface RunSpec {
@@ -314,7 +286,7 @@ const runOnce = async (spec: RunSpec): Promise<RunRecord> => {
   mkdirSync(output);
   let keep = spec.keepOutput;
   try {
-    const watcher = config.checkpoints ? watchCheckpoints(chk) : undefined;
+    const watcher = config.checkpoints ? watchSessionsState(chk) : undefined;
     const child = await runChild(config.args(spec.input, output, statsFile, chk), {
       timeoutMs: spec.timeoutMs,
     });
