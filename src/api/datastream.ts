@@ -27,7 +27,7 @@ import {
   KeyedConnectedStreams,
 } from './connected-streams.js';
 import type { InputSpec, OperatorOptions, StreamExecutionEnvironment } from './environment.js';
-import { IntervalJoin } from './interval-join.js';
+import { IntervalJoin, requireKeyed } from './interval-join.js';
 import { CoGroupedStreams, JoinedStreams } from './joined-streams.js';
 import { KeyedJoin } from './keyed-join.js';
 import { WindowedStream } from './windowed-stream.js';
@@ -391,16 +391,13 @@ export class KeyedStream<T, K extends Key> {
     if (other instanceof BroadcastStream) {
       return new KeyedBroadcastConnectedStream<T, U, K>(this.env, this, other);
     }
-    if (!((other as unknown) instanceof KeyedStream)) {
-      const unkeyed = other as unknown;
-      const from =
-        unkeyed instanceof DataStream
-          ? `the non-keyed stream from ${this.env.describeInputs(unkeyed.inputs)}`
-          : describe(other);
-      throw new InvalidArgumentError(
-        `connect: the keyed stream from ${this.env.describeInputs(this.inputs)} can only connect another keyed stream or a broadcast stream, got ${from}; key it with keyBy, or use broadcast(descriptor)`,
-      );
-    }
+    requireKeyed(
+      this.env,
+      this,
+      other,
+      'connect',
+      'a.keyBy(f).connect(b.keyBy(g)), or connect a broadcast stream: rules.broadcast(descriptor)',
+    );
     return new KeyedConnectedStreams<T, U, K>(this.env, this, other);
   }
 
@@ -504,6 +501,8 @@ export const functionFactory = <F extends object>(
   fn: F | (() => F),
   what: string,
   method = 'processElement',
+  /** What the error says is needed. */
+  needs = `a function object with ${method}`,
 ): (() => F) => {
   if (typeof fn === 'function') return fn as () => F;
   if (fn && typeof fn === 'object' && method in fn) {
@@ -513,7 +512,7 @@ export const functionFactory = <F extends object>(
     return () => Object.assign(Object.create(Object.getPrototypeOf(fn)), fn) as F;
   }
   throw new InvalidArgumentError(
-    `${what} needs a function object with ${method}, or a factory returning one; got ${describe(fn)}`,
+    `${what} needs ${needs}, or a factory returning one; got ${describe(fn)}`,
   );
 };
 
@@ -523,4 +522,6 @@ const requireFunction = (fn: unknown, what: string) => {
   }
 };
 
-const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
+/** @internal A value's kind, for error messages: 'null', 'an array', or its typeof. */
+export const describe = (v: unknown) =>
+  v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;

@@ -16,7 +16,7 @@ import type { OutputTag } from '../runtime/time.js';
 import type { KeyedCoProcessFunction } from '../runtime/two-input-functions.js';
 import { MapStateDescriptor } from '../state/descriptors.js';
 import type { MapState } from '../state/types.js';
-import type { DataStream, KeyedStream } from './datastream.js';
+import { type DataStream, describe, functionFactory, type KeyedStream } from './datastream.js';
 import type { OperatorOptions, StreamExecutionEnvironment } from './environment.js';
 
 /** What {@link ProcessJoinFunction.processElement} learns about a joined pair. */
@@ -141,7 +141,12 @@ export class IntervalJoined<T, U, K extends Key> {
     fn: ProcessJoinFunction<T, U, O> | (() => ProcessJoinFunction<T, U, O>),
     options: OperatorOptions = {},
   ): DataStream<O> {
-    const make = joinFunctionFactory(fn);
+    const make = functionFactory(
+      fn,
+      'intervalJoin(...).process',
+      'processElement',
+      'a ProcessJoinFunction (an object with processElement(left, right, ctx, out))',
+    );
     const { lower, upper, lowerExclusive, upperExclusive } = this.bounds;
     const lo = lowerExclusive ? lower + 1 : lower;
     const hi = upperExclusive ? upper - 1 : upper;
@@ -249,19 +254,6 @@ const append = <V>(buffer: MapState<number, V[]>, ts: number, value: V): void =>
   buffer.put(ts, bucket === undefined ? [value] : [...bucket, value]);
 };
 
-const joinFunctionFactory = <T, U, O>(
-  fn: ProcessJoinFunction<T, U, O> | (() => ProcessJoinFunction<T, U, O>),
-): (() => ProcessJoinFunction<T, U, O>) => {
-  if (typeof fn === 'function') return fn;
-  if (typeof fn === 'object' && fn !== null && typeof fn.processElement === 'function') {
-    // A shallow copy per subtask, as for process functions: fields set in open stay its own.
-    return () => Object.assign(Object.create(Object.getPrototypeOf(fn)), fn);
-  }
-  throw new InvalidArgumentError(
-    `intervalJoin process needs a ProcessJoinFunction (an object with processElement(left, right, ctx, out)) or a factory returning one; got ${describe(fn)}`,
-  );
-};
-
 /**
  * @internal The other side of a keyed join must be keyed too: a clear error naming both
  * streams (TypeScript catches it too, but not a caller in JavaScript or through a cast).
@@ -283,5 +275,3 @@ export const requireKeyed = (
     `${op}: the keyed stream from ${env.describeInputs(left.inputs)} needs another keyed stream, got ${got}; key both: ${shape}`,
   );
 };
-
-const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);

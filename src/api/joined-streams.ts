@@ -11,7 +11,7 @@ import type { Collector } from '../runtime/functions.js';
 import { KeyKindCheck } from '../runtime/operators/key-kind-check.js';
 import type { TimeWindow, WindowAssigner } from '../runtime/windows/assigners.js';
 import type { ProcessWindowFunction } from '../runtime/windows/functions.js';
-import type { DataStream } from './datastream.js';
+import { type DataStream, describe } from './datastream.js';
 import type { OperatorOptions, StreamExecutionEnvironment } from './environment.js';
 
 /** The function of a window join: one output per pair of a window's left and right records. */
@@ -289,5 +289,3 @@ const requireFunction = (fn: unknown, what: string) => {
     throw new InvalidArgumentError(`${what} needs a function, got ${describe(fn)}`);
   }
 };
-
-const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);

@@ -9,7 +9,7 @@ import type { Key } from '../keygroups/index.js';
 import type { KeyedCoProcessFunction } from '../runtime/two-input-functions.js';
 import { ListStateDescriptor } from '../state/descriptors.js';
 import type { ListState } from '../state/types.js';
-import type { DataStream, KeyedStream } from './datastream.js';
+import { type DataStream, describe, type KeyedStream } from './datastream.js';
 import type { OperatorOptions, StreamExecutionEnvironment } from './environment.js';
 import { requireKeyed } from './interval-join.js';
 import type { JoinFunction } from './joined-streams.js';
@@ -82,5 +82,3 @@ export const keyedJoinFunction = <K, T, U, O>(
     },
   };
 };
-
-const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
